@@ -1,0 +1,145 @@
+// The one error catalog. Every failure Capstan reports carries a stable code from this list,
+// so scripts can match on it and docs/errors.md can list exactly what exists
+// (test/common/errors.test.ts keeps the two in step).
+
+export const ERROR_CODES = {
+  // usage and configuration
+  CAPSTAN_ERR_CLI_USAGE: 'the command line is not valid',
+  CAPSTAN_ERR_CONFIG_INVALID: 'a configuration value is not valid',
+
+  // source: reading Git and folders
+  CAPSTAN_ERR_SOURCE_NOT_FOUND: 'the source path or repository does not exist',
+  CAPSTAN_ERR_SOURCE_REF_NOT_FOUND: 'the ref does not exist in the repository',
+  CAPSTAN_ERR_SOURCE_UNREACHABLE: 'the remote repository could not be reached',
+  CAPSTAN_ERR_SOURCE_AUTH: 'the remote refused the credentials',
+  CAPSTAN_ERR_SOURCE_TIMEOUT: 'the remote did not answer in time',
+  CAPSTAN_ERR_SOURCE_PATH_ESCAPE: 'a path or symlink leads outside the repository',
+  CAPSTAN_ERR_SOURCE_TOO_LARGE: 'a file, or the set of files, is over the configured limit',
+  CAPSTAN_ERR_SOURCE_BINARY: 'a manifest file is binary or not UTF-8',
+  CAPSTAN_ERR_SOURCE_GIT: 'Git reported an error',
+
+  // render: YAML, JSON and charts
+  CAPSTAN_ERR_RENDER_SYNTAX: 'the file is not valid YAML or JSON',
+  CAPSTAN_ERR_RENDER_DUPLICATE_KEY: 'a mapping has the same key twice',
+  CAPSTAN_ERR_RENDER_ALIAS_LIMIT: 'YAML aliases expand beyond the limit (alias bomb)',
+  CAPSTAN_ERR_RENDER_TOO_DEEP: 'the document nests deeper than the limit',
+  CAPSTAN_ERR_RENDER_NOT_OBJECT: 'a document is not a mapping',
+  CAPSTAN_ERR_RENDER_EMPTY: 'the file holds no objects',
+  CAPSTAN_ERR_RENDER_DUPLICATE_OBJECT: 'the same kind/namespace/name is defined twice',
+  CAPSTAN_ERR_CHART_NOT_FOUND: 'the chart does not exist',
+  CAPSTAN_ERR_CHART_INVALID: 'Chart.yaml is not valid',
+  CAPSTAN_ERR_CHART_VALUES: 'the values do not match values.schema.json',
+  CAPSTAN_ERR_CHART_TEMPLATE: 'a template could not be parsed or rendered',
+  CAPSTAN_ERR_CHART_LIMIT: 'rendering went over its time or output limit',
+  CAPSTAN_ERR_CHART_CYCLE: 'chart dependencies form a cycle',
+
+  // api: object model
+  CAPSTAN_ERR_API_UNKNOWN_KIND: 'the apiVersion/kind is not one Capstan accepts',
+  CAPSTAN_ERR_API_SCHEMA: 'a field has the wrong type or value',
+  CAPSTAN_ERR_API_REQUIRED: 'a required field is missing',
+  CAPSTAN_ERR_API_NAME: 'a name is not a valid RFC 1123 name',
+  CAPSTAN_ERR_API_SELECTOR: "the selector does not match the template's labels",
+  CAPSTAN_ERR_API_REFERENCE: 'an object refers to another that does not exist',
+
+  // plan
+  CAPSTAN_ERR_PLAN_FAILED: 'the plan could not be computed',
+
+  // store
+  CAPSTAN_ERR_STORE_TOO_LARGE: 'the request is over the 1.5 MiB limit',
+  CAPSTAN_ERR_STORE_INVALID_KEY: 'the key is empty or not valid UTF-8',
+  CAPSTAN_ERR_STORE_COMPACTED: 'the requested revision has been compacted',
+  CAPSTAN_ERR_STORE_FUTURE_REVISION: 'the requested revision is newer than the store',
+  CAPSTAN_ERR_STORE_LEASE_NOT_FOUND: 'the lease does not exist or has expired',
+  CAPSTAN_ERR_STORE_CORRUPT: 'the write-ahead log or a snapshot is corrupt',
+  CAPSTAN_ERR_STORE_NO_SPACE: 'the disk is full: writes are refused, reads still work',
+  CAPSTAN_ERR_STORE_CLOSED: 'the store is closed',
+  CAPSTAN_ERR_STORE_UNAVAILABLE: 'the store backend could not be reached',
+  CAPSTAN_ERR_STORE_NOT_LEADER: 'this member is not the leader',
+
+  // anything else
+  CAPSTAN_ERR_INTERNAL_ERROR: 'an unexpected internal error',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where in a source file a problem is. Lines and columns are 1-based. */
+export interface SourceLocation {
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+/** A problem found in user input: printed as `file:line:col: message`. */
+export interface Diagnostic extends SourceLocation {
+  severity: 'error' | 'warning';
+  code: ErrorCode;
+  message: string;
+  /** Dotted field path inside the object, when the problem is about one field. */
+  field?: string;
+}
+
+export interface CapstanErrorOptions {
+  cause?: unknown;
+  location?: SourceLocation;
+  field?: string;
+  /** Extra context for logs and JSON output; never put secrets here. */
+  context?: Record<string, unknown>;
+}
+
+export class CapstanError extends Error {
+  readonly code: ErrorCode;
+  readonly location?: SourceLocation;
+  readonly field?: string;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: CapstanErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CapstanError';
+    this.code = code;
+    this.location = options.location;
+    this.field = options.field;
+    this.context = Object.freeze({ ...(options.context ?? {}) });
+  }
+
+  /** The error as a diagnostic, for callers that collect problems instead of throwing. */
+  toDiagnostic(fallbackFile = '<input>'): Diagnostic {
+    return {
+      severity: 'error',
+      code: this.code,
+      message: this.message,
+      file: this.location?.file ?? fallbackFile,
+      line: this.location?.line,
+      column: this.location?.column,
+      field: this.field,
+    };
+  }
+}
+
+export function isCapstanError(err: unknown, code?: ErrorCode): err is CapstanError {
+  return err instanceof CapstanError && (code === undefined || err.code === code);
+}
+
+/** `file:line:col: message` (line and column only when known), as compilers print. */
+export function formatDiagnostic(d: Diagnostic): string {
+  let where = d.file;
+  if (d.line !== undefined) {
+    where += `:${d.line}`;
+    if (d.column !== undefined) where += `:${d.column}`;
+  }
+  const prefix = d.severity === 'warning' ? 'warning: ' : '';
+  return `${where}: ${prefix}${d.message} [${d.code}]`;
+}
+
+export function diagnostic(
+  severity: Diagnostic['severity'],
+  code: ErrorCode,
+  message: string,
+  location: SourceLocation,
+  field?: string,
+): Diagnostic {
+  const d: Diagnostic = { severity, code, message, file: location.file };
+  if (location.line !== undefined) d.line = location.line;
+  if (location.column !== undefined) d.column = location.column;
+  if (field !== undefined) d.field = field;
+  return d;
+}

@@ -1,0 +1,10 @@
+export {
+  ERROR_CODES,
+  CapstanError,
+  isCapstanError,
+  formatDiagnostic,
+  diagnostic,
+} from './errors.js';
+export type { ErrorCode, Diagnostic, SourceLocation, CapstanErrorOptions } from './errors.js';
+export { createLogger, silentLogger, redactUrl, REDACT_PATHS } from './logger.js';
+export type { Logger, LoggerOptions } from './logger.js';
