@@ -1,0 +1,37 @@
+// The CLI's only door to the terminal: commands write through this, never to process.* directly,
+// so tests can run them in-process and read what they printed.
+
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+  /** Colours allowed (a TTY and NO_COLOR unset). */
+  color: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export function processIO(): CliIO {
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+/** Exit codes of the contract: 0 success, 1 failure or error, 2 usage error. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/**
+ * Thrown by a command action to end with a given exit code after it has printed what it
+ * wanted to (main() catches it; nothing else prints).
+ */
+export class ExitRequest extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = 'ExitRequest';
+  }
+}
