@@ -78,6 +78,11 @@ export interface Source {
   snapshot(ref?: string): Promise<SourceSnapshot>;
   /** Read a single file (any path, e.g. a chart's values file) at a commit; undefined if absent. */
   readFile(path: string, ref?: string): Promise<Uint8Array | undefined>;
+  /**
+   * Every file path (any extension, repo-relative, sorted) under a folder at a ref; used for
+   * chart folders, whose templates and partials are not all manifests.
+   */
+  listFiles(dir: string, ref?: string): Promise<string[]>;
   /** Paths that differ between two commits (added, modified or deleted). */
   changedPaths(fromCommit: string, toCommit: string): Promise<string[]>;
 }
