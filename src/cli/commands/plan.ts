@@ -1,0 +1,70 @@
+import { resolve } from 'node:path';
+import type { SourcedObject } from '../../api/types.js';
+import { CapstanError, type Diagnostic } from '../../common/errors.js';
+import { redactUrl } from '../../common/logger.js';
+import { computePlan, renderMarkdown, renderText, type Plan } from '../../plan/index.js';
+import { loadDesiredFrom } from '../../render/index.js';
+import { openSource } from '../../source/index.js';
+import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
+import { fetchLiveObjects } from '../client.js';
+
+interface PlanOptions {
+  ref?: string;
+  base?: string;
+  server?: string;
+  token?: string;
+  dataDir: string;
+  path?: string[];
+  detailedExitcode?: boolean;
+  output: 'text' | 'json' | 'markdown';
+}
+
+function isUrl(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
+}
+
+export async function runPlan(io: CliIO, location: string, opts: PlanOptions): Promise<void> {
+  if (opts.base && opts.server) {
+    throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--base and --server compare against different things: give one of them');
+  }
+  const where = isUrl(location) ? location : resolve(io.cwd, location);
+  const source = await openSource(where, { dataDir: resolve(io.cwd, opts.dataDir), paths: opts.path });
+  const head = await loadDesiredFrom(source, { ref: opts.ref });
+
+  let current: SourcedObject[] = [];
+  let base: Plan['base'] = { kind: 'empty' };
+  const warnings: Diagnostic[] = [...head.warnings];
+  if (opts.base) {
+    const before = await loadDesiredFrom(source, { ref: opts.base });
+    current = before.objects;
+    base = { kind: 'ref', location: before.snapshot.location, ref: opts.base, commit: before.snapshot.commit };
+    if (before.errors.length > 0) {
+      warnings.push({
+        severity: 'warning',
+        code: 'CAPSTAN_ERR_PLAN_FAILED',
+        file: before.errors[0]!.file,
+        line: before.errors[0]!.line,
+        message: `the base ${opts.base} itself has ${before.errors.length} error(s); its valid objects were compared`,
+      });
+    }
+  } else if (opts.server) {
+    current = await fetchLiveObjects(opts.server, opts.token ?? io.env.CAPSTAN_TOKEN);
+    base = { kind: 'server', url: redactUrl(opts.server) };
+  }
+
+  const plan = computePlan({
+    source: { location: head.snapshot.location, ref: head.snapshot.ref, commit: head.snapshot.commit },
+    desired: head.objects,
+    errors: head.errors,
+    warnings,
+    base,
+    current,
+  });
+
+  if (opts.output === 'json') io.out(`${JSON.stringify(plan, null, 2)}\n`);
+  else if (opts.output === 'markdown') io.out(renderMarkdown(plan));
+  else io.out(renderText(plan, { color: io.color }));
+
+  if (plan.errors.length > 0) throw new ExitRequest(EXIT_FAILURE);
+  if (opts.detailedExitcode && plan.changes.length > 0) throw new ExitRequest(2);
+}

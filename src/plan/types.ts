@@ -1,0 +1,86 @@
+import type { Diagnostic } from '../common/index.js';
+
+export type ChangeAction = 'create' | 'update' | 'delete';
+
+/** One field that differs. `from` is absent for added fields, `to` for removed ones. */
+export interface FieldChange {
+  /** Dotted path with array indexes: `spec.template.spec.containers[0].image`. */
+  path: string;
+  from?: unknown;
+  to?: unknown;
+  /** The values are secret: `from`/`to` hold a placeholder, never the data. */
+  sensitive?: boolean;
+}
+
+export type RolloutStrategyName = 'RollingUpdate' | 'Recreate' | 'Canary' | 'BlueGreen';
+
+/** How a changed workload would roll out. */
+export interface RolloutPreview {
+  strategy: RolloutStrategyName;
+  /** Human-readable steps, in order. */
+  steps: string[];
+  replicas: number;
+  /** RollingUpdate: extra pods allowed during the update, in pods (maxSurge rounded up). */
+  maxSurge?: number;
+  /** RollingUpdate: pods that may be unavailable, in pods (maxUnavailable rounded down). */
+  maxUnavailable?: number;
+  /**
+   * Lower bound on the rollout's duration in seconds from the manifest alone (pauses,
+   * minReadySeconds, probe delays); undefined when a step waits for a person.
+   */
+  minDurationSeconds?: number;
+  /** A step waits for `capstan promote`. */
+  manualSteps: boolean;
+  /** Only the replica count changed: pods are added or removed, no new revision. */
+  scaleOnly?: boolean;
+}
+
+export interface Change {
+  action: ChangeAction;
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  /** Where the object is defined (for deletes: where it was). */
+  file?: string;
+  line?: number;
+  /** ChartRelease that renders this object, when it comes from a chart. */
+  release?: string;
+  fields: FieldChange[];
+  rollout?: RolloutPreview;
+}
+
+export interface PlanSourceInfo {
+  /** The location with credentials removed. */
+  location: string;
+  ref?: string;
+  commit?: string;
+}
+
+/** Diagnostic as it appears in plan JSON. */
+export interface PlanProblem {
+  file: string;
+  line?: number;
+  column?: number;
+  message: string;
+  code: string;
+  field?: string;
+}
+
+export interface Plan {
+  source: PlanSourceInfo;
+  /** What the plan compares against: nothing, another ref, or live state. */
+  base: { kind: 'empty' } | ({ kind: 'ref' } & PlanSourceInfo) | { kind: 'server'; url: string };
+  changes: Change[];
+  errors: PlanProblem[];
+  warnings: PlanProblem[];
+  summary: { create: number; update: number; delete: number; unchanged: number };
+}
+
+export function toProblem(d: Diagnostic): PlanProblem {
+  const p: PlanProblem = { file: d.file, message: d.message, code: d.code };
+  if (d.line !== undefined) p.line = d.line;
+  if (d.column !== undefined) p.column = d.column;
+  if (d.field !== undefined) p.field = d.field;
+  return p;
+}

@@ -1,0 +1,111 @@
+// From a source snapshot to the desired objects: parse every manifest, render chart releases,
+// validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
+// so it is cached by Git blob id: a re-plan after a one-file commit parses one file.
+
+import { findDuplicateObjects, validateDocument } from '../api/index.js';
+import type { SourcedObject } from '../api/types.js';
+import type { Diagnostic } from '../common/index.js';
+import type { SourceFile, SourceSnapshot } from '../source/types.js';
+import { parseManifestFile } from './yaml.js';
+
+export interface FileResult {
+  objects: SourcedObject[];
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+export interface DesiredState {
+  snapshot: Pick<SourceSnapshot, 'kind' | 'location' | 'ref' | 'commit'>;
+  objects: SourcedObject[];
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+/**
+ * Results per file, keyed by blob id and path. Results hold no positions objects or ASTs,
+ * only plain data, so a cache stays small and could be written to disk as JSON.
+ */
+export class FileResultCache {
+  private readonly entries = new Map<string, FileResult>();
+  constructor(private readonly maxEntries = 100_000) {}
+
+  get(file: SourceFile): FileResult | undefined {
+    return this.entries.get(`${file.blobId}\0${file.path}`);
+  }
+
+  set(file: SourceFile, result: FileResult): void {
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.entries.set(`${file.blobId}\0${file.path}`, result);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Parse and validate one manifest file. Pure: the same path and bytes give the same result. */
+export function loadFile(file: Pick<SourceFile, 'path' | 'content'>): FileResult {
+  const parsed = parseManifestFile(file);
+  const result: FileResult = { objects: [], errors: [], warnings: [] };
+  const sort = (d: Diagnostic) => (d.severity === 'error' ? result.errors : result.warnings).push(d);
+  parsed.diagnostics.forEach(sort);
+  for (const doc of parsed.documents) {
+    const v = validateDocument(doc);
+    v.diagnostics.forEach(sort);
+    if (v.object) result.objects.push(v.object);
+  }
+  return result;
+}
+
+/** Folders holding a Chart.yaml: their YAML files are templates, not manifests. */
+export function chartRoots(files: ReadonlyArray<Pick<SourceFile, 'path'>>): string[] {
+  return files.filter((f) => f.path === 'Chart.yaml' || f.path.endsWith('/Chart.yaml')).map((f) => f.path.slice(0, -'Chart.yaml'.length));
+}
+
+function underAny(path: string, roots: string[]): boolean {
+  return roots.some((r) => r === '' || path.startsWith(r));
+}
+
+export interface DesiredOptions {
+  cache?: FileResultCache;
+  /**
+   * Renders the chart releases among the objects (see render/releases.ts); absent, releases
+   * are kept as objects but render nothing.
+   */
+  renderReleases?: (releases: SourcedObject[]) => Promise<FileResult>;
+  /** Report the same kind/namespace/name defined twice (default true). */
+  checkDuplicates?: boolean;
+}
+
+/** Every desired object of a snapshot, with all problems found (none hidden, none thrown). */
+export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: DesiredOptions = {}): Promise<DesiredState> {
+  const roots = chartRoots(snapshot.files);
+  const objects: SourcedObject[] = [];
+  const errors: Diagnostic[] = [...snapshot.diagnostics];
+  const warnings: Diagnostic[] = [...snapshot.warnings];
+  for (const file of snapshot.files) {
+    if (underAny(file.path, roots)) continue;
+    let result = options.cache?.get(file);
+    if (!result) {
+      result = loadFile(file);
+      options.cache?.set(file, result);
+    }
+    objects.push(...result.objects);
+    errors.push(...result.errors);
+    warnings.push(...result.warnings);
+  }
+  const releases = objects.filter((o) => o.object.kind === 'ChartRelease');
+  if (releases.length > 0 && options.renderReleases) {
+    const rendered = await options.renderReleases(releases);
+    objects.push(...rendered.objects);
+    errors.push(...rendered.errors);
+    warnings.push(...rendered.warnings);
+  }
+  if (options.checkDuplicates !== false) errors.push(...findDuplicateObjects(objects));
+  return {
+    snapshot: { kind: snapshot.kind, location: snapshot.location, ref: snapshot.ref, commit: snapshot.commit },
+    objects,
+    errors,
+    warnings,
+  };
+}
