@@ -30,6 +30,8 @@ export interface ObjectSource {
   file: string;
   /** 0-based document index in the file. */
   index: number;
+  /** For an object expanded from a `kind: List`, its 0-based position in `items`. */
+  item?: number;
   line: number;
   column: number;
   /** Set when the object was rendered from a chart: the release that produced it. */

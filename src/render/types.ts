@@ -14,6 +14,8 @@ export interface ParsedDocument {
   file: string;
   /** 0-based index of the document inside a multi-document file. */
   index: number;
+  /** For an object expanded from a `kind: List`, its 0-based position in `items`. */
+  item?: number;
   /** Position of the document's first content. */
   position: Position;
   /** The document as plain JSON data. */

@@ -1,0 +1,215 @@
+// Manifest files → plain JSON documents that remember where each field came from.
+//
+// The yaml library is driven in its three stages (lexer+parser → CST, composer → AST, toJS) so
+// that nesting depth can be checked on the CST with an explicit stack *before* the recursive
+// composer runs: a 100,000-deep `[[[[` must be a diagnostic, not a stack overflow.
+
+import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, visit } from 'yaml';
+import type { CST, Document, Node, YAMLError } from 'yaml';
+import { diagnostic } from '../common/index.js';
+import type { Diagnostic, ErrorCode } from '../common/index.js';
+import { DEFAULT_PARSE_LIMITS } from './types.js';
+import type { FieldPath, ParseLimits, ParseResult, ParsedDocument, Position } from './types.js';
+import { bytePosition, firstInvalidUtf8 } from './yaml-utf8.js';
+
+// YAML 1.2 core schema: `2024-01-01`, `yes`, `on` stay strings, nothing becomes a Date.
+const COMPOSE_OPTIONS = {
+  version: '1.2',
+  schema: 'core',
+  uniqueKeys: true,
+  keepSourceTokens: false,
+  intAsBigInt: false,
+  strict: true,
+} as const;
+
+export interface ManifestFile {
+  /** Repository-relative path; `.json` files are read as YAML 1.2, which JSON is a subset of. */
+  path: string;
+  content: Uint8Array | string;
+}
+
+/** Parse every document of one manifest file; never throws on bad input. */
+export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimits> = {}): ParseResult {
+  const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
+  const diagnostics: Diagnostic[] = [];
+  const documents: ParsedDocument[] = [];
+  const text = decode(file, diagnostics);
+  if (text === undefined) return { documents, diagnostics };
+
+  const lineCounter = new LineCounter();
+  const pos = (offset: number): Position => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  const err = (code: ErrorCode, message: string, offset: number, severity: Diagnostic['severity'] = 'error') =>
+    diagnostics.push(diagnostic(severity, code, message, { file: file.path, ...pos(offset) }));
+
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer(COMPOSE_OPTIONS);
+  const docs: Document.Parsed[] = [];
+  const tooDeep = new Set<number>();
+  let docTokens = 0;
+  let sawContent = false;
+  for (const token of parser.parse(text)) {
+    if (token.type === 'document') {
+      if (docTokens === lim.maxDocuments) {
+        err('CAPSTAN_ERR_SOURCE_TOO_LARGE', `the file holds more than ${lim.maxDocuments} documents`, token.offset);
+        break;
+      }
+      if (token.value) {
+        sawContent = true;
+        const deep = findTooDeep(token.value, lim.maxDepth);
+        if (deep) {
+          err('CAPSTAN_ERR_RENDER_TOO_DEEP', `the document nests deeper than ${lim.maxDepth} levels`, deep.offset);
+          tooDeep.add(docTokens);
+          // Compose an empty document in its place, so the composer never recurses into it.
+          token.value = undefined;
+        }
+      }
+      docTokens += 1;
+    }
+    for (const doc of composer.next(token)) docs.push(doc);
+  }
+  for (const doc of composer.end()) docs.push(doc);
+
+  docs.forEach((doc, index) => {
+    if (tooDeep.has(index)) return;
+    for (const e of doc.errors) err(yamlErrorCode(e), yamlMessage(e), e.pos[0]);
+    for (const w of doc.warnings) err('CAPSTAN_ERR_RENDER_SYNTAX', yamlMessage(w), w.pos[0], 'warning');
+    if (doc.errors.length > 0) return;
+    const root = doc.contents;
+    // Empty documents (`---` followed by nothing, or only comments, or a bare `~`) are skipped.
+    if (root === null || (isScalar(root) && root.value === null)) return;
+    if (!isMap(root)) {
+      const what = isSeq(root) ? 'a list' : isAlias(root) ? 'an alias' : `a ${typeof (root as { value?: unknown }).value}`;
+      err('CAPSTAN_ERR_RENDER_NOT_OBJECT', `document ${index} is ${what}, not a mapping of fields`, root.range[0]);
+      return;
+    }
+    let object: Record<string, unknown>;
+    try {
+      // Aliases become shared references, never copies; maxAliasCount stops a bomb before it grows.
+      object = doc.toJS({ maxAliasCount: lim.maxAliasCount }) as Record<string, unknown>;
+    } catch (cause) {
+      const isBomb = cause instanceof ReferenceError && /alias count/i.test(cause.message);
+      const at = firstAliasOffset(doc) ?? root.range[0];
+      if (isBomb) {
+        err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', `aliases expand beyond the limit of ${lim.maxAliasCount} (alias bomb)`, at);
+      } else {
+        err('CAPSTAN_ERR_RENDER_SYNTAX', cause instanceof Error ? cause.message : String(cause), at);
+      }
+      return;
+    }
+    const base = { file: file.path, index };
+    if (object.kind === 'List' && Array.isArray(object.items)) {
+      object.items.forEach((item: unknown, i: number) => {
+        const prefix = ['items', i];
+        const at = locateIn(root, prefix, pos);
+        if (!isPlainObject(item)) {
+          const where = { file: file.path, ...at };
+          diagnostics.push(
+            diagnostic('error', 'CAPSTAN_ERR_RENDER_NOT_OBJECT', `items[${i}] of the List is not a mapping of fields`, where, `items[${i}]`),
+          );
+          return;
+        }
+        documents.push({
+          ...base,
+          item: i,
+          position: at,
+          object: item,
+          locate: (path) => locateIn(root, [...prefix, ...path], pos),
+        });
+      });
+      return;
+    }
+    documents.push({ ...base, position: pos(root.range[0]), object, locate: (path) => locateIn(root, path, pos) });
+  });
+
+  if (!sawContent && !diagnostics.some((d) => d.severity === 'error')) {
+    // A warning, not an error: emptying a file is how a user removes its objects, and a
+    // placeholder file harms nothing. The file is still named so the user sees it was read.
+    diagnostics.push(
+      diagnostic('warning', 'CAPSTAN_ERR_RENDER_EMPTY', 'the file holds no objects (empty or only comments)', { file: file.path }),
+    );
+  }
+  return { documents, diagnostics };
+}
+
+function decode(file: ManifestFile, diagnostics: Diagnostic[]): string | undefined {
+  let text: string;
+  if (typeof file.content === 'string') {
+    text = file.content;
+  } else {
+    const bad = firstInvalidUtf8(file.content);
+    if (bad >= 0) {
+      const at = bytePosition(file.content, bad);
+      const byte = file.content[bad].toString(16).padStart(2, '0');
+      diagnostics.push(
+        diagnostic('error', 'CAPSTAN_ERR_SOURCE_BINARY', `the file is not valid UTF-8 (byte 0x${byte})`, { file: file.path, ...at }),
+      );
+      return undefined;
+    }
+    text = new TextDecoder('utf-8').decode(file.content);
+  }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** The first collection nested deeper than `max`, found with an explicit stack (no recursion). */
+function findTooDeep(root: CST.Token, max: number): CST.Token | undefined {
+  const stack: Array<[CST.Token, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [token, depth] = stack.pop()!;
+    if (token.type !== 'block-map' && token.type !== 'block-seq' && token.type !== 'flow-collection') continue;
+    if (depth > max) return token;
+    for (const item of token.items) {
+      if (item.value) stack.push([item.value, depth + 1]);
+      if ('key' in item && item.key) stack.push([item.key, depth + 1]);
+    }
+  }
+  return undefined;
+}
+
+function yamlErrorCode(e: YAMLError): ErrorCode {
+  return e.code === 'DUPLICATE_KEY' ? 'CAPSTAN_ERR_RENDER_DUPLICATE_KEY' : 'CAPSTAN_ERR_RENDER_SYNTAX';
+}
+
+function yamlMessage(e: YAMLError): string {
+  // The library's message may carry a source excerpt after a blank line; keep the first line.
+  const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  return first.charAt(0).toLowerCase() + first.slice(1);
+}
+
+function firstAliasOffset(doc: Document.Parsed): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+function locateIn(root: Node, path: FieldPath, pos: (offset: number) => Position): Position {
+  let node: unknown = root;
+  let offset = root.range?.[0] ?? 0;
+  for (const segment of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+      if (!pair) break;
+      offset = (pair.key as Node).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment] as Node | undefined;
+      if (!item?.range) break;
+      offset = item.range[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return pos(offset);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
