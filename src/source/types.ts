@@ -76,6 +76,12 @@ export interface Source {
   resolve(ref?: string): Promise<string | undefined>;
   /** Read every manifest at a ref (default: HEAD, or the remote's default branch). */
   snapshot(ref?: string): Promise<SourceSnapshot>;
+  /**
+   * Read only these manifest paths at a ref, with the same checks as `snapshot` (limits,
+   * binary, symlinks). Paths that do not exist at the ref are left out. A re-plan after a
+   * commit reads just `changedPaths(previous, next)` through this.
+   */
+  readFiles(paths: string[], ref?: string): Promise<Pick<SourceSnapshot, 'files' | 'diagnostics' | 'commit'>>;
   /** Read a single file (any path, e.g. a chart's values file) at a commit; undefined if absent. */
   readFile(path: string, ref?: string): Promise<Uint8Array | undefined>;
   /**
