@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_STORE_NOT_LEADER: 'this member is not the leader',
   CAPSTAN_ERR_STORE_AUTH: 'the store backend refused the credentials',
 
+  CAPSTAN_ERR_SCHEDULER_UNKNOWN_NODE: "the node is not in the scheduler's cluster view",
+
   // anything else
   CAPSTAN_ERR_INTERNAL_ERROR: 'an unexpected internal error',
 } as const;
