@@ -1,9 +1,15 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CapstanError, formatDiagnostic } from '../common/errors.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, processIO, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 
 // Command implementations are imported when a command runs, so `capstan --help` stays fast.
+
+function positiveNumber(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a positive number, got "${value}"`);
+  return n;
+}
 
 function outputOption(choices: string[], fallback = 'text'): Option {
   return new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
@@ -50,6 +56,7 @@ Examples:
     .option('--token <token>', 'API token for --server (env CAPSTAN_TOKEN)')
     .option('--data-dir <dir>', 'where remote repositories are cached', '.capstan')
     .option('--path <dir...>', 'only read manifests under these folders of the source')
+    .option('--git-timeout <seconds>', 'give up on a remote that does not answer (default 30)', (v) => positiveNumber(v, '--git-timeout'))
     .option('--detailed-exitcode', 'exit 0 when nothing changes, 1 on error, 2 when there are changes')
     .addOption(outputOption(['text', 'json', 'markdown']))
     .addHelpText(

@@ -5,6 +5,7 @@ import { redactUrl } from '../../common/logger.js';
 import { computePlan, renderMarkdown, renderText, type Plan } from '../../plan/index.js';
 import { loadDesiredFrom } from '../../render/index.js';
 import { openSource } from '../../source/index.js';
+import type { SourceAuth } from '../../source/types.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 import { fetchLiveObjects } from '../client.js';
 
@@ -16,7 +17,17 @@ interface PlanOptions {
   dataDir: string;
   path?: string[];
   detailedExitcode?: boolean;
+  gitTimeout?: number;
   output: 'text' | 'json' | 'markdown';
+}
+
+/** Credentials for remotes from the environment the CLI was started with. */
+function gitAuthFromEnv(env: NodeJS.ProcessEnv): SourceAuth | undefined {
+  const auth: SourceAuth = {};
+  if (env.CAPSTAN_GIT_USERNAME) auth.username = env.CAPSTAN_GIT_USERNAME;
+  if (env.CAPSTAN_GIT_PASSWORD) auth.password = env.CAPSTAN_GIT_PASSWORD;
+  if (env.CAPSTAN_GIT_TOKEN) auth.token = env.CAPSTAN_GIT_TOKEN;
+  return Object.keys(auth).length > 0 ? auth : undefined;
 }
 
 function isUrl(location: string): boolean {
@@ -28,7 +39,12 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
     throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--base and --server compare against different things: give one of them');
   }
   const where = isUrl(location) ? location : resolve(io.cwd, location);
-  const source = await openSource(where, { dataDir: resolve(io.cwd, opts.dataDir), paths: opts.path });
+  const source = await openSource(where, {
+    dataDir: resolve(io.cwd, opts.dataDir),
+    paths: opts.path,
+    auth: gitAuthFromEnv(io.env),
+    timeoutMs: opts.gitTimeout !== undefined ? opts.gitTimeout * 1000 : Number(io.env.CAPSTAN_GIT_TIMEOUT_MS) || undefined,
+  });
   const head = await loadDesiredFrom(source, { ref: opts.ref });
 
   let current: SourcedObject[] = [];
