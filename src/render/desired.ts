@@ -2,23 +2,21 @@
 // validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
 // so it is cached by Git blob id: a re-plan after a one-file commit parses one file.
 
-import { findDuplicateObjects, validateDocument } from '../api/index.js';
+import { findDuplicateObjects } from '../api/index.js';
 import type { SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
 import type { SourceFile, SourceSnapshot } from '../source/types.js';
-import { parseManifestFile } from './yaml.js';
+import { loadFile, type FileResult } from './load-file.js';
 
-export interface FileResult {
-  objects: SourcedObject[];
-  errors: Diagnostic[];
-  warnings: Diagnostic[];
-}
+export type { FileResult };
 
 export interface DesiredState {
   snapshot: Pick<SourceSnapshot, 'kind' | 'location' | 'ref' | 'commit'>;
   objects: SourcedObject[];
   errors: Diagnostic[];
   warnings: Diagnostic[];
+  /** Chart folders found in the source (their files are templates, not manifests). */
+  charts: string[];
 }
 
 /**
@@ -41,20 +39,6 @@ export class FileResultCache {
   get size(): number {
     return this.entries.size;
   }
-}
-
-/** Parse and validate one manifest file. Pure: the same path and bytes give the same result. */
-export function loadFile(file: Pick<SourceFile, 'path' | 'content'>): FileResult {
-  const parsed = parseManifestFile(file);
-  const result: FileResult = { objects: [], errors: [], warnings: [] };
-  const sort = (d: Diagnostic) => (d.severity === 'error' ? result.errors : result.warnings).push(d);
-  parsed.diagnostics.forEach(sort);
-  for (const doc of parsed.documents) {
-    const v = validateDocument(doc);
-    v.diagnostics.forEach(sort);
-    if (v.object) result.objects.push(v.object);
-  }
-  return result;
 }
 
 /** Folders holding a Chart.yaml: their YAML files are templates, not manifests. */
@@ -107,5 +91,6 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
     objects,
     errors,
     warnings,
+    charts: roots.map((r) => r.replace(/\/$/, '')),
   };
 }

@@ -1,8 +1,11 @@
 export { parseManifestFile } from './yaml.js';
-export { desiredFromSnapshot, loadFile, chartRoots, FileResultCache } from './desired.js';
-export type { DesiredState, DesiredOptions, FileResult } from './desired.js';
-export { loadDesired, loadDesiredFrom } from './load.js';
-export { DesiredTracker } from './tracker.js';
+export { desiredFromSnapshot, chartRoots, FileResultCache } from './desired.js';
+export type { DesiredState, DesiredOptions } from './desired.js';
+export { loadFile } from './load-file.js';
+export type { FileResult, LoadFileOptions } from './load-file.js';
+export { loadDesired, loadDesiredFrom, withReleases } from './load.js';
 export type { LoadOptions } from './load.js';
+export { DesiredTracker } from './tracker.js';
+export { releaseRenderer, sourceChartRepo, BUNDLED_CHARTS_ROOT } from './releases.js';
 export { DEFAULT_PARSE_LIMITS } from './types.js';
 export type { ParsedDocument, ParseResult, ParseLimits, FieldPath, Position } from './types.js';

@@ -5,6 +5,7 @@
 
 import type { Source, SourceFile, SourceSnapshot } from '../source/types.js';
 import { desiredFromSnapshot, FileResultCache, type DesiredOptions, type DesiredState } from './desired.js';
+import { withReleases } from './load.js';
 
 export class DesiredTracker {
   private files = new Map<string, SourceFile>();
@@ -40,7 +41,7 @@ export class DesiredTracker {
       this.files = new Map(snapshot.files.map((f) => [f.path, f]));
     }
     this.last = snapshot;
-    return desiredFromSnapshot(snapshot, this.options);
+    return desiredFromSnapshot(snapshot, withReleases(this.source, snapshot, this.options));
   }
 
   private async readChanged(previous: SourceSnapshot, commit: string, ref: string | undefined): Promise<SourceSnapshot> {
