@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { findDuplicateObjects } from '../../api/index.js';
 import type { SourcedObject } from '../../api/types.js';
 import { CapstanError, formatDiagnostic, type Diagnostic } from '../../common/errors.js';
+import { folderRepo, lintChart } from '../../render/chart/index.js';
 import { loadDesired, loadFile } from '../../render/index.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 
@@ -24,13 +26,31 @@ async function examine(io: CliIO, path: string): Promise<Found> {
   if (!info) throw new CapstanError('CAPSTAN_ERR_SOURCE_NOT_FOUND', `${path}: no such file or folder`);
   const shown = (file: string) => relative(io.cwd, resolve(abs, file)) || file;
   if (info.isDirectory()) {
+    if (existsSync(join(abs, 'Chart.yaml'))) return lintOne(io, dirname(abs), basename(abs));
     const state = await loadDesired(abs, { checkDuplicates: false });
     const fix = (d: Diagnostic): Diagnostic => ({ ...d, file: shown(d.file) });
     const objects = state.objects.map((o) => ({ ...o, source: { ...o.source, file: shown(o.source.file) } }));
-    return { objects, errors: state.errors.map(fix), warnings: state.warnings.map(fix) };
+    const found: Found = { objects, errors: state.errors.map(fix), warnings: state.warnings.map(fix) };
+    // Charts inside the folder are checked too, with their default values.
+    for (const chart of state.charts) {
+      const linted = await lintOne(io, abs, chart);
+      found.errors.push(...linted.errors);
+      found.warnings.push(...linted.warnings);
+    }
+    return found;
   }
   const content = await readFile(abs);
   return loadFile({ path: relative(io.cwd, abs) || abs, content });
+}
+
+async function lintOne(io: CliIO, root: string, chartDir: string): Promise<Found> {
+  const diagnostics = await lintChart(chartDir === '' ? '.' : chartDir, folderRepo(root));
+  const fix = (d: Diagnostic): Diagnostic => ({ ...d, file: relative(io.cwd, resolve(root, d.file)) || d.file });
+  return {
+    objects: [],
+    errors: diagnostics.filter((d) => d.severity === 'error').map(fix),
+    warnings: diagnostics.filter((d) => d.severity === 'warning').map(fix),
+  };
 }
 
 export async function runValidate(io: CliIO, paths: string[], opts: ValidateOptions): Promise<void> {
