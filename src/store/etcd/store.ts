@@ -104,7 +104,12 @@ export class EtcdStore implements KV {
       dialTimeout: timeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
       // Ranges over many large values can exceed grpc-js's 4 MiB receive default.
-      grpcOptions: { 'grpc.max_receive_message_length': -1 },
+      // Reconnect quickly after a blip (grpc-js starts at 1 s and backs off to 2 min).
+      grpcOptions: {
+        'grpc.max_receive_message_length': -1,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 5000,
+      },
     };
     this.reads = new Etcd3({
       ...base,
