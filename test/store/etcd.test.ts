@@ -1,11 +1,13 @@
-// The etcd backend against a real etcd: etcd-specific behaviour (writes never applied twice,
-// watch resume across a dropped connection, compaction, unavailability).
+// The etcd backend against a real etcd: the KV contract suite, then etcd-specific behaviour
+// (writes never applied twice, watch resume across a dropped connection, compaction,
+// unavailability). One etcd serves the whole file; every store works under its own prefix.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCapstanError } from '../../src/common/index.js';
 import { openEtcdStore } from '../../src/store/etcd/index.js';
 import type { KV, WatchBatch } from '../../src/store/types.js';
 import { etcdSkipReason, freePortForTest, freshPrefix, startEtcd, startTcpProxy, type EtcdCluster } from '../helpers/etcd.js';
+import { runContractSuite } from './contract.js';
 
 const text = (v: Uint8Array): string => Buffer.from(v).toString('utf8');
 
@@ -17,7 +19,24 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10
   }
 }
 
-describe.skipIf(etcdSkipReason !== undefined)('etcd store: etcd-specific behaviour', () => {
+let server: Promise<EtcdCluster> | undefined;
+const sharedEtcd = (): Promise<EtcdCluster> => (server ??= startEtcd());
+
+afterAll(async () => {
+  if (server) await (await server).stop();
+});
+
+describe.skipIf(etcdSkipReason !== undefined)('etcd backend', () => {
+  runContractSuite('etcd', async () => {
+    const etcd = await sharedEtcd();
+    const kv = await openEtcdStore({ endpoints: etcd.endpoints, prefix: freshPrefix('contract') });
+    return { kv, cleanup: () => kv.close() };
+  });
+
+  describe('etcd-specific behaviour', etcdSpecific);
+});
+
+function etcdSpecific(): void {
   let etcd: EtcdCluster;
   const open: KV[] = [];
   const store = async (prefix: string, endpoint?: string): Promise<KV> => {
@@ -27,11 +46,10 @@ describe.skipIf(etcdSkipReason !== undefined)('etcd store: etcd-specific behavio
   };
 
   beforeAll(async () => {
-    etcd = await startEtcd();
+    etcd = await sharedEtcd();
   });
   afterAll(async () => {
     for (const kv of open) await kv.close();
-    await etcd?.stop();
   });
 
   it('never applies a txn twice when the connection drops after etcd received it', async () => {
@@ -213,4 +231,4 @@ describe.skipIf(etcdSkipReason !== undefined)('etcd store: etcd-specific behavio
     await expect(kv.keepAlive(lease.id)).rejects.toMatchObject({ code: 'CAPSTAN_ERR_STORE_LEASE_NOT_FOUND' });
     await expect(kv.put('late', 'x', { lease: lease.id })).rejects.toMatchObject({ code: 'CAPSTAN_ERR_STORE_LEASE_NOT_FOUND' });
   });
-});
+}
