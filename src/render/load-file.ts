@@ -4,7 +4,7 @@
 import { validateDocument } from '../api/index.js';
 import type { SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
-import { parseManifestFile } from './yaml.js';
+import { parseManifestFast } from './fast-parse.js';
 
 export interface FileResult {
   objects: SourcedObject[];
@@ -18,7 +18,7 @@ export interface LoadFileOptions {
 }
 
 export function loadFile(file: { path: string; content: Uint8Array | string }, options: LoadFileOptions = {}): FileResult {
-  const parsed = parseManifestFile(file);
+  const parsed = parseManifestFast(file);
   const result: FileResult = { objects: [], errors: [], warnings: [] };
   const sort = (d: Diagnostic) => (d.severity === 'error' ? result.errors : result.warnings).push(d);
   parsed.diagnostics.forEach(sort);
