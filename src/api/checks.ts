@@ -1,0 +1,363 @@
+// Rules JSON Schema cannot say: names, label syntax, "exactly one of", selector vs labels,
+// cron syntax. Every check is guarded by a type test, so schema errors never crash it.
+
+import type { ErrorCode } from '../common/index.js';
+import type { FieldPath } from '../render/types.js';
+import { cronProblem } from './cron.js';
+import {
+  configKeyProblem,
+  dns1035LabelProblem,
+  dnsLabelProblem,
+  dnsSubdomainProblem,
+  labelValueProblem,
+  qualifiedNameProblem,
+  repoPathProblem,
+} from './names.js';
+
+export type Report = (code: ErrorCode, message: string, path: FieldPath, severity?: 'error' | 'warning') => void;
+
+type Obj = Record<string, unknown>;
+
+export function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function fieldPathString(path: FieldPath): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): v is string => typeof v === 'string';
+
+export function checkObject(o: Obj, report: Report): void {
+  const kind = o.kind as string;
+  checkMetadata(o, kind, report);
+  const spec = o.spec;
+  switch (kind) {
+    case 'Deployment':
+    case 'Rollout':
+      if (isObj(spec)) checkWorkload(spec, kind, report);
+      break;
+    case 'CronJob':
+      if (isObj(spec)) checkCronJob(spec, report);
+      break;
+    case 'Service':
+      if (isObj(spec)) checkService(spec, report);
+      break;
+    case 'ConfigMap':
+    case 'Secret':
+      checkConfigKeys(o, kind, report);
+      break;
+    case 'AnalysisTemplate':
+      if (isObj(spec)) checkAnalysisTemplate(spec, report);
+      break;
+    case 'ChartRelease':
+      if (isObj(spec)) checkChartRelease(spec, report);
+      break;
+  }
+}
+
+function checkMetadata(o: Obj, kind: string, report: Report): void {
+  const meta = o.metadata;
+  if (!isObj(meta)) return;
+  if (str(meta.name)) {
+    const problem =
+      kind === 'Service'
+        ? dns1035LabelProblem(meta.name)
+        : kind === 'CronJob'
+          ? dnsSubdomainProblem(meta.name, 52) // Jobs append an 11-character suffix.
+          : dnsSubdomainProblem(meta.name);
+    if (problem) report('CAPSTAN_ERR_API_NAME', `metadata.name "${meta.name}" ${problem}`, ['metadata', 'name']);
+  }
+  if (str(meta.namespace)) {
+    const problem = dnsLabelProblem(meta.namespace);
+    if (problem) report('CAPSTAN_ERR_API_NAME', `metadata.namespace "${meta.namespace}" ${problem}`, ['metadata', 'namespace']);
+  }
+  checkLabels(meta.labels, ['metadata', 'labels'], report);
+  checkAnnotations(meta.annotations, ['metadata', 'annotations'], report);
+}
+
+function checkLabels(labels: unknown, path: FieldPath, report: Report): void {
+  if (!isObj(labels)) return;
+  for (const [k, v] of Object.entries(labels)) {
+    const keyProblem = qualifiedNameProblem(k);
+    if (keyProblem) report('CAPSTAN_ERR_API_NAME', `label key "${k}" in ${fieldPathString(path)}: ${keyProblem}`, [...path, k]);
+    if (str(v)) {
+      const valueProblem = labelValueProblem(v);
+      if (valueProblem) report('CAPSTAN_ERR_API_SCHEMA', `label value ${JSON.stringify(v)} of ${fieldPathString([...path, k])} ${valueProblem}`, [...path, k]);
+    }
+  }
+}
+
+function checkAnnotations(annotations: unknown, path: FieldPath, report: Report): void {
+  if (!isObj(annotations)) return;
+  for (const k of Object.keys(annotations)) {
+    const problem = qualifiedNameProblem(k);
+    if (problem) report('CAPSTAN_ERR_API_NAME', `annotation key "${k}" in ${fieldPathString(path)}: ${problem}`, [...path, k]);
+  }
+}
+
+/** At most one (or, with `required`, exactly one) of `keys` is set on `o`. */
+function oneOf(o: Obj, keys: string[], path: FieldPath, report: Report, required: boolean): void {
+  const set = keys.filter((k) => o[k] !== undefined);
+  const where = fieldPathString(path);
+  if (set.length > 1) {
+    report('CAPSTAN_ERR_API_SCHEMA', `${where} sets ${set.join(' and ')}: use exactly one of ${keys.join(', ')}`, [...path, set[1]]);
+  } else if (set.length === 0 && required) {
+    report('CAPSTAN_ERR_API_REQUIRED', `${where} must set one of ${keys.join(', ')}`, path);
+  }
+}
+
+function checkWorkload(spec: Obj, kind: string, report: Report): void {
+  const template = spec.template;
+  const selector = isObj(spec.selector) ? spec.selector.matchLabels : undefined;
+  checkLabels(selector, ['spec', 'selector', 'matchLabels'], report);
+  if (isObj(template)) {
+    const tmeta = isObj(template.metadata) ? template.metadata : {};
+    checkLabels(tmeta.labels, ['spec', 'template', 'metadata', 'labels'], report);
+    checkAnnotations(tmeta.annotations, ['spec', 'template', 'metadata', 'annotations'], report);
+    if (isObj(selector)) checkSelectorMatches(selector, tmeta.labels, report);
+    if (isObj(template.spec)) {
+      checkPodSpec(template.spec, ['spec', 'template', 'spec'], report);
+      const rp = template.spec.restartPolicy;
+      if (rp !== undefined && rp !== 'Always') {
+        report('CAPSTAN_ERR_API_SCHEMA', `spec.template.spec.restartPolicy must be Always for a ${kind}, got ${JSON.stringify(rp)}`, [
+          'spec', 'template', 'spec', 'restartPolicy',
+        ]);
+      }
+    }
+  }
+  const strategy = spec.strategy;
+  if (kind === 'Rollout') {
+    if (!isObj(strategy)) {
+      report('CAPSTAN_ERR_API_REQUIRED', 'spec.strategy is required: a Rollout needs strategy.canary or strategy.blueGreen', ['spec', 'strategy']);
+      return;
+    }
+    oneOf(strategy, ['canary', 'blueGreen'], ['spec', 'strategy'], report, true);
+  } else if (isObj(strategy)) {
+    oneOf(strategy, ['canary', 'blueGreen'], ['spec', 'strategy'], report, false);
+    const argo = strategy.canary !== undefined ? 'canary' : strategy.blueGreen !== undefined ? 'blueGreen' : undefined;
+    if (argo && strategy.type !== undefined) {
+      report('CAPSTAN_ERR_API_SCHEMA', `spec.strategy.type cannot be combined with spec.strategy.${argo}`, ['spec', 'strategy', 'type']);
+    }
+    if (argo && strategy.rollingUpdate !== undefined) {
+      report('CAPSTAN_ERR_API_SCHEMA', `spec.strategy.rollingUpdate cannot be combined with spec.strategy.${argo}`, ['spec', 'strategy', 'rollingUpdate']);
+    }
+    if (strategy.type === 'Recreate' && strategy.rollingUpdate !== undefined) {
+      report('CAPSTAN_ERR_API_SCHEMA', 'spec.strategy.rollingUpdate may not be set when spec.strategy.type is Recreate', ['spec', 'strategy', 'rollingUpdate']);
+    }
+    if (isObj(strategy.rollingUpdate)) checkSurge(strategy.rollingUpdate, ['spec', 'strategy', 'rollingUpdate'], report);
+  }
+  if (isObj(strategy) && isObj(strategy.canary)) checkCanary(strategy.canary, report);
+}
+
+function checkSelectorMatches(selector: Obj, labels: unknown, report: Report): void {
+  const have = isObj(labels) ? labels : {};
+  const missing = Object.entries(selector).filter(([k, v]) => have[k] !== v);
+  if (missing.length === 0) return;
+  const show = (o: Obj) => (Object.keys(o).length === 0 ? '{}' : Object.entries(o).map(([k, v]) => `${k}=${String(v)}`).join(','));
+  report(
+    'CAPSTAN_ERR_API_SELECTOR',
+    `spec.selector.matchLabels {${show(selector)}} does not match spec.template.metadata.labels {${show(have)}}` +
+      ` (missing or different: ${missing.map(([k]) => k).join(', ')})`,
+    ['spec', 'selector', 'matchLabels', missing[0][0]],
+  );
+}
+
+function isZero(v: unknown): boolean {
+  return v === 0 || v === '0%';
+}
+
+function checkSurge(ru: Obj, path: FieldPath, report: Report): void {
+  if (isZero(ru.maxSurge) && isZero(ru.maxUnavailable)) {
+    report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString(path)}.maxUnavailable may not be 0 when maxSurge is 0`, [...path, 'maxUnavailable']);
+  }
+  const mu = ru.maxUnavailable;
+  if (str(mu) && /^[0-9]+%$/.test(mu) && parseInt(mu, 10) > 100) {
+    report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString(path)}.maxUnavailable must not be more than 100%, got "${mu}"`, [...path, 'maxUnavailable']);
+  }
+}
+
+const STEP_ACTIONS = ['setWeight', 'pause', 'setCanaryScale', 'analysis', 'setHeaderRoute'];
+
+function checkCanary(canary: Obj, report: Report): void {
+  const base = ['spec', 'strategy', 'canary'];
+  checkSurge(canary, base, report);
+  list(canary.steps).forEach((step, i) => {
+    if (!isObj(step)) return;
+    oneOf(step, STEP_ACTIONS, [...base, 'steps', i], report, true);
+    if (isObj(step.setCanaryScale)) {
+      oneOf(step.setCanaryScale, ['replicas', 'weight', 'matchTrafficWeight'], [...base, 'steps', i, 'setCanaryScale'], report, true);
+    }
+  });
+}
+
+function checkPodSpec(pod: Obj, path: FieldPath, report: Report): void {
+  const names = new Map<string, number>();
+  list(pod.containers).forEach((c, i) => {
+    if (!isObj(c)) return;
+    const cpath = [...path, 'containers', i];
+    if (str(c.name)) {
+      const problem = dnsLabelProblem(c.name);
+      if (problem) report('CAPSTAN_ERR_API_NAME', `${fieldPathString([...cpath, 'name'])} "${c.name}" ${problem}`, [...cpath, 'name']);
+      const first = names.get(c.name);
+      if (first !== undefined) {
+        report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...cpath, 'name'])} "${c.name}" is already used by containers[${first}]`, [...cpath, 'name']);
+      } else {
+        names.set(c.name, i);
+      }
+    }
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+      const p = c[probe];
+      if (!isObj(p)) continue;
+      oneOf(p, ['httpGet', 'tcpSocket', 'exec'], [...cpath, probe], report, true);
+      if (probe !== 'readinessProbe' && p.successThreshold !== undefined && p.successThreshold !== 1) {
+        report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...cpath, probe, 'successThreshold'])} must be 1 for a ${probe}`, [
+          ...cpath, probe, 'successThreshold',
+        ]);
+      }
+    }
+    if (isObj(c.lifecycle) && isObj(c.lifecycle.preStop)) {
+      oneOf(c.lifecycle.preStop, ['exec', 'httpGet', 'tcpSocket', 'sleep'], [...cpath, 'lifecycle', 'preStop'], report, true);
+    }
+    list(c.env).forEach((e, j) => {
+      if (!isObj(e)) return;
+      const epath = [...cpath, 'env', j];
+      if (e.value !== undefined && e.valueFrom !== undefined) {
+        report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString(epath)} sets both value and valueFrom`, [...epath, 'valueFrom']);
+      }
+      if (isObj(e.valueFrom)) oneOf(e.valueFrom, ['configMapKeyRef', 'secretKeyRef'], [...epath, 'valueFrom'], report, true);
+    });
+    list(c.envFrom).forEach((e, j) => {
+      if (isObj(e)) oneOf(e, ['configMapRef', 'secretRef'], [...cpath, 'envFrom', j], report, true);
+    });
+    const portNames = new Set<string>();
+    list(c.ports).forEach((p, j) => {
+      if (!isObj(p) || !str(p.name)) return;
+      if (portNames.has(p.name)) {
+        report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...cpath, 'ports', j, 'name'])} "${p.name}" is used twice`, [...cpath, 'ports', j, 'name']);
+      }
+      portNames.add(p.name);
+    });
+  });
+  list(pod.tolerations).forEach((t, i) => {
+    if (isObj(t) && t.operator === 'Exists' && t.value !== undefined && t.value !== '') {
+      report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...path, 'tolerations', i, 'value'])} must be empty when operator is Exists`, [
+        ...path, 'tolerations', i, 'value',
+      ]);
+    }
+  });
+}
+
+function checkCronJob(spec: Obj, report: Report): void {
+  if (str(spec.schedule)) {
+    const problem = cronProblem(spec.schedule);
+    if (problem) report('CAPSTAN_ERR_API_SCHEMA', `spec.schedule "${spec.schedule}" is not a valid cron schedule: ${problem}`, ['spec', 'schedule']);
+  }
+  if (str(spec.timeZone) && !isTimeZone(spec.timeZone)) {
+    report('CAPSTAN_ERR_API_SCHEMA', `spec.timeZone "${spec.timeZone}" is not a known IANA time zone`, ['spec', 'timeZone']);
+  }
+  const jt = spec.jobTemplate;
+  if (!isObj(jt) || !isObj(jt.spec)) return;
+  const template = jt.spec.template;
+  if (!isObj(template)) return;
+  const tpath = ['spec', 'jobTemplate', 'spec', 'template'];
+  if (isObj(template.metadata)) checkLabels(template.metadata.labels, [...tpath, 'metadata', 'labels'], report);
+  if (!isObj(template.spec)) return;
+  checkPodSpec(template.spec, [...tpath, 'spec'], report);
+  // Kubernetes has no default here: a Job's pods must say OnFailure or Never.
+  const rp = template.spec.restartPolicy;
+  if (rp === undefined) {
+    report('CAPSTAN_ERR_API_REQUIRED', `${fieldPathString([...tpath, 'spec', 'restartPolicy'])} is required for a job: OnFailure or Never`, [
+      ...tpath, 'spec', 'restartPolicy',
+    ]);
+  } else if (rp === 'Always') {
+    report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...tpath, 'spec', 'restartPolicy'])} must be OnFailure or Never for a job, got "Always"`, [
+      ...tpath, 'spec', 'restartPolicy',
+    ]);
+  }
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkService(spec: Obj, report: Report): void {
+  const ports = list(spec.ports);
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  ports.forEach((p, i) => {
+    if (!isObj(p)) return;
+    const ppath = ['spec', 'ports', i];
+    if (ports.length > 1 && !str(p.name)) {
+      report('CAPSTAN_ERR_API_REQUIRED', `${fieldPathString([...ppath, 'name'])} is required when a Service has more than one port`, ppath);
+    }
+    if (str(p.name)) {
+      if (names.has(p.name)) report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...ppath, 'name'])} "${p.name}" is used twice`, [...ppath, 'name']);
+      names.add(p.name);
+    }
+    const key = `${String(p.port)}/${String(p.protocol ?? 'TCP')}`;
+    if (seen.has(key)) report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...ppath, 'port'])} ${key} is listed twice`, [...ppath, 'port']);
+    seen.add(key);
+  });
+}
+
+function checkConfigKeys(o: Obj, kind: string, report: Report): void {
+  const fields = kind === 'Secret' ? ['data', 'stringData'] : ['data', 'binaryData'];
+  const seen = new Map<string, string>();
+  for (const field of fields) {
+    const m = o[field];
+    if (!isObj(m)) continue;
+    for (const [k, v] of Object.entries(m)) {
+      const problem = configKeyProblem(k);
+      if (problem) report('CAPSTAN_ERR_API_NAME', `key "${k}" in ${field} ${problem}`, [field, k]);
+      const other = seen.get(k);
+      // A key in both Secret fields is allowed (stringData wins, as in Kubernetes).
+      if (other && kind === 'ConfigMap') report('CAPSTAN_ERR_API_SCHEMA', `key "${k}" is in both ${other} and ${field}`, [field, k]);
+      seen.set(k, field);
+      // Base64 length check; the value itself is never quoted.
+      if (kind === 'Secret' && field === 'data' && str(v) && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 !== 0) {
+        report('CAPSTAN_ERR_API_SCHEMA', `data["${k}"] is not valid base64 (length is not a multiple of 4)`, [field, k]);
+      }
+    }
+  }
+}
+
+function checkAnalysisTemplate(spec: Obj, report: Report): void {
+  const names = new Set<string>();
+  list(spec.metrics).forEach((m, i) => {
+    if (!isObj(m)) return;
+    if (str(m.name)) {
+      if (names.has(m.name)) report('CAPSTAN_ERR_API_SCHEMA', `spec.metrics[${i}].name "${m.name}" is used twice`, ['spec', 'metrics', i, 'name']);
+      names.add(m.name);
+    }
+    if (isObj(m.provider)) oneOf(m.provider, ['capstan', 'web', 'prometheus', 'job'], ['spec', 'metrics', i, 'provider'], report, true);
+  });
+}
+
+function checkChartRelease(spec: Obj, report: Report): void {
+  if (str(spec.chart)) {
+    const problem = repoPathProblem(spec.chart);
+    if (problem) report('CAPSTAN_ERR_API_SCHEMA', `spec.chart "${spec.chart}" ${problem}`, ['spec', 'chart']);
+  }
+  list(spec.valuesFiles).forEach((f, i) => {
+    if (!str(f)) return;
+    const problem = repoPathProblem(f);
+    if (problem) report('CAPSTAN_ERR_API_SCHEMA', `spec.valuesFiles[${i}] "${f}" ${problem}`, ['spec', 'valuesFiles', i]);
+  });
+  if (str(spec.namespace)) {
+    const problem = dnsLabelProblem(spec.namespace);
+    if (problem) report('CAPSTAN_ERR_API_NAME', `spec.namespace "${spec.namespace}" ${problem}`, ['spec', 'namespace']);
+  }
+}

@@ -1,0 +1,137 @@
+// Kubernetes (and Argo Rollouts) defaulting, as one pure function: the input is never
+// mutated; the result is a deep copy with every default the controllers rely on filled in.
+
+import type { ManifestObject } from './types.js';
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Set `o[key]` to `value` when it is absent. */
+function def(o: Obj, key: string, value: unknown): void {
+  if (o[key] === undefined) o[key] = value;
+}
+
+/** The child object at `key`, created empty when absent. */
+function child(o: Obj, key: string): Obj {
+  if (!isObj(o[key])) o[key] = {};
+  return o[key] as Obj;
+}
+
+const each = (v: unknown, fn: (o: Obj) => void): void => {
+  if (Array.isArray(v)) for (const item of v) if (isObj(item)) fn(item);
+};
+
+export const DEFAULT_NAMESPACE = 'default';
+
+export function applyDefaults<T extends ManifestObject>(input: T): T {
+  const o = structuredClone(input) as T & Obj;
+  def(o.metadata, 'namespace', DEFAULT_NAMESPACE);
+  const spec = isObj(o.spec) ? o.spec : undefined;
+  switch (o.kind) {
+    case 'Deployment':
+    case 'Rollout':
+      if (spec) defaultWorkload(spec, o.kind);
+      break;
+    case 'Service':
+      if (spec) {
+        def(spec, 'type', 'ClusterIP');
+        each(spec.ports, (p) => {
+          def(p, 'protocol', 'TCP');
+          def(p, 'targetPort', p.port);
+        });
+      }
+      break;
+    case 'Secret':
+      def(o, 'type', 'Opaque');
+      break;
+    case 'CronJob':
+      if (spec) defaultCronJob(spec);
+      break;
+    case 'AnalysisTemplate':
+      if (spec) {
+        def(spec, 'noDataPolicy', 'Inconclusive');
+        each(spec.metrics, (m) => {
+          def(m, 'failureLimit', 0);
+          def(m, 'inconclusiveLimit', 0);
+          def(m, 'consecutiveErrorLimit', 4);
+          if (isObj(m.provider) && isObj(m.provider.job) && isObj(m.provider.job.spec)) defaultJobSpec(m.provider.job.spec);
+        });
+      }
+      break;
+  }
+  return o;
+}
+
+function defaultWorkload(spec: Obj, kind: string): void {
+  def(spec, 'replicas', 1);
+  def(spec, 'revisionHistoryLimit', 10);
+  def(spec, 'progressDeadlineSeconds', 600);
+  def(spec, 'minReadySeconds', 0);
+  def(spec, 'paused', false);
+  const strategy = child(spec, 'strategy');
+  if (isObj(strategy.canary)) {
+    // Argo fills in nothing for canary that Capstan relies on.
+  } else if (isObj(strategy.blueGreen)) {
+    const bg = strategy.blueGreen;
+    def(bg, 'autoPromotionEnabled', true);
+    def(bg, 'scaleDownDelaySeconds', 30);
+  } else if (kind === 'Deployment') {
+    def(strategy, 'type', 'RollingUpdate');
+    if (strategy.type === 'RollingUpdate') {
+      const ru = child(strategy, 'rollingUpdate');
+      def(ru, 'maxSurge', '25%');
+      def(ru, 'maxUnavailable', '25%');
+    }
+  }
+  const template = isObj(spec.template) ? spec.template : undefined;
+  if (template && isObj(template.spec)) defaultPodSpec(template.spec, 'Always');
+}
+
+function defaultCronJob(spec: Obj): void {
+  def(spec, 'concurrencyPolicy', 'Allow');
+  def(spec, 'suspend', false);
+  def(spec, 'successfulJobsHistoryLimit', 3);
+  def(spec, 'failedJobsHistoryLimit', 1);
+  const jt = isObj(spec.jobTemplate) ? spec.jobTemplate : undefined;
+  if (jt && isObj(jt.spec)) defaultJobSpec(jt.spec);
+}
+
+function defaultJobSpec(job: Obj): void {
+  def(job, 'backoffLimit', 6);
+  const template = isObj(job.template) ? job.template : undefined;
+  // No restartPolicy default for jobs: validation requires OnFailure or Never explicitly.
+  if (template && isObj(template.spec)) defaultPodSpec(template.spec, undefined);
+}
+
+function defaultPodSpec(pod: Obj, restartPolicy: string | undefined): void {
+  if (restartPolicy !== undefined) def(pod, 'restartPolicy', restartPolicy);
+  def(pod, 'terminationGracePeriodSeconds', 30);
+  def(pod, 'hostNetwork', false);
+  each(pod.containers, (c) => {
+    if (typeof c.image === 'string') def(c, 'imagePullPolicy', pullPolicyFor(c.image));
+    each(c.ports, (p) => def(p, 'protocol', 'TCP'));
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+      const p = c[probe];
+      if (!isObj(p)) continue;
+      def(p, 'initialDelaySeconds', 0);
+      def(p, 'periodSeconds', 10);
+      def(p, 'timeoutSeconds', 1);
+      def(p, 'successThreshold', 1);
+      def(p, 'failureThreshold', 3);
+      if (isObj(p.httpGet)) {
+        def(p.httpGet, 'path', '/');
+        def(p.httpGet, 'scheme', 'HTTP');
+      }
+    }
+  });
+}
+
+/** Kubernetes: Always for `:latest` or an untagged image, else IfNotPresent. A digest pins. */
+export function pullPolicyFor(image: string): 'Always' | 'IfNotPresent' {
+  if (image.includes('@')) return 'IfNotPresent';
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  const colon = lastSegment.lastIndexOf(':');
+  if (colon < 0) return 'Always';
+  return lastSegment.slice(colon + 1) === 'latest' ? 'Always' : 'IfNotPresent';
+}

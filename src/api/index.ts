@@ -1,0 +1,64 @@
+export { objectId, CAPSTAN_ANNOTATION_PREFIX } from './types.js';
+export type { ObjectMeta, ManifestObject, ObjectRef, ObjectSource, SourcedObject } from './types.js';
+export { KNOWN_KINDS, isKnownKind, kindSchema } from './kinds.js';
+export type { KindInfo } from './kinds.js';
+export { validateDocument } from './validate.js';
+export type { ValidationResult } from './validate.js';
+export { findDuplicateObjects } from './duplicates.js';
+export { applyDefaults, pullPolicyFor, DEFAULT_NAMESPACE } from './defaults.js';
+export { parseQuantity, quantityValue, parseDuration } from './quantity.js';
+export { cronProblem } from './cron.js';
+export { fieldPathString } from './checks.js';
+export {
+  dnsLabelProblem,
+  dns1035LabelProblem,
+  dnsSubdomainProblem,
+  qualifiedNameProblem,
+  labelValueProblem,
+  repoPathProblem,
+} from './names.js';
+export type {
+  Quantity,
+  IntOrString,
+  HttpGetAction,
+  TcpSocketAction,
+  ExecAction,
+  Probe,
+  LifecycleHandler,
+  KeyRef,
+  EnvVar,
+  EnvFromSource,
+  ContainerPort,
+  ResourceList,
+  Container,
+  NodeSelectorRequirement,
+  NodeSelectorTerm,
+  NodeAffinity,
+  Toleration,
+  PodSpec,
+  PodTemplateSpec,
+} from './pod.js';
+export type {
+  AnalysisRef,
+  BackgroundAnalysis,
+  CanaryStep,
+  CanaryStrategy,
+  BlueGreenStrategy,
+  DeploymentStrategy,
+  WorkloadSpec,
+  Deployment,
+  Rollout,
+} from './workload.js';
+export type {
+  ServicePort,
+  Service,
+  ConfigMap,
+  Secret,
+  JobSpec,
+  CronJob,
+  MetricProvider,
+  Metric,
+  NoDataPolicy,
+  AnalysisTemplate,
+  ChartRelease,
+} from './others.js';

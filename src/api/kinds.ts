@@ -1,0 +1,56 @@
+// The kinds Capstan accepts, and their validators compiled once, on first use.
+
+import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { analysisTemplateSchema, chartReleaseSchema, configMapSchema, cronJobSchema, secretSchema, serviceSchema } from './others.js';
+import type { Schema } from './schema-util.js';
+import { deploymentSchema, rolloutSchema } from './workload.js';
+
+export interface KindInfo {
+  apiVersion: string;
+  kind: string;
+}
+
+const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
+  { apiVersion: 'apps/v1', kind: 'Deployment', schema: deploymentSchema },
+  { apiVersion: 'v1', kind: 'Service', schema: serviceSchema },
+  { apiVersion: 'v1', kind: 'ConfigMap', schema: configMapSchema },
+  { apiVersion: 'v1', kind: 'Secret', schema: secretSchema },
+  { apiVersion: 'batch/v1', kind: 'CronJob', schema: cronJobSchema },
+  { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', schema: rolloutSchema },
+  { apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisTemplate', schema: analysisTemplateSchema },
+  { apiVersion: 'capstan.dev/v1', kind: 'ChartRelease', schema: chartReleaseSchema },
+];
+
+export const KNOWN_KINDS: ReadonlyArray<Readonly<KindInfo>> = Object.freeze(
+  SCHEMAS.map(({ apiVersion, kind }) => Object.freeze({ apiVersion, kind })),
+);
+
+export function isKnownKind(apiVersion: unknown, kind: unknown): boolean {
+  return SCHEMAS.some((k) => k.apiVersion === apiVersion && k.kind === kind);
+}
+
+/** The JSON Schema of one kind (a fresh copy), e.g. for docs or editor integration. */
+export function kindSchema(apiVersion: string, kind: string): Schema | undefined {
+  return SCHEMAS.find((k) => k.apiVersion === apiVersion && k.kind === kind)?.schema();
+}
+
+let ajv: Ajv | undefined;
+const compiled = new Map<string, ValidateFunction>();
+
+export function validatorFor(apiVersion: string, kind: string): ValidateFunction | undefined {
+  const key = `${apiVersion}/${kind}`;
+  const hit = compiled.get(key);
+  if (hit) return hit;
+  const entry = SCHEMAS.find((k) => k.apiVersion === apiVersion && k.kind === kind);
+  if (!entry) return undefined;
+  if (!ajv) {
+    // verbose: errors carry their parent schema, which names the known fields for suggestions.
+    ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+    // Annotation only: the human phrase for a pattern ("a duration such as 30s").
+    ajv.addKeyword({ keyword: 'hint', schemaType: 'string' });
+  }
+  const fn = ajv.compile(entry.schema());
+  compiled.set(key, fn);
+  return fn;
+}

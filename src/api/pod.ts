@@ -1,0 +1,258 @@
+// Pod template, containers and probes: shared by Deployment, Rollout, CronJob and job metrics.
+
+import { arr, bool, int, mapOf, nonEmpty, obj, oneOfValues, port, portName, portOrName, quantity, str, templateMeta } from './schema-util.js';
+import type { Schema } from './schema-util.js';
+
+export type Quantity = string | number;
+export type IntOrString = number | string;
+
+export interface HttpGetAction {
+  path?: string;
+  port: IntOrString;
+  host?: string;
+  scheme?: 'HTTP' | 'HTTPS';
+  httpHeaders?: Array<{ name: string; value: string }>;
+}
+export interface TcpSocketAction {
+  port: IntOrString;
+  host?: string;
+}
+export interface ExecAction {
+  command: string[];
+}
+
+export interface Probe {
+  httpGet?: HttpGetAction;
+  tcpSocket?: TcpSocketAction;
+  exec?: ExecAction;
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  successThreshold?: number;
+  failureThreshold?: number;
+}
+
+export interface LifecycleHandler {
+  httpGet?: HttpGetAction;
+  tcpSocket?: TcpSocketAction;
+  exec?: ExecAction;
+  sleep?: { seconds: number };
+}
+
+export interface KeyRef {
+  name: string;
+  key: string;
+  optional?: boolean;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef };
+}
+
+export interface EnvFromSource {
+  prefix?: string;
+  configMapRef?: { name: string; optional?: boolean };
+  secretRef?: { name: string; optional?: boolean };
+}
+
+export interface ContainerPort {
+  containerPort: number;
+  hostPort?: number;
+  name?: string;
+  protocol?: 'TCP' | 'UDP';
+}
+
+export interface ResourceList {
+  cpu?: Quantity;
+  memory?: Quantity;
+}
+
+export interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  env?: EnvVar[];
+  envFrom?: EnvFromSource[];
+  ports?: ContainerPort[];
+  resources?: { requests?: ResourceList; limits?: ResourceList };
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: { preStop?: LifecycleHandler };
+}
+
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+  values?: string[];
+}
+export interface NodeSelectorTerm {
+  matchExpressions?: NodeSelectorRequirement[];
+}
+export interface NodeAffinity {
+  requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: NodeSelectorTerm[] };
+  preferredDuringSchedulingIgnoredDuringExecution?: Array<{ weight: number; preference: NodeSelectorTerm }>;
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+export interface PodSpec {
+  containers: Container[];
+  restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+  terminationGracePeriodSeconds?: number;
+  nodeSelector?: Record<string, string>;
+  affinity?: { nodeAffinity?: NodeAffinity };
+  tolerations?: Toleration[];
+  hostNetwork?: boolean;
+}
+
+export interface PodTemplateSpec {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: PodSpec;
+}
+
+function httpGet(): Schema {
+  return obj(
+    {
+      path: str(),
+      port: portOrName(),
+      host: str(),
+      scheme: oneOfValues(['HTTP', 'HTTPS']),
+      httpHeaders: arr(obj({ name: nonEmpty(), value: str() }, ['name', 'value'])),
+    },
+    ['port'],
+  );
+}
+
+function tcpSocket(): Schema {
+  return obj({ port: portOrName(), host: str() }, ['port']);
+}
+
+function exec(): Schema {
+  return obj({ command: arr(str(), { minItems: 1 }) }, ['command']);
+}
+
+export function probeSchema(): Schema {
+  return obj({
+    httpGet: httpGet(),
+    tcpSocket: tcpSocket(),
+    exec: exec(),
+    initialDelaySeconds: int(0),
+    periodSeconds: int(1),
+    timeoutSeconds: int(1),
+    successThreshold: int(1),
+    failureThreshold: int(1),
+  });
+}
+
+function keyRef(): Schema {
+  return obj({ name: nonEmpty(), key: nonEmpty(), optional: bool() }, ['name', 'key']);
+}
+
+function resourceList(): Schema {
+  return obj({ cpu: quantity(), memory: quantity() });
+}
+
+export function containerSchema(): Schema {
+  return obj(
+    {
+      name: str(),
+      image: nonEmpty(),
+      imagePullPolicy: oneOfValues(['Always', 'IfNotPresent', 'Never']),
+      command: arr(str()),
+      args: arr(str()),
+      workingDir: str(),
+      env: arr(
+        obj(
+          {
+            name: nonEmpty(),
+            value: str(),
+            valueFrom: obj({ configMapKeyRef: keyRef(), secretKeyRef: keyRef() }),
+          },
+          ['name'],
+        ),
+      ),
+      envFrom: arr(
+        obj({
+          prefix: str(),
+          configMapRef: obj({ name: nonEmpty(), optional: bool() }, ['name']),
+          secretRef: obj({ name: nonEmpty(), optional: bool() }, ['name']),
+        }),
+      ),
+      ports: arr(
+        obj({ containerPort: port(), hostPort: port(), name: portName(), protocol: oneOfValues(['TCP', 'UDP']) }, ['containerPort']),
+      ),
+      resources: obj({ requests: resourceList(), limits: resourceList() }),
+      livenessProbe: probeSchema(),
+      readinessProbe: probeSchema(),
+      startupProbe: probeSchema(),
+      lifecycle: obj({
+        preStop: obj({ httpGet: httpGet(), tcpSocket: tcpSocket(), exec: exec(), sleep: obj({ seconds: int(0) }, ['seconds']) }),
+      }),
+    },
+    ['name', 'image'],
+  );
+}
+
+function selectorTerm(): Schema {
+  return obj({
+    matchExpressions: arr(
+      obj(
+        {
+          key: nonEmpty(),
+          operator: oneOfValues(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']),
+          values: arr(str()),
+        },
+        ['key', 'operator'],
+      ),
+    ),
+  });
+}
+
+export function podSpecSchema(): Schema {
+  return obj(
+    {
+      containers: arr(containerSchema(), { minItems: 1 }),
+      restartPolicy: oneOfValues(['Always', 'OnFailure', 'Never']),
+      terminationGracePeriodSeconds: int(0),
+      nodeSelector: mapOf(str()),
+      affinity: obj({
+        nodeAffinity: obj({
+          requiredDuringSchedulingIgnoredDuringExecution: obj(
+            { nodeSelectorTerms: arr(selectorTerm(), { minItems: 1 }) },
+            ['nodeSelectorTerms'],
+          ),
+          preferredDuringSchedulingIgnoredDuringExecution: arr(
+            obj({ weight: int(1, 100), preference: selectorTerm() }, ['weight', 'preference']),
+          ),
+        }),
+      }),
+      tolerations: arr(
+        obj({
+          key: str(),
+          operator: oneOfValues(['Exists', 'Equal']),
+          value: str(),
+          effect: oneOfValues(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+          tolerationSeconds: int(),
+        }),
+      ),
+      hostNetwork: bool(),
+    },
+    ['containers'],
+  );
+}
+
+export function podTemplateSchema(): Schema {
+  return obj({ metadata: templateMeta(), spec: podSpecSchema() }, ['spec']);
+}

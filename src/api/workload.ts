@@ -1,0 +1,171 @@
+// Deployment (apps/v1) and Rollout (argoproj.io/v1alpha1): the same spec, with Argo-style
+// canary and blue-green blocks accepted on both.
+
+import { podTemplateSchema } from './pod.js';
+import type { IntOrString, PodTemplateSpec } from './pod.js';
+import { arr, bool, duration, int, intOrPercent, labels, nonEmpty, obj, oneOfValues, str, topLevel } from './schema-util.js';
+import type { Schema } from './schema-util.js';
+import type { ManifestObject } from './types.js';
+
+export interface AnalysisRef {
+  templates: Array<{ templateName: string }>;
+  args?: Array<{ name: string; value?: string }>;
+}
+
+export interface BackgroundAnalysis extends AnalysisRef {
+  startingStep?: number;
+}
+
+export interface CanaryStep {
+  setWeight?: number;
+  pause?: { duration?: number | string };
+  setCanaryScale?: { replicas?: number; weight?: number; matchTrafficWeight?: boolean };
+  analysis?: AnalysisRef;
+  setHeaderRoute?: {
+    name: string;
+    match?: Array<{ headerName: string; headerValue: { exact?: string; prefix?: string; regex?: string } }>;
+  };
+}
+
+export interface CanaryStrategy {
+  steps?: CanaryStep[];
+  canaryService?: string;
+  stableService?: string;
+  maxSurge?: IntOrString;
+  maxUnavailable?: IntOrString;
+  analysis?: BackgroundAnalysis;
+  scaleDownDelaySeconds?: number;
+  abortScaleDownDelaySeconds?: number;
+}
+
+export interface BlueGreenStrategy {
+  activeService: string;
+  previewService?: string;
+  previewReplicaCount?: number;
+  autoPromotionEnabled?: boolean;
+  autoPromotionSeconds?: number;
+  scaleDownDelaySeconds?: number;
+  abortScaleDownDelaySeconds?: number;
+  prePromotionAnalysis?: AnalysisRef;
+  postPromotionAnalysis?: AnalysisRef;
+}
+
+export interface DeploymentStrategy {
+  type?: 'RollingUpdate' | 'Recreate';
+  rollingUpdate?: { maxSurge?: IntOrString; maxUnavailable?: IntOrString };
+  canary?: CanaryStrategy;
+  blueGreen?: BlueGreenStrategy;
+}
+
+export interface WorkloadSpec {
+  replicas?: number;
+  selector: { matchLabels: Record<string, string> };
+  template: PodTemplateSpec;
+  strategy?: DeploymentStrategy;
+  minReadySeconds?: number;
+  revisionHistoryLimit?: number;
+  progressDeadlineSeconds?: number;
+  paused?: boolean;
+}
+
+export interface Deployment extends ManifestObject {
+  apiVersion: 'apps/v1';
+  kind: 'Deployment';
+  spec: WorkloadSpec;
+}
+
+export interface Rollout extends ManifestObject {
+  apiVersion: 'argoproj.io/v1alpha1';
+  kind: 'Rollout';
+  spec: WorkloadSpec & { strategy: Pick<DeploymentStrategy, 'canary' | 'blueGreen'> };
+}
+
+function analysisRef(extra: Record<string, Schema> = {}): Schema {
+  return obj(
+    {
+      templates: arr(obj({ templateName: nonEmpty() }, ['templateName']), { minItems: 1 }),
+      args: arr(obj({ name: nonEmpty(), value: str() }, ['name'])),
+      ...extra,
+    },
+    ['templates'],
+  );
+}
+
+function canarySchema(): Schema {
+  const step = obj({
+    setWeight: int(0, 100),
+    pause: obj({ duration: duration() }),
+    setCanaryScale: obj({ replicas: int(0), weight: int(0, 100), matchTrafficWeight: bool() }),
+    analysis: analysisRef(),
+    setHeaderRoute: obj(
+      {
+        name: nonEmpty(),
+        match: arr(
+          obj(
+            { headerName: nonEmpty(), headerValue: obj({ exact: str(), prefix: str(), regex: str() }) },
+            ['headerName', 'headerValue'],
+          ),
+        ),
+      },
+      ['name'],
+    ),
+  });
+  return obj({
+    steps: arr(step),
+    canaryService: nonEmpty(),
+    stableService: nonEmpty(),
+    maxSurge: intOrPercent(),
+    maxUnavailable: intOrPercent(),
+    analysis: analysisRef({ startingStep: int(0) }),
+    scaleDownDelaySeconds: int(0),
+    abortScaleDownDelaySeconds: int(0),
+  });
+}
+
+function blueGreenSchema(): Schema {
+  return obj(
+    {
+      activeService: nonEmpty(),
+      previewService: nonEmpty(),
+      previewReplicaCount: int(1),
+      autoPromotionEnabled: bool(),
+      autoPromotionSeconds: int(1),
+      scaleDownDelaySeconds: int(0),
+      abortScaleDownDelaySeconds: int(0),
+      prePromotionAnalysis: analysisRef(),
+      postPromotionAnalysis: analysisRef(),
+    },
+    ['activeService'],
+  );
+}
+
+function workloadSpec(strategy: Schema): Schema {
+  return obj(
+    {
+      replicas: int(0),
+      selector: obj({ matchLabels: labels() }, ['matchLabels']),
+      template: podTemplateSchema(),
+      strategy,
+      minReadySeconds: int(0),
+      revisionHistoryLimit: int(0),
+      progressDeadlineSeconds: int(1),
+      paused: bool(),
+    },
+    ['selector', 'template'],
+  );
+}
+
+export function deploymentSchema(): Schema {
+  const strategy = obj({
+    type: oneOfValues(['RollingUpdate', 'Recreate']),
+    rollingUpdate: obj({ maxSurge: intOrPercent(), maxUnavailable: intOrPercent() }),
+    canary: canarySchema(),
+    blueGreen: blueGreenSchema(),
+  });
+  return topLevel({ spec: workloadSpec(strategy) }, ['spec']);
+}
+
+export function rolloutSchema(): Schema {
+  const strategy = obj({ canary: canarySchema(), blueGreen: blueGreenSchema() });
+  return topLevel({ spec: workloadSpec(strategy) }, ['spec']);
+}
