@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Command } from 'commander';
+import { CapstanError, formatDiagnostic, type Diagnostic } from '../../common/index.js';
+import { folderRepo, lintChart, loadChart, renderChart, type ChartRepo } from '../../render/chart/index.js';
+import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/**
+ * The repository a local chart belongs to: the nearest folder above it with `.git`, else the
+ * current folder when the chart is inside it, else the chart's own folder. Dependencies and
+ * diagnostics use paths relative to it.
+ */
+export function chartRoot(cwd: string, chartPath: string): { root: string; chartDir: string } {
+  const abs = resolve(cwd, chartPath);
+  for (let dir = abs; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) return { root: dir, chartDir: toRepoPath(relative(dir, abs)) };
+    if (dirname(dir) === dir) break;
+  }
+  const rel = relative(cwd, abs);
+  if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) return { root: cwd, chartDir: toRepoPath(rel) };
+  return { root: abs, chartDir: '' };
+}
+
+function toRepoPath(p: string): string {
+  return p.split(sep).join('/');
+}
+
+/** Values files named on the command line are the user's own: read them as given. */
+function localFiles(cwd: string): ChartRepo {
+  return {
+    async readFile(path) {
+      try {
+        return new Uint8Array(await readFile(resolve(cwd, path)));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    },
+    async listFiles() {
+      return [];
+    },
+  };
+}
+
+function printDiagnostics(io: CliIO, diagnostics: Diagnostic[]): void {
+  for (const d of diagnostics) io.err(`${formatDiagnostic(d)}\n`);
+}
+
+interface TemplateOptions {
+  values: string[];
+  set: string[];
+  setString: string[];
+  releaseName: string;
+  namespace: string;
+  notes?: boolean;
+}
+
+/** Each document of a rendered file as `---`, `# Source: <template>`, the YAML (as Helm prints). */
+export function formatRendered(path: string, content: string): string {
+  const docs: string[][] = [[]];
+  for (const line of content.split('\n')) {
+    if (/^---(\s|$)/.test(line)) docs.push([]);
+    else docs[docs.length - 1].push(line);
+  }
+  return docs
+    .map((lines) => lines.join('\n').replace(/^(\s*\n)+/, '').replace(/\s+$/, ''))
+    .filter((doc) => doc.split('\n').some((l) => !/^\s*(#.*)?$/.test(l)))
+    .map((doc) => `---\n# Source: ${path}\n${doc}\n`)
+    .join('');
+}
+
+export async function runChartTemplate(io: CliIO, chartPath: string, opts: TemplateOptions): Promise<void> {
+  const { root, chartDir } = chartRoot(io.cwd, chartPath);
+  let chart;
+  try {
+    chart = await loadChart(chartDir, folderRepo(root));
+  } catch (err) {
+    if (err instanceof CapstanError) {
+      printDiagnostics(io, [err.toDiagnostic(chartPath)]);
+      throw new ExitRequest(EXIT_FAILURE);
+    }
+    throw err;
+  }
+  const result = await renderChart(chart, {
+    valuesFiles: opts.values,
+    valuesRepo: localFiles(io.cwd),
+    set: opts.set,
+    setString: opts.setString,
+    release: { name: opts.releaseName, namespace: opts.namespace },
+  });
+  const errors = result.diagnostics.filter((d) => d.severity === 'error');
+  printDiagnostics(io, result.diagnostics);
+  if (errors.length > 0) throw new ExitRequest(EXIT_FAILURE);
+  io.out(result.files.map((f) => formatRendered(f.path, f.content)).join(''));
+  if (opts.notes && result.notes) io.err(`${result.notes.trim()}\n`);
+}
+
+export async function runChartLint(io: CliIO, chartPath: string): Promise<void> {
+  const { root, chartDir } = chartRoot(io.cwd, chartPath);
+  const diagnostics = await lintChart(chartDir, folderRepo(root));
+  printDiagnostics(io, diagnostics);
+  const errors = diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = diagnostics.length - errors;
+  io.err(`${chartPath}: ${errors} error(s), ${warnings} warning(s)\n`);
+  if (errors > 0) throw new ExitRequest(EXIT_FAILURE);
+}
+
+/** `capstan chart template` and `capstan chart lint`. */
+export function registerChartCommands(program: Command, io: CliIO): void {
+  const chart = program.command('chart').description('render and check helm-like charts');
+
+  chart
+    .command('template')
+    .description('render a chart and print the objects as multi-document YAML')
+    .argument('<chart>', 'the chart folder (holding Chart.yaml)')
+    .option('-f, --values <file>', 'a values file; repeat for more, later files win', collect, [])
+    .option('--set <key=value>', 'set values: a.b=c,list[0]=x,list={a,b}; repeatable', collect, [])
+    .option('--set-string <key=value>', 'like --set, but every value stays a string', collect, [])
+    .option('--release-name <name>', 'the release name templates see as release.name', 'release-name')
+    .option('-n, --namespace <ns>', 'the namespace templates see as release.namespace', 'default')
+    .option('--notes', "print the chart's NOTES.txt on stderr after the objects")
+    .addHelpText(
+      'after',
+      `
+Values are merged: the chart's values.yaml < -f files (in order) < --set / --set-string,
+then checked against values.schema.json. Exit codes: 0 rendered, 1 error.
+
+Examples:
+  $ capstan chart template helm-like-charts/web-service --set image.repository=nginx --set image.tag=1.27
+  $ capstan chart template helm-like-charts/cron-task -f prod-values.yaml --release-name nightly -n batch`,
+    )
+    .action(async (chartPath: string, opts: TemplateOptions) => runChartTemplate(io, chartPath, opts));
+
+  chart
+    .command('lint')
+    .description('check Chart.yaml, the values schema, and that templates render to valid YAML')
+    .argument('<chart>', 'the chart folder (holding Chart.yaml)')
+    .addHelpText('after', '\nExit codes: 0 no errors (warnings allowed), 1 errors.\n\nExample:\n  $ capstan chart lint helm-like-charts/web-service')
+    .action(async (chartPath: string) => runChartLint(io, chartPath));
+}
