@@ -74,7 +74,7 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
 
   docs.forEach((doc, index) => {
     if (tooDeep.has(index)) return;
-    for (const e of doc.errors) err(yamlErrorCode(e), yamlMessage(e), e.pos[0]);
+    for (const e of doc.errors) err(yamlErrorCode(e), yamlMessage(e), errorOffset(e, text));
     for (const w of doc.warnings) err('CAPSTAN_ERR_RENDER_SYNTAX', yamlMessage(w), w.pos[0], 'warning');
     if (doc.errors.length > 0) return;
     const root = doc.contents;
@@ -176,6 +176,31 @@ function yamlMessage(e: YAMLError): string {
   // The library's message may carry a source excerpt after a blank line; keep the first line.
   const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
   return first.charAt(0).toLowerCase() + first.slice(1);
+}
+
+/** Where to point for an error: an unclosed quote is reported at its opening, not at EOF. */
+function errorOffset(e: YAMLError, text: string): number {
+  const at = e.pos[0];
+  if (e.code !== 'MISSING_CHAR') return at;
+  const quote = /closing "quote/.test(e.message) ? '"' : /closing '/.test(e.message) ? "'" : undefined;
+  if (!quote) return at;
+  // Inside an unterminated scalar no unescaped quote of its kind occurs, so the last one
+  // before the error is the opener.
+  for (let i = Math.min(at, text.length) - 1; i >= 0; i--) {
+    if (text[i] !== quote) continue;
+    if (quote === '"') {
+      let backslashes = 0;
+      for (let j = i - 1; j >= 0 && text[j] === '\\'; j--) backslashes += 1;
+      if (backslashes % 2 === 1) continue;
+      return i;
+    }
+    if (text[i - 1] === "'") {
+      i -= 1; // '' is an escaped quote
+      continue;
+    }
+    return i;
+  }
+  return at;
 }
 
 function firstAliasOffset(doc: Document.Parsed): number | undefined {
