@@ -1,3 +1,5 @@
+import type { Container, ContainerPort, EnvVar, PodSpec as ManifestPodSpec, Probe as ManifestProbe, Toleration } from './pod.js';
+
 // Objects the control plane creates and keeps in the store (not written by users in Git):
 // pods, nodes, revisions and events. Shapes follow Kubernetes where it has them.
 
@@ -15,65 +17,24 @@ export const STORE_PREFIX = {
   sync: '/capstan/sync/', // state of the sync loop per source
 } as const;
 
-export interface ContainerPort {
-  name?: string;
-  containerPort: number;
-  hostPort?: number;
-  protocol: 'TCP' | 'UDP';
-}
+/** A probe after defaulting: every timing field is set. */
+export type Probe = ManifestProbe &
+  Required<Pick<ManifestProbe, 'initialDelaySeconds' | 'periodSeconds' | 'timeoutSeconds' | 'successThreshold' | 'failureThreshold'>>;
 
-export interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: {
-    configMapKeyRef?: { name: string; key: string; optional?: boolean };
-    secretKeyRef?: { name: string; key: string; optional?: boolean };
-  };
-}
-
-export interface Probe {
-  httpGet?: { path?: string; port: number | string; scheme?: 'HTTP' | 'HTTPS'; httpHeaders?: { name: string; value: string }[] };
-  tcpSocket?: { port: number | string };
-  exec?: { command: string[] };
-  initialDelaySeconds: number;
-  periodSeconds: number;
-  timeoutSeconds: number;
-  successThreshold: number;
-  failureThreshold: number;
-}
-
-export interface ContainerSpec {
-  name: string;
-  image: string;
-  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
-  command?: string[];
-  args?: string[];
-  workingDir?: string;
-  env?: EnvVar[];
-  envFrom?: { configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean }; prefix?: string }[];
-  ports?: ContainerPort[];
-  resources?: { requests?: { cpu?: string; memory?: string }; limits?: { cpu?: string; memory?: string } };
+/** A container as the agent receives it: the manifest's container with probe defaults applied. */
+export type ContainerSpec = Omit<Container, 'livenessProbe' | 'readinessProbe' | 'startupProbe'> & {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   startupProbe?: Probe;
-  lifecycle?: { preStop?: { exec?: { command: string[] }; httpGet?: Probe['httpGet'] } };
-}
+};
 
-export interface Toleration {
-  key?: string;
-  operator?: 'Equal' | 'Exists';
-  value?: string;
-  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
-}
+export type { ContainerPort, EnvVar, Toleration };
 
-export interface PodSpec {
+/** A pod's spec: the template's spec with defaults applied, and the node it is bound to. */
+export interface PodSpec extends Omit<ManifestPodSpec, 'containers' | 'restartPolicy' | 'terminationGracePeriodSeconds'> {
   containers: ContainerSpec[];
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds: number;
-  nodeSelector?: Record<string, string>;
-  affinity?: unknown;
-  tolerations?: Toleration[];
-  hostNetwork?: boolean;
   /** Set by the scheduler when the pod is bound. */
   nodeName?: string;
 }
