@@ -41,6 +41,20 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_SELECTOR: "the selector does not match the template's labels",
   CAPSTAN_ERR_API_REFERENCE: 'an object refers to another that does not exist',
 
+  // server: HTTP API, auth; controllers
+  CAPSTAN_ERR_API_BAD_REQUEST: 'the request is not valid: bad JSON, path or query parameter',
+  CAPSTAN_ERR_API_NOT_FOUND: 'the object or route does not exist',
+  CAPSTAN_ERR_API_METHOD_NOT_ALLOWED: 'the route does not accept this HTTP method',
+  CAPSTAN_ERR_API_BODY_TOO_LARGE: 'the request body is over the server limit',
+  CAPSTAN_ERR_API_UNSUPPORTED_MEDIA_TYPE: 'the request body is not application/json',
+  CAPSTAN_ERR_API_CONFLICT: 'the object changed while it was being written; try again',
+  CAPSTAN_ERR_API_NOT_IMPLEMENTED: 'this server has no handler for the endpoint',
+  CAPSTAN_ERR_API_GONE: 'the resourceVersion was compacted; list again and watch from the new resourceVersion',
+  CAPSTAN_ERR_AUTH_MISSING_TOKEN: 'the request has no bearer token',
+  CAPSTAN_ERR_AUTH_INVALID_TOKEN: 'the bearer token is not known',
+  CAPSTAN_ERR_AUTH_FORBIDDEN: "the token's role does not allow this request",
+  CAPSTAN_ERR_CONTROLLER_NOT_LEADER: 'this instance does not hold (or lost) controller leadership',
+
   // plan
   CAPSTAN_ERR_PLAN_FAILED: 'the plan could not be computed',
 
