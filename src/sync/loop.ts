@@ -1,0 +1,163 @@
+// The sync loop: source → render → validate → plan → apply, on a schedule and on demand.
+// Runs never overlap; a run that finds errors applies nothing and says why in the sync state.
+
+import { schedule as cronSchedule, validate as cronValid, type ScheduledTask } from 'node-cron';
+import { STORE_PREFIX } from '../api/cluster.js';
+import { CapstanError, formatDiagnostic, isCapstanError, type Logger } from '../common/index.js';
+import { toProblem, type PlanProblem } from '../plan/index.js';
+import { DesiredTracker } from '../render/index.js';
+import type { Source } from '../source/types.js';
+import type { KV } from '../store/types.js';
+import { applyPlan, planAgainstStore, pruneHeldReason, readDesired } from './apply.js';
+
+export type SyncPhase = 'Synced' | 'Invalid' | 'PruneHeld' | 'Conflict' | 'Failed';
+
+/** The record of the last sync of a source, kept at `/capstan/sync/<id>`. */
+export interface SyncState {
+  id: string;
+  location: string;
+  ref?: string;
+  phase: SyncPhase;
+  /** The commit the store's desired objects come from (last one applied). */
+  syncedCommit?: string;
+  /** The commit the last run looked at (may differ when it was not applied). */
+  seenCommit?: string;
+  message: string;
+  errors: PlanProblem[];
+  summary?: { create: number; update: number; delete: number; unchanged: number };
+  trigger: string;
+  at: string;
+}
+
+export interface SyncLoopOptions {
+  id?: string;
+  source: Source;
+  ref?: string;
+  kv: KV;
+  logger: Logger;
+  now?: () => Date;
+  /** node-cron expression for polling (default every minute). */
+  schedule?: string;
+  allowMassPrune?: boolean;
+}
+
+const MAX_ERRORS_KEPT = 50;
+
+export function syncStateKey(id: string): string {
+  return `${STORE_PREFIX.sync}${id}`;
+}
+
+export class SyncLoop {
+  readonly id: string;
+  private readonly tracker: DesiredTracker;
+  private readonly now: () => Date;
+  private readonly log: Logger;
+  private running: Promise<SyncState> | undefined;
+  private task: ScheduledTask | undefined;
+
+  constructor(private readonly options: SyncLoopOptions) {
+    this.id = options.id ?? 'default';
+    this.tracker = new DesiredTracker(options.source);
+    this.now = options.now ?? (() => new Date());
+    this.log = options.logger.child({ component: 'sync', source: options.source.location });
+  }
+
+  /** Start polling on the cron schedule. */
+  start(): void {
+    const expr = this.options.schedule ?? '* * * * *';
+    if (!cronValid(expr)) throw new CapstanError('CAPSTAN_ERR_CONFIG_INVALID', `sync schedule "${expr}" is not a valid cron expression`);
+    this.task = cronSchedule(expr, () => {
+      this.sync('poll').catch((err: unknown) => this.log.error({ err }, 'scheduled sync failed'));
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.task?.stop();
+    this.task = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Sync now; a call while a run is in progress waits for it and then runs again. */
+  async sync(trigger = 'manual', options: { allowMassPrune?: boolean } = {}): Promise<SyncState> {
+    const previous = this.running?.catch(() => undefined);
+    const run = (async () => {
+      await previous;
+      return this.runOnce(trigger, options.allowMassPrune ?? this.options.allowMassPrune ?? false);
+    })();
+    this.running = run;
+    return run;
+  }
+
+  private async runOnce(trigger: string, allowMassPrune: boolean): Promise<SyncState> {
+    const at = this.now();
+    const base = { id: this.id, location: this.options.source.location, ref: this.options.ref, trigger, at: at.toISOString() };
+    const previous = await this.readState();
+    let state: SyncState;
+    try {
+      const desired = await this.tracker.update(this.options.ref);
+      const commit = desired.snapshot.commit;
+      if (desired.errors.length > 0) {
+        state = {
+          ...base,
+          phase: 'Invalid',
+          syncedCommit: previous?.syncedCommit,
+          seenCommit: commit,
+          message: `${desired.errors.length} error(s) in ${commit ? commit.slice(0, 12) : 'the source'}; nothing was applied: ${formatDiagnostic(desired.errors[0]!)}`,
+          errors: desired.errors.slice(0, MAX_ERRORS_KEPT).map(toProblem),
+        };
+        await this.writeState(state);
+        this.log.warn({ commit, errors: desired.errors.length }, 'sync refused: invalid manifests');
+        return state;
+      }
+      const current = await readDesired(this.options.kv);
+      const plan = planAgainstStore(desired.objects, current, { location: base.location, ref: desired.snapshot.ref, commit });
+      const held = pruneHeldReason(plan, current.records.size, { allowMassPrune });
+      if (held) {
+        state = { ...base, phase: 'PruneHeld', syncedCommit: previous?.syncedCommit, seenCommit: commit, message: held, errors: [], summary: plan.summary };
+        await this.writeState(state);
+        this.log.warn({ commit, deletes: plan.summary.delete }, 'sync held: mass prune');
+        return state;
+      }
+      state = {
+        ...base,
+        phase: 'Synced',
+        syncedCommit: commit,
+        seenCommit: commit,
+        message: `${plan.summary.create} created, ${plan.summary.update} updated, ${plan.summary.delete} deleted`,
+        errors: [],
+        summary: plan.summary,
+      };
+      const applied = await applyPlan({
+        kv: this.options.kv,
+        desired: desired.objects,
+        current,
+        plan,
+        commit,
+        now: at,
+        alsoPut: [{ key: syncStateKey(this.id), value: JSON.stringify(state) }],
+      });
+      if (!applied.applied) {
+        state = { ...state, phase: 'Conflict', syncedCommit: previous?.syncedCommit, message: 'desired objects changed while syncing; will retry' };
+        await this.writeState(state);
+        return state;
+      }
+      if (plan.changes.length > 0) this.log.info({ commit, ...plan.summary }, 'synced');
+      return state;
+    } catch (err) {
+      const message = isCapstanError(err) ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
+      state = { ...base, phase: 'Failed', syncedCommit: previous?.syncedCommit, message, errors: [] };
+      await this.writeState(state).catch(() => undefined);
+      this.log.error({ err: message }, 'sync failed');
+      return state;
+    }
+  }
+
+  async readState(): Promise<SyncState | undefined> {
+    const kv = await this.options.kv.get(syncStateKey(this.id));
+    return kv ? (JSON.parse(new TextDecoder().decode(kv.value)) as SyncState) : undefined;
+  }
+
+  private async writeState(state: SyncState): Promise<void> {
+    await this.options.kv.put(syncStateKey(this.id), JSON.stringify(state));
+  }
+}
