@@ -74,6 +74,11 @@ export const ERROR_CODES = {
 
   CAPSTAN_ERR_SCHEDULER_UNKNOWN_NODE: "the node is not in the scheduler's cluster view",
 
+  // agent: runtimes, probes, containers
+  CAPSTAN_ERR_AGENT_RUNTIME: 'the container runtime (Docker or the process runtime) reported an error',
+  CAPSTAN_ERR_AGENT_IMAGE_PULL: 'the image could not be pulled, or is not present with pull policy Never',
+  CAPSTAN_ERR_AGENT_CONTAINER_CONFIG: 'the container cannot be created from its spec (command, env reference, port)',
+
   // anything else
   CAPSTAN_ERR_INTERNAL_ERROR: 'an unexpected internal error',
 } as const;
