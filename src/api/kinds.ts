@@ -3,6 +3,7 @@
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { analysisTemplateSchema, chartReleaseSchema, configMapSchema, cronJobSchema, secretSchema, serviceSchema } from './others.js';
+import { sharedSchemas } from './pod.js';
 import type { Schema } from './schema-util.js';
 import { deploymentSchema, rolloutSchema } from './workload.js';
 
@@ -30,7 +31,10 @@ export function isKnownKind(apiVersion: unknown, kind: unknown): boolean {
   return SCHEMAS.some((k) => k.apiVersion === apiVersion && k.kind === kind);
 }
 
-/** The JSON Schema of one kind (a fresh copy), e.g. for docs or editor integration. */
+/**
+ * The JSON Schema of one kind (a fresh copy), e.g. for docs or editor integration. Pod templates
+ * and probes are `$ref`s to the schemas `sharedSchemas()` in pod.ts returns.
+ */
 export function kindSchema(apiVersion: string, kind: string): Schema | undefined {
   return SCHEMAS.find((k) => k.apiVersion === apiVersion && k.kind === kind)?.schema();
 }
@@ -49,6 +53,7 @@ export function validatorFor(apiVersion: string, kind: string): ValidateFunction
     ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
     // Annotation only: the human phrase for a pattern ("a duration such as 30s").
     ajv.addKeyword({ keyword: 'hint', schemaType: 'string' });
+    for (const shared of sharedSchemas()) ajv.addSchema(shared);
   }
   const fn = ajv.compile(entry.schema());
   compiled.set(key, fn);

@@ -1,6 +1,6 @@
 // Service, ConfigMap, Secret, CronJob, AnalysisTemplate and ChartRelease.
 
-import { podTemplateSchema } from './pod.js';
+import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';
 import {
   BASE64_RE,
@@ -162,7 +162,7 @@ export function secretSchema(): Schema {
 }
 
 function jobSpec(): Schema {
-  return obj({ backoffLimit: int(0), activeDeadlineSeconds: int(1), template: podTemplateSchema() }, ['template']);
+  return obj({ backoffLimit: int(0), activeDeadlineSeconds: int(1), template: podTemplateRef() }, ['template']);
 }
 
 export function cronJobSchema(): Schema {

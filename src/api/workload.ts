@@ -1,7 +1,7 @@
 // Deployment (apps/v1) and Rollout (argoproj.io/v1alpha1): the same spec, with Argo-style
 // canary and blue-green blocks accepted on both.
 
-import { podTemplateSchema } from './pod.js';
+import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';
 import { arr, bool, duration, int, intOrPercent, labels, nonEmpty, obj, oneOfValues, str, topLevel } from './schema-util.js';
 import type { Schema } from './schema-util.js';
@@ -144,7 +144,7 @@ function workloadSpec(strategy: Schema): Schema {
     {
       replicas: int(0),
       selector: obj({ matchLabels: labels() }, ['matchLabels']),
-      template: podTemplateSchema(),
+      template: podTemplateRef(),
       strategy,
       minReadySeconds: int(0),
       revisionHistoryLimit: int(0),
