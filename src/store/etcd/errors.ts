@@ -42,6 +42,15 @@ export function isTransportError(err: unknown): boolean {
 }
 
 /**
+ * True when the call failed before its request left this process: grpc-js found no
+ * connection to send it on, or a breaker refused the member. Only then is a write safe to
+ * repeat on another member.
+ */
+export function neverSent(err: unknown): boolean {
+  return err instanceof Error && /No connection established|circuit open/.test(err.message);
+}
+
+/**
  * A CapstanError for an etcd failure. `op` names the call; `unknownOutcome` marks writes
  * whose request may have reached etcd before the failure.
  */
@@ -59,11 +68,14 @@ export function mapEtcdError(err: unknown, op: string, scope: ErrorScope, write 
     }
   }
   if (isTransportError(err) || /etcdserver: (no leader|not leader|leader changed|request timed out|too many requests)/.test(message)) {
-    const outcome = write ? ' (the write may or may not have been applied)' : '';
+    // For a write, say whether it may have been applied: the caller re-reads only then.
+    const outcome = !write ? undefined : neverSent(err) ? 'not-sent' : 'unknown';
+    const note =
+      outcome === 'unknown' ? ' (the write may or may not have been applied)' : outcome === 'not-sent' ? ' (the write was not sent)' : '';
     return new CapstanError(
       'CAPSTAN_ERR_STORE_UNAVAILABLE',
-      `etcd at ${endpoints.join(', ')} could not be reached for ${op}${outcome}: ${stripPrefix(message)}`,
-      { cause: err, context: { op, endpoints, ...(write ? { outcome: 'unknown' } : {}) } },
+      `etcd at ${endpoints.join(', ')} could not be reached for ${op}${note}: ${stripPrefix(message)}`,
+      { cause: err, context: { op, endpoints, ...(outcome ? { outcome } : {}) } },
     );
   }
   return new CapstanError('CAPSTAN_ERR_INTERNAL_ERROR', `etcd ${op} failed: ${stripPrefix(message)}`, {

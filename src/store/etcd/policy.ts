@@ -6,7 +6,7 @@
 // failures are retried.
 
 import type { IOptions } from 'etcd3';
-import { isTransportError } from './errors.js';
+import { isTransportError, neverSent } from './errors.js';
 
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
 export type GlobalPolicy = NonNullable<FaultHandling['global']>;
@@ -23,16 +23,18 @@ function asPolicy<P>(executor: Executor): P {
   return executor as unknown as P;
 }
 
-/** Runs the call once: a failure is reported, never repeated. */
-export function oncePolicy(): GlobalPolicy {
-  return asPolicy({
-    async execute(fn, signal) {
-      return fn({ signal: signal ?? never });
-    },
-  });
+/**
+ * For writes: repeats a call only when its request never left this process (no connection,
+ * or a breaker refused the member), and each repeat goes to another member. A request that may
+ * have reached etcd is never sent again.
+ */
+export function writePolicy(options: Omit<RetryOptions, 'retryable'>): GlobalPolicy {
+  return retryPolicy({ ...options, retryable: neverSent });
 }
 
 export interface RetryOptions {
+  /** Which failures to retry (default: any transport failure). */
+  retryable?: (err: unknown) => boolean;
   attempts: number;
   initialDelayMs: number;
   maxDelayMs: number;
@@ -41,6 +43,7 @@ export interface RetryOptions {
 
 /** Retries transport failures (unavailable, deadline, reset) with exponential backoff. */
 export function retryPolicy(options: RetryOptions): GlobalPolicy {
+  const retryable = options.retryable ?? isTransportError;
   return asPolicy({
     async execute(fn, signal) {
       let delay = options.initialDelayMs;
@@ -48,7 +51,7 @@ export function retryPolicy(options: RetryOptions): GlobalPolicy {
         try {
           return await fn({ signal: signal ?? never });
         } catch (err) {
-          if (attempt >= options.attempts || !isTransportError(err) || signal?.aborted) throw err;
+          if (attempt >= options.attempts || !retryable(err) || signal?.aborted) throw err;
           await options.sleep(delay);
           delay = Math.min(delay * 2, options.maxDelayMs);
         }

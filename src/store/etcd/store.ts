@@ -4,13 +4,16 @@
 // three attempts on any transport error. For a write that is wrong: when the connection drops
 // after etcd received the request, the retry applies a txn or a put a second time (a second
 // revision, a compare that now fails, a lost prevKv). So this store holds two etcd3 clients on
-// the same endpoints: `reads` retries transport failures (ranges are idempotent), `writes`
-// runs each call once (put, delete, txn, compact, lease grant and revoke) and reports a
-// transport failure as CAPSTAN_ERR_STORE_UNAVAILABLE with `outcome: 'unknown'` in its context;
-// the caller re-reads and decides. Streams (watch, keep-alive) are opened on `reads`.
+// the same endpoints (grpc-js shares the connections between them):
+//   - `reads` (range, keep-alive, watch streams) retries any transport failure: reads are
+//     idempotent;
+//   - `writes` (put, delete, txn, compact, lease grant and revoke) repeats a call only when
+//     grpc-js had no connection to send it on, so the request provably never left. Any other
+//     transport failure is reported as CAPSTAN_ERR_STORE_UNAVAILABLE with `outcome: 'unknown'`
+//     in its context; the caller re-reads and decides.
 
 import { randomInt } from 'node:crypto';
-import { Etcd3, type IOptions, type IRequestOp, type IResponseHeader, type IResponseOp } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type IRequestOp, type IResponseHeader, type IResponseOp } from 'etcd3';
 import { CapstanError, silentLogger, type Logger } from '../../common/index.js';
 import type {
   Compare,
@@ -31,7 +34,7 @@ import type {
 } from '../types.js';
 import { KeySpace, checkSize, headerRevision, num, putSize, toBuffer, txnSize } from './codec.js';
 import { mapEtcdError, redactEndpoints, type ErrorScope } from './errors.js';
-import { breakerPolicy, oncePolicy, passPolicy, retryPolicy } from './policy.js';
+import { breakerPolicy, passPolicy, retryPolicy, writePolicy } from './policy.js';
 import { EtcdWatch, type WatchStream } from './watch.js';
 
 export interface EtcdStoreOptions {
@@ -82,6 +85,7 @@ export class EtcdStore implements KV {
   private readonly scope: ErrorScope;
   private readonly logger: Logger;
   private readonly leaseId: () => number;
+  private readonly timeoutMs: number;
   private readonly watches = new Set<EtcdWatch>();
   /** Highest revision any response showed: where a watch without fromRevision starts. */
   private seen = 0;
@@ -96,6 +100,7 @@ export class EtcdStore implements KV {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'store-etcd' });
     this.leaseId = options.leaseId ?? randomLeaseId;
     const timeoutMs = options.timeoutMs ?? 5000;
+    this.timeoutMs = timeoutMs;
     const multi = options.endpoints.length > 1;
     const host = (endpoint: string) => (multi ? breakerPolicy(endpoint, 3, 2000, Date.now) : passPolicy());
     const base: IOptions = {
@@ -111,14 +116,9 @@ export class EtcdStore implements KV {
         'grpc.max_reconnect_backoff_ms': 5000,
       },
     };
-    this.reads = new Etcd3({
-      ...base,
-      faultHandling: {
-        global: retryPolicy({ attempts: 3, initialDelayMs: 50, maxDelayMs: 1000, sleep }),
-        host,
-      },
-    });
-    this.writes = new Etcd3({ ...base, faultHandling: { global: oncePolicy(), host } });
+    const backoff = { attempts: Math.max(3, options.endpoints.length + 1), initialDelayMs: 50, maxDelayMs: 1000, sleep };
+    this.reads = new Etcd3({ ...base, faultHandling: { global: retryPolicy(backoff), host } });
+    this.writes = new Etcd3({ ...base, faultHandling: { global: writePolicy(backoff), host } });
     this.logger.debug({ endpoints: redactEndpoints(options.endpoints), prefix: options.prefix ?? '' }, 'etcd store opened');
   }
 
@@ -241,7 +241,7 @@ export class EtcdStore implements KV {
 
   async keepAlive(leaseId: number): Promise<LeaseGrant> {
     this.open();
-    const ttl = await this.call('keepAlive', false, () => this.keepAliveOnce(leaseId));
+    const ttl = await this.call('keepAlive', false, () => this.keepAliveOnce(leaseId, this.timeoutMs));
     if (ttl <= 0) {
       throw new CapstanError('CAPSTAN_ERR_STORE_LEASE_NOT_FOUND', `lease ${leaseId} does not exist or has expired`, {
         context: { leaseId },
@@ -292,21 +292,25 @@ export class EtcdStore implements KV {
   }
 
   /** One keep-alive round trip on a short-lived stream; resolves to the new TTL (0: gone). */
-  private async keepAliveOnce(leaseId: number): Promise<number> {
+  private async keepAliveOnce(leaseId: number, timeoutMs: number): Promise<number> {
     const stream = await this.reads.leaseClient.leaseKeepAlive();
     return new Promise<number>((resolve, reject) => {
       let settled = false;
       const done = (fn: () => void): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         stream.cancel();
         fn();
       };
+      // Streams carry no deadline, so bound the round trip here. Deadline errors are transport errors.
+      const timer = setTimeout(() => done(() => reject(new GRPCDeadlineExceededError('keep-alive got no answer in time'))), timeoutMs);
       stream.on('data', (res) => {
         this.see(res.header);
         done(() => resolve(num(res.TTL)));
       });
       stream.on('error', (err: Error) => done(() => reject(err)));
+      stream.on('end', () => done(() => reject(new GRPCUnavailableError('keep-alive stream ended'))));
       stream.write({ ID: leaseId });
     });
   }
