@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCapstanError, type Diagnostic } from '../../src/common/index.js';
 import { folderRepo, loadChart, renderChart, type ChartRepo } from '../../src/render/chart/index.js';
@@ -221,6 +222,17 @@ describe('templates', () => {
     expect(d.message).toBe('image is required: set image to the image to run');
     const ok = await render('charts/required', { values: { image: 'web:1' } });
     expect(ok.files[0].content).toContain('image: web:1');
+  });
+
+  it('an error in a partial of a shipped chart is reported once, at the partial, naming the template', async () => {
+    const shipped = folderRepo(fileURLToPath(new URL('../..', import.meta.url)));
+    const chart = await loadChart('helm-like-charts/web-service', shipped);
+    const r = await renderChart(chart, { release, set: ['image.repository='] });
+    const d = only(r.diagnostics);
+    expect(d).toMatchObject({ code: 'CAPSTAN_ERR_CHART_TEMPLATE', file: 'helm-like-charts/web-service/templates/_helpers.tpl' });
+    expect(d.line).toBeGreaterThan(0);
+    expect(d.message).toContain('image.repository is required');
+    expect(d.message).toContain('included from helm-like-charts/web-service/templates/workload.yaml');
   });
 
   it('writing a mapping without toYaml is an error, not [object Object]', async () => {

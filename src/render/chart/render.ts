@@ -23,6 +23,8 @@ interface RenderRun {
   /** Appended to template errors so they name the release that used the chart. */
   via: string;
   diagnostics: Diagnostic[];
+  /** file:line:col:message of each template error, so one broken partial is reported once. */
+  seen: Set<string>;
   files: { path: string; content: string }[];
   empty: string[];
   duplicateDefines: ChartRenderDetail['duplicateDefines'];
@@ -52,6 +54,7 @@ export async function renderChartDetailed(chart: Chart, options: RenderChartOpti
     release: { name: options.release.name, namespace: options.release.namespace },
     via: src ? ` (release ${options.release.namespace}/${options.release.name} in ${src.file}${src.line ? `:${src.line}` : ''})` : '',
     diagnostics: [],
+    seen: new Set(),
     files: [],
     empty: [],
     duplicateDefines: [],
@@ -156,7 +159,8 @@ function parse(engine: ChartEngine, file: { path: string; content: string }, run
   try {
     return engine.parse(file);
   } catch (err) {
-    run.diagnostics.push(templateDiagnostic(err, file.path, run));
+    const d = templateDiagnostic(err, file.path, run);
+    if (d) run.diagnostics.push(d);
     return undefined;
   }
 }
@@ -174,15 +178,22 @@ async function renderFile(engine: ChartEngine, tpl: NonNullable<ReturnType<typeo
   } catch (err) {
     const d = templateDiagnostic(err, path, run);
     // After a limit, the rest of the render would only hit it again.
-    if (d.code === 'CAPSTAN_ERR_CHART_LIMIT') run.stopped = true;
-    run.diagnostics.push(d);
+    if (d?.code === 'CAPSTAN_ERR_CHART_LIMIT') run.stopped = true;
+    if (d) run.diagnostics.push(d);
     return undefined;
   }
 }
 
-function templateDiagnostic(err: unknown, fallbackFile: string, run: RenderRun): Diagnostic {
-  if (isCapstanError(err)) return err.toDiagnostic(fallbackFile);
+/** The error as a diagnostic at its template and line; undefined when already reported. */
+function templateDiagnostic(err: unknown, renderedFile: string, run: RenderRun): Diagnostic | undefined {
+  if (isCapstanError(err)) return err.toDiagnostic(renderedFile);
   const info = describeTemplateError(err);
   const code = info.limit ? 'CAPSTAN_ERR_CHART_LIMIT' : 'CAPSTAN_ERR_CHART_TEMPLATE';
-  return diagnostic('error', code, `${info.message}${run.via}`, { file: info.file ?? fallbackFile, line: info.line, column: info.column });
+  const file = info.file ?? renderedFile;
+  const key = `${file}:${info.line}:${info.column}:${info.message}`;
+  if (run.seen.has(key)) return undefined;
+  run.seen.add(key);
+  // An error inside a partial also names the template that included it.
+  const from = file !== renderedFile ? ` (included from ${renderedFile})` : '';
+  return diagnostic('error', code, `${info.message}${from}${run.via}`, { file, line: info.line, column: info.column });
 }
