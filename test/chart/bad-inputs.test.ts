@@ -143,6 +143,8 @@ describe('values', () => {
       expect(broken.diagnostics[0].line).toBeGreaterThan(0);
       const missing = await renderChart(chart, { release, valuesFiles: ['values/nope.yaml'] });
       expect(only(missing.diagnostics).message).toContain('values/nope.yaml');
+      const escape = await renderChart(chart, { release, valuesFiles: ['../../etc/passwd'] });
+      expect(only(escape.diagnostics).code).toBe('CAPSTAN_ERR_SOURCE_PATH_ESCAPE');
       // A null removes the chart's default, so the schema's `required` names the path.
       const noimage = await renderChart(chart, { release, valuesFiles: ['values/noimage.yaml'] });
       expect(only(noimage.diagnostics)).toMatchObject({ message: 'image.repository: is required', file: 'values/noimage.yaml', line: 2 });

@@ -164,6 +164,9 @@ describe('capstan chart template / lint', () => {
       expect(w.code).toBe(1);
       expect(w.err).toContain('vals.yaml:1:1: replicas: must be >= 0 [CAPSTAN_ERR_CHART_VALUES]');
       expect(w.out).toBe('');
+      const m = await runCli(root, ['chart', 'template', join(repoRoot, 'helm-like-charts/web-service'), '-f', 'missing.yaml']);
+      expect(m.code).toBe(1);
+      expect(m.err).toContain('missing.yaml: values file missing.yaml does not exist');
     } finally {
       await cleanup();
     }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { CapstanError, formatDiagnostic, type Diagnostic } from '../../common/index.js';
-import { folderRepo, lintChart, loadChart, renderChart, type ChartRepo } from '../../render/chart/index.js';
+import { folderRepo, lintChart, loadChart, renderChart } from '../../render/chart/index.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -29,20 +29,17 @@ function toRepoPath(p: string): string {
 }
 
 /** Values files named on the command line are the user's own: read them as given. */
-function localFiles(cwd: string): ChartRepo {
-  return {
-    async readFile(path) {
-      try {
-        return new Uint8Array(await readFile(resolve(cwd, path)));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
-      }
-    },
-    async listFiles() {
-      return [];
-    },
-  };
+async function readValuesFiles(cwd: string, files: string[]): Promise<{ file: string; content: string }[]> {
+  const out: { file: string; content: string }[] = [];
+  for (const file of files) {
+    try {
+      out.push({ file, content: await readFile(resolve(cwd, file), 'utf8') });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new CapstanError('CAPSTAN_ERR_CHART_VALUES', `values file ${file} does not exist`, { location: { file } });
+    }
+  }
+  return out;
 }
 
 function printDiagnostics(io: CliIO, diagnostics: Diagnostic[]): void {
@@ -75,7 +72,9 @@ export function formatRendered(path: string, content: string): string {
 export async function runChartTemplate(io: CliIO, chartPath: string, opts: TemplateOptions): Promise<void> {
   const { root, chartDir } = chartRoot(io.cwd, chartPath);
   let chart;
+  let valuesTexts;
   try {
+    valuesTexts = await readValuesFiles(io.cwd, opts.values);
     chart = await loadChart(chartDir, folderRepo(root));
   } catch (err) {
     if (err instanceof CapstanError) {
@@ -85,8 +84,7 @@ export async function runChartTemplate(io: CliIO, chartPath: string, opts: Templ
     throw err;
   }
   const result = await renderChart(chart, {
-    valuesFiles: opts.values,
-    valuesRepo: localFiles(io.cwd),
+    valuesTexts,
     set: opts.set,
     setString: opts.setString,
     release: { name: opts.releaseName, namespace: opts.namespace },

@@ -64,8 +64,9 @@ export async function renderChartDetailed(chart: Chart, options: RenderChartOpti
   const sources: ValuesSource[] = [];
   try {
     const valuesRepo = options.valuesRepo ?? chart.repo;
+    for (const t of options.valuesTexts ?? []) sources.push(parseValuesYaml(t.file, t.content));
     for (const f of options.valuesFiles ?? []) {
-      const path = options.valuesRepo ? f : normalizeRepoPath(f, 'values file');
+      const path = normalizeRepoPath(f, 'values file');
       const text = await readText(valuesRepo, path);
       if (text === undefined) {
         throw new CapstanError('CAPSTAN_ERR_CHART_VALUES', `values file ${f} does not exist`, { location: src ? { file: src.file, line: src.line } : { file: f } });

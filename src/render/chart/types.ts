@@ -95,7 +95,12 @@ export interface ReleaseSource {
 export interface RenderChartOptions {
   /** Inline values (a ChartRelease's `spec.values`). */
   values?: Record<string, unknown>;
-  /** Values files, in order; read from `valuesRepo` (default: the chart's repository). */
+  /** Values files already read (the CLI's `-f`), in order; `file` is how diagnostics name them. */
+  valuesTexts?: { file: string; content: string }[];
+  /**
+   * Repo-relative values files, in order, after `valuesTexts`; read from `valuesRepo` (default:
+   * the chart's repository). Paths that leave the repository are refused.
+   */
   valuesFiles?: string[];
   /** Helm-style `a.b=c,d[0]=e`, typed (numbers, booleans, null). */
   set?: string[];
