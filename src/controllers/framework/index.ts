@@ -1,0 +1,16 @@
+export { systemClock, VirtualClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { ExponentialBackoff, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS } from './rate-limiter.js';
+export type { RateLimiter, ExponentialBackoffOptions } from './rate-limiter.js';
+export { WorkQueue } from './queue.js';
+export type { WorkQueueOptions } from './queue.js';
+export { Controller } from './controller.js';
+export type { ControllerOptions, ControllerState, Reconciler, ReconcileContext, Result, Source } from './controller.js';
+export { watchSource } from './watch-source.js';
+export type { WatchSourceOptions } from './watch-source.js';
+export { LeaderElector, CONTROLLER_LEASE_KEY } from './leader.js';
+export type { LeaderElectorOptions, LeaderRecord, LeaderState } from './leader.js';
+export { ControllerManager } from './manager.js';
+export type { ControllerManagerOptions } from './manager.js';
+export { controllerMetrics } from './metrics.js';
+export type { ControllerMetrics } from './metrics.js';
