@@ -130,7 +130,7 @@ async function withEmbedded(openEmbeddedStore, fn) {
   const dir = await mkdtemp(join(tmpdir(), 'capstan-bench-store-'));
   let kv;
   try {
-    kv = await openEmbeddedStore({ dataDir: dir });
+    kv = await openEmbeddedStore({ dir });
     return await fn(kv);
   } finally {
     await kv?.close();
