@@ -1,0 +1,35 @@
+export {
+  Scheduler,
+  numFeasibleNodesToFind,
+  MIN_FEASIBLE_NODES_TO_FIND,
+  MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND,
+} from './scheduler.js';
+export { seededRandom } from './random.js';
+export { DEFAULT_WEIGHTS, MAX_NODE_SCORE } from './scores.js';
+export {
+  formatUnschedulable,
+  REASON_AFFINITY,
+  REASON_CPU,
+  REASON_MEMORY,
+  REASON_PODS,
+  REASON_PORTS,
+  REASON_UNSCHEDULABLE,
+} from './filters.js';
+export { TAINT_NOT_READY, TAINT_UNSCHEDULABLE } from './compile.js';
+export type {
+  BoundPod,
+  Decision,
+  HostPort,
+  NodeAffinity,
+  NodeInfo,
+  NodeSelectorOperator,
+  NodeSelectorRequirement,
+  NodeSelectorTerm,
+  PodRequest,
+  Protocol,
+  SchedulerOptions,
+  ScoreWeights,
+  Taint,
+  TaintEffect,
+  Toleration,
+} from './types.js';

@@ -1,0 +1,301 @@
+// The scheduler over an in-memory cluster view: filter → score → pick, as kube-scheduler.
+//
+// Speed: like kube-scheduler's percentageOfNodesToScore, a pod stops filtering once enough
+// feasible nodes are found (adaptive: 50% - nodes/125, at least 5% and at least 100 nodes)
+// and the next pod starts where this one stopped, so every node gets its turn. At 5,000
+// nodes that is 500 feasible nodes per pod instead of 5,000. A pod that fits nowhere still
+// checks every node, so its failure message counts them all.
+
+import { CapstanError } from '../common/index.js';
+import { NodeState, compilePod, encodePort } from './compile.js';
+import type { CompiledPod } from './compile.js';
+import { FIT, filterNode, formatUnschedulable, recordFailure } from './filters.js';
+import {
+  DEFAULT_WEIGHTS,
+  balancedAllocationScore,
+  intolerableSoftTaints,
+  leastAllocatedScore,
+  normalize,
+  preferredAffinityWeight,
+  spreadScore,
+} from './scores.js';
+import type { Decision, NodeInfo, PodRequest, ScoreWeights, SchedulerOptions } from './types.js';
+
+/** Below this many nodes every node is checked (kube-scheduler's minFeasibleNodesToFind). */
+export const MIN_FEASIBLE_NODES_TO_FIND = 100;
+/** Floor of the adaptive percentage (kube-scheduler's minFeasibleNodesPercentageToFind). */
+export const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5;
+
+/** How many feasible nodes to find before scoring; kube-scheduler's numFeasibleNodesToFind. */
+export function numFeasibleNodesToFind(numAllNodes: number, percentageOfNodesToScore = 0): number {
+  if (numAllNodes < MIN_FEASIBLE_NODES_TO_FIND) return numAllNodes;
+  let percentage = percentageOfNodesToScore;
+  if (percentage <= 0) {
+    percentage = 50 - Math.trunc(numAllNodes / 125);
+    if (percentage < MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND) percentage = MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND;
+  }
+  if (percentage >= 100) return numAllNodes;
+  const n = Math.trunc((numAllNodes * percentage) / 100);
+  return n < MIN_FEASIBLE_NODES_TO_FIND ? MIN_FEASIBLE_NODES_TO_FIND : n;
+}
+
+interface Placement {
+  node: NodeState;
+  owner: string | null;
+  cpu: number;
+  memory: number;
+  ports: number[];
+}
+
+export class Scheduler {
+  private nodes: NodeState[] = [];
+  private readonly byName = new Map<string, NodeState>();
+  private readonly placements = new Map<string, Placement>();
+  /** Per owner, its pod count on each node that has any (sparse: most owners touch few nodes). */
+  private readonly owners = new Map<string, Map<NodeState, number>>();
+  private spreadEpoch = 0;
+  private readonly random: () => number;
+  private readonly percentage: number;
+  private readonly weights: ScoreWeights;
+  private nextStartNodeIndex = 0;
+  // Scratch space reused by every schedule() call.
+  private feasible: NodeState[] = [];
+  private rawSpread = new Float64Array(0);
+  private rawAffinity = new Float64Array(0);
+  private rawTaints = new Float64Array(0);
+  private failedNodes: NodeState[] = [];
+  private failedCodes = new Int32Array(0);
+
+  constructor(options: SchedulerOptions) {
+    this.random = options.random;
+    this.percentage = options.percentageOfNodesToScore ?? 0;
+    this.weights = { ...DEFAULT_WEIGHTS, ...(options.weights ?? {}) };
+    for (const n of options.nodes ?? []) this.upsertNode(n);
+    for (const p of options.pods ?? []) this.assume(p, p.node);
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /** Adds a node, or replaces its spec while keeping the pods already placed on it. */
+  upsertNode(info: NodeInfo): void {
+    const next = new NodeState(info);
+    const prev = this.byName.get(info.name);
+    if (prev) {
+      next.inherit(prev);
+      this.nodes[this.nodes.indexOf(prev)] = next;
+      for (const p of this.placements.values()) if (p.node === prev) p.node = next;
+      for (const counts of this.owners.values()) {
+        const n = counts.get(prev);
+        if (n !== undefined) {
+          counts.delete(prev);
+          counts.set(next, n);
+        }
+      }
+    } else {
+      this.nodes.push(next);
+    }
+    this.byName.set(info.name, next);
+    this.growScratch();
+  }
+
+  /** Removes a node and forgets the pods placed on it. */
+  removeNode(name: string): boolean {
+    const node = this.byName.get(name);
+    if (!node) return false;
+    this.byName.delete(name);
+    this.nodes.splice(this.nodes.indexOf(node), 1);
+    for (const [id, p] of this.placements) if (p.node === node) this.forget(id);
+    if (this.nextStartNodeIndex >= this.nodes.length) this.nextStartNodeIndex = 0;
+    return true;
+  }
+
+  /** Chooses a node for the pod. Does not change allocations: call assume() with the choice. */
+  schedule(pod: PodRequest): Decision {
+    const compiled = compilePod(pod);
+    const nodes = this.nodes;
+    const total = nodes.length;
+    const want = numFeasibleNodesToFind(total, this.percentage);
+    const feasible = this.feasible;
+    const failedNodes = this.failedNodes;
+    const failedCodes = this.failedCodes;
+    let failed = 0;
+    const start = this.nextStartNodeIndex;
+    let found = 0;
+    let processed = 0;
+    for (let i = 0; i < total && found < want; i++) {
+      let idx = start + i;
+      if (idx >= total) idx -= total;
+      const node = nodes[idx];
+      processed++;
+      const code = filterNode(compiled, node);
+      if (code === FIT) feasible[found++] = node;
+      else {
+        // Reasons are only reported when nothing fits; keep the loop cheap until then.
+        failedNodes[failed] = node;
+        failedCodes[failed++] = code;
+      }
+    }
+    this.nextStartNodeIndex = total === 0 ? 0 : (start + processed) % total;
+    if (found === 0) {
+      const failures = new Map<string, number>();
+      for (let i = 0; i < failed; i++) recordFailure(failedCodes[i], failedNodes[i], failures);
+      failedNodes.fill(undefined as unknown as NodeState, 0, failed);
+      return {
+        fits: false,
+        reason: formatUnschedulable(total, failures),
+        failures: Object.fromEntries(failures),
+        evaluatedNodes: processed,
+        feasibleNodes: 0,
+      };
+    }
+    const { index, score } = this.pick(compiled, found);
+    return { fits: true, node: feasible[index].name, score, evaluatedNodes: processed, feasibleNodes: found };
+  }
+
+  /** Records the pod on the node (a decision not yet bound), so later decisions count it. */
+  assume(pod: PodRequest, nodeName: string): void {
+    const node = this.byName.get(nodeName);
+    if (!node) {
+      throw new CapstanError('CAPSTAN_ERR_SCHEDULER_UNKNOWN_NODE', `node ${nodeName} is not in the cluster view`, {
+        context: { node: nodeName, pod: pod.id },
+      });
+    }
+    this.forget(pod.id);
+    const p: Placement = {
+      node,
+      owner: pod.owner ?? null,
+      cpu: pod.cpu,
+      memory: pod.memory,
+      ports: (pod.hostPorts ?? []).map((hp) => encodePort(hp.port, hp.protocol)),
+    };
+    node.usedCpu += p.cpu;
+    node.usedMemory += p.memory;
+    node.podCount++;
+    if (p.owner !== null) {
+      let counts = this.owners.get(p.owner);
+      if (!counts) this.owners.set(p.owner, (counts = new Map()));
+      counts.set(node, (counts.get(node) ?? 0) + 1);
+    }
+    if (p.ports.length > 0) {
+      node.ports ??= new Map();
+      for (const port of p.ports) node.ports.set(port, (node.ports.get(port) ?? 0) + 1);
+    }
+    this.placements.set(pod.id, p);
+  }
+
+  /** Undoes assume() (binding failed, or the pod is gone). Returns false when the pod was unknown. */
+  forget(podOrId: PodRequest | string): boolean {
+    const id = typeof podOrId === 'string' ? podOrId : podOrId.id;
+    const p = this.placements.get(id);
+    if (!p) return false;
+    this.placements.delete(id);
+    const node = p.node;
+    node.usedCpu -= p.cpu;
+    node.usedMemory -= p.memory;
+    node.podCount--;
+    const counts = p.owner === null ? undefined : this.owners.get(p.owner);
+    if (counts) {
+      const n = (counts.get(node) ?? 1) - 1;
+      if (n > 0) counts.set(node, n);
+      else if (counts.delete(node) && counts.size === 0) this.owners.delete(p.owner as string);
+    }
+    if (node.ports !== null) {
+      for (const port of p.ports) {
+        const n = (node.ports.get(port) ?? 1) - 1;
+        if (n === 0) node.ports.delete(port);
+        else node.ports.set(port, n);
+      }
+    }
+    return true;
+  }
+
+  /** Where an assumed pod is, if anywhere. */
+  nodeOf(podId: string): string | undefined {
+    return this.placements.get(podId)?.node.name;
+  }
+
+  /** What is allocated on a node: requests summed over its pods. */
+  allocated(nodeName: string): { cpu: number; memory: number; pods: number } | undefined {
+    const n = this.byName.get(nodeName);
+    return n ? { cpu: n.usedCpu, memory: n.usedMemory, pods: n.podCount } : undefined;
+  }
+
+  /** Scores the first `count` feasible nodes and picks the best; ties go to a seeded reservoir draw. */
+  private pick(pod: CompiledPod, count: number): { index: number; score: number } {
+    const feasible = this.feasible;
+    const w = this.weights;
+    const rawSpread = this.rawSpread;
+    const rawAffinity = this.rawAffinity;
+    const rawTaints = this.rawTaints;
+    let maxSpread = 0;
+    let maxAffinity = 0;
+    let maxTaints = 0;
+    const ownerCounts = pod.owner === null ? undefined : this.owners.get(pod.owner);
+    const useSpread = w.spread !== 0 && ownerCounts !== undefined;
+    // Stamp the owner's nodes once instead of a map lookup per scored node.
+    const epoch = ++this.spreadEpoch;
+    if (useSpread) {
+      for (const [node, n] of ownerCounts) {
+        node.spreadCount = n;
+        node.spreadEpoch = epoch;
+      }
+    }
+    const useAffinity = w.nodeAffinity !== 0 && pod.preferred.length > 0;
+    const useTaints = w.taintToleration !== 0;
+    for (let i = 0; i < count; i++) {
+      const node = feasible[i];
+      if (useSpread) {
+        const v = node.spreadEpoch === epoch ? node.spreadCount : 0;
+        rawSpread[i] = v;
+        if (v > maxSpread) maxSpread = v;
+      }
+      if (useAffinity) {
+        const v = preferredAffinityWeight(pod, node);
+        rawAffinity[i] = v;
+        if (v > maxAffinity) maxAffinity = v;
+      }
+      if (useTaints && node.softTaintKeys.length > 0) {
+        const v = intolerableSoftTaints(pod, node);
+        rawTaints[i] = v;
+        if (v > maxTaints) maxTaints = v;
+      } else {
+        rawTaints[i] = 0;
+      }
+    }
+    let best = -1;
+    let bestScore = -1;
+    let ties = 0;
+    for (let i = 0; i < count; i++) {
+      const node = feasible[i];
+      let s = 0;
+      if (w.leastAllocated !== 0) s += w.leastAllocated * leastAllocatedScore(pod, node);
+      if (w.balancedAllocation !== 0) s += w.balancedAllocation * balancedAllocationScore(pod, node);
+      if (w.spread !== 0) s += w.spread * (useSpread ? spreadScore(rawSpread[i], maxSpread) : 100);
+      if (useAffinity) s += w.nodeAffinity * normalize(rawAffinity[i], maxAffinity, false);
+      if (useTaints) s += w.taintToleration * normalize(rawTaints[i], maxTaints, true);
+      if (s > bestScore) {
+        bestScore = s;
+        best = i;
+        ties = 1;
+      } else if (s === bestScore) {
+        ties++;
+        if (Math.floor(this.random() * ties) === 0) best = i;
+      }
+    }
+    return { index: best, score: bestScore };
+  }
+
+  private growScratch(): void {
+    const n = this.nodes.length;
+    if (this.rawSpread.length >= n) return;
+    const size = Math.max(n, this.rawSpread.length * 2, 16);
+    this.rawSpread = new Float64Array(size);
+    this.rawAffinity = new Float64Array(size);
+    this.rawTaints = new Float64Array(size);
+    this.feasible = new Array<NodeState>(size);
+    this.failedNodes = new Array<NodeState>(size);
+    this.failedCodes = new Int32Array(size);
+  }
+}
