@@ -49,7 +49,6 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
   const docs: Document.Parsed[] = [];
   const tooDeep = new Set<number>();
   let docTokens = 0;
-  let sawContent = false;
   for (const token of parser.parse(text)) {
     if (token.type === 'document') {
       if (docTokens === lim.maxDocuments) {
@@ -57,7 +56,6 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
         break;
       }
       if (token.value) {
-        sawContent = true;
         const deep = findTooDeep(token.value, lim.maxDepth);
         if (deep) {
           err('CAPSTAN_ERR_RENDER_TOO_DEEP', `the document nests deeper than ${lim.maxDepth} levels`, deep.offset);
@@ -74,7 +72,7 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
 
   docs.forEach((doc, index) => {
     if (tooDeep.has(index)) return;
-    for (const e of doc.errors) err(yamlErrorCode(e), yamlMessage(e), errorOffset(e, text));
+    for (const e of doc.errors) err(yamlErrorCode(e), yamlMessage(e, text), errorOffset(e, text));
     for (const w of doc.warnings) err('CAPSTAN_ERR_RENDER_SYNTAX', yamlMessage(w), w.pos[0], 'warning');
     if (doc.errors.length > 0) return;
     const root = doc.contents;
@@ -124,11 +122,11 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
     documents.push({ ...base, position: pos(root.range[0]), object, locate: (path) => locateIn(root, path, pos) });
   });
 
-  if (!sawContent && !diagnostics.some((d) => d.severity === 'error')) {
+  if (documents.length === 0 && !diagnostics.some((d) => d.severity === 'error')) {
     // A warning, not an error: emptying a file is how a user removes its objects, and a
     // placeholder file harms nothing. The file is still named so the user sees it was read.
     diagnostics.push(
-      diagnostic('warning', 'CAPSTAN_ERR_RENDER_EMPTY', 'the file holds no objects (empty or only comments)', { file: file.path }),
+      diagnostic('warning', 'CAPSTAN_ERR_RENDER_EMPTY', 'the file holds no objects (it is empty, or only comments and empty documents)', { file: file.path }),
     );
   }
   return { documents, diagnostics };
@@ -172,7 +170,16 @@ function yamlErrorCode(e: YAMLError): ErrorCode {
   return e.code === 'DUPLICATE_KEY' ? 'CAPSTAN_ERR_RENDER_DUPLICATE_KEY' : 'CAPSTAN_ERR_RENDER_SYNTAX';
 }
 
-function yamlMessage(e: YAMLError): string {
+function yamlMessage(e: YAMLError, text?: string): string {
+  if (e.code === 'DUPLICATE_KEY' && text !== undefined) {
+    const start = e.pos[0];
+    const q = text[start];
+    const key =
+      q === '"' || q === "'"
+        ? text.slice(start, text.indexOf(q, start + 1) + 1)
+        : (/^[^:\n]*/.exec(text.slice(start, start + 200))?.[0] ?? '').trim();
+    if (key.length > 0 && key.length <= 100) return `key ${key} appears twice in the same mapping`;
+  }
   // The library's message may carry a source excerpt after a blank line; keep the first line.
   const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
   return first.charAt(0).toLowerCase() + first.slice(1);

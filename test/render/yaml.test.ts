@@ -62,7 +62,10 @@ describe('parseManifestFile', () => {
   it('reports duplicate keys at the second key', () => {
     const r = parse('a: 1\nb:\n  c: 1\n  c: 2\n');
     expect(r.documents).toEqual([]);
-    expect(r.diagnostics).toMatchObject([{ code: 'CAPSTAN_ERR_RENDER_DUPLICATE_KEY', line: 4, column: 3 }]);
+    expect(r.diagnostics).toMatchObject([
+      { code: 'CAPSTAN_ERR_RENDER_DUPLICATE_KEY', line: 4, column: 3, message: 'key c appears twice in the same mapping' },
+    ]);
+    expect(parse('{"x": 1, "x": 2}', 'm.json').diagnostics[0].message).toBe('key "x" appears twice in the same mapping');
   });
 
   it('refuses alias bombs without expanding them, but allows a few aliases', () => {
@@ -104,7 +107,7 @@ describe('parseManifestFile', () => {
   });
 
   it('warns (does not fail) on an empty or comment-only file', () => {
-    for (const text of ['', '\n\n', '# nothing here\n', '---\n---\n']) {
+    for (const text of ['', '\n\n', '# nothing here\n', '---\n---\n', '~\n']) {
       const r = parse(text);
       expect(r.documents).toEqual([]);
       expect(r.diagnostics).toEqual([expect.objectContaining({ code: 'CAPSTAN_ERR_RENDER_EMPTY', severity: 'warning', file: 'm.yaml' })]);
