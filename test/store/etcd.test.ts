@@ -221,6 +221,28 @@ function etcdSpecific(): void {
     expect((await kv.get('fits'))!.value.length).toBe(fits.length);
   });
 
+  it('ends open watches on close and refuses calls afterwards', async () => {
+    const kv = await openEtcdStore({ endpoints: etcd.endpoints, prefix: freshPrefix('close') });
+    const watch = kv.watch('k');
+    const pending = watch[Symbol.asyncIterator]().next();
+    await kv.close();
+    expect((await pending).done).toBe(true);
+    await expect(kv.get('k')).rejects.toMatchObject({ code: 'CAPSTAN_ERR_STORE_CLOSED' });
+    expect(() => kv.watch('k')).toThrow(/closed/);
+  });
+
+  it('draws another lease id when etcd already has the one it asked for', async () => {
+    const taken = 4242_0000 + Math.floor(Math.random() * 10_000);
+    const ids = [taken, taken, taken + 1];
+    const kv = await openEtcdStore({ endpoints: etcd.endpoints, prefix: freshPrefix('ids'), leaseId: () => ids.shift()! });
+    open.push(kv);
+    expect((await kv.grant(30)).id).toBe(taken);
+    expect((await kv.grant(30)).id).toBe(taken + 1);
+    await kv.revoke(taken);
+    await kv.revoke(taken + 1);
+    await expect(kv.revoke(taken)).rejects.toMatchObject({ code: 'CAPSTAN_ERR_STORE_LEASE_NOT_FOUND' });
+  });
+
   it('reports keepAlive on an expired lease as CAPSTAN_ERR_STORE_LEASE_NOT_FOUND', async () => {
     const kv = await store(freshPrefix('lease'));
     const lease = await kv.grant(1);
