@@ -1,4 +1,4 @@
-import type { Diagnostic } from '../common/index.js';
+import type { Diagnostic, Logger } from '../common/index.js';
 
 /** One manifest file as read from a source: a repository-relative POSIX path and its bytes. */
 export interface SourceFile {
@@ -44,6 +44,14 @@ export interface SourceOptions {
   auth?: SourceAuth;
   /** Network timeout for one remote operation (default 30 s). */
   timeoutMs?: number;
+  /** Read a Git work tree as a plain folder (what is on disk), even when a ref is given. */
+  folder?: boolean;
+  /** Where credentials are looked up (default `process.env`); tests pass their own. */
+  env?: Record<string, string | undefined>;
+  /** Injected logger; nothing is logged when absent. Credentials are never logged. */
+  logger?: Logger;
+  /** How many files or trees are read at once (default 16). */
+  concurrency?: number;
 }
 
 export type SourceKind = 'folder' | 'local-git' | 'remote-git';

@@ -1,0 +1,158 @@
+// What every kind of source shares: compiled options, the ignore file, and the builder that
+// applies limits and text checks while files are added to a snapshot.
+import { resolve as resolvePath } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { CapstanError, diagnostic, silentLogger, type Diagnostic, type Logger } from '../common/index.js';
+import { checkText, gitBlobId } from './content.js';
+import { isManifestPath, isUnder, normalizeRepoPath, SKIPPED_DIRS } from './paths.js';
+import { DEFAULT_SOURCE_LIMITS, type SourceAuth, type SourceFile, type SourceLimits, type SourceOptions } from './types.js';
+
+export interface CompiledSourceOptions {
+  dataDir: string;
+  /** Normalised, without overlaps; `['']` means the whole tree. */
+  paths: string[];
+  ignoreFile: string;
+  limits: SourceLimits;
+  auth?: SourceAuth;
+  timeoutMs: number;
+  folder: boolean;
+  env: Record<string, string | undefined>;
+  logger: Logger;
+  concurrency: number;
+}
+
+export function compileSourceOptions(options: SourceOptions = {}): CompiledSourceOptions {
+  const paths = [...new Set((options.paths?.length ? options.paths : ['']).map((p) => normalizeRepoPath(p, 'source path')))].sort();
+  // `a` already covers `a/b`: read each file once.
+  const roots = paths.filter((p) => !paths.some((q) => q !== p && isUnder(p, q)));
+  const limits = { ...DEFAULT_SOURCE_LIMITS, ...(options.limits ?? {}) };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isFinite(v) || v < 0) {
+      throw new CapstanError('CAPSTAN_ERR_CONFIG_INVALID', `source limit ${k} must be a non-negative number`, { context: { [k]: v } });
+    }
+  }
+  return {
+    dataDir: resolvePath(options.dataDir ?? '.capstan'),
+    paths: roots,
+    ignoreFile: normalizeRepoPath(options.ignoreFile ?? '.capstanignore', 'ignore file'),
+    limits,
+    auth: options.auth,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    folder: options.folder ?? false,
+    env: options.env ?? process.env,
+    logger: options.logger ?? silentLogger(),
+    concurrency: Math.max(1, options.concurrency ?? 16),
+  };
+}
+
+/** A matcher for the ignore file's text (gitignore syntax); folders are tested as `dir/`. */
+export function ignoreMatcher(text: string | undefined): (path: string, isDir: boolean) => boolean {
+  if (text === undefined) return () => false;
+  const ig: Ignore = ignore().add(text);
+  return (path, isDir) => path !== '' && ig.ignores(isDir ? `${path}/` : path);
+}
+
+/**
+ * Whether a single path would be part of a snapshot: a manifest, under one of the roots, and
+ * neither it nor a folder above it ignored.
+ */
+export function isSelected(path: string, roots: string[], ignored: (path: string, isDir: boolean) => boolean): boolean {
+  if (!isManifestPath(path) || !roots.some((r) => isUnder(path, r))) return false;
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    if (parts[i - 1] !== undefined && SKIPPED_DIRS.has(parts[i - 1])) return false;
+    if (ignored(dir, true)) return false;
+  }
+  return !ignored(path, false);
+}
+
+/** Collects files and diagnostics for one snapshot, enforcing the limits as it goes. */
+export class SnapshotBuilder {
+  readonly files: SourceFile[] = [];
+  readonly diagnostics: Diagnostic[] = [];
+  readonly warnings: Diagnostic[] = [];
+  private totalBytes = 0;
+
+  constructor(
+    private readonly limits: SourceLimits,
+    private readonly location: string,
+  ) {}
+
+  /** Throws when a listing already holds more manifests than allowed (before any is read). */
+  checkCount(count: number): void {
+    if (count > this.limits.maxFiles) {
+      throw new CapstanError(
+        'CAPSTAN_ERR_SOURCE_TOO_LARGE',
+        `${this.location} has ${count} manifest files, over the limit of ${this.limits.maxFiles}`,
+        { context: { files: count, maxFiles: this.limits.maxFiles } },
+      );
+    }
+  }
+
+  /** False (with a diagnostic) when a file is over maxFileBytes: the caller skips reading it. */
+  acceptSize(path: string, size: number): boolean {
+    if (size <= this.limits.maxFileBytes) return true;
+    this.diagnostics.push(
+      diagnostic(
+        'error',
+        'CAPSTAN_ERR_SOURCE_TOO_LARGE',
+        `${path} is ${size} bytes, over the limit of ${this.limits.maxFileBytes} bytes per file; it was not read`,
+        { file: path },
+      ),
+    );
+    return false;
+  }
+
+  refuse(path: string, code: Diagnostic['code'], message: string): void {
+    this.diagnostics.push(diagnostic('error', code, message, { file: path }));
+  }
+
+  /** Check and keep one file's bytes. */
+  add(path: string, content: Uint8Array, blobId?: string): void {
+    if (!this.acceptSize(path, content.byteLength)) return;
+    this.totalBytes += content.byteLength;
+    if (this.totalBytes > this.limits.maxTotalBytes) {
+      throw new CapstanError(
+        'CAPSTAN_ERR_SOURCE_TOO_LARGE',
+        `the manifests of ${this.location} add up to more than ${this.limits.maxTotalBytes} bytes`,
+        { context: { maxTotalBytes: this.limits.maxTotalBytes } },
+      );
+    }
+    const problem = checkText(content);
+    if (problem) {
+      const what = problem.reason === 'nul' ? 'holds a NUL byte (binary file)' : 'is not valid UTF-8';
+      this.diagnostics.push(
+        diagnostic('error', 'CAPSTAN_ERR_SOURCE_BINARY', `${path} ${what}; manifests must be UTF-8 text`, {
+          file: path,
+          line: problem.line,
+          column: problem.column,
+        }),
+      );
+      return;
+    }
+    this.files.push({ path, content, blobId: blobId ?? gitBlobId(content) });
+  }
+
+  /** Files sorted by path, diagnostics by file. */
+  finish(): { files: SourceFile[]; diagnostics: Diagnostic[]; warnings: Diagnostic[] } {
+    const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+    this.files.sort(byPath);
+    this.diagnostics.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    return { files: this.files, diagnostics: this.diagnostics, warnings: this.warnings };
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
