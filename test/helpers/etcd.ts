@@ -22,6 +22,11 @@ if (etcdSkipReason !== undefined) {
   console.warn(`[etcd tests skipped] ${etcdSkipReason}`);
 }
 
+/** A suite title that carries the skip reason, so the report shows why it did not run. */
+export function etcdSuiteName(name: string): string {
+  return etcdSkipReason === undefined ? name : `${name} (skipped: ${etcdSkipReason})`;
+}
+
 export async function startEtcd(options: LocalEtcdOptions = {}): Promise<LocalEtcdCluster> {
   return startEtcdCluster(options);
 }

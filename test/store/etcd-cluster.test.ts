@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEtcdStore } from '../../src/store/etcd/index.js';
 import type { KV } from '../../src/store/types.js';
-import { etcdSkipReason, freshPrefix, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { etcdSkipReason, etcdSuiteName, freshPrefix, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 
 /** The member that is not the leader, asked through etcd's JSON gateway. */
 async function follower(cluster: EtcdCluster): Promise<number> {
@@ -16,7 +16,7 @@ async function follower(cluster: EtcdCluster): Promise<number> {
   throw new Error('no follower found');
 }
 
-describe.skipIf(etcdSkipReason !== undefined)('etcd backend on a 3-member cluster', () => {
+describe.skipIf(etcdSkipReason !== undefined)(etcdSuiteName('etcd backend on a 3-member cluster'), () => {
   let cluster: EtcdCluster;
   let kv: KV;
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCapstanError } from '../../src/common/index.js';
 import { openEtcdStore } from '../../src/store/etcd/index.js';
 import type { KV, WatchBatch } from '../../src/store/types.js';
-import { etcdSkipReason, freePortForTest, freshPrefix, startEtcd, startTcpProxy, type EtcdCluster } from '../helpers/etcd.js';
+import { etcdSkipReason, etcdSuiteName, freePortForTest, freshPrefix, startEtcd, startTcpProxy, type EtcdCluster } from '../helpers/etcd.js';
 import { runContractSuite } from './contract.js';
 
 const text = (v: Uint8Array): string => Buffer.from(v).toString('utf8');
@@ -26,7 +26,7 @@ afterAll(async () => {
   if (server) await (await server).stop();
 });
 
-describe.skipIf(etcdSkipReason !== undefined)('etcd backend', () => {
+describe.skipIf(etcdSkipReason !== undefined)(etcdSuiteName('etcd backend'), () => {
   runContractSuite('etcd', async () => {
     const etcd = await sharedEtcd();
     const kv = await openEtcdStore({ endpoints: etcd.endpoints, prefix: freshPrefix('contract') });
