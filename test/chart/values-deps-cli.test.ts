@@ -186,3 +186,13 @@ describe('capstan chart template / lint', () => {
     }
   });
 });
+
+describe('schema messages', () => {
+  it('a value that fits no branch of a oneOf gets one message listing what would fit', async () => {
+    const repo = folderRepo(fileURLToPath(new URL('../..', import.meta.url)));
+    const chart = await loadChart('helm-like-charts/web-service', repo);
+    const r = await renderChart(chart, { release, set: ['strategy.rollingUpdate.maxSurge=lots'] });
+    expect(r.diagnostics).toHaveLength(1);
+    expect(r.diagnostics[0].message).toBe('strategy.rollingUpdate.maxSurge: must be integer, or must match pattern "^[0-9]+%$"');
+  });
+});

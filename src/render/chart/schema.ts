@@ -63,10 +63,20 @@ export function checkValues(
   if (validate(values)) return [];
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
-  for (const e of validate.errors ?? []) {
-    // oneOf/anyOf report every branch; the branch errors say more than the summary.
-    if (e.keyword === 'if') continue;
-    const { path, message } = describe(e);
+  const errors = validate.errors ?? [];
+  // oneOf/anyOf report every failed branch as well: fold them into one message per value.
+  const unions = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
+  const branchOf = (e: ErrorObject) =>
+    unions.find((u) => u !== e && e.instancePath === u.instancePath && e.schemaPath.startsWith(u.schemaPath.replace(/\/(oneOf|anyOf)$/, '/$1/')));
+  for (const e of errors) {
+    if (e.keyword === 'if' || branchOf(e)) continue;
+    const described = describe(e);
+    const path = described.path;
+    let message = described.message;
+    if (unions.includes(e)) {
+      const alternatives = errors.filter((b) => b !== e && branchOf(b) === e).map((b) => describe(b).message);
+      if (alternatives.length > 0) message = [...new Set(alternatives)].join(', or ');
+    }
     const label = formatPath(path) || '(values)';
     const text = `${label}: ${message}`;
     if (seen.has(text)) continue;
