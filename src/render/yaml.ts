@@ -17,6 +17,8 @@ const COMPOSE_OPTIONS = {
   version: '1.2',
   schema: 'core',
   uniqueKeys: true,
+  // Keys are strings, as in JSON and Kubernetes; a collection used as a key is an error.
+  stringKeys: true,
   keepSourceTokens: false,
   intAsBigInt: false,
   strict: true,
@@ -86,14 +88,24 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
     let object: Record<string, unknown>;
     try {
       // Aliases become shared references, never copies; maxAliasCount stops a bomb before it grows.
-      object = doc.toJS({ maxAliasCount: lim.maxAliasCount }) as Record<string, unknown>;
+      const shared = doc.toJS({ maxAliasCount: lim.maxAliasCount }) as Record<string, unknown>;
+      const tree = toTree(shared, lim.maxDepth);
+      if (typeof tree === 'string') {
+        const at = firstAliasOffset(doc) ?? root.range[0];
+        if (tree === 'cycle') err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', 'an alias refers to its own anchor, which would expand forever', at);
+        else if (tree === 'depth') err('CAPSTAN_ERR_RENDER_TOO_DEEP', `aliases expand the document deeper than ${lim.maxDepth} levels`, at);
+        else err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', `aliases expand the document beyond ${MAX_NODES} values`, at);
+        return;
+      }
+      object = tree;
     } catch (cause) {
       const isBomb = cause instanceof ReferenceError && /alias count/i.test(cause.message);
       const at = firstAliasOffset(doc) ?? root.range[0];
       if (isBomb) {
         err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', `aliases expand beyond the limit of ${lim.maxAliasCount} (alias bomb)`, at);
       } else {
-        err('CAPSTAN_ERR_RENDER_SYNTAX', cause instanceof Error ? cause.message : String(cause), at);
+        const message = cause instanceof Error ? cause.message : String(cause);
+        err('CAPSTAN_ERR_RENDER_SYNTAX', message.charAt(0).toLowerCase() + message.slice(1), at);
       }
       return;
     }
@@ -171,6 +183,7 @@ function yamlErrorCode(e: YAMLError): ErrorCode {
 }
 
 function yamlMessage(e: YAMLError, text?: string): string {
+  if (e.code === 'NON_STRING_KEY') return 'mapping keys must be plain strings, not lists or mappings';
   if (e.code === 'DUPLICATE_KEY' && text !== undefined) {
     const start = e.pos[0];
     const q = text[start];
@@ -240,6 +253,63 @@ function locateIn(root: Node, path: FieldPath, pos: (offset: number) => Position
     }
   }
   return pos(offset);
+}
+
+const MAX_NODES = 1_000_000;
+
+/**
+ * A plain JSON tree from toJS output: aliased (shared) values are copied, so no two fields
+ * share an object a later edit could change through the other; cycles, over-deep expansion
+ * and huge expansions are refused; binary values become base64 strings, as Kubernetes
+ * writes them. Iterative, so no input can exhaust the call stack.
+ */
+function toTree(root: Record<string, unknown>, maxDepth: number): Record<string, unknown> | 'cycle' | 'depth' | 'size' {
+  type Container = Record<string, unknown> | unknown[];
+  interface Frame {
+    src: Container;
+    dst: Container;
+    keys: Array<string | number>;
+    i: number;
+    depth: number;
+  }
+  const shell = (v: Container): Container => (Array.isArray(v) ? new Array<unknown>(v.length) : {});
+  const keysOf = (v: Container): Array<string | number> => (Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v));
+  const put = (dst: Container, k: string | number, v: unknown) => {
+    // Assigning "__proto__" would set the prototype; define it as an ordinary field instead.
+    if (k === '__proto__') Object.defineProperty(dst, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else (dst as Record<string | number, unknown>)[k] = v;
+  };
+  const out = shell(root) as Record<string, unknown>;
+  const onPath = new Set<unknown>([root]);
+  const stack: Frame[] = [{ src: root, dst: out, keys: keysOf(root), i: 0, depth: 1 }];
+  let nodes = 1;
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1];
+    if (f.i === f.keys.length) {
+      onPath.delete(f.src);
+      stack.pop();
+      continue;
+    }
+    const k = f.keys[f.i++];
+    const v = (f.src as Record<string | number, unknown>)[k];
+    if (v === null || typeof v !== 'object') {
+      put(f.dst, k, v);
+      continue;
+    }
+    if (ArrayBuffer.isView(v)) {
+      put(f.dst, k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+      continue;
+    }
+    if (onPath.has(v)) return 'cycle';
+    if (++nodes > MAX_NODES) return 'size';
+    if (f.depth + 1 > maxDepth) return 'depth';
+    const c = v as Container;
+    const d = shell(c);
+    put(f.dst, k, d);
+    onPath.add(c);
+    stack.push({ src: c, dst: d, keys: keysOf(c), i: 0, depth: f.depth + 1 });
+  }
+  return out;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

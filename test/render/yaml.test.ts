@@ -129,6 +129,26 @@ describe('parseManifestFile', () => {
     expect(codes(r)).toEqual(['CAPSTAN_ERR_SOURCE_TOO_LARGE']);
   });
 
+  it('refuses self-referencing aliases and copies shared ones into a plain tree', () => {
+    for (const text of ['a: &a [*a]\n', 'a: &x {b: *x}\n']) {
+      expect(parse(text).diagnostics).toMatchObject([{ code: 'CAPSTAN_ERR_RENDER_ALIAS_LIMIT', line: 1 }]);
+    }
+    const o = parse('a: &x {b: 1}\nc: *x\n').documents[0].object as Record<string, { b: number }>;
+    expect(o).toEqual({ a: { b: 1 }, c: { b: 1 } });
+    expect(o.a).not.toBe(o.c);
+    // Expansion through aliases counts towards the depth limit too.
+    expect(codes(parse('a: &x [[1]]\nb: [[*x]]\n', 'm.yaml', { maxDepth: 4 }))).toEqual(['CAPSTAN_ERR_RENDER_TOO_DEEP']);
+  });
+
+  it('reads keys as strings and refuses collection keys', () => {
+    expect(parse('1: a\ntrue: b\n').documents[0].object).toEqual({ '1': 'a', true: 'b' });
+    expect(parse('? [a]\n: b\n').diagnostics).toMatchObject([{ code: 'CAPSTAN_ERR_RENDER_SYNTAX', line: 1, column: 3 }]);
+  });
+
+  it('turns !!binary into base64 text', () => {
+    expect(parse('a: !!binary aGk=\n').documents[0].object).toEqual({ a: 'aGk=' });
+  });
+
   it('keeps __proto__ as a plain key', () => {
     const r = parse('__proto__: {polluted: true}\n');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
