@@ -1,0 +1,315 @@
+// The `docker` runtime over dockerode, with the API version pinned so a newer daemon never
+// changes the wire format under us. Containers use host networking: a container port is
+// reached on the host at the same number (or at hostPort when the spec sets one).
+
+import Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { CapstanError, silentLogger, type Logger } from '../common/index.js';
+import { parseQuantity, pullPolicyFor } from '../api/index.js';
+import type { ContainerSpec } from '../api/cluster.js';
+import { systemClock, type AgentClock } from './clock.js';
+import { REASONS } from './backoff.js';
+import { expandVars } from './env.js';
+import {
+  LABEL_NODE,
+  ownershipLabels,
+  refFromLabels,
+  type ContainerHandle,
+  type ContainerState,
+  type CreateRequest,
+  type ExecResult,
+  type PortBinding,
+  type PullProgress,
+  type RuntimeDriver,
+} from './runtime.js';
+
+export const DOCKER_API_VERSION = 'v1.41';
+/** The port bindings, as JSON, so an adopted container's probes know where to go. */
+export const LABEL_PORTS = 'capstan.dev/ports';
+
+export interface DockerRuntimeOptions {
+  node: string;
+  /** A client to use; by default one on the local socket (or DOCKER_HOST) with the pinned API version. */
+  docker?: Docker;
+  clock?: AgentClock;
+  logger?: Logger;
+}
+
+const MAX_EXEC_OUTPUT = 64 * 1024;
+
+interface DockerApiError {
+  statusCode?: number;
+  json?: { message?: string };
+  message?: string;
+}
+
+function apiMessage(err: unknown): string {
+  const e = err as DockerApiError;
+  return (e.json?.message ?? e.message ?? String(err)).trim();
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as DockerApiError).statusCode;
+}
+
+/** Why Docker tests or a docker agent cannot run here, or undefined when the daemon answers. */
+export async function dockerUnavailableReason(docker: Docker = new Docker({ version: DOCKER_API_VERSION }), timeoutMs = 3000): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return undefined;
+  } catch (err) {
+    return `no Docker daemon answers: ${apiMessage(err)}`;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+export class DockerRuntime implements RuntimeDriver {
+  readonly name = 'docker' as const;
+  readonly docker: Docker;
+  private readonly clock: AgentClock;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: DockerRuntimeOptions) {
+    this.docker = options.docker ?? new Docker({ version: DOCKER_API_VERSION });
+    this.clock = options.clock ?? systemClock();
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.docker' });
+  }
+
+  async ensureImage(container: ContainerSpec, onProgress?: (p: PullProgress) => void): Promise<void> {
+    const image = container.image;
+    const policy = container.imagePullPolicy ?? pullPolicyFor(image);
+    if (policy !== 'Always') {
+      if (await this.hasImage(image)) return;
+      if (policy === 'Never') {
+        throw new CapstanError('CAPSTAN_ERR_AGENT_IMAGE_PULL', `Container image "${image}" is not present with pull policy of Never`, {
+          context: { image, reason: REASONS.errImageNeverPull },
+        });
+      }
+    }
+    await this.pull(image, onProgress);
+  }
+
+  /** Pull and follow the progress stream: a failed pull can still answer 200, with `error` on a later line. */
+  async pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    const fail = (message: string, cause?: unknown): CapstanError =>
+      new CapstanError('CAPSTAN_ERR_AGENT_IMAGE_PULL', `Failed to pull image "${image}": ${message}`, {
+        cause,
+        context: { image, reason: REASONS.errImagePull },
+      });
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.pull(image, {});
+    } catch (err) {
+      throw fail(apiMessage(err), err);
+    }
+    let failure: string | undefined;
+    let buffered = '';
+    const handleLine = (line: string): void => {
+      if (line.trim() === '') return;
+      let parsed: { error?: string; errorDetail?: { message?: string }; status?: string; id?: string; progress?: string };
+      try {
+        parsed = JSON.parse(line) as typeof parsed;
+      } catch {
+        return;
+      }
+      if (parsed.error !== undefined || parsed.errorDetail?.message !== undefined) {
+        failure ??= parsed.errorDetail?.message ?? parsed.error;
+        return;
+      }
+      onProgress?.({ status: parsed.status, id: parsed.id, progress: parsed.progress });
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (chunk: Buffer | string) => {
+          buffered += chunk.toString();
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            handleLine(buffered.slice(0, nl));
+            buffered = buffered.slice(nl + 1);
+          }
+        });
+        stream.on('end', () => {
+          handleLine(buffered);
+          resolve();
+        });
+        stream.on('error', reject);
+      });
+    } catch (err) {
+      throw fail(apiMessage(err), err);
+    }
+    if (failure !== undefined) throw fail(failure);
+    this.logger.info({ image }, 'image pulled');
+  }
+
+  async create(request: CreateRequest): Promise<ContainerHandle> {
+    const { ref, container, env } = request;
+    const ports: PortBinding[] = (container.ports ?? []).map((p) => ({
+      name: p.name,
+      containerPort: p.containerPort,
+      hostPort: p.hostPort !== undefined && p.hostPort > 0 ? p.hostPort : p.containerPort,
+      protocol: p.protocol ?? 'TCP',
+    }));
+    const labels = { ...ownershipLabels(ref, this.options.node, request.restartCount, container), [LABEL_PORTS]: JSON.stringify(ports) };
+    const limits = container.resources?.limits;
+    const hostConfig: Docker.HostConfig = { NetworkMode: 'host' };
+    try {
+      if (limits?.cpu !== undefined) hostConfig.NanoCpus = parseQuantity(limits.cpu, 'cpu') * 1_000_000;
+      if (limits?.memory !== undefined) hostConfig.Memory = parseQuantity(limits.memory, 'memory');
+    } catch (err) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', (err as Error).message, { cause: err, context: { ...ref } });
+    }
+    const expand = (list: string[] | undefined): string[] | undefined => list?.map((a) => expandVars(a, env));
+    const command = expand(container.command);
+    const args = expand(container.args);
+    const name = `capstan_${ref.namespace}_${ref.pod}_${ref.container}_${request.restartCount}_${randomBytes(3).toString('hex')}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
+    try {
+      const created = await this.docker.createContainer({
+        name,
+        Image: container.image,
+        Labels: labels,
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        // Kubernetes: command replaces the entrypoint (and drops the image's CMD), args replace CMD.
+        ...(command !== undefined && command.length > 0 ? { Entrypoint: command, Cmd: args ?? [] } : args !== undefined && args.length > 0 ? { Cmd: args } : {}),
+        ...(container.workingDir ? { WorkingDir: container.workingDir } : {}),
+        HostConfig: hostConfig,
+      });
+      return { id: created.id, runtime: 'docker', ref, labels, ports };
+    } catch (err) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { ...ref, image: container.image } });
+    }
+  }
+
+  async start(handle: ContainerHandle): Promise<ContainerHandle> {
+    const c = this.docker.getContainer(handle.id);
+    try {
+      await c.start();
+      const info = await c.inspect();
+      return { ...handle, startedAt: Date.parse(info.State.StartedAt), logPath: info.LogPath || undefined };
+    } catch (err) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { ...handle.ref, id: handle.id } });
+    }
+  }
+
+  async stop(handle: ContainerHandle, graceMs: number): Promise<void> {
+    try {
+      // The daemon sends the stop signal, waits `t` seconds, then SIGKILL.
+      await this.docker.getContainer(handle.id).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 304 || status === 404) return; // already stopped, or gone
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { id: handle.id } });
+    }
+  }
+
+  async remove(handle: ContainerHandle): Promise<void> {
+    try {
+      await this.docker.getContainer(handle.id).remove({ force: true });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || (status === 409 && /already in progress/.test(apiMessage(err)))) return;
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { id: handle.id } });
+    }
+  }
+
+  async inspect(handle: ContainerHandle): Promise<ContainerState> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(handle.id).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) return { running: false, missing: true, exitCode: 137, exitUnknown: true };
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { id: handle.id } });
+    }
+    const s = info.State;
+    const time = (t: string | undefined): number | undefined => {
+      const ms = t ? Date.parse(t) : NaN;
+      return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+    };
+    if (s.Running || s.Restarting) return { running: true, startedAt: time(s.StartedAt) };
+    // Created but never started counts as exited; the worker then decides what to do.
+    return {
+      running: false,
+      exitCode: s.ExitCode,
+      oomKilled: s.OOMKilled,
+      startedAt: time(s.StartedAt),
+      finishedAt: time(s.FinishedAt),
+      ...(s.Error ? { message: s.Error } : {}),
+    };
+  }
+
+  async list(): Promise<ContainerHandle[]> {
+    let infos: Docker.ContainerInfo[];
+    try {
+      infos = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${this.options.node}`] } });
+    } catch (err) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err });
+    }
+    const out: ContainerHandle[] = [];
+    for (const info of infos) {
+      const ref = refFromLabels(info.Labels);
+      if (ref === undefined) continue;
+      let ports: PortBinding[] = [];
+      try {
+        ports = JSON.parse(info.Labels[LABEL_PORTS] ?? '[]') as PortBinding[];
+      } catch {
+        // An unreadable label only costs the probes their port names.
+      }
+      out.push({ id: info.Id, runtime: 'docker', ref, labels: info.Labels, ports, startedAt: info.Created * 1000, adopted: true });
+    }
+    return out;
+  }
+
+  async exec(handle: ContainerHandle, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const container = this.docker.getContainer(handle.id);
+    try {
+      const exec = await container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+      const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream & { destroy(): void };
+      let output = '';
+      const sink = new PassThrough();
+      sink.on('data', (chunk: Buffer) => {
+        if (output.length < MAX_EXEC_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_EXEC_OUTPUT - output.length);
+      });
+      this.docker.modem.demuxStream(stream, sink, sink);
+      const finished = await new Promise<boolean>((resolve) => {
+        const timer = this.clock.setTimeout(() => {
+          // Docker cannot kill an exec'd process; the probe just stops waiting for it.
+          stream.destroy();
+          resolve(false);
+        }, timeoutMs);
+        const done = (): void => {
+          this.clock.clearTimeout(timer);
+          resolve(true);
+        };
+        stream.on('end', done);
+        stream.on('close', done);
+        stream.on('error', done);
+      });
+      if (!finished) return { exitCode: 1, output, timedOut: true };
+      const info = await exec.inspect();
+      return { exitCode: info.ExitCode ?? 1, output, timedOut: false };
+    } catch (err) {
+      return { exitCode: 126, output: apiMessage(err), timedOut: false };
+    }
+  }
+
+  logsPath(handle: ContainerHandle): string | undefined {
+    return handle.logPath;
+  }
+
+  private async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { image } });
+    }
+  }
+}

@@ -1,0 +1,67 @@
+export { PodManager } from './pod-manager.js';
+export type { PodManagerOptions } from './pod-manager.js';
+export { PodWorker } from './pod-worker.js';
+export type { PodWorkerDeps, PodWorkerState } from './pod-worker.js';
+export { ProcessRuntime } from './process-runtime.js';
+export type { ProcessRuntimeOptions } from './process-runtime.js';
+export { DockerRuntime, dockerUnavailableReason } from './docker-runtime.js';
+export type { DockerRuntimeOptions } from './docker-runtime.js';
+export {
+  LABEL_POD,
+  LABEL_NAMESPACE,
+  LABEL_NODE,
+  LABEL_CONTAINER,
+  LABEL_RESTART_COUNT,
+  LABEL_SPEC_HASH,
+  ownershipLabels,
+  refFromLabels,
+  containerSpecHash,
+  portEnvName,
+  portMap,
+  resolveHostPort,
+  freePort,
+  portIsFree,
+} from './runtime.js';
+export type {
+  RuntimeName,
+  RuntimeDriver,
+  ContainerRef,
+  ContainerHandle,
+  ContainerState,
+  CreateRequest,
+  ExecResult,
+  PortBinding,
+  PullProgress,
+} from './runtime.js';
+export { resolveEnv, expandVars } from './env.js';
+export type { EnvLookup, EnvSourceRef } from './env.js';
+export {
+  PROBE_DEFAULTS,
+  probeSettings,
+  initialProbeState,
+  recordProbeResult,
+  probeDue,
+  probeVerdict,
+  dueProbes,
+  nextProbeAt,
+} from './probes.js';
+export type { ProbeKind, ProbeResult, ProbeOutput, ProbeSettings, ProbeState, ProbeVerdict, ContainerProbeStates, ProbeTimingFields } from './probes.js';
+export { runProbe } from './probe-run.js';
+export type { ProbeAction, ProbeContext, ProbeOutcome } from './probe-run.js';
+export {
+  DEFAULT_BACKOFF,
+  REASONS,
+  backoffNext,
+  crashBackoffUntil,
+  pullBackoffUntil,
+  shouldRestart,
+  terminationReason,
+  crashLoopMessage,
+} from './backoff.js';
+export type { BackoffEntry, BackoffOptions, RestartPolicy } from './backoff.js';
+export { terminateContainer, MIN_GRACE_AFTER_PRESTOP_MS } from './termination.js';
+export type { TerminateOptions } from './termination.js';
+export { containerStatus, podPhase, podStatus } from './status.js';
+export type { ContainerView, PodStatusInput } from './status.js';
+export { systemClock, ManualClock, sleep } from './clock.js';
+export type { AgentClock, TimerHandle } from './clock.js';

@@ -1,0 +1,465 @@
+// One worker per pod: a level-based pass reads the runtime, runs due probes, applies the
+// restart policy and back-off, starts what is missing and publishes status. Passes never
+// overlap; a kick during a pass runs one more pass after it.
+
+import { isCapstanError, type Logger } from '../common/index.js';
+import type { ContainerSpec, Pod, PodStatus } from '../api/cluster.js';
+import type { AgentClock, TimerHandle } from './clock.js';
+import {
+  REASONS,
+  backoffNext,
+  crashBackoffUntil,
+  crashLoopMessage,
+  pullBackoffUntil,
+  shouldRestart,
+  terminationReason,
+  type BackoffEntry,
+  type BackoffOptions,
+} from './backoff.js';
+import { resolveEnv, type EnvSourceRef } from './env.js';
+import { runProbe } from './probe-run.js';
+import {
+  dueProbes,
+  initialProbeState,
+  nextProbeAt,
+  probeSettings,
+  probeVerdict,
+  recordProbeResult,
+  type ContainerProbeStates,
+  type ProbeKind,
+  type ProbeSettings,
+} from './probes.js';
+import { LABEL_RESTART_COUNT, LABEL_SPEC_HASH, containerSpecHash, portMap, type ContainerHandle, type ContainerState, type RuntimeDriver } from './runtime.js';
+import { podStatus, type ContainerView } from './status.js';
+import { terminateContainer } from './termination.js';
+
+export interface PodWorkerDeps {
+  driver: RuntimeDriver;
+  clock: AgentClock;
+  logger: Logger;
+  probeHost: string;
+  hostIP?: string;
+  backoff: BackoffOptions;
+  resyncMs: number;
+  envLookup: (namespace: string, ref: EnvSourceRef) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+  onStatus: (pod: Pod, status: PodStatus) => void;
+  onRemoved: (pod: Pod) => void;
+}
+
+interface ContainerRecord {
+  spec: ContainerSpec;
+  settings: Partial<Record<ProbeKind, ProbeSettings>>;
+  handle?: ContainerHandle;
+  /** The last dead container, kept (with its logs) until the next one starts. */
+  previous?: ContainerHandle;
+  everStarted: boolean;
+  restartCount: number;
+  crashBackoff?: BackoffEntry;
+  pullBackoff?: BackoffEntry;
+  waiting?: { reason: string; message?: string };
+  lastTermination?: { exitCode: number; reason: string; message?: string; finishedAt: number };
+  finished: boolean;
+  probes: ContainerProbeStates;
+  started: boolean;
+  ready: boolean;
+  runningSince?: number;
+  /** Earliest time a start may be tried again. */
+  retryAt?: number;
+  /** Why the agent itself is stopping this container (a failed probe). */
+  killMessage?: string;
+}
+
+export type PodWorkerState = 'active' | 'terminating' | 'removed';
+
+export class PodWorker {
+  private pod: Pod;
+  private readonly records: ContainerRecord[];
+  private state: PodWorkerState = 'active';
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private timer: TimerHandle | undefined;
+  private lastStatus: PodStatus | undefined;
+  private lastStatusJson = '';
+  private readonly log: Logger;
+
+  constructor(
+    pod: Pod,
+    private readonly deps: PodWorkerDeps,
+    adopted: ContainerHandle[] = [],
+  ) {
+    this.pod = pod;
+    this.log = deps.logger.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` });
+    this.records = pod.spec.containers.map((spec) => {
+      const settings: ContainerRecord['settings'] = {};
+      if (spec.startupProbe) settings.startup = probeSettings('startup', spec.startupProbe);
+      if (spec.livenessProbe) settings.liveness = probeSettings('liveness', spec.livenessProbe);
+      if (spec.readinessProbe) settings.readiness = probeSettings('readiness', spec.readinessProbe);
+      const rec: ContainerRecord = { spec, settings, everStarted: false, restartCount: 0, finished: false, probes: {}, started: false, ready: false };
+      return rec;
+    });
+    for (const handle of adopted) this.adopt(handle);
+  }
+
+  get key(): string {
+    return `${this.pod.metadata.namespace}/${this.pod.metadata.name}`;
+  }
+
+  get lifecycle(): PodWorkerState {
+    return this.state;
+  }
+
+  get status(): PodStatus | undefined {
+    return this.lastStatus;
+  }
+
+  /** A pass is running. */
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  owns(id: string): boolean {
+    return this.records.some((r) => r.handle?.id === id);
+  }
+
+  /** A newer copy of the pod; only deletion is acted on (a pod's containers never change). */
+  update(pod: Pod): void {
+    this.pod = pod;
+    if (pod.metadata.deletionRequestedAt !== undefined) this.requestDeletion();
+    else this.kick();
+  }
+
+  requestDeletion(): void {
+    if (this.state === 'active') this.state = 'terminating';
+    this.kick();
+  }
+
+  /** Run a pass now (or right after the current one). */
+  kick(): void {
+    if (this.state === 'removed') return;
+    if (this.running !== undefined) {
+      this.dirty = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Resolves when no pass is running. */
+  async idle(): Promise<void> {
+    while (this.running !== undefined) await this.running;
+  }
+
+  /** Stop the timers; containers keep running (another agent instance may adopt them). */
+  detach(): void {
+    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state = 'removed';
+  }
+
+  private adopt(handle: ContainerHandle): void {
+    const rec = this.records.find((r) => r.spec.name === handle.ref.container);
+    const stale = rec === undefined || rec.handle !== undefined || handle.labels[LABEL_SPEC_HASH] !== containerSpecHash(rec.spec);
+    if (stale) {
+      // From an older spec or a duplicate: it is not what this pod wants.
+      this.log.info({ id: handle.id }, 'adopted container does not match the pod spec: replacing it');
+      void this.discard(handle);
+      return;
+    }
+    rec.handle = handle;
+    rec.everStarted = true;
+    rec.restartCount = Number(handle.labels[LABEL_RESTART_COUNT] ?? 0) || 0;
+    this.startProbes(rec, handle.startedAt ?? this.deps.clock.now());
+  }
+
+  private async discard(handle: ContainerHandle): Promise<void> {
+    try {
+      await this.deps.driver.stop(handle, this.graceMs());
+      await this.deps.driver.remove(handle);
+    } catch (err) {
+      this.log.warn({ err, id: handle.id }, 'could not remove a stale container');
+    }
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.dirty = false;
+      try {
+        await this.pass();
+      } catch (err) {
+        this.log.error({ err }, 'pod pass failed');
+      }
+    } while (this.dirty && this.state !== 'removed');
+    this.schedule();
+  }
+
+  private async pass(): Promise<void> {
+    if (this.state === 'removed') return;
+    if (this.state === 'terminating') {
+      await this.terminateAll();
+      return;
+    }
+    for (const rec of this.records) await this.reconcileContainer(rec);
+    this.publish();
+  }
+
+  private async reconcileContainer(rec: ContainerRecord): Promise<void> {
+    if (rec.handle !== undefined) {
+      let state = await this.deps.driver.inspect(rec.handle);
+      if (state.running) {
+        await this.runDueProbes(rec);
+        const verdict = probeVerdict(rec.probes);
+        rec.started = verdict.started;
+        rec.ready = verdict.ready;
+        if (verdict.restart === undefined) return;
+        this.log.info({ container: rec.spec.name, why: verdict.restart }, 'restarting container');
+        rec.killMessage = verdict.restart;
+        rec.ready = false;
+        this.publish();
+        await this.stopContainer(rec, rec.handle);
+        state = await this.deps.driver.inspect(rec.handle);
+        if (state.running) return;
+      }
+      await this.recordExit(rec, state);
+    }
+    if (rec.handle === undefined && !rec.finished && this.state === 'active') await this.maybeStart(rec);
+  }
+
+  private async recordExit(rec: ContainerRecord, state: ContainerState): Promise<void> {
+    const now = this.deps.clock.now();
+    const exitCode = state.exitCode ?? 137;
+    const reason = terminationReason({ exitCode, oomKilled: state.oomKilled, unknown: state.exitUnknown });
+    const message = rec.killMessage ?? state.message;
+    // Seen now, on this worker's clock: back-off windows are measured on it.
+    rec.lastTermination = { exitCode, reason, finishedAt: now, ...(message ? { message } : {}) };
+    this.log.info({ container: rec.spec.name, exitCode, reason }, 'container exited');
+    rec.killMessage = undefined;
+    if (rec.previous !== undefined) await this.removeQuietly(rec.previous);
+    rec.previous = rec.handle;
+    rec.handle = undefined;
+    rec.runningSince = undefined;
+    rec.probes = {};
+    rec.started = false;
+    rec.ready = false;
+    rec.waiting = undefined;
+    if (!shouldRestart(this.pod.spec.restartPolicy, exitCode)) rec.finished = true;
+  }
+
+  private async maybeStart(rec: ContainerRecord): Promise<void> {
+    const { driver, clock } = this.deps;
+    const now = clock.now();
+    const ref = { namespace: this.pod.metadata.namespace, pod: this.pod.metadata.name, container: rec.spec.name };
+    if (rec.lastTermination !== undefined) {
+      const until = crashBackoffUntil(rec.crashBackoff, rec.lastTermination.finishedAt, now, this.deps.backoff);
+      if (until !== undefined) {
+        rec.waiting = { reason: REASONS.crashLoopBackOff, message: crashLoopMessage(rec.crashBackoff!.backoffMs, ref.container, ref.pod, ref.namespace) };
+        rec.retryAt = until;
+        return;
+      }
+    }
+    const pullUntil = pullBackoffUntil(rec.pullBackoff, now, this.deps.backoff);
+    if (pullUntil !== undefined) {
+      rec.waiting = { reason: REASONS.imagePullBackOff, message: `Back-off pulling image "${rec.spec.image}"` };
+      rec.retryAt = pullUntil;
+      return;
+    }
+    try {
+      await driver.ensureImage(rec.spec);
+      rec.pullBackoff = undefined;
+    } catch (err) {
+      rec.pullBackoff = backoffNext(rec.pullBackoff, now, this.deps.backoff);
+      const reason = isCapstanError(err) && typeof err.context.reason === 'string' ? err.context.reason : REASONS.errImagePull;
+      rec.waiting = { reason, message: (err as Error).message };
+      rec.retryAt = rec.pullBackoff.lastUpdate + rec.pullBackoff.backoffMs;
+      return;
+    }
+    let env: Record<string, string>;
+    try {
+      env = await resolveEnv(rec.spec, (r) => this.deps.envLookup(ref.namespace, r));
+    } catch (err) {
+      rec.waiting = { reason: REASONS.createContainerConfigError, message: (err as Error).message };
+      rec.retryAt = now + this.deps.resyncMs;
+      return;
+    }
+    const restartCount = rec.everStarted ? rec.restartCount + 1 : rec.restartCount;
+    let handle: ContainerHandle;
+    try {
+      handle = await driver.create({ ref, container: rec.spec, env, restartCount });
+    } catch (err) {
+      rec.waiting = { reason: REASONS.createContainerError, message: (err as Error).message };
+      rec.retryAt = now + this.deps.resyncMs;
+      return;
+    }
+    if (rec.previous !== undefined) {
+      await this.removeQuietly(rec.previous);
+      rec.previous = undefined;
+    }
+    // The kubelet steps the back-off window each time it restarts a container.
+    if (rec.lastTermination !== undefined) rec.crashBackoff = backoffNext(rec.crashBackoff, now, this.deps.backoff);
+    rec.restartCount = restartCount;
+    rec.everStarted = true;
+    rec.retryAt = undefined;
+    try {
+      handle = await driver.start(handle);
+    } catch (err) {
+      // Like containerd's StartError: a run that ended at once, under the restart policy.
+      this.log.warn({ err, container: rec.spec.name }, 'container did not start');
+      rec.previous = handle;
+      rec.lastTermination = { exitCode: 128, reason: 'StartError', message: (err as Error).message, finishedAt: clock.now() };
+      rec.waiting = undefined;
+      if (!shouldRestart(this.pod.spec.restartPolicy, 128)) rec.finished = true;
+      else this.dirty = true;
+      return;
+    }
+    rec.handle = handle;
+    rec.waiting = undefined;
+    this.startProbes(rec, clock.now());
+    this.log.info({ container: rec.spec.name, id: handle.id, restartCount }, 'container started');
+  }
+
+  private startProbes(rec: ContainerRecord, startedAt: number): void {
+    // Initial delays count from the container's start, as the kubelet's do; the runtime may
+    // keep a different clock, so never let a start time lie in this clock's future.
+    const from = Math.min(startedAt, this.deps.clock.now());
+    rec.runningSince = from;
+    rec.probes = {};
+    for (const kind of ['startup', 'liveness', 'readiness'] as const) {
+      const s = rec.settings[kind];
+      if (s !== undefined) rec.probes[kind] = initialProbeState(kind, s, from);
+    }
+    const verdict = probeVerdict(rec.probes);
+    rec.started = verdict.started;
+    rec.ready = verdict.ready;
+  }
+
+  private async runDueProbes(rec: ContainerRecord): Promise<void> {
+    const handle = rec.handle!;
+    // Startup first: its success releases liveness and readiness in the same pass.
+    for (let round = 0; round < 2; round++) {
+      const due = dueProbes(rec.probes, this.deps.clock.now());
+      if (due.length === 0) return;
+      await Promise.all(
+        due.map(async (kind) => {
+          const settings = rec.settings[kind]!;
+          const probe = kind === 'startup' ? rec.spec.startupProbe! : kind === 'liveness' ? rec.spec.livenessProbe! : rec.spec.readinessProbe!;
+          const outcome = await runProbe(probe, { driver: this.deps.driver, handle, clock: this.deps.clock, host: this.deps.probeHost, timeoutMs: settings.timeoutMs });
+          rec.probes[kind] = recordProbeResult(rec.probes[kind]!, settings, outcome.result, this.deps.clock.now(), outcome.message);
+        }),
+      );
+      if (!due.includes('startup') || rec.probes.startup?.output !== 'success') return;
+    }
+  }
+
+  private async stopContainer(rec: ContainerRecord, handle: ContainerHandle): Promise<void> {
+    await terminateContainer({
+      driver: this.deps.driver,
+      handle,
+      container: rec.spec,
+      graceMs: this.graceMs(),
+      clock: this.deps.clock,
+      host: this.deps.probeHost,
+      logger: this.log,
+    });
+  }
+
+  private graceMs(): number {
+    const s = this.pod.spec.terminationGracePeriodSeconds;
+    return (typeof s === 'number' && s >= 0 ? s : 30) * 1000;
+  }
+
+  private async terminateAll(): Promise<void> {
+    for (const rec of this.records) rec.ready = false;
+    this.publish(true);
+    await Promise.all(
+      this.records.map(async (rec) => {
+        if (rec.handle !== undefined) {
+          try {
+            await this.stopContainer(rec, rec.handle);
+            const state = await this.deps.driver.inspect(rec.handle);
+            await this.recordExit(rec, state);
+          } catch (err) {
+            this.log.warn({ err, container: rec.spec.name }, 'could not stop container');
+            return;
+          }
+        }
+        rec.finished = true;
+        if (rec.previous !== undefined) await this.removeQuietly(rec.previous);
+        rec.previous = undefined;
+      }),
+    );
+    if (this.records.some((r) => r.handle !== undefined)) {
+      this.dirty = true; // try again on the next pass
+      return;
+    }
+    this.publish(false, 'Never');
+    this.state = 'removed';
+    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    this.deps.onRemoved(this.pod);
+  }
+
+  private async removeQuietly(handle: ContainerHandle): Promise<void> {
+    try {
+      await this.deps.driver.remove(handle);
+    } catch (err) {
+      this.log.warn({ err, id: handle.id }, 'could not remove container');
+    }
+  }
+
+  private views(): ContainerView[] {
+    return this.records.map((rec) => ({
+      name: rec.spec.name,
+      id: rec.handle?.id ?? rec.previous?.id,
+      running: rec.handle !== undefined ? { startedAt: rec.runningSince ?? this.deps.clock.now() } : undefined,
+      waiting: rec.waiting,
+      lastTermination: rec.lastTermination,
+      finished: rec.finished,
+      restartCount: rec.restartCount,
+      started: rec.started,
+      ready: rec.ready,
+    }));
+  }
+
+  private publish(terminating = false, policy = this.pod.spec.restartPolicy): void {
+    const ports: Record<string, number> = {};
+    for (const rec of this.records) if (rec.handle !== undefined) Object.assign(ports, portMap(rec.handle.ports));
+    const started = this.records.map((r) => r.runningSince).filter((t): t is number => t !== undefined);
+    const status = podStatus({
+      policy,
+      views: this.views(),
+      previous: this.lastStatus,
+      now: this.deps.clock.now(),
+      hostIP: this.deps.hostIP,
+      ports,
+      startedAt: this.lastStatus?.startedAt !== undefined ? Date.parse(this.lastStatus.startedAt) : started.length > 0 ? Math.min(...started) : undefined,
+      terminating,
+    });
+    const json = JSON.stringify(status);
+    if (json === this.lastStatusJson) return;
+    this.lastStatus = status;
+    this.lastStatusJson = json;
+    try {
+      this.deps.onStatus(this.pod, status);
+    } catch (err) {
+      this.log.warn({ err }, 'status callback failed');
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.state === 'removed') return;
+    const now = this.deps.clock.now();
+    let next = now + this.deps.resyncMs;
+    for (const rec of this.records) {
+      if (rec.retryAt !== undefined && rec.handle === undefined && !rec.finished) next = Math.min(next, rec.retryAt);
+      if (rec.handle !== undefined) {
+        const p = nextProbeAt(rec.probes);
+        if (p !== undefined) next = Math.min(next, p);
+      }
+    }
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, Math.max(0, next - now));
+  }
+}

@@ -1,0 +1,329 @@
+// The `process` runtime: each container is a child process (no shell) in its own process
+// group, so stopping it reaches everything it spawned. Ports are free 127.0.0.1 ports handed
+// to the process as PORT / PORT_<NAME>. State files let a restarted agent adopt its children.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { CapstanError, silentLogger, type Logger } from '../common/index.js';
+import type { ContainerSpec } from '../api/cluster.js';
+import { systemClock, sleep, type AgentClock } from './clock.js';
+import { expandVars } from './env.js';
+import {
+  LABEL_NODE,
+  freePort,
+  ownershipLabels,
+  portEnvName,
+  portIsFree,
+  type ContainerHandle,
+  type ContainerState,
+  type CreateRequest,
+  type ExecResult,
+  type PortBinding,
+  type RuntimeDriver,
+} from './runtime.js';
+import { processMatches, procStartTime, readStates, removeState, writeState, type ProcessStateFile } from './process-state.js';
+
+export interface ProcessRuntimeOptions {
+  /** Root for state files, working dirs and logs. */
+  stateDir: string;
+  node: string;
+  /** Address ports are chosen on and probes reach. */
+  host?: string;
+  /** PATH given to processes; defaults to the agent's own. */
+  path?: string;
+  clock?: AgentClock;
+  logger?: Logger;
+  /** How often stop() checks whether an adopted process (not our child) has exited. */
+  pollMs?: number;
+}
+
+interface Child {
+  child?: ChildProcess;
+  env: Record<string, string>;
+  exit?: { code: number; at: number };
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
+const MAX_EXEC_OUTPUT = 64 * 1024;
+
+export class ProcessRuntime implements RuntimeDriver {
+  readonly name = 'process' as const;
+  private readonly clock: AgentClock;
+  private readonly logger: Logger;
+  private readonly host: string;
+  private readonly children = new Map<string, Child>();
+  private readonly states = new Map<string, ProcessStateFile>();
+  private readonly listeners = new Set<(id: string) => void>();
+
+  constructor(private readonly options: ProcessRuntimeOptions) {
+    this.clock = options.clock ?? systemClock();
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.process' });
+    this.host = options.host ?? '127.0.0.1';
+  }
+
+  // No image to fetch: the command runs from the host.
+  async ensureImage(): Promise<void> {}
+
+  async create(request: CreateRequest): Promise<ContainerHandle> {
+    const { ref, container } = request;
+    const argv = [...(container.command ?? []), ...(container.args ?? [])].map((a) => expandVars(a, request.env));
+    if ((container.command ?? []).length === 0) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', 'the process runtime needs a command', { context: { ...ref } });
+    }
+    const ports = await this.choosePorts(container, ref.container);
+    const podDir = join(this.options.stateDir, 'pods', safe(ref.namespace), safe(ref.pod));
+    const cwd = container.workingDir !== undefined && isAbsolute(container.workingDir) ? container.workingDir : join(podDir, 'work');
+    const logDir = join(podDir, 'logs');
+    await mkdir(cwd, { recursive: true });
+    await mkdir(logDir, { recursive: true });
+    const id = `${safe(ref.namespace)}_${safe(ref.pod)}_${safe(ref.container)}_${request.restartCount}_${randomBytes(4).toString('hex')}`;
+    const state: ProcessStateFile = {
+      version: 1,
+      id,
+      ref,
+      labels: ownershipLabels(ref, this.options.node, request.restartCount, container),
+      ports,
+      command: argv,
+      cwd,
+      logPath: join(logDir, `${safe(ref.container)}-${request.restartCount}.log`),
+    };
+    await writeState(this.options.stateDir, state);
+    this.states.set(id, state);
+    this.children.set(id, { env: this.processEnv(ref.pod, cwd, ports, request.env) });
+    return toHandle(state, false);
+  }
+
+  async start(handle: ContainerHandle): Promise<ContainerHandle> {
+    const state = this.states.get(handle.id);
+    const entry = this.children.get(handle.id);
+    if (state === undefined || entry === undefined) throw this.unknown(handle);
+    const log = await open(state.logPath, 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(state.command[0], state.command.slice(1), {
+        cwd: state.cwd,
+        env: entry.env,
+        detached: true,
+        stdio: ['ignore', log.fd, log.fd],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (err) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', `could not start ${state.command[0]}: ${(err as Error).message}`, {
+        cause: err,
+        context: { ...state.ref },
+      });
+    } finally {
+      await log.close();
+    }
+    const pid = child.pid!;
+    entry.child = child;
+    child.on('exit', (code, signal) => {
+      entry.exit = { code: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0), at: this.clock.now() };
+      for (const l of this.listeners) l(handle.id);
+    });
+    child.on('error', (err) => this.logger.warn({ err, id: handle.id }, 'child process error'));
+    state.pid = pid;
+    state.procStart = procStartTime(pid);
+    state.startedAt = this.clock.now();
+    await writeState(this.options.stateDir, state);
+    this.logger.debug({ id: handle.id, pid }, 'process started');
+    return toHandle(state, false);
+  }
+
+  async inspect(handle: ContainerHandle): Promise<ContainerState> {
+    const state = this.states.get(handle.id);
+    if (state === undefined) return { running: false, missing: true, exitCode: 137, exitUnknown: true };
+    const entry = this.children.get(handle.id);
+    if (entry?.exit !== undefined) return { running: false, exitCode: entry.exit.code, startedAt: state.startedAt, finishedAt: entry.exit.at };
+    if (state.pid === undefined) return { running: false, exitCode: 0 };
+    if (entry?.child !== undefined) return { running: true, startedAt: state.startedAt };
+    // Adopted: not our child, so the exit code is not ours to read.
+    if (processMatches(state.pid, state.procStart)) return { running: true, startedAt: state.startedAt };
+    return { running: false, exitCode: 137, exitUnknown: true, startedAt: state.startedAt, finishedAt: this.clock.now() };
+  }
+
+  async stop(handle: ContainerHandle, graceMs: number): Promise<void> {
+    const state = this.states.get(handle.id);
+    if (state?.pid === undefined) return;
+    const pid = state.pid;
+    if (!(await this.isRunning(handle))) {
+      killGroup(pid, 'SIGKILL');
+      return;
+    }
+    killGroup(pid, 'SIGTERM');
+    const exited = await this.waitForExit(handle, graceMs);
+    if (!exited) {
+      this.logger.info({ id: handle.id, pid, graceMs }, 'grace period over: SIGKILL');
+    }
+    // Whatever is left in the group goes too, as a container's processes do when it stops.
+    killGroup(pid, 'SIGKILL');
+    if (!exited) await this.waitForExit(handle, 5000);
+  }
+
+  async remove(handle: ContainerHandle): Promise<void> {
+    const state = this.states.get(handle.id);
+    if (state?.pid !== undefined && (await this.isRunning(handle))) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', 'cannot remove a running process; stop it first', { context: { id: handle.id } });
+    }
+    if (state?.pid !== undefined) killGroup(state.pid, 'SIGKILL');
+    this.states.delete(handle.id);
+    this.children.delete(handle.id);
+    await removeState(this.options.stateDir, handle.id);
+  }
+
+  async list(): Promise<ContainerHandle[]> {
+    const out: ContainerHandle[] = [];
+    for (const state of await readStates(this.options.stateDir)) {
+      if (state.labels[LABEL_NODE] !== this.options.node) continue;
+      if (this.states.has(state.id)) {
+        out.push(toHandle(this.states.get(state.id)!, false));
+        continue;
+      }
+      if (state.pid === undefined || !processMatches(state.pid, state.procStart)) {
+        this.logger.info({ id: state.id, pid: state.pid }, 'stale process state removed');
+        await removeState(this.options.stateDir, state.id);
+        continue;
+      }
+      this.states.set(state.id, state);
+      this.children.set(state.id, { env: this.processEnv(state.ref.pod, state.cwd, state.ports, {}) });
+      out.push(toHandle(state, true));
+    }
+    return out;
+  }
+
+  async exec(handle: ContainerHandle, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const state = this.states.get(handle.id);
+    const entry = this.children.get(handle.id);
+    if (state === undefined || entry === undefined) throw this.unknown(handle);
+    if (command.length === 0) return { exitCode: 126, output: 'empty command', timedOut: false };
+    return new Promise<ExecResult>((resolve) => {
+      let output = '';
+      let timedOut = false;
+      const child = spawn(command[0], command.slice(1), { cwd: state.cwd, env: entry.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const take = (chunk: Buffer): void => {
+        if (output.length < MAX_EXEC_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_EXEC_OUTPUT - output.length);
+      };
+      child.stdout?.on('data', take);
+      child.stderr?.on('data', take);
+      const timer = this.clock.setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+      }, timeoutMs);
+      child.once('error', (err) => {
+        this.clock.clearTimeout(timer);
+        resolve({ exitCode: 127, output: err.message, timedOut: false });
+      });
+      child.once('close', (code, signal) => {
+        this.clock.clearTimeout(timer);
+        resolve({ exitCode: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0), output, timedOut });
+      });
+    });
+  }
+
+  logsPath(handle: ContainerHandle): string | undefined {
+    return this.states.get(handle.id)?.logPath ?? handle.logPath;
+  }
+
+  onExit(listener: (id: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async isRunning(handle: ContainerHandle): Promise<boolean> {
+    return (await this.inspect(handle)).running;
+  }
+
+  private async waitForExit(handle: ContainerHandle, ms: number): Promise<boolean> {
+    const entry = this.children.get(handle.id);
+    const deadline = this.clock.now() + ms;
+    if (entry?.child !== undefined) {
+      if (entry.exit !== undefined) return true;
+      const child = entry.child;
+      return new Promise<boolean>((resolve) => {
+        const onExit = (): void => {
+          this.clock.clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = this.clock.setTimeout(() => {
+          child.off('exit', onExit);
+          resolve(entry.exit !== undefined);
+        }, ms);
+        child.once('exit', onExit);
+      });
+    }
+    // Adopted: poll, since only the parent hears about the exit.
+    const poll = this.options.pollMs ?? 50;
+    while (this.clock.now() < deadline) {
+      if (!(await this.isRunning(handle))) return true;
+      await sleep(this.clock, Math.min(poll, deadline - this.clock.now()));
+    }
+    return !(await this.isRunning(handle));
+  }
+
+  private async choosePorts(container: ContainerSpec, name: string): Promise<PortBinding[]> {
+    const out: PortBinding[] = [];
+    for (const p of container.ports ?? []) {
+      let hostPort: number;
+      if (p.hostPort !== undefined && p.hostPort > 0) {
+        if (!(await portIsFree(p.hostPort, this.host))) {
+          throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `host port ${p.hostPort} is already in use on ${this.host}`, {
+            context: { container: name, port: p.hostPort },
+          });
+        }
+        hostPort = p.hostPort;
+      } else {
+        hostPort = await freePort(this.host);
+      }
+      out.push({ name: p.name, containerPort: p.containerPort, hostPort, protocol: p.protocol ?? 'TCP' });
+    }
+    return out;
+  }
+
+  private processEnv(pod: string, cwd: string, ports: PortBinding[], env: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = { PATH: this.options.path ?? process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, HOSTNAME: pod };
+    if (ports.length > 0) out.PORT = String(ports[0].hostPort);
+    for (const p of ports) if (p.name !== undefined) out[portEnvName(p.name)] = String(p.hostPort);
+    return { ...out, ...env };
+  }
+
+  private unknown(handle: ContainerHandle): CapstanError {
+    return new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', `unknown process container ${handle.id}`, { context: { id: handle.id } });
+  }
+}
+
+function toHandle(state: ProcessStateFile, adopted: boolean): ContainerHandle {
+  return {
+    id: state.id,
+    runtime: 'process',
+    ref: state.ref,
+    labels: state.labels,
+    ports: state.ports,
+    pid: state.pid,
+    startedAt: state.startedAt,
+    logPath: state.logPath,
+    adopted,
+  };
+}
+
+/** Signal a whole process group; a group already gone is not an error. */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Names become path segments: keep them to a safe alphabet. */
+function safe(name: string): string {
+  return name.replace(/[^a-zA-Z0-9._-]/g, '_').replace(/^\.+/, '_');
+}
