@@ -132,7 +132,7 @@ export class FolderReader {
     st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean },
     how: { ignored: (p: string, isDir: boolean) => boolean; manifestsOnly: boolean },
     out: WalkResult,
-    seen: Set<string>,
+    ancestors: ReadonlySet<string>,
   ): Promise<void> {
     let real = abs;
     let isDir = st.isDirectory();
@@ -162,14 +162,14 @@ export class FolderReader {
       return;
     }
     if (!isDir || (path !== '' && how.ignored(path, true))) return;
-    // A symlinked folder can point back up: read each real folder once.
+    // A symlinked folder can point back up at a folder being walked: stop the loop there.
     const realDir = real === abs ? await fsp.realpath(abs) : real;
-    if (seen.has(realDir)) return;
-    seen.add(realDir);
+    if (ancestors.has(realDir)) return;
+    const below = new Set(ancestors).add(realDir);
     const entries: Dirent[] = await fsp.readdir(abs, { withFileTypes: true });
     for (const e of entries) {
       if (SKIPPED_DIRS.has(e.name)) continue;
-      await this.walk(joinRepoPath(path, e.name), join(abs, e.name), e, how, out, seen);
+      await this.walk(joinRepoPath(path, e.name), join(abs, e.name), e, how, out, below);
     }
   }
 }

@@ -42,7 +42,7 @@ async function gitdirOf(dir: string): Promise<string | undefined> {
   const dotGit = join(dir, '.git');
   const st = await fsp.stat(dotGit).catch(() => undefined);
   if (!st) return undefined;
-  if (st.isDirectory()) return dotGit;
+  if (st.isDirectory()) return (await looksBare(dotGit)) ? dotGit : undefined;
   const text = await fsp.readFile(dotGit, 'utf8').catch(() => '');
   const m = /^gitdir:\s*(.+)$/m.exec(text);
   if (!m) return undefined;
