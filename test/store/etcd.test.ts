@@ -182,6 +182,24 @@ function etcdSpecific(): void {
     ok.close();
   });
 
+  it('starts a watch without fromRevision at the compaction point when its client fell behind one', async () => {
+    const prefix = freshPrefix('stale');
+    const idle = await store(prefix);
+    const busy = await store(prefix);
+    await busy.put('k', '1');
+    await busy.put('k', '2');
+    const third = await busy.put('k', '3');
+    await busy.compact(third.revision); // `idle` last saw a revision below this
+    const watch = idle.watch('k');
+    const it = watch[Symbol.asyncIterator]();
+    const next = await busy.put('k', '4');
+    const batch = await it.next();
+    // No COMPACTED for a watch that asked for no history, and the new write arrives.
+    expect(batch.done).toBe(false);
+    expect([third.revision, next.revision]).toContain(batch.value!.revision);
+    watch.close();
+  });
+
   it('reports an unreachable cluster as CAPSTAN_ERR_STORE_UNAVAILABLE with the endpoint and no password', async () => {
     const port = await freePortForTest();
     const endpoint = `http://127.0.0.1:${port}`;

@@ -53,6 +53,12 @@ export class EtcdWatch implements Watch {
   private waiter: { resolve: (r: IteratorResult<WatchBatch>) => void; reject: (e: unknown) => void } | undefined;
   private timer: unknown;
   private delay: number;
+  /**
+   * The start came from the client's last seen revision, not from the caller: if another
+   * client compacted past it meanwhile, start at the compaction point instead of failing a
+   * watch that never asked for history.
+   */
+  private implicitStart = false;
   private readonly request: { key: Buffer; range_end?: Buffer };
   private readonly onAbort = (): void => this.close();
 
@@ -67,7 +73,10 @@ export class EtcdWatch implements Watch {
       this.nextRevision = options.fromRevision;
     } else {
       const start = deps.startRevision();
-      if (start > 0) this.nextRevision = start;
+      if (start > 0) {
+        this.nextRevision = start;
+        this.implicitStart = true;
+      }
     }
     if (options.signal?.aborted) {
       this.state = 'closed';
@@ -151,6 +160,12 @@ export class EtcdWatch implements Watch {
     if (stream !== this.stream || this.state === 'closed') return;
     if (response.canceled) {
       const compacted = num(response.compact_revision);
+      if (compacted > 0 && this.implicitStart) {
+        this.implicitStart = false;
+        this.nextRevision = compacted;
+        this.restart(stream);
+        return;
+      }
       if (compacted > 0) {
         this.fail(
           new CapstanError(
@@ -180,6 +195,7 @@ export class EtcdWatch implements Watch {
     if (response.created && this.nextRevision === undefined) this.nextRevision = header + 1;
     for (const batch of this.group(events)) {
       if (this.nextRevision !== undefined && batch.revision < this.nextRevision) continue;
+      this.implicitStart = false;
       this.nextRevision = batch.revision + 1;
       this.deliver(batch);
     }
@@ -214,6 +230,16 @@ export class EtcdWatch implements Watch {
       this.paused = true;
       this.stream?.pause();
     }
+  }
+
+  /** Drops the stream and opens a new one at once (nextRevision already set). */
+  private restart(stream: WatchStream): void {
+    this.stream = undefined;
+    this.paused = false;
+    stream.on('error', () => undefined);
+    stream.cancel();
+    this.state = 'connecting';
+    void this.connect();
   }
 
   private onBroken(stream: WatchStream, err: unknown): void {
