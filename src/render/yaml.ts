@@ -94,7 +94,7 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
         const at = firstAliasOffset(doc) ?? root.range[0];
         if (tree === 'cycle') err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', 'an alias refers to its own anchor, which would expand forever', at);
         else if (tree === 'depth') err('CAPSTAN_ERR_RENDER_TOO_DEEP', `aliases expand the document deeper than ${lim.maxDepth} levels`, at);
-        else err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', `aliases expand the document beyond ${MAX_NODES} values`, at);
+        else err('CAPSTAN_ERR_RENDER_ALIAS_LIMIT', `aliases expand the document by more than ${MAX_ALIAS_COPIES} copied values`, at);
         return;
       }
       object = tree;
@@ -255,7 +255,8 @@ function locateIn(root: Node, path: FieldPath, pos: (offset: number) => Position
   return pos(offset);
 }
 
-const MAX_NODES = 1_000_000;
+// Values copied because an alias shares them; a bomb under maxAliasCount still stops here.
+const MAX_ALIAS_COPIES = 100_000;
 
 /**
  * A plain JSON tree from toJS output: aliased (shared) values are copied, so no two fields
@@ -281,8 +282,9 @@ function toTree(root: Record<string, unknown>, maxDepth: number): Record<string,
   };
   const out = shell(root) as Record<string, unknown>;
   const onPath = new Set<unknown>([root]);
+  const visited = new Set<unknown>();
   const stack: Frame[] = [{ src: root, dst: out, keys: keysOf(root), i: 0, depth: 1 }];
-  let nodes = 1;
+  let copies = 0;
   while (stack.length > 0) {
     const f = stack[stack.length - 1];
     if (f.i === f.keys.length) {
@@ -301,7 +303,8 @@ function toTree(root: Record<string, unknown>, maxDepth: number): Record<string,
       continue;
     }
     if (onPath.has(v)) return 'cycle';
-    if (++nodes > MAX_NODES) return 'size';
+    if (visited.has(v) && ++copies > MAX_ALIAS_COPIES) return 'size';
+    visited.add(v);
     if (f.depth + 1 > maxDepth) return 'depth';
     const c = v as Container;
     const d = shell(c);

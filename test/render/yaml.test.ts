@@ -81,6 +81,8 @@ describe('parseManifestFile', () => {
     expect(bomb.diagnostics[0]).toMatchObject({ line: 2, column: 8 });
     const fine = parse('base: &b {x: 1}\none: *b\ntwo: *b\n');
     expect(fine.documents[0].object).toEqual({ base: { x: 1 }, one: { x: 1 }, two: { x: 1 } });
+    // Even with the alias count check switched off, copying the shared values stops early.
+    expect(codes(parse(levels.join('\n') + '\n', 'm.yaml', { maxAliasCount: -1 }))).toEqual(['CAPSTAN_ERR_RENDER_ALIAS_LIMIT']);
     expect(codes(parse('base: &b {x: 1}\none: *b\ntwo: *b\n', 'm.yaml', { maxAliasCount: 1 }))).toEqual([
       'CAPSTAN_ERR_RENDER_ALIAS_LIMIT',
     ]);
