@@ -74,7 +74,12 @@ export class RemoteGitSource implements Source {
     const cacheDir = join(opts.dataDir, 'sources', key);
     await fsp.mkdir(cacheDir, { recursive: true });
     const head = await fsp.stat(join(cacheDir, 'HEAD')).catch(() => undefined);
-    if (!head) await git.init({ fs: nodeFs, dir: cacheDir, bare: true, defaultBranch: 'capstan-none' });
+    if (!head) {
+      await git.init({ fs: nodeFs, dir: cacheDir, bare: true, defaultBranch: 'capstan-none' });
+      // fetch needs a refspec to name the remote-tracking refs it writes.
+      await git.setConfig({ fs: nodeFs, gitdir: cacheDir, path: 'remote.origin.url', value: split.url });
+      await git.setConfig({ fs: nodeFs, gitdir: cacheDir, path: 'remote.origin.fetch', value: '+refs/heads/*:refs/remotes/origin/*' });
+    }
     return new RemoteGitSource(redactUrl(location), split.url, split.auth, cacheDir, opts);
   }
 
@@ -227,6 +232,7 @@ export class RemoteGitSource implements Source {
       http: httpWithSignal(controller.signal),
       gitdir: this.repo.gitdir,
       url: this.url,
+      remote: 'origin',
       cache: this.repo.cache,
       tags: false,
       ...args,
