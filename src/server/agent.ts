@@ -1,0 +1,118 @@
+// Writes from node agents. A node registers and heartbeats with PUT /nodes/{name}: the node
+// object is written, and a lease key under /capstan/leases/nodes/<name> is kept alive; when
+// the agent stops heartbeating the store expires the lease and deletes that key, which is
+// how the control plane notices a dead node (as Kubernetes' node Lease objects).
+import { STORE_PREFIX, type NodeInfo, type Pod, type PodPhase, type PodStatus } from '../api/cluster.js';
+import { CapstanError, isCapstanError } from '../common/index.js';
+import type { KV } from '../store/index.js';
+import { forbidden, type Principal } from './auth.js';
+import { apiError, isRecord } from './http.js';
+
+export const NODE_LEASE_PREFIX = `${STORE_PREFIX.leases}nodes/`;
+
+const PHASES: readonly PodPhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'];
+
+function bad(message: string): CapstanError {
+  return apiError('CAPSTAN_ERR_API_BAD_REQUEST', message);
+}
+
+function checkNodeBody(name: string, body: unknown): void {
+  if (!isRecord(body)) throw bad('the body must be a node object');
+  if (body.name !== undefined && body.name !== name) throw bad(`the body names node ${JSON.stringify(body.name)} but the path names ${name}`);
+  const cap = body.capacity;
+  if (!isRecord(cap) || !['cpu', 'memory', 'pods'].every((k) => typeof cap[k] === 'number' && (cap[k] as number) >= 0)) {
+    throw bad('capacity must have numbers cpu (millicores), memory (bytes) and pods');
+  }
+  if (body.runtime !== 'docker' && body.runtime !== 'process') throw bad('runtime must be docker or process');
+  if (body.labels !== undefined && (!isRecord(body.labels) || !Object.values(body.labels).every((v) => typeof v === 'string'))) {
+    throw bad('labels must map strings to strings');
+  }
+  if (!isRecord(body.status) || typeof body.status.address !== 'string') throw bad('status.address must be set');
+}
+
+export function checkAgentNode(principal: Principal, node: string): void {
+  if (principal.role === 'admin') return;
+  if (principal.role !== 'agent' || principal.node !== node) throw forbidden(principal, `act for node ${node}`);
+}
+
+export interface NodeHeartbeatResult {
+  node: NodeInfo;
+  leaseId: number;
+  leaseSeconds: number;
+}
+
+/** Registers or refreshes a node, keeping its lease alive (a new lease after expiry). */
+export async function heartbeatNode(
+  kv: KV,
+  principal: Principal,
+  name: string,
+  body: unknown,
+  leaseSeconds: number,
+  now: () => number,
+): Promise<NodeHeartbeatResult> {
+  checkAgentNode(principal, name);
+  checkNodeBody(name, body);
+  const b = body as NodeInfo;
+  const at = new Date(now()).toISOString();
+  const node: NodeInfo = {
+    ...b,
+    name,
+    labels: b.labels ?? {},
+    status: { ...b.status, ready: b.status.ready ?? true, lastHeartbeat: at },
+  };
+  const leaseKey = NODE_LEASE_PREFIX + name;
+  const current = await kv.get(leaseKey);
+  let leaseId = current?.lease || undefined;
+  if (leaseId !== undefined) {
+    try {
+      await kv.keepAlive(leaseId);
+    } catch (err) {
+      if (!isCapstanError(err, 'CAPSTAN_ERR_STORE_LEASE_NOT_FOUND')) throw err;
+      leaseId = undefined;
+    }
+  }
+  if (leaseId === undefined) {
+    leaseId = (await kv.grant(leaseSeconds)).id;
+  }
+  await kv.put(leaseKey, JSON.stringify({ holder: name, renewTime: at, leaseDurationSeconds: leaseSeconds }), { lease: leaseId });
+  await kv.put(STORE_PREFIX.nodes + name, JSON.stringify(node));
+  return { node, leaseId, leaseSeconds };
+}
+
+function checkPodStatus(body: unknown): PodStatus {
+  if (!isRecord(body)) throw bad('the body must be a pod status object');
+  if (!PHASES.includes(body.phase as PodPhase)) throw bad(`phase must be one of ${PHASES.join(', ')}`);
+  if (typeof body.ready !== 'boolean') throw bad('ready must be true or false');
+  if (body.containerStatuses !== undefined && !Array.isArray(body.containerStatuses)) throw bad('containerStatuses must be a list');
+  return body as unknown as PodStatus;
+}
+
+/**
+ * Replaces a pod's status, only if the pod is bound to the agent's node. Compare-and-swap on
+ * the pod's modRevision, so a concurrent spec change (e.g. deletion requested) is never lost.
+ */
+export async function writePodStatus(kv: KV, principal: Principal, namespace: string, name: string, body: unknown): Promise<Pod> {
+  const status = checkPodStatus(body);
+  const key = `${STORE_PREFIX.pods}${namespace}/${name}`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await kv.get(key);
+    if (!current) {
+      if (principal.role !== 'admin') throw forbidden(principal, `write pod ${namespace}/${name}`);
+      throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `pod ${namespace}/${name} does not exist`);
+    }
+    const pod = JSON.parse(Buffer.from(current.value).toString('utf8')) as Pod;
+    if (principal.role !== 'admin') {
+      if (principal.role !== 'agent' || !principal.node || pod.spec.nodeName !== principal.node) {
+        throw forbidden(principal, `write the status of pod ${namespace}/${name}, which is not bound to its node`);
+      }
+    }
+    const next: Pod = { ...pod, status };
+    const r = await kv.txn({
+      compare: [{ key, target: 'modRevision', op: '==', value: current.modRevision }],
+      success: [{ type: 'put', key, value: JSON.stringify(next) }],
+      failure: [],
+    });
+    if (r.succeeded) return next;
+  }
+  throw apiError('CAPSTAN_ERR_API_CONFLICT', `pod ${namespace}/${name} kept changing while its status was written`);
+}

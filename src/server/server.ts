@@ -1,0 +1,304 @@
+// The API server: the one component that talks to the store for the CLI and the agents.
+// buildServer() wires routes and returns a request listener and an unstarted http.Server;
+// listen() binds it (127.0.0.1 unless told otherwise).
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../common/index.js';
+import type { KV } from '../store/index.js';
+import { heartbeatNode, writePodStatus } from './agent.js';
+import { allowed, authenticate, createToken, forbidden, listTokens, revokeToken, type Principal, type Role } from './auth.js';
+import { DEPLOYMENT_ACTIONS, type ControlHandlers, type ControlRequest, type DeploymentAction } from './control.js';
+import { apiError, DEFAULT_BODY_LIMIT_BYTES, isRecord, readJsonBody, sendError, sendJson } from './http.js';
+import { httpMetrics } from './metrics.js';
+import { podNode, resources, type Resource } from './resources.js';
+import { findRoute, type Route, type RouteContext } from './routes.js';
+import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
+
+export interface ServerOptions {
+  kv: KV;
+  logger?: Logger;
+  /** Where request metrics go and what /metrics serves; a private registry when absent. */
+  registry?: Registry;
+  control?: ControlHandlers;
+  /** Largest request body (default 1 MiB). */
+  bodyLimitBytes?: number;
+  /** Comment lines on idle watch streams, so proxies keep them open (default 15 s). */
+  heartbeatMs?: number;
+  /** TTL of a node's lease: how long after its last heartbeat a node counts as gone (default 40 s). */
+  nodeLeaseSeconds?: number;
+  /** Serve /metrics without a token (for a scraper on a trusted network). Default: any read role. */
+  publicMetrics?: boolean;
+  now?: () => number;
+}
+
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+}
+
+export interface CapstanServer {
+  readonly server: Server;
+  readonly registry: Registry;
+  /** The request listener, usable without a socket. */
+  readonly handle: RequestListener;
+  listen(options?: ListenOptions): Promise<{ url: string; host: string; port: number }>;
+  /** Ends watch streams and closes the listener. */
+  close(): Promise<void>;
+  /** Provides (or replaces) the control handlers after the server is built. */
+  setControlHandlers(handlers: ControlHandlers): void;
+}
+
+
+export function buildServer(options: ServerOptions): CapstanServer {
+  const kv = options.kv;
+  const logger = (options.logger ?? silentLogger()).child({ component: 'api-server' });
+  const registry = options.registry ?? new Registry();
+  const metrics = httpMetrics(registry);
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const nodeLeaseSeconds = options.nodeLeaseSeconds ?? 40;
+  const now = options.now ?? Date.now;
+  const byName = resources();
+  const shutdown = new AbortController();
+  let control: ControlHandlers = options.control ?? {};
+
+  function resourceOf(ctx: RouteContext): Resource {
+    const r = byName.get(ctx.params.resource!);
+    if (!r) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `no resource ${JSON.stringify(ctx.params.resource)}; try one of ${[...byName.keys()].join(', ')}`);
+    const p = ctx.principal!;
+    // Agents read only pods, and only the ones bound to their node (filtered below).
+    if (p.role === 'agent' && r.name !== 'pods') throw forbidden(p, `read ${r.name}`);
+    return r;
+  }
+
+  /** Namespace filter plus, for agents, "bound to my node". */
+  function filterFor(r: Resource, principal: Principal, query: URLSearchParams): (item: unknown) => boolean {
+    const ns = query.get('namespace') ?? undefined;
+    return (item) => {
+      if (ns !== undefined && r.namespaceOf(item) !== ns) return false;
+      if (principal.role === 'agent' && podNode(item) !== principal.node) return false;
+      return true;
+    };
+  }
+
+  async function listOrWatch(ctx: RouteContext): Promise<unknown> {
+    const r = resourceOf(ctx);
+    const keep = filterFor(r, ctx.principal!, ctx.query);
+    const watch = ctx.query.get('watch');
+    if (watch === '1' || watch === 'true') {
+      const after = resumePoint(ctx.req, ctx.query);
+      if (after !== undefined) await checkNotCompacted(kv, r, after);
+      await streamWatch(ctx.req, ctx.res, { kv, resource: r, after, keep, heartbeatMs, logger, signal: shutdown.signal });
+      return undefined;
+    }
+    const revision = await kv.revision();
+    const ns = ctx.query.get('namespace') ?? undefined;
+    const items = (await r.list(kv, revision, ns)).filter(keep);
+    return { kind: 'List', resource: r.name, resourceVersion: revision, items };
+  }
+
+  async function getOne(ctx: RouteContext): Promise<unknown> {
+    const r = resourceOf(ctx);
+    if (ctx.rest.length !== r.getSegments) {
+      throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `${r.name} are addressed as /api/v1/${r.name}/${r.getSegments === 1 ? '{name}' : '{namespace}/…'} (${r.getSegments} segments)`);
+    }
+    const item = await r.get(kv, ctx.rest);
+    const p = ctx.principal!;
+    if (p.role === 'agent' && (item === undefined || podNode(item) !== p.node)) {
+      throw forbidden(p, `read pod ${ctx.rest.join('/')}, which is not bound to its node`);
+    }
+    if (item === undefined) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `${r.name} ${ctx.rest.join('/')} does not exist`);
+    return item;
+  }
+
+  async function controlRequest(ctx: RouteContext): Promise<ControlRequest> {
+    return { principal: ctx.principal!, body: await readJsonBody(ctx.req, bodyLimit), query: ctx.query };
+  }
+
+  function notImplemented(what: string): never {
+    throw apiError('CAPSTAN_ERR_API_NOT_IMPLEMENTED', `${what} is not available on this server yet`);
+  }
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      pattern: '/healthz',
+      access: 'public',
+      handler: async () => ({ status: 'ok', revision: await kv.revision() }),
+    },
+    {
+      method: 'GET',
+      pattern: '/metrics',
+      access: options.publicMetrics ? 'public' : 'read',
+      handler: async ({ res }) => {
+        const text = await registry.metrics();
+        res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+        return undefined;
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/api/v1/sync',
+      access: 'control',
+      handler: async (ctx) => {
+        const handler = control.sync ?? notImplemented('sync');
+        return (await handler(await controlRequest(ctx))) ?? {};
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/api/v1/deployments/:namespace/:name/:action',
+      access: 'control',
+      handler: async (ctx) => {
+        const action = ctx.params.action as DeploymentAction;
+        if (!DEPLOYMENT_ACTIONS.includes(action)) {
+          throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `no deployment action ${JSON.stringify(action)}; use one of ${DEPLOYMENT_ACTIONS.join(', ')}`);
+        }
+        const handler = control[action] ?? notImplemented(action);
+        return (await handler({ namespace: ctx.params.namespace!, name: ctx.params.name! }, await controlRequest(ctx))) ?? {};
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: '/api/v1/nodes/:name',
+      access: 'node',
+      handler: async (ctx) => {
+        const body = await readJsonBody(ctx.req, bodyLimit);
+        return heartbeatNode(kv, ctx.principal!, ctx.params.name!, body, nodeLeaseSeconds, now);
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: '/api/v1/pods/:namespace/:name/status',
+      access: 'node',
+      handler: async (ctx) => {
+        const body = await readJsonBody(ctx.req, bodyLimit);
+        return writePodStatus(kv, ctx.principal!, ctx.params.namespace!, ctx.params.name!, body);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/api/v1/tokens',
+      access: 'admin',
+      handler: async () => ({ items: await listTokens(kv) }),
+    },
+    {
+      method: 'POST',
+      pattern: '/api/v1/tokens',
+      access: 'admin',
+      status: 201,
+      handler: async (ctx) => {
+        const body = await readJsonBody(ctx.req, bodyLimit);
+        if (!isRecord(body)) throw apiError('CAPSTAN_ERR_API_BAD_REQUEST', 'send { "role": "...", "user": "...", "node"?: "..." }');
+        const created = await createToken(kv, {
+          role: body.role as Role,
+          user: body.user as string,
+          ...(body.node !== undefined ? { node: body.node as string } : {}),
+          now,
+        });
+        logger.info({ tokenId: created.id, role: created.record.role, user: created.record.user }, 'token created');
+        return { token: created.token, id: created.id, ...created.record };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: '/api/v1/tokens/:id',
+      access: 'admin',
+      handler: async (ctx) => {
+        if (!(await revokeToken(kv, ctx.params.id!))) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', 'no token with that id');
+        logger.info({ tokenId: ctx.params.id }, 'token revoked');
+        return { revoked: ctx.params.id };
+      },
+    },
+    { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
+    { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
+  ];
+
+  const handle: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    let route = 'unmatched';
+    let recorded = false;
+    const record = (): void => {
+      if (recorded) return;
+      recorded = true;
+      const labels = { method, route, code: String(res.statusCode) };
+      metrics.requests.inc(labels);
+      metrics.duration.observe(labels, (performance.now() - started) / 1000);
+      logger.debug({ method, route, status: res.statusCode }, 'request');
+    };
+    res.once('finish', record);
+    res.once('close', record);
+
+    const serve = async (): Promise<void> => {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost');
+      } catch {
+        throw apiError('CAPSTAN_ERR_API_BAD_REQUEST', 'the request URL is not valid');
+      }
+      const found = findRoute(routes, method, url.pathname);
+      if (!found) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `no route for ${method} ${url.pathname}`);
+      if ('methodMismatch' in found) throw apiError('CAPSTAN_ERR_API_METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+      route = found.route.pattern;
+      let principal: Principal | undefined;
+      if (found.route.access !== 'public') {
+        principal = await authenticate(kv, req.headers.authorization);
+        if (!allowed(principal, found.route.access)) throw forbidden(principal, `${method} ${found.route.pattern}`);
+      }
+      const body = await found.route.handler({ req, res, params: found.params, rest: found.rest, query: url.searchParams, principal });
+      if (body !== undefined && !res.headersSent) sendJson(res, found.route.status ?? 200, body);
+    };
+
+    serve().catch((err: unknown) => {
+      const status = sendError(res, err, errorHeaders(req, err));
+      if (status >= 500) logger.error({ err, method, route }, 'request failed');
+    });
+  };
+
+  /** After a 413 the rest of the body is not read: close the connection instead. */
+  function errorHeaders(req: IncomingMessage, err: unknown): Record<string, string> {
+    if ((err as { code?: string }).code === 'CAPSTAN_ERR_API_BODY_TOO_LARGE') {
+      req.resume(); // discard what still arrives, so the client can read the reply
+      return { connection: 'close' };
+    }
+    return {};
+  }
+
+  const server = createServer(handle);
+
+  return {
+    server,
+    registry,
+    handle,
+    setControlHandlers(handlers) {
+      control = handlers;
+    },
+    listen(listenOptions = {}) {
+      const host = listenOptions.host ?? '127.0.0.1';
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error): void => reject(err);
+        server.once('error', onError);
+        server.listen(listenOptions.port ?? 0, host, () => {
+          server.off('error', onError);
+          const port = (server.address() as AddressInfo).port;
+          const shown = host.includes(':') ? `[${host}]` : host;
+          logger.info({ host, port }, 'API server listening');
+          resolve({ url: `http://${shown}:${port}`, host, port });
+        });
+      });
+    },
+    async close() {
+      shutdown.abort(); // ends watch streams
+      await new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
