@@ -71,7 +71,9 @@ function defaultWorkload(spec: Obj, kind: string): void {
   def(spec, 'paused', false);
   const strategy = child(spec, 'strategy');
   if (isObj(strategy.canary)) {
-    // Argo fills in nothing for canary that Capstan relies on.
+    // Argo Rollouts: both default to 25%, as for a rolling update.
+    def(strategy.canary, 'maxSurge', '25%');
+    def(strategy.canary, 'maxUnavailable', '25%');
   } else if (isObj(strategy.blueGreen)) {
     const bg = strategy.blueGreen;
     def(bg, 'autoPromotionEnabled', true);

@@ -217,6 +217,7 @@ describe('validateDocument', () => {
     });
     expect(canary.spec.replicas).toBe(1);
     expect(canary.spec.strategy.type).toBeUndefined();
+    expect(canary.spec.strategy.canary).toMatchObject({ maxSurge: '25%', maxUnavailable: '25%' });
     expect(bg.spec.strategy.blueGreen).toMatchObject({ autoPromotionEnabled: true, scaleDownDelaySeconds: 30 });
     expect(bg.spec.template.spec.containers[0].imagePullPolicy).toBe('Always');
     expect(analysis.spec.metrics[0]).toMatchObject({ consecutiveErrorLimit: 4, failureLimit: 1, inconclusiveLimit: 0 });
