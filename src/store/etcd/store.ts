@@ -211,7 +211,7 @@ export class EtcdStore implements KV {
       clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
       onClose: (w) => this.watches.delete(w),
     });
-    this.watches.add(watch);
+    if (!watch.closed) this.watches.add(watch);
     return watch;
   }
 

@@ -96,9 +96,15 @@ export class EtcdWatch implements Watch {
     };
   }
 
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
   close(): void {
     if (this.state === 'closed') return;
     this.shutdown();
+    // Closing means "stop": batches not yet taken are dropped.
+    this.queue.length = 0;
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.resolve({ done: true, value: undefined });
