@@ -151,10 +151,13 @@ const ROWS = [
   [`watch fan-out, ${fmt(SIZES.watchers)} watchers`, 'p99 put → all notified (ms)', 'fanP99', 'lower', 2],
 ];
 
+// Two decimals, or two significant digits for small ratios (0.0012x rather than 0.00x).
+const ratioText = (r) => `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`;
+
 export function storeTable(embedded, etcd) {
   const rows = ROWS.map(([workload, metric, k, better, digits]) => {
     const e = embedded?.[k];
-    const ratio = e === undefined ? 'n/a' : `${(e / etcd[k]).toFixed(2)}x`;
+    const ratio = e === undefined ? 'n/a' : ratioText(e / etcd[k]);
     return [workload, metric, e === undefined ? 'not run' : fmt(e, digits), fmt(etcd[k], digits), ratio, `${better} is better`];
   });
   return markdownTable(['workload', 'metric', 'embedded', 'etcd', 'embedded ÷ etcd', ''], rows, ['l', 'l', 'r', 'r', 'r', 'l']);
