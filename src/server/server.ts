@@ -63,6 +63,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
   const now = options.now ?? Date.now;
   const byName = resources();
   const shutdown = new AbortController();
+  const streams = new Set<Promise<void>>();
   let control: ControlHandlers = options.control ?? {};
 
   function resourceOf(ctx: RouteContext): Resource {
@@ -91,7 +92,13 @@ export function buildServer(options: ServerOptions): CapstanServer {
     if (watch === '1' || watch === 'true') {
       const after = resumePoint(ctx.req, ctx.query);
       if (after !== undefined) await checkNotCompacted(kv, r, after);
-      await streamWatch(ctx.req, ctx.res, { kv, resource: r, after, keep, heartbeatMs, logger, signal: shutdown.signal });
+      const stream = streamWatch(ctx.req, ctx.res, { kv, resource: r, after, keep, heartbeatMs, logger, signal: shutdown.signal });
+      streams.add(stream);
+      try {
+        await stream;
+      } finally {
+        streams.delete(stream);
+      }
       return undefined;
     }
     const revision = await kv.revision();
@@ -294,11 +301,14 @@ export function buildServer(options: ServerOptions): CapstanServer {
     },
     async close() {
       shutdown.abort(); // ends watch streams
-      await new Promise<void>((resolve) => {
+      const closed = new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
         server.close(() => resolve());
-        server.closeIdleConnections();
       });
+      await Promise.allSettled([...streams]);
+      // Ended streams leave keep-alive connections behind; close them now, not after the keep-alive timeout.
+      server.closeIdleConnections();
+      await closed;
     },
   };
 }

@@ -129,3 +129,13 @@ describe('API reads', () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe('shutdown', () => {
+  it('ends open watch streams when the server closes', async () => {
+    const own = await startApi();
+    const s = await openSse(own.url, '/api/v1/pods?watch=1', { token: own.tokens.viewer });
+    expect(s.status).toBe(200);
+    await own.close(); // must not hang on the open stream
+    await expect(s.next(2000)).rejects.toThrow('the stream ended');
+  });
+});
