@@ -62,3 +62,12 @@ export function maxSurgeFor(strategy: StrategySpec, replicas: number): number {
   if (p === null) return 0;
   return resolveFenceposts(p.maxSurge, p.maxUnavailable, replicas).maxSurge;
 }
+
+/** `resolveFenceposts` with replicas first, for callers that read a spec's rollingUpdate block. */
+export function resolveRollingParams(
+  replicas: number,
+  maxSurge: IntOrPercent | undefined,
+  maxUnavailable: IntOrPercent | undefined,
+): { maxSurge: number; maxUnavailable: number } {
+  return resolveFenceposts(maxSurge, maxUnavailable, replicas);
+}

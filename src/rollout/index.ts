@@ -4,6 +4,7 @@ export { rollingUpdate, reconcileNewRevision, reconcileOldRevisions } from './ro
 export { recreate, oldPodsExist } from './recreate.js';
 export {
   resolveFenceposts,
+  resolveRollingParams,
   scaledValue,
   maxSurgeFor,
   maxUnavailableFor,

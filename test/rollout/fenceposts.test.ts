@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCapstanError } from '../../src/common/index.js';
-import { maxSurgeFor, maxUnavailableFor, resolveFenceposts, scaledValue } from '../../src/rollout/index.js';
+import { maxSurgeFor, maxUnavailableFor, resolveFenceposts, resolveRollingParams, scaledValue } from '../../src/rollout/index.js';
 import type { IntOrPercent } from '../../src/rollout/index.js';
 
 describe('resolveFenceposts (Kubernetes ResolveFenceposts)', () => {
@@ -63,5 +63,12 @@ describe('scaledValue', () => {
       expect((err as { field: string }).field).toBe('spec.strategy.rollingUpdate.maxSurge');
     }
     expect(() => resolveFenceposts('25%', '101%', 10)).toThrow(/over 100%/);
+  });
+});
+
+describe('resolveRollingParams', () => {
+  it('is resolveFenceposts with replicas first', () => {
+    expect(resolveRollingParams(10, '25%', '25%')).toEqual({ maxSurge: 3, maxUnavailable: 2 });
+    expect(resolveRollingParams(1, undefined, undefined)).toEqual({ maxSurge: 1, maxUnavailable: 0 });
   });
 });
