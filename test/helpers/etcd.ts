@@ -13,6 +13,8 @@ import {
 } from '../../src/store/etcd/index.js';
 
 export type { LocalEtcdCluster as EtcdCluster, LocalEtcdMember as EtcdMember } from '../../src/store/etcd/index.js';
+/** A port on 127.0.0.1 that nothing listens on (at the time of asking). */
+export { freePort as freePortForTest } from '../../src/store/etcd/index.js';
 
 /** Why etcd tests are skipped here, or undefined when they run. */
 export const etcdSkipReason: string | undefined = etcdUnavailableReason();
@@ -107,5 +109,3 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     },
   };
 }
-
-export { freePort as freePortForTest } from '../../src/store/etcd/index.js';

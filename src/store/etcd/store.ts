@@ -11,6 +11,12 @@
 //     grpc-js had no connection to send it on, so the request provably never left. Any other
 //     transport failure is reported as CAPSTAN_ERR_STORE_UNAVAILABLE with `outcome: 'unknown'`
 //     in its context; the caller re-reads and decides.
+//
+// Limits: the 1.5 MiB check runs here, on keys and values, as in the embedded store. etcd's own
+// --max-request-bytes (default 1.5 MiB) counts the whole encoded request, so give etcd a little
+// more (startEtcdCluster uses +64 KiB) for every request the contract accepts to fit; if it
+// refuses one anyway, that maps to the same CAPSTAN_ERR_STORE_TOO_LARGE. etcd also caps a txn
+// at --max-txn-ops (default 128) operations, reported as CAPSTAN_ERR_STORE_TOO_LARGE too.
 
 import { randomInt } from 'node:crypto';
 import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type IRequestOp, type IResponseHeader, type IResponseOp } from 'etcd3';
