@@ -70,7 +70,8 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
     }
     for (const doc of composer.next(token)) docs.push(doc);
   }
-  for (const doc of composer.end()) docs.push(doc);
+  // forceDoc: errors found outside any document still arrive, on an empty document.
+  for (const doc of composer.end(docTokens === 0, text.length)) docs.push(doc);
 
   docs.forEach((doc, index) => {
     if (tooDeep.has(index)) return;
