@@ -62,6 +62,8 @@ export interface CompiledPod {
   required: CompiledTerm[] | null;
   preferred: Array<{ weight: number; term: CompiledTerm }>;
   tolerations: CompiledToleration[];
+  /** Whether a nodeSelector or required affinity exists, so plain pods skip the label checks. */
+  constrained: boolean;
 }
 
 export function encodePort(port: number, protocol = 'TCP'): number {
@@ -114,7 +116,7 @@ export function compilePod(pod: PodRequest): CompiledPod {
   const na = pod.affinity?.nodeAffinity;
   const req = na?.requiredDuringSchedulingIgnoredDuringExecution;
   const base = 'spec.affinity.nodeAffinity';
-  return {
+  const compiled: CompiledPod = {
     id: pod.id,
     owner: pod.owner ?? null,
     cpu: pod.cpu,
@@ -132,7 +134,10 @@ export function compilePod(pod: PodRequest): CompiledPod {
       term: compileTerm(pod.id, `${base}.preferredDuringSchedulingIgnoredDuringExecution[${i}].preference`, p.preference),
     })),
     tolerations: (pod.tolerations ?? []).map(compileToleration),
+    constrained: false,
   };
+  compiled.constrained = compiled.selectorKeys.length > 0 || compiled.required !== null;
+  return compiled;
 }
 
 export function compileToleration(t: Toleration): CompiledToleration {

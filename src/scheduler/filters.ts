@@ -93,7 +93,7 @@ export function filterNode(pod: CompiledPod, node: NodeState): number {
   for (let i = 0; i < tk.length; i++) {
     if (!toleratesAny(pod.tolerations, tk[i], node.hardTaintValues[i], node.hardTaintEffects[i])) return FAIL_TAINT + i;
   }
-  if (!matchNodeAffinity(pod, node)) return FAIL_AFFINITY;
+  if (pod.constrained && !matchNodeAffinity(pod, node)) return FAIL_AFFINITY;
   const ports = pod.ports;
   if (ports.length > 0 && node.ports !== null) {
     for (let i = 0; i < ports.length; i++) if ((node.ports.get(ports[i]) ?? 0) > 0) return FAIL_PORTS;
