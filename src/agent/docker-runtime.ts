@@ -71,6 +71,45 @@ export async function dockerUnavailableReason(docker: Docker = new Docker({ vers
   }
 }
 
+/**
+ * Read a pull (or import) progress stream to its end. Resolves with the first `error` any
+ * line carried, or undefined when none did: the daemon reports most failures this way, after
+ * it has already answered 200.
+ */
+export function followProgressStream(stream: NodeJS.ReadableStream, onProgress?: (p: PullProgress) => void): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve, reject) => {
+    let failure: string | undefined;
+    let buffered = '';
+    const handleLine = (line: string): void => {
+      if (line.trim() === '') return;
+      let parsed: { error?: string; errorDetail?: { message?: string }; status?: string; id?: string; progress?: string };
+      try {
+        parsed = JSON.parse(line) as typeof parsed;
+      } catch {
+        return;
+      }
+      if (parsed.error !== undefined || parsed.errorDetail?.message !== undefined) {
+        failure ??= parsed.errorDetail?.message ?? parsed.error;
+        return;
+      }
+      onProgress?.({ status: parsed.status, id: parsed.id, progress: parsed.progress });
+    };
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        handleLine(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    stream.on('end', () => {
+      handleLine(buffered);
+      resolve(failure);
+    });
+    stream.on('error', reject);
+  });
+}
+
 export class DockerRuntime implements RuntimeDriver {
   readonly name = 'docker' as const;
   readonly docker: Docker;
@@ -111,37 +150,8 @@ export class DockerRuntime implements RuntimeDriver {
       throw fail(apiMessage(err), err);
     }
     let failure: string | undefined;
-    let buffered = '';
-    const handleLine = (line: string): void => {
-      if (line.trim() === '') return;
-      let parsed: { error?: string; errorDetail?: { message?: string }; status?: string; id?: string; progress?: string };
-      try {
-        parsed = JSON.parse(line) as typeof parsed;
-      } catch {
-        return;
-      }
-      if (parsed.error !== undefined || parsed.errorDetail?.message !== undefined) {
-        failure ??= parsed.errorDetail?.message ?? parsed.error;
-        return;
-      }
-      onProgress?.({ status: parsed.status, id: parsed.id, progress: parsed.progress });
-    };
     try {
-      await new Promise<void>((resolve, reject) => {
-        stream.on('data', (chunk: Buffer | string) => {
-          buffered += chunk.toString();
-          let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0) {
-            handleLine(buffered.slice(0, nl));
-            buffered = buffered.slice(nl + 1);
-          }
-        });
-        stream.on('end', () => {
-          handleLine(buffered);
-          resolve();
-        });
-        stream.on('error', reject);
-      });
+      failure = await followProgressStream(stream, onProgress);
     } catch (err) {
       throw fail(apiMessage(err), err);
     }

@@ -4,7 +4,7 @@ export { PodWorker } from './pod-worker.js';
 export type { PodWorkerDeps, PodWorkerState } from './pod-worker.js';
 export { ProcessRuntime } from './process-runtime.js';
 export type { ProcessRuntimeOptions } from './process-runtime.js';
-export { DockerRuntime, dockerUnavailableReason } from './docker-runtime.js';
+export { DockerRuntime, dockerUnavailableReason, followProgressStream, DOCKER_API_VERSION, LABEL_PORTS } from './docker-runtime.js';
 export type { DockerRuntimeOptions } from './docker-runtime.js';
 export {
   LABEL_POD,

@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock, PodManager, ProcessRuntime, type ContainerStatus } from '../../src/agent/index.js';
+import { ManualClock, PodManager, ProcessRuntime } from '../../src/agent/index.js';
+import type { ContainerStatus } from '../../src/api/cluster.js';
 import { makePod, probe, StatusLog, until } from './pods.js';
 
 const NODE = process.execPath;

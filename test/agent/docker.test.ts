@@ -1,0 +1,154 @@
+// The docker runtime against a real daemon, with a locally built busybox image and host
+// networking. Skipped, with the reason printed, when no daemon answers.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { DockerRuntime, LABEL_NODE, LABEL_POD, ManualClock, PodManager, followProgressStream, freePort } from '../../src/agent/index.js';
+import { dockerSkipReason, ensureTestImage, removeTestContainers, testDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { makePod, probe, StatusLog, until } from './pods.js';
+
+describe('pull progress stream', () => {
+  it('finds an error on any line, not just the last', async () => {
+    const stream = new PassThrough();
+    const seen: string[] = [];
+    const result = followProgressStream(stream, (p) => seen.push(p.status ?? ''));
+    stream.write('{"status":"Pulling from x"}\n{"status":"Downloading","progress":"[=> ]"}\n');
+    stream.write('{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\n{"status":"tail');
+    stream.end('"}\n');
+    expect(await result).toBe('manifest unknown');
+    expect(seen).toEqual(['Pulling from x', 'Downloading', 'tail']);
+  });
+});
+
+describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
+  const docker = testDocker();
+  const node = `test-${randomBytes(4).toString('hex')}`;
+  let clock: ManualClock;
+  let log: StatusLog;
+  const managers: PodManager[] = [];
+
+  function newManager(): PodManager {
+    const manager = new PodManager({
+      driver: new DockerRuntime({ node, docker }),
+      node,
+      clock,
+      onStatus: log.onStatus,
+      onRemoved: log.onRemoved,
+      orphanGraceMs: 1000,
+    });
+    managers.push(manager);
+    return manager;
+  }
+
+  beforeAll(async () => {
+    await ensureTestImage(docker);
+  });
+
+  afterEach(async () => {
+    for (const m of managers.splice(0)) await m.close({ stopContainers: true });
+    await removeTestContainers(node, docker);
+    clock = new ManualClock();
+    log = new StatusLog();
+  });
+
+  afterAll(async () => {
+    await removeTestContainers(node, docker);
+  });
+
+  clock = new ManualClock();
+  log = new StatusLog();
+
+  async function httpdPod(name: string, grace = 1): Promise<{ pod: ReturnType<typeof makePod>; port: number }> {
+    const port = await freePort();
+    const pod = makePod(
+      name,
+      [
+        {
+          name: 'web',
+          image: TEST_IMAGE,
+          imagePullPolicy: 'Never',
+          command: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'],
+          ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+          resources: { limits: { cpu: '500m', memory: '64Mi' } },
+          readinessProbe: probe({ httpGet: { path: '/index.html', port: 'http' } }),
+        },
+      ],
+      { terminationGracePeriodSeconds: grace },
+    );
+    return { pod, port };
+  }
+
+  it('runs busybox httpd with host networking until it is Ready', async () => {
+    const manager = newManager();
+    const { pod, port } = await httpdPod('httpd');
+    await manager.sync([pod]);
+    await until(manager, clock, 1000, () => expect(log.last('httpd')?.ready).toBe(true), 20_000);
+    const status = log.last('httpd')!;
+    expect(status.ports).toEqual({ http: port });
+    expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe('hello from busybox\n');
+
+    const id = status.containerStatuses![0].id!;
+    const info = await docker.getContainer(id).inspect();
+    expect(info.HostConfig.NetworkMode).toBe('host');
+    expect(info.HostConfig.NanoCpus).toBe(500_000_000);
+    expect(info.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(info.Config.Labels).toMatchObject({ [LABEL_NODE]: node, [LABEL_POD]: 'httpd', 'capstan.dev/namespace': 'default', 'capstan.dev/container': 'web' });
+
+    await manager.sync([]);
+    await until(manager, undefined, 0, () => expect(log.removed).toEqual(['default/httpd']), 20_000);
+    await expect(docker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('reports an image that is not there under pull policy Never, without any pull', async () => {
+    const manager = newManager();
+    const pod = makePod('ghost', [{ name: 'c', image: 'capstan-test/does-not-exist:1', imagePullPolicy: 'Never', command: ['/bin/true'] }]);
+    await manager.sync([pod]);
+    await until(manager, clock, 0, () =>
+      expect(log.last('ghost')?.containerStatuses?.[0].state).toEqual({
+        waiting: { reason: 'ErrImageNeverPull', message: 'Container image "capstan-test/does-not-exist:1" is not present with pull policy of Never' },
+      }),
+    );
+    // The next attempt waits: ImagePullBackOff.
+    await until(manager, clock, 1000, () => expect(log.last('ghost')?.containerStatuses?.[0].state).toMatchObject({ waiting: { reason: 'ImagePullBackOff' } }));
+    expect(log.last('ghost')!.phase).toBe('Pending');
+  });
+
+  it('adopts its running containers after a restart', async () => {
+    const first = newManager();
+    const { pod } = await httpdPod('adopt');
+    await first.sync([pod]);
+    await until(first, clock, 1000, () => expect(log.last('adopt')?.ready).toBe(true), 20_000);
+    const id = log.last('adopt')!.containerStatuses![0].id;
+    await first.close();
+    managers.splice(managers.indexOf(first), 1);
+
+    const second = newManager();
+    await second.sync([pod]);
+    await until(second, clock, 1000, () => expect(log.last('adopt')?.containerStatuses?.[0]).toMatchObject({ id, ready: true, restartCount: 0 }), 20_000);
+    const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${node}`] } });
+    expect(list.map((c) => c.Id)).toEqual([id]);
+  });
+
+  it('stops with the grace period: SIGTERM for a shell that traps it, SIGKILL for one that ignores it', async () => {
+    const manager = newManager();
+    const graceful = makePod(
+      'graceful',
+      [{ name: 'c', image: TEST_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done'] }],
+      { terminationGracePeriodSeconds: 10 },
+    );
+    // PID 1 without a handler ignores SIGTERM, so only the SIGKILL after the grace period ends it.
+    const stubborn = makePod('stubborn', [{ name: 'c', image: TEST_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['/bin/sleep', '600'] }], {
+      terminationGracePeriodSeconds: 1,
+    });
+    await manager.sync([graceful, stubborn]);
+    await until(manager, clock, 0, () => {
+      expect(log.last('graceful')?.containerStatuses?.[0].state).toHaveProperty('running');
+      expect(log.last('stubborn')?.containerStatuses?.[0].state).toHaveProperty('running');
+    }, 20_000);
+    await manager.sync([]);
+    await until(manager, undefined, 0, () => expect(log.removed.sort()).toEqual(['default/graceful', 'default/stubborn']), 30_000);
+    expect(log.last('graceful')!.containerStatuses?.[0].state).toMatchObject({ terminated: { exitCode: 0, reason: 'Completed' } });
+    expect(log.last('stubborn')!.containerStatuses?.[0].state).toMatchObject({ terminated: { exitCode: 137, reason: 'Error' } });
+  });
+});
