@@ -3,7 +3,7 @@
 // Nothing runs until `startEtcdCluster` is called.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -85,11 +85,15 @@ export async function startEtcdCluster(options: LocalEtcdOptions = {}): Promise<
       ...(options.args ?? []),
     ]),
   );
+  // Members are killed on process exit (see member()); their data goes with them.
+  const removeRoot = (): void => rmSync(root, { recursive: true, force: true });
+  process.once('exit', removeRoot);
   const cluster: LocalEtcdCluster = {
     endpoints: members.map((m) => m.clientUrl),
     members,
     stop: async () => {
       await Promise.all(members.map((m) => m.stop()));
+      process.removeListener('exit', removeRoot);
       await rm(root, { recursive: true, force: true });
     },
   };
@@ -162,7 +166,13 @@ function member(
       proc.stderr?.on('data', (chunk: string) => {
         stderrTail = (stderrTail + chunk).slice(-2000);
       });
+      // If this process exits without stop(), do not leave etcd running behind it.
+      const reap = (): void => {
+        proc.kill('SIGKILL');
+      };
+      process.once('exit', reap);
       proc.once('exit', (code, signal) => {
+        process.removeListener('exit', reap);
         exitNote = `etcd ${name} exited (${signal ?? code}): ${stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
       });
       await new Promise<void>((resolve, reject) => {
