@@ -176,6 +176,28 @@ describe('embedded store on disk', () => {
     expect(text((await b.get('/later'))?.value)).toBe('space again');
   });
 
+  it('survives a full disk while starting a new segment', async () => {
+    const fs = new FaultFs();
+    const a = await openStore({ fs, segmentBytes: 1024 });
+    for (let i = 0; i < 20; i++) await a.put(`/s/${i}`, 'x'.repeat(100));
+    // Fill the current segment past its size so that the next write starts a new one.
+    const lastSize = async () => (await stat(join(dir, (await segments(dir)).pop()!))).size;
+    while ((await lastSize()) < 1024) await a.put('/fill', 'x'.repeat(100));
+    const before = await segments(dir);
+    fs.noSpace = true;
+    const rev = await a.revision();
+    const err = await caught(a.put('/refused', 'x'.repeat(900)));
+    expect(isCapstanError(err, 'CAPSTAN_ERR_STORE_NO_SPACE')).toBe(true);
+    expect(await segments(dir)).toEqual(before); // the half-made segment is gone
+    fs.noSpace = false;
+    await a.put('/ok', 'y');
+    await a.close();
+    const b = await openStore();
+    expect(await b.revision()).toBe(rev + 1);
+    expect((await b.range('/s/')).count).toBe(20);
+    expect(await b.get('/refused')).toBeUndefined();
+  });
+
   it('snapshots and drops old segments, so a reopen after 10,000 writes replays only the tail', async () => {
     const a = await openStore({ snapshotEvery: 1000, segmentBytes: 32 * 1024 });
     for (let i = 0; i < 100; i++) {

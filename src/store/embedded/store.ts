@@ -116,7 +116,12 @@ export class EmbeddedCore {
       wal = opened.wal;
       const st = opened.state;
       if (st.snapshot) {
-        mvcc = decodeSnapshot(st.snapshot.data);
+        try {
+          mvcc = decodeSnapshot(st.snapshot.data);
+        } catch (err) {
+          await wal.close();
+          throw err;
+        }
         snapshot = { index: st.snapshot.index, term: st.snapshot.term };
       }
       hardState = st.hardState;
@@ -130,6 +135,7 @@ export class EmbeddedCore {
     raft.campaign();
     await core.kick();
     if (raft.applied < raft.lastIndex) {
+      await core.close();
       throw new CapstanError('CAPSTAN_ERR_STORE_UNAVAILABLE', 'the store could not replay its log', {
         context: { applied: raft.applied, last: raft.lastIndex },
       });

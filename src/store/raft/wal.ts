@@ -158,18 +158,30 @@ export class Wal {
     return { index: data.readDoubleLE(8), term: data.readDoubleLE(16), data: data.subarray(SNAP_HEADER) };
   }
 
-  /** Starts a segment whose first entry will be `first`, carrying the current hard state. */
+  /**
+   * Starts a segment whose first entry will be `first`, carrying the current hard state. On
+   * failure the new file is removed and the current segment stays in use.
+   */
   private async startSegment(first: number): Promise<void> {
-    if (this.file) await this.file.close();
     const name = `${hex(first)}.wal`;
-    this.file = await this.fs.openAppend(this.path(name));
-    this.segments.push({ name, first });
-    this.fileSize = 0;
+    const path = this.path(name);
     const head = encodeRecords([], this.hardState);
-    await this.file.append(head);
-    await this.file.sync();
-    await this.fs.syncDir(this.dir);
+    let f: WalFile | undefined;
+    try {
+      f = await this.fs.openAppend(path);
+      await f.append(head);
+      await f.sync();
+      await this.fs.syncDir(this.dir);
+    } catch (err) {
+      await f?.close().catch(() => undefined);
+      await this.fs.unlink(path).catch(() => undefined);
+      throw err;
+    }
+    const old = this.file;
+    this.file = f;
+    this.segments.push({ name, first });
     this.fileSize = head.length;
+    await old?.close();
   }
 
   /**
