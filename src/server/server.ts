@@ -2,7 +2,7 @@
 // buildServer() wires routes and returns a request listener and an unstarted http.Server;
 // listen() binds it (127.0.0.1 unless told otherwise).
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -277,6 +277,20 @@ export function buildServer(options: ServerOptions): CapstanServer {
   }
 
   const server = createServer(handle);
+  // Sockets and how many requests each is serving, so close() can drop the unused ones
+  // (closeIdleConnections() misses a socket that never sent a request).
+  const sockets = new Map<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    sockets.set(socket, 0);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      if (sockets.has(socket)) sockets.set(socket, Math.max(0, sockets.get(socket)! - 1));
+    });
+  });
 
   return {
     server,
@@ -308,6 +322,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
       await Promise.allSettled([...streams]);
       // Ended streams leave keep-alive connections behind; close them now, not after the keep-alive timeout.
       server.closeIdleConnections();
+      for (const [socket, active] of sockets) if (active === 0) socket.destroy();
       await closed;
     },
   };

@@ -70,7 +70,7 @@ export async function streamWatch(req: IncomingMessage, res: ServerResponse, w: 
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
-    connection: 'keep-alive',
+    connection: 'close', // a stream's connection is not reused: it closes with the stream
     'x-accel-buffering': 'no', // proxies must not buffer the stream
   });
   res.write(`: watching ${w.resource.name} after revision ${after}\n\n${initial}`);

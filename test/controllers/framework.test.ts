@@ -237,3 +237,37 @@ describe('Controller', () => {
     await vi.waitFor(() => expect(seen).toEqual(['x', 'y']));
   });
 });
+
+describe('watchSource', () => {
+  it('maps stored objects to controller keys, old and new, on puts and deletes', async () => {
+    const kv = await openEmbeddedStore();
+    stores.push(kv);
+    const prefix = '/capstan/test-pods/';
+    const owned = (owner: string): string => JSON.stringify({ owner });
+    await kv.put(`${prefix}p1`, owned('web'));
+    const clock = new VirtualClock();
+    const seen: string[] = [];
+    start(
+      new Controller({
+        clock,
+        sources: [
+          watchSource({
+            kv,
+            prefix,
+            clock,
+            resyncMs: 0,
+            keysOf: (item) => (item.value.length ? `deployment/${JSON.parse(Buffer.from(item.value).toString()).owner}` : undefined),
+          }),
+        ],
+        reconciler: reconciler('owners', async (key) => void seen.push(key)),
+      }),
+    );
+    await vi.waitFor(() => expect(seen).toEqual(['deployment/web']));
+    seen.length = 0;
+    await kv.put(`${prefix}p1`, owned('api')); // moved to another owner: both must look again
+    await vi.waitFor(() => expect([...seen].sort()).toEqual(['deployment/api', 'deployment/web']));
+    seen.length = 0;
+    await kv.delete(`${prefix}p1`);
+    await vi.waitFor(() => expect(seen).toEqual(['deployment/api']));
+  });
+});
