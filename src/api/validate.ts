@@ -143,9 +143,13 @@ function reportAjvError(e: ErrorObject, root: Record<string, unknown>, hide: boo
       at('CAPSTAN_ERR_API_REQUIRED', `${fieldPathString(path)} is required`, path);
       return;
     }
-    case 'type':
-      at('CAPSTAN_ERR_API_SCHEMA', `${where} must be ${typeWords(e.schema)}, got ${got()}`);
+    case 'type': {
+      const wantsString = e.schema === 'string';
+      const scalar = typeof e.data === 'number' || typeof e.data === 'boolean';
+      const hint = wantsString && scalar ? '; put it in quotes to make it a string' : '';
+      at('CAPSTAN_ERR_API_SCHEMA', `${where} must be ${typeWords(e.schema)}, got ${got()}${hint}`);
       return;
+    }
     case 'enum':
       at('CAPSTAN_ERR_API_SCHEMA', `${where} must be one of ${(e.schema as unknown[]).join(', ')}, got ${got()}`);
       return;

@@ -75,7 +75,11 @@ export function parseManifestFile(file: ManifestFile, limits: Partial<ParseLimit
 
   docs.forEach((doc, index) => {
     if (tooDeep.has(index)) return;
-    for (const e of doc.errors) err(yamlErrorCode(e), yamlMessage(e, text), errorOffset(e, text));
+    // The parser often explains one mistake twice at the same spot, the later one more
+    // plainly ("flow map must end with a }"); one line per spot is clearer.
+    const byOffset = new Map<number, YAMLError>();
+    for (const e of doc.errors) byOffset.set(errorOffset(e, text), e);
+    for (const [at, e] of byOffset) err(yamlErrorCode(e), yamlMessage(e, text), at);
     for (const w of doc.warnings) err('CAPSTAN_ERR_RENDER_SYNTAX', yamlMessage(w), w.pos[0], 'warning');
     if (doc.errors.length > 0) return;
     const root = doc.contents;
@@ -185,6 +189,11 @@ function yamlErrorCode(e: YAMLError): ErrorCode {
 
 function yamlMessage(e: YAMLError, text?: string): string {
   if (e.code === 'NON_STRING_KEY') return 'mapping keys must be plain strings, not lists or mappings';
+  if (e.code === 'MISSING_CHAR' && /closing ["']quote/.test(e.message)) return 'this quoted string is never closed';
+  if (e.code === 'MULTILINE_IMPLICIT_KEY' || e.code === 'BLOCK_AS_IMPLICIT_KEY') {
+    // Usually a line indented deeper than its siblings, read as a continuation of this value.
+    return `${lowerFirst(e.message.split('\n')[0])} (is the next line indented too far?)`;
+  }
   if (e.code === 'DUPLICATE_KEY' && text !== undefined) {
     const start = e.pos[0];
     const q = text[start];
@@ -195,8 +204,11 @@ function yamlMessage(e: YAMLError, text?: string): string {
     if (key.length > 0 && key.length <= 100) return `key ${key} appears twice in the same mapping`;
   }
   // The library's message may carry a source excerpt after a blank line; keep the first line.
-  const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-  return first.charAt(0).toLowerCase() + first.slice(1);
+  return lowerFirst(e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''));
+}
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
 }
 
 /** Where to point for an error: an unclosed quote is reported at its opening, not at EOF. */
