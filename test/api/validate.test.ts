@@ -246,6 +246,16 @@ describe('validateDocument', () => {
     ]);
   });
 
+  it('suggests quoting when a number or boolean stands where a string belongs', () => {
+    const r = one(GOOD.split('---')[0].replace('tier: front', 'tier: 2'));
+    expect(r.diagnostics).toMatchObject([
+      {
+        field: 'spec.template.metadata.labels.tier',
+        message: 'spec.template.metadata.labels.tier must be a string, got number 2; put it in quotes to make it a string',
+      },
+    ]);
+  });
+
   it('names nested fields with indexes and reports required fields at their parent', () => {
     const r = one(GOOD.split('---')[0].replace('image: busybox', 'imagePullPolicy: Always'));
     expect(r.diagnostics).toMatchObject([
