@@ -40,7 +40,7 @@ function fieldLine(f: FieldChange): string {
 
 function durationText(seconds: number | undefined, manual: boolean): string {
   if (manual) return 'waits for a promote';
-  if (seconds === undefined) return '';
+  if (seconds === undefined || seconds === 0) return '';
   return `at least ${seconds}s`;
 }
 

@@ -53,8 +53,10 @@ export interface Change {
 export interface PlanSourceInfo {
   /** The location with credentials removed. */
   location: string;
-  ref?: string;
-  commit?: string;
+  /** The ref planned; null for a plain folder. */
+  ref?: string | null;
+  /** The commit the ref resolved to; null for a plain folder. */
+  commit?: string | null;
 }
 
 /** Diagnostic as it appears in plan JSON. */

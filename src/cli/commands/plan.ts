@@ -53,7 +53,7 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
   if (opts.base) {
     const before = await loadDesiredFrom(source, { ref: opts.base });
     current = before.objects;
-    base = { kind: 'ref', location: before.snapshot.location, ref: opts.base, commit: before.snapshot.commit };
+    base = { kind: 'ref', location: before.snapshot.location, ref: opts.base, commit: before.snapshot.commit ?? null };
     if (before.errors.length > 0) {
       warnings.push({
         severity: 'warning',
@@ -69,7 +69,8 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
   }
 
   const plan = computePlan({
-    source: { location: head.snapshot.location, ref: head.snapshot.ref, commit: head.snapshot.commit },
+    // The contract's JSON always carries ref and commit: null for a plain folder.
+    source: { location: head.snapshot.location, ref: head.snapshot.ref ?? null, commit: head.snapshot.commit ?? null },
     desired: head.objects,
     errors: head.errors,
     warnings,
