@@ -81,6 +81,8 @@ export class PodWorker {
   private lastStatus: PodStatus | undefined;
   private lastStatusJson = '';
   private readonly log: Logger;
+  /** Stale adopted containers being stopped; the first pass waits for them. */
+  private discards: Promise<void>[] = [];
 
   constructor(
     pod: Pod,
@@ -163,7 +165,7 @@ export class PodWorker {
     if (stale) {
       // From an older spec or a duplicate: it is not what this pod wants.
       this.log.info({ id: handle.id }, 'adopted container does not match the pod spec: replacing it');
-      void this.discard(handle);
+      this.discards.push(this.discard(handle));
       return;
     }
     rec.handle = handle;
@@ -195,6 +197,11 @@ export class PodWorker {
 
   private async pass(): Promise<void> {
     if (this.state === 'removed') return;
+    if (this.discards.length > 0) {
+      const pending = this.discards;
+      this.discards = [];
+      await Promise.all(pending);
+    }
     if (this.state === 'terminating') {
       await this.terminateAll();
       return;

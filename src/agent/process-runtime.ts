@@ -124,6 +124,9 @@ export class ProcessRuntime implements RuntimeDriver {
     entry.child = child;
     child.on('exit', (code, signal) => {
       entry.exit = { code: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0), at: this.clock.now() };
+      // A container ends with its first process: whatever it left in its group goes too. While
+      // any member is left the group id cannot be reused, so this reaches only them.
+      killGroup(pid, 'SIGKILL');
       for (const l of this.listeners) l(handle.id);
     });
     child.on('error', (err) => this.logger.warn({ err, id: handle.id }, 'child process error'));
@@ -149,28 +152,20 @@ export class ProcessRuntime implements RuntimeDriver {
 
   async stop(handle: ContainerHandle, graceMs: number): Promise<void> {
     const state = this.states.get(handle.id);
-    if (state?.pid === undefined) return;
+    // Signal only a process that is still the one we started: a dead one's pid may be reused.
+    if (state?.pid === undefined || !(await this.isRunning(handle))) return;
     const pid = state.pid;
-    if (!(await this.isRunning(handle))) {
-      killGroup(pid, 'SIGKILL');
-      return;
-    }
     killGroup(pid, 'SIGTERM');
-    const exited = await this.waitForExit(handle, graceMs);
-    if (!exited) {
-      this.logger.info({ id: handle.id, pid, graceMs }, 'grace period over: SIGKILL');
-    }
-    // Whatever is left in the group goes too, as a container's processes do when it stops.
-    killGroup(pid, 'SIGKILL');
-    if (!exited) await this.waitForExit(handle, 5000);
+    if (await this.waitForExit(handle, graceMs)) return;
+    this.logger.info({ id: handle.id, pid, graceMs }, 'grace period over: SIGKILL');
+    if (await this.isRunning(handle)) killGroup(pid, 'SIGKILL');
+    await this.waitForExit(handle, 5000);
   }
 
   async remove(handle: ContainerHandle): Promise<void> {
-    const state = this.states.get(handle.id);
-    if (state?.pid !== undefined && (await this.isRunning(handle))) {
+    if (this.states.has(handle.id) && (await this.isRunning(handle))) {
       throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', 'cannot remove a running process; stop it first', { context: { id: handle.id } });
     }
-    if (state?.pid !== undefined) killGroup(state.pid, 'SIGKILL');
     this.states.delete(handle.id);
     this.children.delete(handle.id);
     await removeState(this.options.stateDir, handle.id);
@@ -184,11 +179,14 @@ export class ProcessRuntime implements RuntimeDriver {
         out.push(toHandle(this.states.get(state.id)!, false));
         continue;
       }
-      if (state.pid === undefined || !processMatches(state.pid, state.procStart)) {
-        this.logger.info({ id: state.id, pid: state.pid }, 'stale process state removed');
+      if (state.pid === undefined) {
+        // Created but never started: nothing to adopt.
         await removeState(this.options.stateDir, state.id);
         continue;
       }
+      // A process that is gone (or whose pid now belongs to another) is still listed, so its
+      // pod sees the exit (status unknown) and removing it cleans up the state file.
+      if (!processMatches(state.pid, state.procStart)) this.logger.info({ id: state.id, pid: state.pid }, 'process from a previous run has exited');
       this.states.set(state.id, state);
       this.children.set(state.id, { env: this.processEnv(state.ref.pod, state.cwd, state.ports, {}) });
       out.push(toHandle(state, true));

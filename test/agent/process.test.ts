@@ -300,6 +300,35 @@ describe('process runtime', () => {
     expect(existsSync(join(stateDir, 'containers'))).toBe(true);
   });
 
+  it('after a restart, reports a process that died meanwhile and replaces one from an older spec', async () => {
+    const first = newManager();
+    const died = makePod('died', [{ name: 'c', image: 'unused', command: [NODE, '-e', SERVER], ports: [{ containerPort: 8080, protocol: 'TCP' }] }], {
+      restartPolicy: 'Never',
+    });
+    const changed = makePod('changed', [{ name: 'c', image: 'unused', command: [NODE, '-e', SERVER], ports: [{ containerPort: 8080, protocol: 'TCP' }] }]);
+    await first.manager.sync([died, changed]);
+    await until(first.manager, clock, 0, () => {
+      expect(log.last('died')?.containerStatuses?.[0].state).toHaveProperty('running');
+      expect(log.last('changed')?.containerStatuses?.[0].state).toHaveProperty('running');
+    });
+    const diedPid = pidOf(log.last('died')!.containerStatuses![0]);
+    const oldPid = pidOf(log.last('changed')!.containerStatuses![0]);
+    await first.manager.close();
+    process.kill(-diedPid, 'SIGKILL');
+    await until(first.manager, undefined, 0, () => expect(alive(diedPid)).toBe(false));
+
+    const second = newManager();
+    const newSpec = { ...changed, spec: { ...changed.spec, containers: [{ ...changed.spec.containers[0], env: [{ name: 'V', value: '2' }] }] } };
+    await second.manager.sync([died, newSpec]);
+    await until(second.manager, clock, 0, () => {
+      expect(log.last('died')?.phase).toBe('Failed');
+      expect(log.last('changed')?.containerStatuses?.[0].state).toHaveProperty('running');
+      expect(alive(oldPid)).toBe(false);
+    });
+    expect(log.last('died')!.containerStatuses?.[0].state).toMatchObject({ terminated: { reason: 'ContainerStatusUnknown' } });
+    expect(pidOf(log.last('changed')!.containerStatuses![0])).not.toBe(oldPid);
+  });
+
   describe('containers that cannot be created', () => {
     let blocker: Server;
     let taken: number;
