@@ -161,7 +161,8 @@ function checkSelectorMatches(selector: Obj, labels: unknown, report: Report): v
   const have = isObj(labels) ? labels : {};
   const missing = Object.entries(selector).filter(([k, v]) => have[k] !== v);
   if (missing.length === 0) return;
-  const show = (o: Obj) => (Object.keys(o).length === 0 ? '{}' : Object.entries(o).map(([k, v]) => `${k}=${String(v)}`).join(','));
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const show = (o: Obj) => Object.entries(o).map(([k, v]) => `${k}=${text(v)}`).join(',');
   report(
     'CAPSTAN_ERR_API_SELECTOR',
     `spec.selector.matchLabels {${show(selector)}} does not match spec.template.metadata.labels {${show(have)}}` +
