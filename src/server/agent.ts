@@ -39,19 +39,31 @@ export interface NodeHeartbeatResult {
   node: NodeInfo;
   leaseId: number;
   leaseSeconds: number;
+  /** Whether the node object was written (it is skipped when nothing but the heartbeat time changed recently). */
+  written: boolean;
 }
 
-/** Registers or refreshes a node, keeping its lease alive (a new lease after expiry). */
-export async function heartbeatNode(
-  kv: KV,
-  principal: Principal,
-  name: string,
-  body: unknown,
-  leaseSeconds: number,
-  now: () => number,
-): Promise<NodeHeartbeatResult> {
+export interface HeartbeatOptions {
+  leaseSeconds: number;
+  /** Rewrite an unchanged node at most this often (default 60 s); liveness is the lease's job. */
+  statusUpdateSeconds?: number;
+  now: () => number;
+}
+
+function sameExceptHeartbeat(a: NodeInfo, b: NodeInfo): boolean {
+  const strip = (n: NodeInfo): string => JSON.stringify({ ...n, status: { ...n.status, lastHeartbeat: '' } });
+  return strip(a) === strip(b);
+}
+
+/**
+ * Registers or refreshes a node. Each heartbeat renews the node's lease (a new lease after
+ * expiry); the node object itself is written only when it changed or once per
+ * statusUpdateSeconds, so thousands of idle nodes do not flood watchers (as the kubelet).
+ */
+export async function heartbeatNode(kv: KV, principal: Principal, name: string, body: unknown, options: HeartbeatOptions): Promise<NodeHeartbeatResult> {
   checkAgentNode(principal, name);
   checkNodeBody(name, body);
+  const { leaseSeconds, now } = options;
   const b = body as NodeInfo;
   const at = new Date(now()).toISOString();
   const node: NodeInfo = {
@@ -73,10 +85,24 @@ export async function heartbeatNode(
   }
   if (leaseId === undefined) {
     leaseId = (await kv.grant(leaseSeconds)).id;
+    await kv.put(leaseKey, JSON.stringify({ holder: name, acquiredAt: at, leaseDurationSeconds: leaseSeconds }), { lease: leaseId });
   }
-  await kv.put(leaseKey, JSON.stringify({ holder: name, renewTime: at, leaseDurationSeconds: leaseSeconds }), { lease: leaseId });
-  await kv.put(STORE_PREFIX.nodes + name, JSON.stringify(node));
-  return { node, leaseId, leaseSeconds };
+
+  const nodeKey = STORE_PREFIX.nodes + name;
+  const stored = await kv.get(nodeKey);
+  let previous: NodeInfo | undefined;
+  try {
+    previous = stored ? (JSON.parse(Buffer.from(stored.value).toString('utf8')) as NodeInfo) : undefined;
+  } catch {
+    previous = undefined;
+  }
+  const maxAgeMs = (options.statusUpdateSeconds ?? 60) * 1000;
+  const fresh = previous !== undefined && now() - Date.parse(previous.status?.lastHeartbeat ?? '') < maxAgeMs;
+  if (previous && fresh && sameExceptHeartbeat(previous, node)) {
+    return { node: previous, leaseId, leaseSeconds, written: false };
+  }
+  await kv.put(nodeKey, JSON.stringify(node));
+  return { node, leaseId, leaseSeconds, written: true };
 }
 
 function checkPodStatus(body: unknown): PodStatus {

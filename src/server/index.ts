@@ -16,7 +16,7 @@ export type { Role, TokenRecord, Principal, CreateTokenOptions, CreatedToken, Ac
 export { DEPLOYMENT_ACTIONS } from './control.js';
 export type { ControlHandlers, ControlRequest, DeploymentAction, DeploymentActionHandler, WorkloadTarget } from './control.js';
 export { NODE_LEASE_PREFIX, heartbeatNode, writePodStatus } from './agent.js';
-export type { NodeHeartbeatResult } from './agent.js';
+export type { NodeHeartbeatResult, HeartbeatOptions } from './agent.js';
 export { DEFAULT_BODY_LIMIT_BYTES, statusForError } from './http.js';
 export { resources, parseDesired } from './resources.js';
 export type { Resource, ApiEvent, WatchType } from './resources.js';

@@ -29,6 +29,8 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** TTL of a node's lease: how long after its last heartbeat a node counts as gone (default 40 s). */
   nodeLeaseSeconds?: number;
+  /** Rewrite an unchanged node object at most this often (default 60 s). */
+  nodeStatusUpdateSeconds?: number;
   /** Serve /metrics without a token (for a scraper on a trusted network). Default: any read role. */
   publicMetrics?: boolean;
   now?: () => number;
@@ -60,6 +62,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const nodeLeaseSeconds = options.nodeLeaseSeconds ?? 40;
+  const nodeStatusUpdateSeconds = options.nodeStatusUpdateSeconds ?? 60;
   const now = options.now ?? Date.now;
   const byName = resources();
   const shutdown = new AbortController();
@@ -175,7 +178,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
       access: 'node',
       handler: async (ctx) => {
         const body = await readJsonBody(ctx.req, bodyLimit);
-        return heartbeatNode(kv, ctx.principal!, ctx.params.name!, body, nodeLeaseSeconds, now);
+        return heartbeatNode(kv, ctx.principal!, ctx.params.name!, body, { leaseSeconds: nodeLeaseSeconds, statusUpdateSeconds: nodeStatusUpdateSeconds, now });
       },
     },
     {

@@ -141,6 +141,12 @@ describe('agent tokens (node restriction)', () => {
 
     const second = await call(t.url, 'PUT', '/api/v1/nodes/node-a', { token: t.tokens.agentA, body: nodeBody('node-a') });
     expect(second.json.leaseId).toBe(first.json.leaseId); // renewed, not replaced
+    expect(second.json.written).toBe(false); // nothing changed but the time: no write
+    const relabelled = { ...nodeBody('node-a'), labels: { zone: 'b' } };
+    const third = await call(t.url, 'PUT', '/api/v1/nodes/node-a', { token: t.tokens.agentA, body: relabelled });
+    expect(third.json.written).toBe(true);
+    const node = await call(t.url, 'GET', '/api/v1/nodes/node-a', { token: t.tokens.viewer });
+    expect(node.json.labels).toEqual({ zone: 'b' });
 
     const invalid = await call(t.url, 'PUT', '/api/v1/nodes/node-a', { token: t.tokens.agentA, body: { name: 'node-a' } });
     expect(invalid.status).toBe(400);
@@ -160,5 +166,25 @@ describe('agent tokens (node restriction)', () => {
     expect(deployer.status).toBe(403);
     const bad = await call(t.url, 'PUT', '/api/v1/pods/default/web-1/status', { token: t.tokens.agentA, body: { phase: 'Dancing', ready: true } });
     expect(bad.status).toBe(400);
+  });
+});
+
+describe('node leases', () => {
+  it('expire when the agent stops heartbeating, and a later heartbeat takes a new one', async () => {
+    const own = await startApi({ nodeLeaseSeconds: 1 });
+    try {
+      const first = await call(own.url, 'PUT', '/api/v1/nodes/node-a', { token: own.tokens.agentA, body: nodeBody('node-a') });
+      expect(first.status).toBe(200);
+      expect(await own.kv.get(`${NODE_LEASE_PREFIX}node-a`)).toBeDefined();
+      // No heartbeat: the store expires the lease and removes the key; the node object stays.
+      await expect.poll(async () => own.kv.get(`${NODE_LEASE_PREFIX}node-a`), { timeout: 10_000, interval: 100 }).toBeUndefined();
+      expect(await own.kv.get(`${STORE_PREFIX.nodes}node-a`)).toBeDefined();
+      const back = await call(own.url, 'PUT', '/api/v1/nodes/node-a', { token: own.tokens.agentA, body: nodeBody('node-a') });
+      expect(back.status).toBe(200);
+      expect(back.json.leaseId).not.toBe(first.json.leaseId);
+      expect((await own.kv.get(`${NODE_LEASE_PREFIX}node-a`))?.lease).toBe(back.json.leaseId);
+    } finally {
+      await own.close();
+    }
   });
 });
