@@ -82,6 +82,24 @@ describe('embedded store on disk', () => {
     expect(r.revision).toBe(rev + 2);
   });
 
+  it('gives leases a full TTL after a restart instead of expiring them at once', async () => {
+    const a = await openStore({ clock: new ManualClock() });
+    const lease = await a.grant(10);
+    await a.put('/hb', 'alive', { lease: lease.id });
+    await a.close();
+    const clock = new ManualClock();
+    clock.advance(60_000); // the store was down for longer than the TTL
+    const b = await openStore({ clock });
+    clock.advance(9_000);
+    await new Promise((r) => setImmediate(r));
+    expect(await b.get('/hb')).toBeDefined();
+    await b.keepAlive(lease.id);
+    clock.advance(11_000);
+    // The expiry is written to disk first; wait for it (bounded).
+    for (let i = 0; i < 200 && (await b.get('/hb')); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await b.get('/hb')).toBeUndefined();
+  });
+
   it('keeps every acknowledged write when unsynced bytes are lost', async () => {
     const fs = new FaultFs();
     const a = await openStore({ fs });

@@ -140,6 +140,9 @@ export class EmbeddedCore {
         context: { applied: raft.applied, last: raft.lastIndex },
       });
     }
+    // Time passed while no leader ran: give clients a full TTL to keep their leases alive
+    // before expiring them, as etcd does when a member becomes leader.
+    if (mvcc.leases.size) await core.propose<number>({ type: 'leasePromote', now: core.now() });
     core.scheduleTick();
     return core;
   }

@@ -25,7 +25,9 @@ export type Command =
   | { type: 'leaseGrant'; ttlSeconds: number; now: number }
   | { type: 'leaseKeepAlive'; id: number; now: number }
   | { type: 'leaseRevoke'; id: number }
-  | { type: 'leaseExpire'; now: number };
+  | { type: 'leaseExpire'; now: number }
+  /** A new leader gives every lease at least a full TTL from `now`, as etcd does on promotion. */
+  | { type: 'leasePromote'; now: number };
 
 const TAG = {
   put: 1,
@@ -36,6 +38,7 @@ const TAG = {
   leaseKeepAlive: 6,
   leaseRevoke: 7,
   leaseExpire: 8,
+  leasePromote: 9,
 } as const;
 const OP_TAG = { put: 1, delete: 2, get: 3 } as const;
 const TARGETS: CompareTarget[] = ['value', 'version', 'createRevision', 'modRevision', 'lease'];
@@ -107,6 +110,7 @@ export function encodeCommand(c: Command): Buffer {
       w.f64(c.id);
       break;
     case 'leaseExpire':
+    case 'leasePromote':
       w.f64(c.now);
       break;
   }
@@ -146,6 +150,8 @@ export function decodeCommand(data: Uint8Array): Command {
       return { type: 'leaseRevoke', id: r.f64() };
     case TAG.leaseExpire:
       return { type: 'leaseExpire', now: r.f64() };
+    case TAG.leasePromote:
+      return { type: 'leasePromote', now: r.f64() };
     default:
       throw new RangeError(`unknown command tag ${tag}`);
   }

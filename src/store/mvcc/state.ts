@@ -331,6 +331,9 @@ export class MvccState {
         for (const id of expired.sort((a, b) => a - b)) this.revokeLease(id, batches);
         return expired.length;
       }
+      case 'leasePromote':
+        for (const l of this.leases.values()) l.expiresAt = Math.max(l.expiresAt, cmd.now + l.ttlSeconds * 1000);
+        return this.leases.size;
     }
   }
 
