@@ -72,6 +72,7 @@ describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
           ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
           resources: { limits: { cpu: '500m', memory: '64Mi' } },
           readinessProbe: probe({ httpGet: { path: '/index.html', port: 'http' } }),
+          livenessProbe: probe({ exec: { command: ['/bin/test', '-f', '/www/index.html'] } }),
         },
       ],
       { terminationGracePeriodSeconds: grace },
@@ -93,6 +94,12 @@ describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
     expect(info.HostConfig.NetworkMode).toBe('host');
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    // exec runs inside the container and reports exit code and output.
+    const runtime = new DockerRuntime({ node, docker });
+    const [handle] = await runtime.list();
+    expect(await runtime.exec(handle, ['/bin/sh', '-c', 'echo hi; exit 3'], 5000)).toEqual({ exitCode: 3, output: 'hi\n', timedOut: false });
+    // The exec liveness probe keeps passing: no restarts.
+    expect(status.containerStatuses![0].restartCount).toBe(0);
     expect(info.Config.Labels).toMatchObject({ [LABEL_NODE]: node, [LABEL_POD]: 'httpd', 'capstan.dev/namespace': 'default', 'capstan.dev/container': 'web' });
 
     await manager.sync([]);

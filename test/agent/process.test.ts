@@ -178,6 +178,26 @@ describe('process runtime', () => {
     expect(log.seen.every((s) => !s.status.ready)).toBe(true);
   });
 
+  it('gates readiness on an exec probe run in the container\'s working dir', async () => {
+    const { manager } = newManager();
+    const check = `process.exit(require('fs').existsSync('ready-flag') ? 0 : 1)`;
+    const pod = makePod('execp', [
+      {
+        name: 'c',
+        image: 'unused',
+        command: [NODE, '-e', 'setInterval(() => {}, 1000)'],
+        readinessProbe: probe({ exec: { command: [NODE, '-e', check] } }),
+      },
+    ]);
+    await manager.sync([pod]);
+    await until(manager, clock, 1000, () => expect(log.last('execp')?.containerStatuses?.[0].state).toHaveProperty('running'));
+    clock.advance(3000);
+    await manager.idle();
+    expect(log.last('execp')!.ready).toBe(false);
+    writeFileSync(join(stateDir, 'pods', 'default', 'execp', 'work', 'ready-flag'), '');
+    await until(manager, clock, 1000, () => expect(log.last('execp')?.ready).toBe(true));
+  });
+
   it('restarts a container whose liveness probe fails', async () => {
     const { manager } = newManager();
     const pod = makePod(
