@@ -2,9 +2,10 @@
 // `readTree`, level by level with bounded concurrency, and blobs with `readBlob`, all sharing one
 // isomorphic-git `cache` so packfile indexes are loaded once per repository.
 import * as nodeFs from 'node:fs';
-import git, { type TreeEntry } from 'isomorphic-git';
+import git from 'isomorphic-git';
 import { CapstanError } from '../common/index.js';
 import { ignoreMatcher, isSelected, mapLimit, SnapshotBuilder, type CompiledSourceOptions } from './collect.js';
+import { ObjectReader, type RawTreeEntry } from './objects.js';
 import { isManifestPath, isSafeEntryName, joinRepoPath, normalizeRepoPath, SKIPPED_DIRS } from './paths.js';
 
 const MODE_SYMLINK = '120000';
@@ -15,10 +16,13 @@ export interface GitRepo {
   gitdir: string;
   /** isomorphic-git's cache object: keep one per repository for its lifetime. */
   cache: object;
+  /** Fast reads of trees, blobs and commits (see objects.ts). */
+  objects: ObjectReader;
 }
 
 export function gitRepo(gitdir: string): GitRepo {
-  return { fs: nodeFs, gitdir, cache: {} };
+  const cache = {};
+  return { fs: nodeFs, gitdir, cache, objects: new ObjectReader(gitdir, cache) };
 }
 
 type Ignored = (path: string, isDir: boolean) => boolean;
@@ -51,15 +55,16 @@ export async function resolveCommit(repo: GitRepo, ref: string, location: string
   if (oid === undefined) throw notFound();
   // Annotated tags point at a tag object; follow them to the commit.
   for (let hops = 0; hops < 8; hops++) {
-    let obj: Awaited<ReturnType<typeof git.readObject>>;
+    let obj: Awaited<ReturnType<ObjectReader['read']>>;
     try {
-      obj = await git.readObject({ fs: repo.fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+      obj = await repo.objects.read(oid);
     } catch (cause) {
       throw notFound(cause);
     }
     if (obj.type === 'commit') return oid;
     if (obj.type !== 'tag') throw notFound(undefined, `points at a ${obj.type}, not a commit,`);
-    oid = (obj.object as { object: string }).object;
+    // A tag object starts with "object <40 hex>\n".
+    oid = obj.content.subarray(7, 47).toString('latin1');
   }
   throw notFound(undefined, 'is a chain of tags too long to follow');
 }
@@ -71,20 +76,18 @@ export class GitTreeReader {
     private readonly opts: CompiledSourceOptions,
   ) {}
 
-  private async tree(oid: string): Promise<TreeEntry[]> {
-    const { tree } = await git.readTree({ fs: this.repo.fs, gitdir: this.repo.gitdir, oid, cache: this.repo.cache });
-    return tree.filter((e) => isSafeEntryName(e.path));
+  private async tree(oid: string): Promise<RawTreeEntry[]> {
+    return (await this.repo.objects.readTree(oid)).filter((e) => isSafeEntryName(e.path));
   }
 
   private async blob(oid: string): Promise<Uint8Array> {
-    const { blob } = await git.readBlob({ fs: this.repo.fs, gitdir: this.repo.gitdir, oid, cache: this.repo.cache });
-    return blob;
+    return this.repo.objects.readBlob(oid);
   }
 
   /** The tree entry at `path` ('' is the root tree of the commit). */
-  private async entryAt(commit: string, path: string): Promise<Pick<TreeEntry, 'mode' | 'oid' | 'type'> | undefined> {
-    const { commit: c } = await git.readCommit({ fs: this.repo.fs, gitdir: this.repo.gitdir, oid: commit, cache: this.repo.cache });
-    let entry: Pick<TreeEntry, 'mode' | 'oid' | 'type'> = { mode: '040000', oid: c.tree, type: 'tree' };
+  private async entryAt(commit: string, path: string): Promise<Pick<RawTreeEntry, 'mode' | 'oid' | 'type'> | undefined> {
+    const c = await this.repo.objects.readCommit(commit);
+    let entry: Pick<RawTreeEntry, 'mode' | 'oid' | 'type'> = { mode: '040000', oid: c.tree, type: 'tree' };
     if (path === '') return entry;
     for (const part of path.split('/')) {
       if (entry.type !== 'tree') return undefined;
@@ -107,13 +110,13 @@ export class GitTreeReader {
    */
   private async walk(
     start: string,
-    startEntry: Pick<TreeEntry, 'mode' | 'oid' | 'type'>,
+    startEntry: Pick<RawTreeEntry, 'mode' | 'oid' | 'type'>,
     keep: (path: string) => boolean,
     ignored: Ignored,
   ): Promise<{ blobs: BlobCandidate[]; links: string[] }> {
     const blobs: BlobCandidate[] = [];
     const links: string[] = [];
-    const visitLeaf = (path: string, e: Pick<TreeEntry, 'mode' | 'oid' | 'type'>) => {
+    const visitLeaf = (path: string, e: Pick<RawTreeEntry, 'mode' | 'oid' | 'type'>) => {
       if (e.type !== 'blob' || ignored(path, false) || !keep(path)) return;
       if (e.mode === MODE_SYMLINK) links.push(path);
       else blobs.push({ path, oid: e.oid });
@@ -221,12 +224,11 @@ export class GitTreeReader {
    */
   async changedPaths(from: string, to: string): Promise<string[]> {
     const out: string[] = [];
-    const rootOf = async (oid: string) =>
-      (await git.readCommit({ fs: this.repo.fs, gitdir: this.repo.gitdir, oid, cache: this.repo.cache })).commit.tree;
+    const rootOf = async (oid: string) => (await this.repo.objects.readCommit(oid)).tree;
     const diff = async (a: string | undefined, b: string | undefined, prefix: string): Promise<void> => {
       if (a === b) return;
       const [ta, tb] = await Promise.all([a ? this.tree(a) : [], b ? this.tree(b) : []]);
-      const byName = new Map<string, [TreeEntry | undefined, TreeEntry | undefined]>();
+      const byName = new Map<string, [RawTreeEntry | undefined, RawTreeEntry | undefined]>();
       for (const e of ta) byName.set(e.path, [e, undefined]);
       for (const e of tb) byName.set(e.path, [byName.get(e.path)?.[0], e]);
       const sub: Array<Promise<void>> = [];

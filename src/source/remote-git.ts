@@ -264,7 +264,7 @@ export class RemoteGitSource implements Source {
         if (c === ancestor) return true;
         let parents: string[];
         try {
-          parents = (await git.readCommit({ fs: nodeFs, gitdir: this.repo.gitdir, oid: c, cache: this.repo.cache })).commit.parent;
+          parents = (await this.repo.objects.readCommit(c)).parents;
         } catch {
           continue; // the shallow edge of the cache
         }

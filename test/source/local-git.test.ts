@@ -2,7 +2,7 @@ import { rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCapstanError } from '../../src/common/index.js';
-import { openSource } from '../../src/source/index.js';
+import { gitBlobId, openSource } from '../../src/source/index.js';
 import { commitFiles, git, initWorkTree, tempDir, writeFiles } from '../helpers/git.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
@@ -121,6 +121,31 @@ describe('local Git repository', () => {
         ['bin.json', 'CAPSTAN_ERR_SOURCE_BINARY'],
       ]);
       expect(await codeOf((await openSource(dir, { limits: { maxFiles: 1 } })).snapshot('main'))).toBe('CAPSTAN_ERR_SOURCE_TOO_LARGE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('packed repositories', () => {
+  it('reads objects stored as deltas in a pack exactly as git does', async () => {
+    const dir = initWorkTree();
+    const commits: string[] = [];
+    const lines = Array.from({ length: 400 }, (_, i) => `key${i}: value ${i}`);
+    try {
+      for (let round = 0; round < 6; round++) {
+        lines[round * 50] = `key${round * 50}: changed in round ${round}`;
+        commits.push(commitFiles(dir, { 'big.yaml': `${lines.join('\n')}\n`, [`r${round}.yaml`]: `r: ${round}\n` }, `round ${round}`));
+      }
+      git(dir, 'gc', '-q', '--aggressive');
+      const source = await openSource(dir);
+      for (const c of commits) {
+        const snap = await source.snapshot(c);
+        const big = snap.files.find((f) => f.path === 'big.yaml')!;
+        expect(Buffer.from(big.content).toString('utf8')).toBe(git(dir, 'show', `${c}:big.yaml`) + '\n');
+        expect(gitBlobId(big.content)).toBe(big.blobId);
+      }
+      expect(await source.changedPaths(commits[0], commits[2])).toEqual(['big.yaml', 'r1.yaml', 'r2.yaml']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
