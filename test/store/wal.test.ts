@@ -238,6 +238,16 @@ describe('embedded store on disk', () => {
     expect(text((await b.get('/k/9999'))?.value)).toBe('v9999');
   });
 
+  it('refuses to start when the log no longer reaches back to its snapshot', async () => {
+    const a = await openStore({ snapshotEvery: 10, segmentBytes: 512 });
+    for (let i = 0; i < 40; i++) await a.put(`/k${i}`, 'v'.repeat(50));
+    await a.close();
+    for (const n of await readdir(dir)) if (n.endsWith('.snap')) await rm(join(dir, n));
+    const err = await caught(openStore());
+    expect(isCapstanError(err, 'CAPSTAN_ERR_STORE_CORRUPT')).toBe(true);
+    expect((err as Error).message).toMatch(/missing entry 1 /);
+  });
+
   it('refuses a snapshot whose checksum fails', async () => {
     const a = await openStore({ snapshotEvery: 10 });
     for (let i = 0; i < 20; i++) await a.put(`/k${i}`, 'v');

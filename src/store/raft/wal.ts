@@ -130,10 +130,15 @@ export class Wal {
       } else if (isLast) this.fileSize = data.length;
     }
     const after = snapshot ? entries.filter((e) => e.index > snapshot.index) : entries;
-    if (snapshot && after.length && after[0]!.index !== snapshot.index + 1) {
-      throw new CapstanError('CAPSTAN_ERR_STORE_CORRUPT', `the write-ahead log has a gap after snapshot ${snapshot.index}`, {
-        context: { dir: this.dir, snapshot: snapshot.index, first: after[0]!.index },
-      });
+    // The log must continue the snapshot (or start at 1) without holes.
+    let expect = (snapshot?.index ?? 0) + 1;
+    for (const e of after) {
+      if (e.index !== expect) {
+        throw new CapstanError('CAPSTAN_ERR_STORE_CORRUPT', `the write-ahead log in ${this.dir} is missing entry ${expect} (found ${e.index})`, {
+          context: { dir: this.dir, snapshot: snapshot?.index ?? 0, expected: expect, found: e.index },
+        });
+      }
+      expect++;
     }
     this.lastIndex = after.length ? after[after.length - 1]!.index : (snapshot?.index ?? 0);
     if (hardState) this.hardState = hardState;
