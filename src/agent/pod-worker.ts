@@ -271,7 +271,7 @@ export class PodWorker {
       return;
     }
     try {
-      await driver.ensureImage(rec.spec);
+      await driver.ensureImage(rec.spec, (p) => this.log.debug({ image: rec.spec.image, ...p }, 'pulling image'));
       rec.pullBackoff = undefined;
     } catch (err) {
       rec.pullBackoff = backoffNext(rec.pullBackoff, now, this.deps.backoff);
@@ -394,10 +394,9 @@ export class PodWorker {
         rec.previous = undefined;
       }),
     );
-    if (this.records.some((r) => r.handle !== undefined)) {
-      this.dirty = true; // try again on the next pass
-      return;
-    }
+    // Some container would not stop: the resync timer tries again (not at once, so a runtime
+    // that keeps failing is not hammered).
+    if (this.records.some((r) => r.handle !== undefined)) return;
     this.publish(false, 'Never');
     this.state = 'removed';
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);

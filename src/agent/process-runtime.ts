@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { CapstanError, silentLogger, type Logger } from '../common/index.js';
 import type { ContainerSpec } from '../api/cluster.js';
 import { systemClock, sleep, type AgentClock } from './clock.js';
@@ -74,7 +74,7 @@ export class ProcessRuntime implements RuntimeDriver {
     }
     const ports = await this.choosePorts(container, ref.container);
     const podDir = join(this.options.stateDir, 'pods', safe(ref.namespace), safe(ref.pod));
-    const cwd = container.workingDir !== undefined && isAbsolute(container.workingDir) ? container.workingDir : join(podDir, 'work');
+    const cwd = workingDir(join(podDir, 'work'), container.workingDir);
     const logDir = join(podDir, 'logs');
     await mkdir(cwd, { recursive: true });
     await mkdir(logDir, { recursive: true });
@@ -319,6 +319,14 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
       // Already gone.
     }
   }
+}
+
+/** An absolute workingDir is used as it is; a relative one lives inside the pod's own work dir. */
+function workingDir(podWork: string, wanted: string | undefined): string {
+  if (wanted === undefined || wanted === '') return podWork;
+  if (isAbsolute(wanted)) return wanted;
+  const resolved = resolve(podWork, wanted);
+  return resolved === podWork || resolved.startsWith(podWork + sep) ? resolved : podWork;
 }
 
 /** Names become path segments: keep them to a safe alphabet. */

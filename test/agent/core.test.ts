@@ -206,3 +206,60 @@ describe('ManualClock', () => {
     expect(clock.now()).toBe(20);
   });
 });
+
+describe('public surface', () => {
+  it('grows only on purpose', async () => {
+    const agent = await import('../../src/agent/index.js');
+    expect(Object.keys(agent).sort()).toEqual([
+      'DEFAULT_BACKOFF',
+      'DOCKER_API_VERSION',
+      'DockerRuntime',
+      'LABEL_CONTAINER',
+      'LABEL_NAMESPACE',
+      'LABEL_NODE',
+      'LABEL_POD',
+      'LABEL_PORTS',
+      'LABEL_RESTART_COUNT',
+      'LABEL_SPEC_HASH',
+      'MIN_GRACE_AFTER_PRESTOP_MS',
+      'ManualClock',
+      'PROBE_DEFAULTS',
+      'PodManager',
+      'PodWorker',
+      'ProcessRuntime',
+      'REASONS',
+      'backoffNext',
+      'containerSpecHash',
+      'containerStatus',
+      'crashBackoffUntil',
+      'crashLoopMessage',
+      'dockerUnavailableReason',
+      'dueProbes',
+      'expandVars',
+      'followProgressStream',
+      'freePort',
+      'initialProbeState',
+      'nextProbeAt',
+      'ownershipLabels',
+      'podPhase',
+      'podStatus',
+      'portEnvName',
+      'portIsFree',
+      'portMap',
+      'probeDue',
+      'probeSettings',
+      'probeVerdict',
+      'pullBackoffUntil',
+      'recordProbeResult',
+      'refFromLabels',
+      'resolveEnv',
+      'resolveHostPort',
+      'runProbe',
+      'shouldRestart',
+      'sleep',
+      'systemClock',
+      'terminateContainer',
+      'terminationReason',
+    ]);
+  });
+});
