@@ -110,13 +110,17 @@ describe('embedded store on disk', () => {
     const inFlight = a.put('/lost', 'never acknowledged');
     inFlight.catch(() => undefined);
     while (fs.unsyncedBytes() === 0) await new Promise((r) => setTimeout(r, 5));
-    fs.crash(); // power cut while the fsync is pending; the old process is gone
+    fs.crash(); // power cut while the fsync is pending
+    // Only so the old instance lets go of its files and lock; what it does after the cut
+    // never reaches the disk.
+    fs.noSpace = true;
+    release();
+    await a.close();
 
     const b = await openStore();
     expect(await b.revision()).toBe(acked);
     expect((await b.range('/k')).count).toBe(5);
     expect(await b.get('/lost')).toBeUndefined();
-    release(); // only so the abandoned instance can release its file handle
   });
 
   it('truncates a torn last record, logs it, and keeps going', async () => {
@@ -259,6 +263,27 @@ describe('embedded store on disk', () => {
     const err = await caught(openStore());
     expect(isCapstanError(err, 'CAPSTAN_ERR_STORE_CORRUPT')).toBe(true);
     expect((err as Error).message).toContain(snap);
+  });
+});
+
+describe('data folder lock', () => {
+  it('refuses a second open of the same folder and allows it after close', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'capstan-lock-'));
+    try {
+      const a = await openEmbeddedStore({ dir, clock: new ManualClock() });
+      const err = await caught(openEmbeddedStore({ dir, clock: new ManualClock() }));
+      expect(isCapstanError(err, 'CAPSTAN_ERR_STORE_UNAVAILABLE')).toBe(true);
+      expect((err as Error).message).toContain('already open');
+      await a.close();
+      const b = await openEmbeddedStore({ dir, clock: new ManualClock() });
+      await b.close();
+      // A lock left by a process that is gone is taken over.
+      await writeFile(join(dir, 'LOCK'), '2147483646');
+      const c = await openEmbeddedStore({ dir, clock: new ManualClock() });
+      await c.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -9,9 +9,10 @@ import type { Registry } from 'prom-client';
 import { CapstanError } from '../../common/index.js';
 import { decodeCommand, encodeCommand, commandSize, MvccState, decodeSnapshot, encodeSnapshot, type Command } from '../mvcc/index.js';
 import { RaftCore, type Entry } from '../raft/index.js';
-import { Wal } from '../raft/wal.js';
-import type { WalFs } from '../raft/wal-fs.js';
+import { Wal, type WalState } from '../raft/wal.js';
+import { nodeWalFs, type WalFs } from '../raft/wal-fs.js';
 import { MAX_REQUEST_BYTES } from '../types.js';
+import { lockDataDir } from './lock.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
 import { WatchHub } from './watch.js';
 
@@ -76,6 +77,7 @@ export class EmbeddedCore {
   private tickHandle: unknown;
   private snapshotIndex: number;
   private expiring = false;
+  private unlock: (() => Promise<void>) | undefined;
   closed = false;
 
   private constructor(
@@ -111,19 +113,23 @@ export class EmbeddedCore {
       keys: holder.core?.mvcc.liveKeys ?? 0,
       bytes: holder.core?.mvcc.liveBytes ?? 0,
     }));
+    let unlock: (() => Promise<void>) | undefined;
     if (o.dir) {
-      const opened = await Wal.open({ dir: o.dir, fs: o.fs, logger, segmentBytes: o.segmentBytes, onSync: (s) => metrics.fsyncSeconds(s) });
-      wal = opened.wal;
-      const st = opened.state;
-      if (st.snapshot) {
-        try {
-          mvcc = decodeSnapshot(st.snapshot.data);
-        } catch (err) {
-          await wal.close();
-          throw err;
-        }
-        snapshot = { index: st.snapshot.index, term: st.snapshot.term };
+      const fs = o.fs ?? nodeWalFs;
+      await fs.mkdirp(o.dir);
+      unlock = await lockDataDir(o.dir, logger);
+      let st: WalState;
+      try {
+        const opened = await Wal.open({ dir: o.dir, fs, logger, segmentBytes: o.segmentBytes, onSync: (s) => metrics.fsyncSeconds(s) });
+        wal = opened.wal;
+        st = opened.state;
+        if (st.snapshot) mvcc = decodeSnapshot(st.snapshot.data);
+      } catch (err) {
+        await wal?.close();
+        await unlock();
+        throw err;
       }
+      if (st.snapshot) snapshot = { index: st.snapshot.index, term: st.snapshot.term };
       hardState = st.hardState;
       entries = st.entries;
       logger?.info({ dir: o.dir, snapshot: snapshot?.index ?? 0, replay: entries.length }, 'opened the write-ahead log');
@@ -131,6 +137,7 @@ export class EmbeddedCore {
     const raft = new RaftCore({ id: 1, members: [1], random: o.random ?? Math.random, snapshot, hardState, entries });
     const core = new EmbeddedCore({ ...o, logger }, mvcc, raft, wal, snapshot?.index ?? 0, metrics);
     holder.core = core;
+    core.unlock = unlock;
     // One member: elect ourselves now, then replay the log through the new term's no-op.
     raft.campaign();
     await core.kick();
@@ -310,6 +317,7 @@ export class EmbeddedCore {
     this.inflight.clear();
     this.hub.closeAll();
     await this.wal?.close();
+    await this.unlock?.();
   }
 }
 
