@@ -1,6 +1,6 @@
 // Plain folders: what is on disk, walked with lstat so symlinks are seen before they are followed.
 import { promises as fsp, type Dirent } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { CapstanError } from '../common/index.js';
 import { ignoreMatcher, isSelected, mapLimit, SnapshotBuilder, type CompiledSourceOptions } from './collect.js';
 import { isManifestPath, joinRepoPath, normalizeRepoPath, SKIPPED_DIRS } from './paths.js';
@@ -44,9 +44,9 @@ export class FolderReader {
     const ignored = ignoreMatcher(await this.readText(this.opts.ignoreFile));
     const walk: WalkResult = { files: [], refused: [] };
     for (const start of this.opts.paths) {
-      const abs = join(this.root, start);
-      const st = await fsp.lstat(abs).catch(() => undefined);
-      if (!st) {
+      const abs = await this.realStart(start);
+      const st = abs === undefined ? undefined : await fsp.lstat(abs).catch(() => undefined);
+      if (!st || abs === undefined) {
         throw new CapstanError('CAPSTAN_ERR_SOURCE_NOT_FOUND', `path "${start}" does not exist in ${location}`, {
           context: { path: start, location },
         });
@@ -62,9 +62,9 @@ export class FolderReader {
     const walk: WalkResult = { files: [], refused: [] };
     for (const p of new Set(paths.map((x) => normalizeRepoPath(x)))) {
       if (!isSelected(p, this.opts.paths, ignored)) continue;
-      const abs = join(this.root, p);
-      const st = await fsp.lstat(abs).catch(() => undefined);
-      if (st && !st.isDirectory()) await this.walk(p, abs, st, { ignored, manifestsOnly: true }, walk, new Set());
+      const abs = await this.realStart(p);
+      const st = abs === undefined ? undefined : await fsp.lstat(abs).catch(() => undefined);
+      if (st && abs !== undefined && !st.isDirectory()) await this.walk(p, abs, st, { ignored, manifestsOnly: true }, walk, new Set());
     }
     return this.read(walk, location);
   }
@@ -76,9 +76,14 @@ export class FolderReader {
     const limits = this.opts.limits;
     // Stat first so an oversized file is never read; the length is checked again after reading.
     const contents = await mapLimit(walk.files, this.opts.concurrency, async (c) => {
-      const st = await fsp.stat(c.abs);
-      if (st.size > limits.maxFileBytes) return st.size;
-      return new Uint8Array(await fsp.readFile(c.abs));
+      const fh = await fsp.open(c.abs, 'r');
+      try {
+        const st = await fh.stat();
+        if (st.size > limits.maxFileBytes) return st.size;
+        return new Uint8Array(await fh.readFile());
+      } finally {
+        await fh.close();
+      }
     });
     walk.files.forEach((c, i) => {
       const content = contents[i];
@@ -109,9 +114,9 @@ export class FolderReader {
 
   async listFiles(dir: string): Promise<string[]> {
     const start = normalizeRepoPath(dir);
-    const abs = join(this.root, start);
-    const st = await fsp.lstat(abs).catch(() => undefined);
-    if (!st) return [];
+    const abs = await this.realStart(start);
+    const st = abs === undefined ? undefined : await fsp.lstat(abs).catch(() => undefined);
+    if (!st || abs === undefined) return [];
     const walk: WalkResult = { files: [], refused: [] };
     await this.walk(start, abs, st, { ignored: () => false, manifestsOnly: false }, walk, new Set());
     return walk.files.map((f) => f.path).sort();
@@ -120,6 +125,19 @@ export class FolderReader {
   private async readText(rel: string): Promise<string | undefined> {
     const bytes = await this.readFile(rel).catch(() => undefined);
     return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
+  }
+
+  /**
+   * `<real parent folder>/<name>` for a walk's starting path: the parent is resolved once so the
+   * walk can build real paths by joining names; the entry itself is left for lstat to see.
+   * undefined when the parent is missing or leads outside the root.
+   */
+  private async realStart(rel: string): Promise<string | undefined> {
+    if (rel === '') return this.root;
+    const abs = join(this.root, rel);
+    const parent = await fsp.realpath(dirname(abs)).catch(() => undefined);
+    if (parent === undefined || !this.inside(parent)) return undefined;
+    return join(parent, basename(abs));
   }
 
   private inside(real: string): boolean {
@@ -163,13 +181,13 @@ export class FolderReader {
     }
     if (!isDir || (path !== '' && how.ignored(path, true))) return;
     // A symlinked folder can point back up at a folder being walked: stop the loop there.
-    const realDir = real === abs ? await fsp.realpath(abs) : real;
-    if (ancestors.has(realDir)) return;
-    const below = new Set(ancestors).add(realDir);
-    const entries: Dirent[] = await fsp.readdir(abs, { withFileTypes: true });
+    // `abs` has real folders all the way down (see realStart), so `real` needs no realpath call.
+    if (ancestors.has(real)) return;
+    const below = new Set(ancestors).add(real);
+    const entries: Dirent[] = await fsp.readdir(real, { withFileTypes: true });
     for (const e of entries) {
       if (SKIPPED_DIRS.has(e.name)) continue;
-      await this.walk(joinRepoPath(path, e.name), join(abs, e.name), e, how, out, below);
+      await this.walk(joinRepoPath(path, e.name), join(real, e.name), e, how, out, below);
     }
   }
 }
