@@ -21,7 +21,7 @@ const RUNS = opt('runs', 3);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 function git(cwd, ...a) {
-  return execFileSync('git', a, { cwd, encoding: 'utf8', maxBuffer: 1 << 30 });
+  return execFileSync('git', ['-c', 'gc.auto=0', ...a], { cwd, encoding: 'utf8', maxBuffer: 1 << 30 });
 }
 
 function deployment(i, image = `registry.local/app-${i}:1.0.${i % 7}`) {

@@ -67,6 +67,11 @@ export function computePlan(input: PlanInput): Plan {
       changes.push(change('create', undefined, want));
       continue;
     }
+    // The same object instance (a file whose blob did not change) cannot differ.
+    if (have.object === want.object) {
+      unchanged++;
+      continue;
+    }
     const c = change('update', have, want);
     if (c.fields.length === 0) unchanged++;
     else changes.push(c);
