@@ -78,6 +78,8 @@ export class EmbeddedCore {
   private snapshotIndex: number;
   private expiring = false;
   private unlock: (() => Promise<void>) | undefined;
+  private snapshotting: Promise<void> | undefined;
+  private snapshotDone: number | undefined;
   closed = false;
 
   private constructor(
@@ -192,6 +194,7 @@ export class EmbeddedCore {
 
   private async run(): Promise<void> {
     for (;;) {
+      await this.releaseSnapshot();
       if (this.pending.length && this.raft.isLeader) {
         const batch = this.pending;
         this.pending = [];
@@ -216,7 +219,7 @@ export class EmbeddedCore {
       }
       // Messages would go to peers here once the group has more than one member.
       this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
-      if (ready.committed.length) await this.maybeSnapshot();
+      if (ready.committed.length) this.maybeSnapshot();
       if (!this.pending.length && this.raft.applied >= this.raft.commit) return;
     }
   }
@@ -246,24 +249,48 @@ export class EmbeddedCore {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /**
+   * Every `snapshotEvery` entries: encode the state (consistent, synchronous) and write it in
+   * the background; the write loop then drops the log it covers (releaseSnapshot).
+   */
+  private maybeSnapshot(): void {
     const applied = this.raft.applied;
-    if (applied - this.snapshotIndex < this.snapshotEvery) return;
-    const term = this.raft.termAt(applied)!;
-    if (this.wal) {
-      const data = encodeSnapshot(this.mvcc);
-      try {
-        await this.wal.saveSnapshot(applied, term, data);
-      } catch (err) {
-        // Not fatal: the log still holds everything; try again after more entries.
-        this.logger?.warn({ err, index: applied }, 'snapshot failed');
-        this.snapshotIndex = applied;
-        return;
-      }
-      this.logger?.debug({ index: applied, bytes: data.length }, 'snapshot saved');
-    }
+    if (applied - this.snapshotIndex < this.snapshotEvery || this.snapshotting) return;
     this.snapshotIndex = applied;
-    this.raft.compact(applied);
+    const wal = this.wal;
+    if (!wal) {
+      this.raft.compact(applied); // in memory: only bound the log
+      return;
+    }
+    const term = this.raft.termAt(applied)!;
+    const data = encodeSnapshot(this.mvcc);
+    this.snapshotting = wal
+      .writeSnapshot(applied, term, data)
+      .then(
+        () => {
+          this.logger?.debug({ index: applied, bytes: data.length }, 'snapshot saved');
+          this.snapshotDone = applied;
+          if (!this.closed) void this.kick();
+        },
+        // Not fatal: the log still holds everything; the next snapshot tries again.
+        (err: unknown) => this.logger?.warn({ err, index: applied }, 'snapshot failed'),
+      )
+      .finally(() => {
+        this.snapshotting = undefined;
+      });
+  }
+
+  /** Drops segments a durable snapshot covers; runs inside the write loop, between writes. */
+  private async releaseSnapshot(): Promise<void> {
+    const index = this.snapshotDone;
+    if (index === undefined || !this.wal) return;
+    this.snapshotDone = undefined;
+    try {
+      await this.wal.releaseBefore(index);
+    } catch (err) {
+      this.logger?.warn({ err, index }, 'could not drop old WAL segments');
+    }
+    this.raft.compact(index);
   }
 
   private fatal(err: unknown): void {
@@ -310,6 +337,8 @@ export class EmbeddedCore {
     this.closed = true;
     if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
     if (this.loop) await this.loop;
+    if (this.snapshotting) await this.snapshotting;
+    await this.releaseSnapshot();
     const err = closedError();
     for (const p of this.pending) p.reject(err);
     this.pending = [];

@@ -229,10 +229,10 @@ export class Wal {
   }
 
   /**
-   * Stores a snapshot at `index`: temp file, fsync, rename, fsync the folder. Then starts a
-   * fresh segment and deletes segments and snapshots the new one makes unnecessary.
+   * Writes a snapshot at `index`: temp file, fsync, rename, fsync the folder. Touches only its
+   * own files, so it may run while entries are appended.
    */
-  async saveSnapshot(index: number, term: number, data: Uint8Array): Promise<void> {
+  async writeSnapshot(index: number, term: number, data: Uint8Array): Promise<void> {
     if (this.broken) throw this.broken;
     const name = `snap-${hex(index)}.snap`;
     const tmp = this.path(`${name}.tmp`);
@@ -257,6 +257,13 @@ export class Wal {
       await this.fs.unlink(tmp).catch(() => undefined);
       throw noSpaceOr(err, 'writing a snapshot', { file: tmp });
     }
+  }
+
+  /**
+   * Once a snapshot at `index` is durable: starts a fresh segment and deletes the segments and
+   * older snapshots it makes unnecessary. Must not run concurrently with `append`.
+   */
+  async releaseBefore(index: number): Promise<void> {
     if (this.fileSize > 0 && this.lastIndex >= this.segments[this.segments.length - 1]!.first) {
       await this.startSegment(this.lastIndex + 1).catch((err: unknown) => {
         this.logger?.warn({ err }, 'could not start a new WAL segment after a snapshot');
@@ -270,10 +277,17 @@ export class Wal {
       else keep.push(this.segments[i]!);
     }
     this.segments = keep;
+    const name = `snap-${hex(index)}.snap`;
     for (const n of await this.fs.readdir(this.dir)) {
       if (SNAP_RE.test(n) && n < name) await this.fs.unlink(this.path(n));
     }
     await this.fs.syncDir(this.dir);
+  }
+
+  /** Both steps of a snapshot, one after the other. */
+  async saveSnapshot(index: number, term: number, data: Uint8Array): Promise<void> {
+    await this.writeSnapshot(index, term, data);
+    await this.releaseBefore(index);
   }
 
   /** Segment files currently on disk, oldest first (for tests and metrics). */
