@@ -1,7 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CapstanError, isCapstanError } from '../../src/common/index.js';
+import { Writable } from 'node:stream';
+import { CapstanError, createLogger, isCapstanError } from '../../src/common/index.js';
 import { openSource, type SourceOptions } from '../../src/source/index.js';
 import { freePort, startGitServer, startSilentServer, type GitServer } from '../helpers/git-server.js';
 import { amendAndForcePush, createRepo, git, pushCommit, tempDir } from '../helpers/git.js';
@@ -142,8 +143,17 @@ describe('remote Git repository over smart HTTP', () => {
     const urlErr = await failure(viaUrl.snapshot());
     expect(urlErr.code).toBe('CAPSTAN_ERR_SOURCE_AUTH');
     expect(everything(urlErr)).not.toContain('wrong-in-url-secret');
-    const good = await openSource(server.urlWithAuth('locked', USER, PASS), { dataDir, env: {} });
-    expect((await good.snapshot()).commit).toBe(repo.commit);
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) }),
+    });
+    const good = await openSource(server.urlWithAuth('locked', USER, PASS), { dataDir, env: {}, logger });
+    const snap = await good.snapshot();
+    expect(snap.commit).toBe(repo.commit);
+    expect(snap.location).not.toContain(PASS);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('')).not.toContain(PASS);
     const missing = await failure(good.snapshot('nope'));
     expect(everything(missing)).not.toContain(PASS);
   });
