@@ -177,9 +177,8 @@ export class NodeState {
   podCount = 0;
   /** Used host ports, created on first use. */
   ports: Map<number, number> | null = null;
-  /** Pods of the owner being scored, valid while `spreadEpoch` equals the scheduler's epoch. */
-  spreadCount = 0;
-  spreadEpoch = 0;
+  /** Index into the scheduler's per-node arrays; kept when the node's spec is replaced. */
+  slot = 0;
 
   constructor(info: NodeInfo) {
     this.name = info.name;
@@ -210,5 +209,6 @@ export class NodeState {
     this.usedMemory = prev.usedMemory;
     this.podCount = prev.podCount;
     this.ports = prev.ports;
+    this.slot = prev.slot;
   }
 }

@@ -39,6 +39,41 @@ export function numFeasibleNodesToFind(numAllNodes: number, percentageOfNodesToS
   return n < MIN_FEASIBLE_NODES_TO_FIND ? MIN_FEASIBLE_NODES_TO_FIND : n;
 }
 
+/** Above this many nodes, an owner's counts move from a map to an array indexed by node slot. */
+const DENSE_OWNER_NODES = 32;
+
+/**
+ * Pods of one owner per node. Most owners sit on a few nodes (a map); a large one is read for
+ * every scored node, so it gets an array, which needs no per-pick preparation.
+ */
+class OwnerCounts {
+  sparse: Map<number, number> | null = new Map();
+  dense: Int32Array | null = null;
+  pods = 0;
+
+  add(slot: number, delta: number, slots: number): void {
+    this.pods += delta;
+    if (this.dense !== null) {
+      if (slot >= this.dense.length) {
+        const grown = new Int32Array(Math.max(slots, slot + 1));
+        grown.set(this.dense);
+        this.dense = grown;
+      }
+      this.dense[slot] += delta;
+      return;
+    }
+    const sparse = this.sparse as Map<number, number>;
+    const n = (sparse.get(slot) ?? 0) + delta;
+    if (n > 0) sparse.set(slot, n);
+    else sparse.delete(slot);
+    if (sparse.size > DENSE_OWNER_NODES) {
+      this.dense = new Int32Array(Math.max(slots, slot + 1));
+      for (const [k, v] of sparse) this.dense[k] = v;
+      this.sparse = null;
+    }
+  }
+}
+
 interface Placement {
   node: NodeState;
   owner: string | null;
@@ -51,9 +86,14 @@ export class Scheduler {
   private nodes: NodeState[] = [];
   private readonly byName = new Map<string, NodeState>();
   private readonly placements = new Map<string, Placement>();
-  /** Per owner, its pod count on each node that has any (sparse: most owners touch few nodes). */
-  private readonly owners = new Map<string, Map<NodeState, number>>();
+  private readonly owners = new Map<string, OwnerCounts>();
+  /** Node slots: one per node, reused after a node is removed (its pods are forgotten first). */
+  private slots = 0;
+  private readonly freeSlots: number[] = [];
+  // Per slot, the pick's owner count for owners kept in a map, valid while the epoch matches.
   private spreadEpoch = 0;
+  private stampEpoch = new Float64Array(0);
+  private stampCount = new Int32Array(0);
   private readonly random: () => number;
   private readonly percentage: number;
   private readonly weights: ScoreWeights;
@@ -86,14 +126,8 @@ export class Scheduler {
       next.inherit(prev);
       this.nodes[this.nodes.indexOf(prev)] = next;
       for (const p of this.placements.values()) if (p.node === prev) p.node = next;
-      for (const counts of this.owners.values()) {
-        const n = counts.get(prev);
-        if (n !== undefined) {
-          counts.delete(prev);
-          counts.set(next, n);
-        }
-      }
     } else {
+      next.slot = this.freeSlots.pop() ?? this.slots++;
       this.nodes.push(next);
     }
     this.byName.set(info.name, next);
@@ -107,6 +141,7 @@ export class Scheduler {
     this.byName.delete(name);
     this.nodes.splice(this.nodes.indexOf(node), 1);
     for (const [id, p] of this.placements) if (p.node === node) this.forget(id);
+    this.freeSlots.push(node.slot);
     if (this.nextStartNodeIndex >= this.nodes.length) this.nextStartNodeIndex = 0;
     return true;
   }
@@ -175,8 +210,8 @@ export class Scheduler {
     node.podCount++;
     if (p.owner !== null) {
       let counts = this.owners.get(p.owner);
-      if (!counts) this.owners.set(p.owner, (counts = new Map()));
-      counts.set(node, (counts.get(node) ?? 0) + 1);
+      if (!counts) this.owners.set(p.owner, (counts = new OwnerCounts()));
+      counts.add(node.slot, 1, this.slots);
     }
     if (p.ports.length > 0) {
       node.ports ??= new Map();
@@ -197,9 +232,8 @@ export class Scheduler {
     node.podCount--;
     const counts = p.owner === null ? undefined : this.owners.get(p.owner);
     if (counts) {
-      const n = (counts.get(node) ?? 1) - 1;
-      if (n > 0) counts.set(node, n);
-      else if (counts.delete(node) && counts.size === 0) this.owners.delete(p.owner as string);
+      counts.add(node.slot, -1, this.slots);
+      if (counts.pods === 0) this.owners.delete(p.owner as string);
     }
     if (node.ports !== null) {
       for (const port of p.ports) {
@@ -234,12 +268,15 @@ export class Scheduler {
     let maxTaints = 0;
     const ownerCounts = pod.owner === null ? undefined : this.owners.get(pod.owner);
     const useSpread = w.spread !== 0 && ownerCounts !== undefined;
-    // Stamp the owner's nodes once instead of a map lookup per scored node.
+    // A small owner's nodes are stamped once instead of a map lookup per scored node.
     const epoch = ++this.spreadEpoch;
-    if (useSpread) {
-      for (const [node, n] of ownerCounts) {
-        node.spreadCount = n;
-        node.spreadEpoch = epoch;
+    const dense = useSpread ? ownerCounts.dense : null;
+    const stampEpoch = this.stampEpoch;
+    const stampCount = this.stampCount;
+    if (useSpread && ownerCounts.sparse !== null) {
+      for (const [slot, n] of ownerCounts.sparse) {
+        stampCount[slot] = n;
+        stampEpoch[slot] = epoch;
       }
     }
     const useAffinity = w.nodeAffinity !== 0 && pod.preferred.length > 0;
@@ -247,7 +284,8 @@ export class Scheduler {
     for (let i = 0; i < count; i++) {
       const node = feasible[i];
       if (useSpread) {
-        const v = node.spreadEpoch === epoch ? node.spreadCount : 0;
+        const slot = node.slot;
+        const v = dense !== null ? (slot < dense.length ? dense[slot] : 0) : stampEpoch[slot] === epoch ? stampCount[slot] : 0;
         rawSpread[i] = v;
         if (v > maxSpread) maxSpread = v;
       }
@@ -288,6 +326,13 @@ export class Scheduler {
   }
 
   private growScratch(): void {
+    if (this.stampEpoch.length < this.slots) {
+      const size = Math.max(this.slots, this.stampEpoch.length * 2, 16);
+      this.stampEpoch = new Float64Array(size);
+      this.stampCount = new Int32Array(size);
+      // New arrays hold epoch 0, which no pick uses (the epoch is incremented first).
+      this.spreadEpoch = 0;
+    }
     const n = this.nodes.length;
     if (this.rawSpread.length >= n) return;
     const size = Math.max(n, this.rawSpread.length * 2, 16);

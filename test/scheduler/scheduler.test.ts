@@ -109,6 +109,30 @@ describe('scores', () => {
     expect([...perNode.values()]).toEqual([3, 3, 3]);
   });
 
+  it('spreads a large owner evenly too (counts kept per node slot)', () => {
+    const s = new Scheduler({ nodes: nodes(40), random: seededRandom(4), weights: { ...NONE, spread: 1 } });
+    const placed = placeAll(s, Array.from({ length: 120 }, (_, i) => pod(`big-${i}`, { owner: 'default/big' })));
+    const perNode = new Map<string, number>();
+    for (const n of placed) perNode.set(n, (perNode.get(n) ?? 0) + 1);
+    expect(perNode.size).toBe(40);
+    expect(new Set(perNode.values())).toEqual(new Set([3]));
+    for (let i = 0; i < 40; i++) s.forget(`big-${i}`);
+    // After forgetting, the nodes that lost pods are preferred again.
+    const next = s.schedule(pod('big-again', { owner: 'default/big' }));
+    expect(next.fits && placed.slice(0, 40).includes(next.node)).toBe(true);
+  });
+
+  it('does not carry an owner count over to a node that takes a removed node’s place', () => {
+    const s = new Scheduler({ nodes: nodes(2), random: seededRandom(4), weights: { ...NONE, spread: 1 } });
+    s.assume(pod('w0', { owner: 'web' }), 'n0');
+    s.assume(pod('w1', { owner: 'web' }), 'n1');
+    s.assume(pod('w2', { owner: 'web' }), 'n1');
+    s.removeNode('n1');
+    s.upsertNode(node('n2'));
+    expect(s.allocated('n2')).toEqual({ cpu: 0, memory: 0, pods: 0 });
+    expect(s.schedule(pod('w3', { owner: 'web' }))).toMatchObject({ node: 'n2' });
+  });
+
   it('counts only pods of the same owner for spreading', () => {
     const s = new Scheduler({
       nodes: nodes(2),
