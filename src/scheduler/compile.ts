@@ -159,32 +159,43 @@ export function toleratesAny(tolerations: readonly CompiledToleration[], key: st
 /** Mutable per-node state of the cluster view. One class so every node has the same shape. */
 export class NodeState {
   readonly name: string;
-  readonly labels: Map<string, string>;
+  labels = new Map<string, string>();
   /** NoSchedule and NoExecute taints (filter), with their failure reasons prebuilt. */
-  readonly hardTaintKeys: string[] = [];
-  readonly hardTaintValues: string[] = [];
-  readonly hardTaintEffects: string[] = [];
-  readonly hardTaintReasons: string[] = [];
+  hardTaintKeys: string[] = [];
+  hardTaintValues: string[] = [];
+  hardTaintEffects: string[] = [];
+  hardTaintReasons: string[] = [];
   /** PreferNoSchedule taints (score only). */
-  readonly softTaintKeys: string[] = [];
-  readonly softTaintValues: string[] = [];
-  readonly unschedulable: boolean;
-  readonly capCpu: number;
-  readonly capMemory: number;
-  readonly capPods: number;
+  softTaintKeys: string[] = [];
+  softTaintValues: string[] = [];
+  unschedulable = false;
+  capCpu = 0;
+  capMemory = 0;
+  capPods = 0;
   usedCpu = 0;
   usedMemory = 0;
   podCount = 0;
   /** Used host ports, created on first use. */
   ports: Map<number, number> | null = null;
-  /** Index into the scheduler's per-node arrays; kept when the node's spec is replaced. */
+  /** Index into the scheduler's per-node arrays. */
   slot = 0;
 
   constructor(info: NodeInfo) {
     this.name = info.name;
+    this.apply(info);
+  }
+
+  /** Takes a new spec (labels, taints, capacity, condition); allocations stay. */
+  apply(info: NodeInfo): void {
     this.labels = new Map(Object.entries(info.labels ?? {}));
     const taints: Taint[] = [...(info.taints ?? [])];
     if (info.ready === false) taints.push({ key: TAINT_NOT_READY, effect: 'NoSchedule' });
+    this.hardTaintKeys = [];
+    this.hardTaintValues = [];
+    this.hardTaintEffects = [];
+    this.hardTaintReasons = [];
+    this.softTaintKeys = [];
+    this.softTaintValues = [];
     for (const t of taints) {
       const value = t.value ?? '';
       if (t.effect === 'PreferNoSchedule') {
@@ -201,14 +212,5 @@ export class NodeState {
     this.capCpu = info.allocatable.cpu;
     this.capMemory = info.allocatable.memory;
     this.capPods = info.allocatable.pods ?? Number.POSITIVE_INFINITY;
-  }
-
-  /** Carries the allocations of `prev` over when a node's spec changes. */
-  inherit(prev: NodeState): void {
-    this.usedCpu = prev.usedCpu;
-    this.usedMemory = prev.usedMemory;
-    this.podCount = prev.podCount;
-    this.ports = prev.ports;
-    this.slot = prev.slot;
   }
 }

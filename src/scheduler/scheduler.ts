@@ -120,17 +120,15 @@ export class Scheduler {
 
   /** Adds a node, or replaces its spec while keeping the pods already placed on it. */
   upsertNode(info: NodeInfo): void {
-    const next = new NodeState(info);
     const prev = this.byName.get(info.name);
     if (prev) {
-      next.inherit(prev);
-      this.nodes[this.nodes.indexOf(prev)] = next;
-      for (const p of this.placements.values()) if (p.node === prev) p.node = next;
-    } else {
-      next.slot = this.freeSlots.pop() ?? this.slots++;
-      this.nodes.push(next);
+      prev.apply(info);
+      return;
     }
-    this.byName.set(info.name, next);
+    const node = new NodeState(info);
+    node.slot = this.freeSlots.pop() ?? this.slots++;
+    this.nodes.push(node);
+    this.byName.set(info.name, node);
     this.growScratch();
   }
 
