@@ -320,6 +320,8 @@ export class PodWorker {
     }
     rec.handle = handle;
     rec.waiting = undefined;
+    // Look again right away: an exit reported while starting found no owner to wake.
+    this.dirty = true;
     this.startProbes(rec, clock.now());
     this.log.info({ container: rec.spec.name, id: handle.id, restartCount }, 'container started');
   }

@@ -100,18 +100,28 @@ export class ProcessRuntime implements RuntimeDriver {
     const entry = this.children.get(handle.id);
     if (state === undefined || entry === undefined) throw this.unknown(handle);
     const log = await open(state.logPath, 'a', 0o600);
-    let child: ChildProcess;
+    let child: ChildProcess | undefined;
     try {
-      child = spawn(state.command[0], state.command.slice(1), {
+      const spawned = spawn(state.command[0], state.command.slice(1), {
         cwd: state.cwd,
         env: entry.env,
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
       });
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
+      // Listen before any await: a command that exits at once must not be missed.
+      spawned.on('exit', (code, signal) => {
+        entry.exit = { code: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0), at: this.clock.now() };
+        // A container ends with its first process: whatever it left in its group goes too.
+        // While any member is left the group id cannot be reused, so this reaches only them.
+        if (spawned.pid !== undefined) killGroup(spawned.pid, 'SIGKILL');
+        for (const l of this.listeners) l(handle.id);
       });
+      await new Promise<void>((resolve, reject) => {
+        spawned.once('spawn', resolve);
+        spawned.once('error', reject);
+      });
+      spawned.on('error', (err) => this.logger.warn({ err, id: handle.id }, 'child process error'));
+      child = spawned;
     } catch (err) {
       throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', `could not start ${state.command[0]}: ${(err as Error).message}`, {
         cause: err,
@@ -122,14 +132,6 @@ export class ProcessRuntime implements RuntimeDriver {
     }
     const pid = child.pid!;
     entry.child = child;
-    child.on('exit', (code, signal) => {
-      entry.exit = { code: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0), at: this.clock.now() };
-      // A container ends with its first process: whatever it left in its group goes too. While
-      // any member is left the group id cannot be reused, so this reaches only them.
-      killGroup(pid, 'SIGKILL');
-      for (const l of this.listeners) l(handle.id);
-    });
-    child.on('error', (err) => this.logger.warn({ err, id: handle.id }, 'child process error'));
     state.pid = pid;
     state.procStart = procStartTime(pid);
     state.startedAt = this.clock.now();
