@@ -2,7 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CapstanError, formatDiagnostic } from '../common/errors.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitRequest, processIO, type CliIO } from './io.js';
 import { VERSION } from './version.js';
-import { registerChartCommands } from './commands/chart.js';
+import { registerChartCommands } from './commands/chart-command.js';
 
 // Command implementations are imported when a command runs, so `capstan --help` stays fast.
 

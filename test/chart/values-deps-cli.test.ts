@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerChartCommands } from '../../src/cli/commands/chart.js';
+import { registerChartCommands } from '../../src/cli/commands/chart-command.js';
 import { ExitRequest, type CliIO } from '../../src/cli/io.js';
 import { folderRepo, lintChart, loadChart, mergeValues, parseSetValues, renderChart } from '../../src/render/chart/index.js';
 import { chartFiles, makeRepoDir } from './helpers.js';
