@@ -262,18 +262,23 @@ export class EmbeddedCore {
       this.raft.compact(applied); // in memory: only bound the log
       return;
     }
-    const term = this.raft.termAt(applied)!;
-    const data = encodeSnapshot(this.mvcc);
-    this.snapshotting = wal
-      .writeSnapshot(applied, term, data)
+    // Encode after the current batch's callers have had their answers; the index is read
+    // at the same moment as the state, so the two always match.
+    this.snapshotting = new Promise<void>((r) => setImmediate(r))
+      .then(() => {
+        const index = this.raft.applied;
+        this.snapshotIndex = index;
+        const data = encodeSnapshot(this.mvcc);
+        return wal.writeSnapshot(index, this.raft.termAt(index)!, data).then(() => ({ index, bytes: data.length }));
+      })
       .then(
-        () => {
-          this.logger?.debug({ index: applied, bytes: data.length }, 'snapshot saved');
-          this.snapshotDone = applied;
+        ({ index, bytes }) => {
+          this.logger?.debug({ index, bytes }, 'snapshot saved');
+          this.snapshotDone = index;
           if (!this.closed) void this.kick();
         },
         // Not fatal: the log still holds everything; the next snapshot tries again.
-        (err: unknown) => this.logger?.warn({ err, index: applied }, 'snapshot failed'),
+        (err: unknown) => this.logger?.warn({ err }, 'snapshot failed'),
       )
       .finally(() => {
         this.snapshotting = undefined;

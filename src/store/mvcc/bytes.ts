@@ -2,6 +2,11 @@
 // and bytes, numbers as float64 (revisions and ids stay below 2^53). Compact and JSON-free,
 // because every write goes through here on the hot path.
 
+/** Copies bytes with Buffer#copy, which is far faster in Node than TypedArray#set. */
+export function copyBytes(src: Uint8Array, dst: Buffer, at: number): void {
+  (Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength)).copy(dst, at);
+}
+
 export class ByteWriter {
   private buf: Buffer;
   private pos = 0;
@@ -42,7 +47,7 @@ export class ByteWriter {
   bytes(v: Uint8Array): this {
     this.u32(v.length);
     this.ensure(v.length);
-    this.buf.set(v, this.pos);
+    copyBytes(v, this.buf, this.pos);
     this.pos += v.length;
     return this;
   }

@@ -1,6 +1,7 @@
 // WAL record framing: [len u32][crc32c u32][type u8][payload], little-endian, where len is
 // the payload length and the CRC covers type and payload. Parsing tells a torn tail (an
 // unfinished last write, safe to cut) from corruption of a record that was complete.
+import { copyBytes } from '../mvcc/bytes.js';
 import { crc32c } from './crc32c.js';
 import type { Entry, HardState } from './types.js';
 
@@ -30,7 +31,7 @@ export function encodeRecords(entries: Entry[], hs: HardState | undefined): Buff
     buf[at + 8] = RECORD_ENTRY;
     buf.writeDoubleLE(e.index, at + 9);
     buf.writeDoubleLE(e.term, at + 17);
-    buf.set(e.data, at + 25);
+    copyBytes(e.data, buf, at + 25);
     seal(buf, at, 16 + e.data.length);
     at += entryRecordSize(e);
   }
