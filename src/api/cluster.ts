@@ -67,6 +67,11 @@ export interface PodStatus {
   ports?: Record<string, number>;
   containerStatuses?: ContainerStatus[];
   startedAt?: string;
+  /**
+   * Set by the agent once every container of a pod with `deletionRequestedAt` has stopped
+   * (or a pod that will never run again has finished): the pod's key may then be removed.
+   */
+  terminatedAt?: string;
 }
 
 export interface Pod {
@@ -107,4 +112,68 @@ export interface ClusterEvent {
   count: number;
   firstSeen: string;
   lastSeen: string;
+}
+
+/** A ReplicaSet-like revision of a workload: one pod template, named by its hash. */
+export interface Revision {
+  metadata: {
+    /** `<workload>-<hash>` */
+    name: string;
+    namespace: string;
+    owner: { kind: string; name: string };
+    /** The template hash (also the pods' `capstan.dev/revision-hash` label). */
+    hash: string;
+    /** 1, 2, 3...: the workload's revision number, as `kubectl rollout history` shows. */
+    revision: number;
+    createdAt: string;
+    /** The Git commit the template came from. */
+    commit?: string;
+  };
+  /** The pod template with defaults applied. */
+  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
+  /** How many pods this revision should have now (set by the workload controller). */
+  replicas: number;
+  /** Canary/blue-green role of this revision, when the strategy gives it one. */
+  role?: 'stable' | 'canary' | 'preview' | 'active';
+}
+
+export type WorkloadPhase = 'Progressing' | 'Healthy' | 'Degraded' | 'Paused' | 'Suspended';
+
+/** What `capstan get deployments` and `capstan status` show (contract.md), kept per workload. */
+export interface WorkloadStatus {
+  namespace: string;
+  name: string;
+  kind: string;
+  phase: WorkloadPhase;
+  /** The current (newest) revision number. */
+  revision: number;
+  replicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+  updatedReplicas: number;
+  syncedCommit?: string;
+  message: string;
+  conditions: { type: string; status: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; lastTransitionTime: string }[];
+  /** Canary: step index (0-based, = stepCount when done), step count and the weight set now. */
+  step?: number;
+  stepCount?: number;
+  weight?: number;
+  /** When the rollout last made progress (for progressDeadlineSeconds). */
+  lastProgressAt?: string;
+  observedAt: string;
+}
+
+export type HistoryOutcome = 'Healthy' | 'Degraded' | 'Aborted' | 'RolledBack' | 'Superseded' | 'Progressing';
+
+/** One rollout of a workload, as `capstan history` shows (contract.md). */
+export interface HistoryEntry {
+  revision: number;
+  commit?: string;
+  author?: string;
+  message?: string;
+  images: string[];
+  createdAt: string;
+  finishedAt?: string;
+  outcome: HistoryOutcome;
+  trigger: 'push' | 'rollback' | 'retry' | 'live-rollback' | 'scale';
 }
