@@ -203,6 +203,9 @@ export class EmbeddedCore {
       }
       const ready = this.raft.ready();
       this.applyEntries(ready.committed);
+      // Checked on every batch: under steady load every pass also has entries to write.
+      if (ready.committed.length) this.maybeSnapshot();
+      this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
       if (ready.entries.length || ready.hardState) {
         const last = ready.entries[ready.entries.length - 1];
         if (this.wal) {
@@ -218,8 +221,6 @@ export class EmbeddedCore {
         continue;
       }
       // Messages would go to peers here once the group has more than one member.
-      this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
-      if (ready.committed.length) this.maybeSnapshot();
       if (!this.pending.length && this.raft.applied >= this.raft.commit) return;
     }
   }
