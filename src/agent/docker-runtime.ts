@@ -34,6 +34,8 @@ export interface DockerRuntimeOptions {
   docker?: Docker;
   clock?: AgentClock;
   logger?: Logger;
+  /** How long a pull may take before it fails as ErrImagePull (default 5 minutes). */
+  pullTimeoutMs?: number;
 }
 
 const MAX_EXEC_OUTPUT = 64 * 1024;
@@ -44,9 +46,11 @@ interface DockerApiError {
   message?: string;
 }
 
+/** The daemon's own words, without docker-modem's `(HTTP code 500) server error - ` prefix. */
 function apiMessage(err: unknown): string {
   const e = err as DockerApiError;
-  return (e.json?.message ?? e.message ?? String(err)).trim();
+  const text = e.json?.message ?? e.message ?? String(err);
+  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -102,11 +106,17 @@ export function followProgressStream(stream: NodeJS.ReadableStream, onProgress?:
         buffered = buffered.slice(nl + 1);
       }
     });
+    let ended = false;
     stream.on('end', () => {
+      ended = true;
       handleLine(buffered);
       resolve(failure);
     });
     stream.on('error', reject);
+    // Closed without an end (the connection dropped or was aborted): not a finished pull.
+    stream.on('close', () => {
+      if (!ended) reject(new Error('the progress stream closed before it ended'));
+    });
   });
 }
 
@@ -143,17 +153,18 @@ export class DockerRuntime implements RuntimeDriver {
         cause,
         context: { image, reason: REASONS.errImagePull },
       });
-    let stream: NodeJS.ReadableStream;
-    try {
-      stream = await this.docker.pull(image, {});
-    } catch (err) {
-      throw fail(apiMessage(err), err);
-    }
+    // An unreachable registry can keep a pull waiting for minutes: give up after a bound.
+    const timeoutMs = this.options.pullTimeoutMs ?? 300_000;
+    const abort = new AbortController();
+    const timer = this.clock.setTimeout(() => abort.abort(), timeoutMs);
     let failure: string | undefined;
     try {
+      const stream = await this.docker.pull(image, { abortSignal: abort.signal });
       failure = await followProgressStream(stream, onProgress);
     } catch (err) {
-      throw fail(apiMessage(err), err);
+      throw fail(abort.signal.aborted ? `no answer within ${Math.round(timeoutMs / 1000)}s` : apiMessage(err), err);
+    } finally {
+      this.clock.clearTimeout(timer);
     }
     if (failure !== undefined) throw fail(failure);
     this.logger.info({ image }, 'image pulled');

@@ -3,6 +3,8 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { DockerRuntime, LABEL_NODE, LABEL_POD, ManualClock, PodManager, followProgressStream, freePort } from '../../src/agent/index.js';
 import { dockerSkipReason, ensureTestImage, removeTestContainers, testDocker, TEST_IMAGE } from '../helpers/docker.js';
@@ -119,6 +121,73 @@ describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
     // The next attempt waits: ImagePullBackOff.
     await until(manager, clock, 1000, () => expect(log.last('ghost')?.containerStatuses?.[0].state).toMatchObject({ waiting: { reason: 'ImagePullBackOff' } }));
     expect(log.last('ghost')!.phase).toBe('Pending');
+  });
+
+  describe('pulls from a registry on 127.0.0.1 (the daemon trusts loopback registries over plain HTTP)', () => {
+    // How the registry answers: no such manifest, a manifest whose blobs are missing, or silence.
+    let mode: 'unknown' | 'blob-missing' | 'hang' = 'unknown';
+    let server: Server;
+    let registry: string;
+    const digest = (s: string): string => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: 10, digest: digest('config') },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: 10, digest: digest('layer') }],
+    });
+
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        if (mode === 'hang') return;
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/v2/') return void res.end('{}');
+        if (mode === 'blob-missing' && req.url?.includes('/manifests/')) {
+          res.setHeader('content-type', 'application/vnd.docker.distribution.manifest.v2+json');
+          res.setHeader('docker-content-digest', digest(manifest));
+          res.setHeader('content-length', Buffer.byteLength(manifest));
+          return void res.end(req.method === 'HEAD' ? undefined : manifest);
+        }
+        res.statusCode = 404;
+        res.end(JSON.stringify({ errors: [{ code: mode === 'unknown' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN', message: 'not here' }] }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      registry = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    });
+    afterAll(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+
+    it('an image the registry does not have is ErrImagePull with the daemon\'s message, then ImagePullBackOff', async () => {
+      mode = 'unknown';
+      const manager = newManager();
+      const image = `${registry}/capstan-test/missing:1`;
+      await manager.sync([makePod('pull', [{ name: 'c', image, imagePullPolicy: 'Always', command: ['/bin/true'] }])]);
+      await until(manager, clock, 0, () => expect(log.last('pull')?.containerStatuses?.[0].state).toMatchObject({ waiting: { reason: 'ErrImagePull' } }), 20_000);
+      const state = log.last('pull')!.containerStatuses![0].state as { waiting: { message: string } };
+      expect(state.waiting.message).toMatch(new RegExp(`^Failed to pull image "${image}": .*manifest unknown`));
+      await until(manager, clock, 1000, () => expect(log.last('pull')?.containerStatuses?.[0].state).toMatchObject({ waiting: { reason: 'ImagePullBackOff' } }));
+    });
+
+    it('an error that arrives on a later progress line still fails the pull', async () => {
+      mode = 'blob-missing';
+      const runtime = new DockerRuntime({ node, docker });
+      const progress: string[] = [];
+      const err = await runtime
+        .ensureImage({ name: 'c', image: `${registry}/capstan-test/broken:1`, imagePullPolicy: 'Always' }, (p) => progress.push(p.status ?? ''))
+        .catch((e: unknown) => e);
+      // The daemon had answered 200 and streamed progress before the error line.
+      expect(progress).toContain('Pulling fs layer');
+      expect(err).toMatchObject({ code: 'CAPSTAN_ERR_AGENT_IMAGE_PULL', context: { reason: 'ErrImagePull' } });
+      expect((err as Error).message).toMatch(/unknown blob|blob unknown/);
+    });
+
+    it('a registry that never answers fails after the pull timeout', async () => {
+      mode = 'hang';
+      const runtime = new DockerRuntime({ node, docker, pullTimeoutMs: 1000 });
+      const err = await runtime.ensureImage({ name: 'c', image: `${registry}/capstan-test/slow:1`, imagePullPolicy: 'IfNotPresent' }).catch((e: unknown) => e);
+      expect((err as Error).message).toBe(`Failed to pull image "${registry}/capstan-test/slow:1": no answer within 1s`);
+    });
   });
 
   it('adopts its running containers after a restart', async () => {
