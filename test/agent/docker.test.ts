@@ -190,6 +190,26 @@ describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
     });
   });
 
+  it('reports a container the kernel killed for memory as OOMKilled', async () => {
+    const manager = newManager();
+    const hog = makePod(
+      'hog',
+      [
+        {
+          name: 'c',
+          image: TEST_IMAGE,
+          imagePullPolicy: 'Never',
+          command: ['/bin/sh', '-c', 'a=0123456789abcdef; while true; do a=$a$a; done'],
+          resources: { limits: { memory: '16Mi' } },
+        },
+      ],
+      { restartPolicy: 'Never' },
+    );
+    await manager.sync([hog]);
+    await until(manager, clock, 1000, () => expect(log.last('hog')?.phase).toBe('Failed'), 20_000);
+    expect(log.last('hog')!.containerStatuses?.[0].state).toMatchObject({ terminated: { exitCode: 137, reason: 'OOMKilled' } });
+  });
+
   it('adopts its running containers after a restart', async () => {
     const first = newManager();
     const { pod } = await httpdPod('adopt');
