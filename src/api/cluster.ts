@@ -167,6 +167,10 @@ export type HistoryOutcome = 'Healthy' | 'Degraded' | 'Aborted' | 'RolledBack' |
 
 /** One rollout of a workload, as `capstan history` shows (contract.md). */
 export interface HistoryEntry {
+  /** The workload's namespace and name (the API lists history by namespace). */
+  namespace: string;
+  name: string;
+  kind: string;
   revision: number;
   commit?: string;
   author?: string;
