@@ -1,3 +1,8 @@
+// The node agent's core. Typical use:
+//   const driver = new ProcessRuntime({ stateDir, node }) // or new DockerRuntime({ node })
+//   const manager = new PodManager({ driver, node, onStatus, envLookup })
+//   await manager.sync(podsBoundToThisNode) // on every change; again on a timer is harmless
+//   await manager.close({ stopContainers: false }) // on shutdown: containers stay for adoption
 export { PodManager } from './pod-manager.js';
 export type { PodManagerOptions } from './pod-manager.js';
 export { PodWorker } from './pod-worker.js';

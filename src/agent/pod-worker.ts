@@ -99,7 +99,9 @@ export class PodWorker {
       const rec: ContainerRecord = { spec, settings, everStarted: false, restartCount: 0, finished: false, probes: {}, started: false, ready: false };
       return rec;
     });
-    for (const handle of adopted) this.adopt(handle);
+    // Newest start first: with Docker an older, exited container of the same name can still be there.
+    const restarts = (h: ContainerHandle): number => Number(h.labels[LABEL_RESTART_COUNT] ?? 0) || 0;
+    for (const handle of [...adopted].sort((a, b) => restarts(b) - restarts(a))) this.adopt(handle);
   }
 
   get key(): string {
@@ -163,8 +165,8 @@ export class PodWorker {
     const rec = this.records.find((r) => r.spec.name === handle.ref.container);
     const stale = rec === undefined || rec.handle !== undefined || handle.labels[LABEL_SPEC_HASH] !== containerSpecHash(rec.spec);
     if (stale) {
-      // From an older spec or a duplicate: it is not what this pod wants.
-      this.log.info({ id: handle.id }, 'adopted container does not match the pod spec: replacing it');
+      // From an older spec, an older start, or a container the pod no longer has.
+      this.log.info({ id: handle.id }, 'found container is not the current one for this pod: removing it');
       this.discards.push(this.discard(handle));
       return;
     }
