@@ -145,7 +145,7 @@ export class ProcessRuntime implements RuntimeDriver {
     if (state === undefined) return { running: false, missing: true, exitCode: 137, exitUnknown: true };
     const entry = this.children.get(handle.id);
     if (entry?.exit !== undefined) return { running: false, exitCode: entry.exit.code, startedAt: state.startedAt, finishedAt: entry.exit.at };
-    if (state.pid === undefined) return { running: false, exitCode: 0 };
+    if (state.pid === undefined) return { running: false, exitCode: 128, message: 'the process was never started' };
     if (entry?.child !== undefined) return { running: true, startedAt: state.startedAt };
     // Adopted: not our child, so the exit code is not ours to read.
     if (processMatches(state.pid, state.procStart)) return { running: true, startedAt: state.startedAt };
