@@ -77,7 +77,79 @@ Examples:
     });
 
   registerChartCommands(program, io);
+  registerClusterCommands(program, io);
   return program;
+}
+
+/** --server, --token and --data-dir for commands that talk to a running Capstan. */
+function withConnection(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', 'Capstan API server (env CAPSTAN_SERVER, default http://127.0.0.1:7480)')
+    .option('--token <token>', 'API token (env CAPSTAN_TOKEN; a local server\'s <data-dir>/admin.token by default)')
+    .option('--data-dir <dir>', 'where `capstan up` keeps its data, for the admin token', '.capstan');
+}
+
+function cluster() {
+  return import('./commands/cluster.js');
+}
+
+function registerClusterCommands(program: Command, io: CliIO): void {
+  withConnection(program.command('get'))
+    .description('list objects: deployments, pods, nodes, services, revisions or events')
+    .argument('<kind>', 'deployments | pods | nodes | services | revisions | events (short: deploy, po, no, svc, rev, ev)')
+    .argument('[name]', 'only this object')
+    .option('-n, --namespace <ns>', 'only this namespace (default: all)')
+    .addOption(outputOption(['text', 'json', 'yaml']))
+    .addHelpText('after', '\nExamples:\n  $ capstan get pods\n  $ capstan get deployments web -o json')
+    .action(async (kind: string, name: string | undefined, opts) => (await cluster()).runGet(io, kind, name, opts));
+
+  withConnection(program.command('status'))
+    .description("a rollout's state: phase, revision, ready and updated pods, canary step")
+    .argument('<name>', 'the Deployment or Rollout')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--watch', 'keep showing the state as it changes')
+    .option('--wait', 'wait until Healthy (exit 0) or Degraded (exit 1)')
+    .option('--timeout <seconds>', 'give up waiting after this long (exit 1)', (v) => positiveNumber(v, '--timeout'), 600)
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExit codes with --wait: 0 Healthy, 1 Degraded, aborted or timed out.\n\nExample:\n  $ capstan status web --wait --timeout 120')
+    .action(async (name: string, opts) => (await cluster()).runStatus(io, name, opts));
+
+  withConnection(program.command('history'))
+    .description('every revision of a workload with its outcome')
+    .argument('<name>', 'the Deployment or Rollout')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (name: string, opts) => (await cluster()).runHistory(io, name, opts));
+
+  withConnection(program.command('sync'))
+    .description('reconcile with Git now instead of waiting for the next poll')
+    .option('--allow-mass-prune', 'apply a commit that deletes all objects or more than half of them')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (opts) => (await cluster()).runSync(io, opts));
+
+  withConnection(program.command('rollback'))
+    .description('go back to revision N (default: the previous healthy one)')
+    .argument('<name>', 'the Deployment or Rollout')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--to-revision <n>', 'the revision to return to', (v) => positiveNumber(v, '--to-revision'))
+    .option('--live', 'roll back in the running system at once, without a Git commit (pins until Git changes)')
+    .action(async (name: string, opts) => (await cluster()).runControl(io, 'rollback', name, opts));
+
+  const controls: [string, string][] = [
+    ['promote', 'move a canary one step on, or promote a blue-green preview (--full: skip the remaining steps)'],
+    ['abort', 'stop a rollout: all traffic back to stable, the new revision scaled down and pinned until Git changes'],
+    ['retry', 'restart an aborted rollout'],
+    ['pause', 'hold a rollout where it is'],
+    ['resume', 'continue a paused rollout'],
+  ];
+  for (const [action, description] of controls) {
+    const cmd = withConnection(program.command(action))
+      .description(description)
+      .argument('<name>', 'the Deployment or Rollout')
+      .option('-n, --namespace <ns>', 'namespace', 'default');
+    if (action === 'promote') cmd.option('--full', 'skip every remaining step');
+    cmd.action(async (name: string, opts) => (await cluster()).runControl(io, action, name, opts));
+  }
 }
 
 function printError(io: CliIO, err: unknown, debug: boolean): void {

@@ -79,6 +79,10 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_AGENT_IMAGE_PULL: 'the image could not be pulled, or is not present with pull policy Never',
   CAPSTAN_ERR_AGENT_CONTAINER_CONFIG: 'the container cannot be created from its spec (command, env reference, port)',
 
+  // the CLI talking to a server
+  CAPSTAN_ERR_CLIENT_UNREACHABLE: 'the Capstan server could not be reached',
+  CAPSTAN_ERR_CLIENT_REQUEST: 'the Capstan server refused or failed the request',
+
   // anything else
   CAPSTAN_ERR_INTERNAL_ERROR: 'an unexpected internal error',
 } as const;

@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import type { SourcedObject } from '../../api/types.js';
 import { CapstanError, type Diagnostic } from '../../common/errors.js';
-import { redactUrl } from '../../common/logger.js';
 import { computePlan, renderMarkdown, renderText, type Plan } from '../../plan/index.js';
 import { loadDesiredFrom } from '../../render/index.js';
 import { openSource } from '../../source/index.js';
 import type { SourceAuth } from '../../source/types.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 import { fetchLiveObjects } from '../client.js';
+import { connect } from '../api-client.js';
 
 interface PlanOptions {
   ref?: string;
@@ -64,8 +64,9 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
       });
     }
   } else if (opts.server) {
-    current = await fetchLiveObjects(opts.server, opts.token ?? io.env.CAPSTAN_TOKEN);
-    base = { kind: 'server', url: redactUrl(opts.server) };
+    const api = connect(io, { server: opts.server, token: opts.token, dataDir: opts.dataDir });
+    current = await fetchLiveObjects(api);
+    base = { kind: 'server', url: api.server };
   }
 
   const plan = computePlan({

@@ -1,0 +1,203 @@
+// Commands that read and steer a running Capstan: get, status, history, sync, and the
+// rollout controls (promote, abort, retry, pause, resume, rollback).
+
+import { CapstanError } from '../../common/errors.js';
+import type { ClusterEvent, HistoryEntry, NodeInfo, Pod, Revision } from '../../api/cluster.js';
+import { connect, type ApiClient, type ConnectionOptions } from '../api-client.js';
+import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
+import { table } from '../table.js';
+import { contractDeployment, contractNode, contractPod, contractService, type DeploymentView } from '../views.js';
+
+export interface CommonOptions extends ConnectionOptions {
+  namespace?: string;
+  output?: 'text' | 'json' | 'yaml';
+}
+
+/** KIND as typed → the API resource; short names as kubectl has them. */
+const KINDS: Record<string, string> = {
+  deployments: 'deployments', deployment: 'deployments', deploy: 'deployments', rollouts: 'deployments', rollout: 'deployments',
+  pods: 'pods', pod: 'pods', po: 'pods',
+  nodes: 'nodes', node: 'nodes', no: 'nodes',
+  services: 'services', service: 'services', svc: 'services',
+  revisions: 'revisions', revision: 'revisions', rev: 'revisions',
+  events: 'events', event: 'events', ev: 'events',
+};
+
+export const GET_KINDS = ['deployments', 'pods', 'nodes', 'services', 'revisions', 'events'];
+
+function query(namespace?: string): string {
+  return namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
+}
+
+async function list<T>(api: ApiClient, resource: string, namespace?: string): Promise<T[]> {
+  const body = await api.get<{ items?: T[] }>(`/api/v1/${resource}${query(namespace)}`);
+  return body.items ?? [];
+}
+
+async function print(io: CliIO, output: CommonOptions['output'], value: unknown, text: () => string): Promise<void> {
+  if (output === 'json') io.out(`${JSON.stringify(value, null, 2)}\n`);
+  else if (output === 'yaml') {
+    const { stringify } = await import('yaml');
+    io.out(stringify(value));
+  } else io.out(text());
+}
+
+function age(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+export async function runGet(io: CliIO, kind: string, name: string | undefined, opts: CommonOptions): Promise<void> {
+  const resource = KINDS[kind.toLowerCase()];
+  if (!resource) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `unknown kind "${kind}"; use one of ${GET_KINDS.join(', ')}`);
+  const api = connect(io, opts);
+  const ns = opts.namespace;
+  let rows: unknown[];
+  let text: () => string;
+  switch (resource) {
+    case 'deployments': {
+      const items = (await list<DeploymentView>(api, 'deployments', ns)).map(contractDeployment);
+      rows = items;
+      text = () =>
+        table(
+          ['NAMESPACE', 'NAME', 'PHASE', 'REVISION', 'READY', 'UP-TO-DATE', 'STEP', 'COMMIT', 'MESSAGE'],
+          items.map((d) => [d.namespace, d.name, d.phase, String(d.revision), `${d.readyReplicas}/${d.replicas}`, String(d.updatedReplicas), d.stepCount ? `${d.step}/${d.stepCount}` : '', (d.syncedCommit ?? '').slice(0, 7), d.message]),
+        );
+      break;
+    }
+    case 'pods': {
+      const items = (await list<Pod>(api, 'pods', ns)).map(contractPod);
+      rows = items;
+      text = () => table(['NAMESPACE', 'NAME', 'NODE', 'PHASE', 'READY', 'RESTARTS', 'REVISION'], items.map((p) => [p.namespace, p.name, p.node ?? '<none>', p.phase, p.ready ? 'true' : 'false', String(p.restarts), p.revision]));
+      break;
+    }
+    case 'nodes': {
+      const [nodes, pods] = await Promise.all([list<NodeInfo>(api, 'nodes'), list<Pod>(api, 'pods')]);
+      const items = nodes.map((n) => contractNode(n, pods));
+      rows = items;
+      text = () => table(['NAME', 'READY', 'RUNTIME', 'CPU', 'MEMORY', 'PODS', 'LABELS'], items.map((n) => [n.name, n.ready ? 'Ready' : 'NotReady', n.runtime, `${n.allocated.cpu}m/${n.capacity.cpu}m`, `${Math.round(n.allocated.memory / 2 ** 20)}Mi/${Math.round(n.capacity.memory / 2 ** 20)}Mi`, `${n.allocated.pods}/${n.capacity.pods}`, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]));
+      break;
+    }
+    case 'services': {
+      const [services, pods] = await Promise.all([list<Record<string, unknown>>(api, 'services', ns), list<Pod>(api, 'pods', ns)]);
+      const items = services.map((s) => contractService(s, pods));
+      rows = items;
+      text = () => table(['NAMESPACE', 'NAME', 'ADDRESS', 'ENDPOINTS', 'WEIGHTS'], items.map((s) => [s.namespace, s.name, Array.isArray(s.address) ? s.address.join(',') : s.address, s.endpoints.join(',') || '<none>', Object.entries(s.weights).map(([r, w]) => `${r}=${w}`).join(',')]));
+      break;
+    }
+    case 'revisions': {
+      const items = await list<Revision>(api, 'revisions', ns);
+      rows = items;
+      text = () => table(['NAMESPACE', 'NAME', 'OWNER', 'REVISION', 'REPLICAS', 'COMMIT', 'AGE'], items.map((r) => [r.metadata.namespace, r.metadata.name, `${r.metadata.owner.kind}/${r.metadata.owner.name}`, String(r.metadata.revision), String(r.replicas), (r.metadata.commit ?? '').slice(0, 7), age(r.metadata.createdAt)]));
+      break;
+    }
+    default: {
+      const items = (await list<ClusterEvent>(api, 'events', ns)).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen));
+      rows = items;
+      text = () => table(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'COUNT', 'MESSAGE'], items.map((e) => [age(e.lastSeen), e.type, e.reason, `${e.namespace}/${e.object}`, String(e.count), e.message]));
+    }
+  }
+  if (name !== undefined) {
+    rows = rows.filter((r) => (r as { name?: string; metadata?: { name?: string } }).name === name || (r as { metadata?: { name?: string } }).metadata?.name === name);
+    if (rows.length === 0) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `${resource} "${name}" not found${ns ? ` in namespace ${ns}` : ''}`);
+  }
+  const shown = rows;
+  await print(io, opts.output, name !== undefined ? shown[0] : shown, () => {
+    if (shown.length === 0) return `No ${resource} found${ns ? ` in namespace ${ns}` : ''}.\n`;
+    if (name === undefined) return text();
+    return text().split('\n').filter((l, i) => i === 0 || l.includes(name)).join('\n');
+  });
+}
+
+async function findDeployment(api: ApiClient, name: string, namespace: string): Promise<ReturnType<typeof contractDeployment>> {
+  const items = (await list<DeploymentView>(api, 'deployments', namespace)).map(contractDeployment);
+  const d = items.find((i) => i.name === name);
+  if (!d) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `no deployment or rollout "${name}" in namespace ${namespace}`);
+  return d;
+}
+
+function bar(done: number, total: number, width = 20): string {
+  const filled = total > 0 ? Math.round((Math.min(done, total) / total) * width) : 0;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+function statusText(d: ReturnType<typeof contractDeployment>): string {
+  const lines = [
+    `${d.kind ?? 'Deployment'} ${d.namespace}/${d.name}`,
+    `  phase:     ${d.phase}${d.message ? ` — ${d.message}` : ''}`,
+    `  revision:  ${d.revision}${d.syncedCommit ? ` (commit ${d.syncedCommit.slice(0, 12)})` : ''}`,
+    `  ready:     ${bar(d.readyReplicas, d.replicas)} ${d.readyReplicas}/${d.replicas}`,
+    `  updated:   ${bar(d.updatedReplicas, d.replicas)} ${d.updatedReplicas}/${d.replicas}`,
+  ];
+  if (d.stepCount) lines.push(`  step:      ${d.step}/${d.stepCount}, weight ${d.weight ?? 0}%`);
+  return `${lines.join('\n')}\n`;
+}
+
+export interface StatusOptions extends CommonOptions {
+  watch?: boolean;
+  wait?: boolean;
+  timeout?: number;
+}
+
+export async function runStatus(io: CliIO, name: string, opts: StatusOptions): Promise<void> {
+  const api = connect(io, opts);
+  const namespace = opts.namespace ?? 'default';
+  if (!opts.wait && !opts.watch) {
+    const d = await findDeployment(api, name, namespace);
+    await print(io, opts.output, d, () => statusText(d));
+    return;
+  }
+  // --wait / --watch: poll once a second; exit codes as the contract says for --wait.
+  const deadline = Date.now() + (opts.timeout ?? 600) * 1000;
+  let last = '';
+  for (;;) {
+    const d = await findDeployment(api, name, namespace);
+    const shown = opts.output === 'json' ? `${JSON.stringify(d)}\n` : statusText(d);
+    if (opts.watch && shown !== last) io.out(shown);
+    last = shown;
+    if (d.phase === 'Healthy' && opts.wait) {
+      if (!opts.watch) io.out(shown);
+      return;
+    }
+    if (d.phase === 'Degraded' && opts.wait) {
+      if (!opts.watch) io.out(shown);
+      throw new ExitRequest(EXIT_FAILURE);
+    }
+    if (Date.now() > deadline) {
+      io.err(`capstan: timed out after ${opts.timeout ?? 600}s waiting for ${namespace}/${name} (phase ${d.phase})\n`);
+      throw new ExitRequest(EXIT_FAILURE);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+export async function runHistory(io: CliIO, name: string, opts: CommonOptions): Promise<void> {
+  const api = connect(io, opts);
+  const namespace = opts.namespace ?? 'default';
+  const all = await list<HistoryEntry & { namespace?: string; name?: string; workload?: string }>(api, 'history', namespace);
+  const entries = all.filter((h) => (h.name ?? h.workload) === name || (h as { owner?: string }).owner === name).sort((a, b) => a.revision - b.revision);
+  await print(io, opts.output, entries, () =>
+    entries.length === 0
+      ? `No history for ${namespace}/${name}.\n`
+      : table(['REVISION', 'OUTCOME', 'TRIGGER', 'COMMIT', 'IMAGES', 'CREATED', 'MESSAGE'], entries.map((h) => [String(h.revision), h.outcome, h.trigger, (h.commit ?? '').slice(0, 7), h.images.join(','), h.createdAt, h.message ?? ''])),
+  );
+}
+
+export async function runSync(io: CliIO, opts: CommonOptions & { allowMassPrune?: boolean }): Promise<void> {
+  const api = connect(io, opts);
+  const state = await api.post<{ phase?: string; message?: string; syncedCommit?: string }>('/api/v1/sync', { allowMassPrune: opts.allowMassPrune === true });
+  await print(io, opts.output, state, () => `sync: ${state.phase ?? 'requested'}${state.syncedCommit ? ` at ${state.syncedCommit.slice(0, 12)}` : ''}${state.message ? ` — ${state.message}` : ''}\n`);
+  if (state.phase && state.phase !== 'Synced') throw new ExitRequest(EXIT_FAILURE);
+}
+
+export async function runControl(io: CliIO, action: string, name: string, opts: CommonOptions & Record<string, unknown>): Promise<void> {
+  const api = connect(io, opts);
+  const namespace = opts.namespace ?? 'default';
+  const { namespace: _ns, output: _o, server: _s, token: _t, dataDir: _d, ...body } = opts;
+  const result = await api.post<{ message?: string }>(`/api/v1/deployments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${action}`, body);
+  io.out(`${action}: ${namespace}/${name}${result?.message ? ` — ${result.message}` : ''}\n`);
+}
