@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import * as scheduler from '../../src/scheduler/index.js';
+
+describe('scheduler public surface', () => {
+  it('grows only on purpose', () => {
+    expect(Object.keys(scheduler).sort()).toEqual([
+      'DEFAULT_WEIGHTS',
+      'MAX_NODE_SCORE',
+      'MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND',
+      'MIN_FEASIBLE_NODES_TO_FIND',
+      'REASON_AFFINITY',
+      'REASON_CPU',
+      'REASON_MEMORY',
+      'REASON_PODS',
+      'REASON_PORTS',
+      'REASON_UNSCHEDULABLE',
+      'Scheduler',
+      'TAINT_NOT_READY',
+      'TAINT_UNSCHEDULABLE',
+      'formatUnschedulable',
+      'numFeasibleNodesToFind',
+      'seededRandom',
+    ]);
+  });
+});
