@@ -1,5 +1,8 @@
 // The store: the KV contract, the embedded backend (Raft + WAL + MVCC) and the etcd backend.
 export { MAX_REQUEST_BYTES } from './types.js';
+import type { KV } from './types.js';
+import type { EtcdStoreOptions } from './etcd/index.js';
+
 export type {
   KV,
   KeyValue,
@@ -23,5 +26,13 @@ export type {
 } from './types.js';
 export { openEmbeddedStore, realClock } from './embedded/index.js';
 export type { EmbeddedStoreOptions, StoreClock } from './embedded/index.js';
-export { openEtcdStore } from './etcd/index.js';
 export type { EtcdStoreOptions } from './etcd/index.js';
+
+/**
+ * The etcd backend, loaded on first use: its gRPC client costs over a second to import, which
+ * every command that only needs the embedded store would otherwise pay.
+ */
+export async function openEtcdStore(options: EtcdStoreOptions): Promise<KV> {
+  const etcd = await import('./etcd/index.js');
+  return etcd.openEtcdStore(options);
+}
