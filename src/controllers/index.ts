@@ -32,3 +32,7 @@ export type {
   ControllerManagerOptions,
   ControllerMetrics,
 } from './framework/index.js';
+export { SchedulingReconciler, schedulingController, SCHEDULING_KEY, REASON_UNSCHEDULABLE_POD, EVENT_FAILED_SCHEDULING, recordEvent, eventKey } from './scheduling/index.js';
+export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResult, EventInput } from './scheduling/index.js';
+export { NodeLifecycleReconciler, nodeLifecycleController, DEFAULT_EVICTION_TIMEOUT_MS, NODE_NOT_READY_MESSAGE } from './nodes/index.js';
+export type { NodeLifecycleOptions, NodeLifecycleControllerOptions, NodeAction } from './nodes/index.js';

@@ -1,0 +1,218 @@
+// The scheduling controller: binds pods without `spec.nodeName` to nodes. Level-based: every
+// pass reads nodes, node leases and pods, builds the scheduler core's cluster view and places
+// every pending pod, oldest first, counting each placement before the next decision. All
+// triggers map to one key, so a burst of changes becomes one pass (the queue de-duplicates).
+// Binding is a compare-and-swap on the pod's modRevision: two schedulers never both bind a pod.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
+import { silentLogger } from '../../common/index.js';
+import { Scheduler, type Decision } from '../../scheduler/index.js';
+import type { KV, KeyValue } from '../../store/index.js';
+import { systemClock, type Clock } from '../framework/clock.js';
+import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
+import { watchSource } from '../framework/watch-source.js';
+import { recordEvent } from './event.js';
+import { boundPod, needsScheduling, podId, podKey, podRequest, schedulerNode, schedulingOrder } from './view.js';
+
+/** The one queue key: a pass always looks at the whole cluster. */
+export const SCHEDULING_KEY = 'pending-pods';
+export const NODE_LEASES_PREFIX = `${STORE_PREFIX.leases}nodes/`;
+export const REASON_UNSCHEDULABLE_POD = 'Unschedulable';
+export const EVENT_FAILED_SCHEDULING = 'FailedScheduling';
+export const EVENT_SCHEDULED = 'Scheduled';
+
+export interface SchedulingOptions {
+  kv: KV;
+  clock?: Clock;
+  logger?: Logger;
+  /** Breaks score ties; inject a seeded one for repeatable placements. */
+  random?: () => number;
+  /** Try unschedulable pods again this often even when nothing changes (default 30 s). */
+  retryUnschedulableMs?: number;
+  /** `source` of the events written (default "scheduler"). */
+  source?: string;
+  /** Attempts to bind one pod when its key keeps changing under us (default 5). */
+  bindAttempts?: number;
+}
+
+export interface SchedulingControllerOptions extends SchedulingOptions {
+  registry?: Registry;
+  /** Full re-list of watched prefixes (default 10 min). */
+  resyncMs?: number;
+}
+
+/** What one pass did, for logs and tests. */
+export interface SchedulingPassResult {
+  bound: { pod: string; node: string }[];
+  unschedulable: { pod: string; reason: string }[];
+  /** Binds lost to a concurrent writer (the pod was re-read and, if still pending, retried). */
+  conflicts: number;
+}
+
+function decode<T>(kv: KeyValue): T | undefined {
+  try {
+    return JSON.parse(Buffer.from(kv.value).toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+type BindOutcome = { kind: 'bound'; node: string } | { kind: 'unschedulable'; reason: string } | { kind: 'skipped' };
+
+export class SchedulingReconciler implements Reconciler {
+  readonly name = 'scheduling';
+  private readonly kv: KV;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly retryMs: number;
+  private readonly source: string;
+  private readonly attempts: number;
+
+  constructor(options: SchedulingOptions) {
+    this.kv = options.kv;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.retryMs = options.retryUnschedulableMs ?? 30_000;
+    this.source = options.source ?? 'scheduler';
+    this.attempts = options.bindAttempts ?? 5;
+  }
+
+  async reconcile(_key: string, ctx: ReconcileContext): Promise<Result> {
+    const result = await this.pass(ctx.logger);
+    if (result.bound.length > 0 || result.unschedulable.length > 0) {
+      ctx.logger.info({ bound: result.bound.length, unschedulable: result.unschedulable.length, conflicts: result.conflicts }, 'scheduling pass');
+    }
+    return result.unschedulable.length > 0 ? { requeueAfterMs: this.retryMs } : undefined;
+  }
+
+  /** One pass over every pending pod. */
+  async pass(logger: Logger = silentLogger()): Promise<SchedulingPassResult> {
+    const result: SchedulingPassResult = { bound: [], unschedulable: [], conflicts: 0 };
+    const pods = await this.kv.range(STORE_PREFIX.pods, { prefix: true });
+    const decoded: { pod: Pod; kv: KeyValue }[] = [];
+    for (const item of pods.kvs) {
+      const pod = decode<Pod>(item);
+      if (pod?.metadata && pod.spec) decoded.push({ pod, kv: item });
+    }
+    if (!decoded.some((d) => needsScheduling(d.pod))) return result;
+    const [nodes, leases] = await Promise.all([
+      this.kv.range(STORE_PREFIX.nodes, { prefix: true }),
+      this.kv.range(NODE_LEASES_PREFIX, { prefix: true, keysOnly: true }),
+    ]);
+    const leased = new Set(leases.kvs.map((l) => l.key.slice(NODE_LEASES_PREFIX.length)));
+    const scheduler = new Scheduler({ random: this.random });
+    for (const item of nodes.kvs) {
+      const node = decode<StoredNode>(item);
+      if (node?.name && node.capacity) scheduler.upsertNode(schedulerNode(node, leased.has(node.name)));
+    }
+    const pending: { pod: Pod; kv: KeyValue }[] = [];
+    for (const { pod, kv: item } of decoded) {
+      if (needsScheduling(pod)) {
+        pending.push({ pod, kv: item });
+        continue;
+      }
+      const bound = boundPod(pod);
+      // A pod on a node the view does not know (node object gone) holds nothing anywhere.
+      if (bound && scheduler.allocated(bound.node) !== undefined) scheduler.assume(bound, bound.node);
+    }
+    pending.sort((a, b) => schedulingOrder(a.pod, b.pod));
+    for (const { pod, kv } of pending) {
+      const outcome = await this.placeOne(scheduler, pod, kv, result, logger);
+      if (outcome.kind === 'bound') result.bound.push({ pod: podId(pod), node: outcome.node });
+      else if (outcome.kind === 'unschedulable') result.unschedulable.push({ pod: podId(pod), reason: outcome.reason });
+    }
+    return result;
+  }
+
+  /** Decide, then bind with a CAS; on a conflict re-read the pod and decide again. */
+  private async placeOne(scheduler: Scheduler, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger): Promise<BindOutcome> {
+    let pod = first;
+    let current = firstKv;
+    const key = podKey(pod.metadata.namespace, pod.metadata.name);
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      const request = podRequest(pod);
+      const decision: Decision = scheduler.schedule(request);
+      let txn;
+      if (decision.fits) {
+        const status = { ...pod.status };
+        if (status.reason === REASON_UNSCHEDULABLE_POD) {
+          delete status.reason;
+          delete status.message;
+        }
+        const next: Pod = { ...pod, spec: { ...pod.spec, nodeName: decision.node }, status };
+        txn = await this.kv.txn({
+          compare: [{ key, target: 'modRevision', op: '==', value: current.modRevision }],
+          success: [{ type: 'put', key, value: JSON.stringify(next) }],
+          failure: [{ type: 'get', key }],
+        });
+        if (txn.succeeded) {
+          scheduler.assume(request, decision.node);
+          logger.debug({ pod: podId(pod), node: decision.node, score: decision.score }, 'bound');
+          return { kind: 'bound', node: decision.node };
+        }
+      } else {
+        const unchanged = pod.status?.reason === REASON_UNSCHEDULABLE_POD && pod.status.message === decision.reason;
+        if (unchanged) return { kind: 'unschedulable', reason: decision.reason };
+        const next: Pod = { ...pod, status: { ...pod.status, phase: 'Pending', ready: false, reason: REASON_UNSCHEDULABLE_POD, message: decision.reason } };
+        txn = await this.kv.txn({
+          compare: [{ key, target: 'modRevision', op: '==', value: current.modRevision }],
+          success: [{ type: 'put', key, value: JSON.stringify(next) }],
+          failure: [{ type: 'get', key }],
+        });
+        if (txn.succeeded) {
+          await recordEvent(
+            this.kv,
+            {
+              namespace: pod.metadata.namespace,
+              object: `Pod/${pod.metadata.name}`,
+              type: 'Warning',
+              reason: EVENT_FAILED_SCHEDULING,
+              message: decision.reason,
+              source: this.source,
+            },
+            this.clock.now(),
+          );
+          return { kind: 'unschedulable', reason: decision.reason };
+        }
+      }
+      // Someone else wrote the pod (another scheduler bound it, its status changed): look again.
+      result.conflicts++;
+      const fresh = txn.results[0];
+      const kvs = fresh?.type === 'get' ? fresh.kvs : [];
+      const reread = kvs[0] ? decode<Pod>(kvs[0]) : undefined;
+      if (!reread || !kvs[0] || !needsScheduling(reread)) {
+        // Bound elsewhere: count it, so later decisions in this pass see its node's load.
+        const b = reread ? boundPod(reread) : undefined;
+        if (b && scheduler.allocated(b.node) !== undefined) scheduler.assume(b, b.node);
+        return { kind: 'skipped' };
+      }
+      pod = reread;
+      current = kvs[0];
+    }
+    logger.warn({ pod: podId(first) }, 'pod kept changing while it was being bound; trying again next pass');
+    return { kind: 'skipped' };
+  }
+}
+
+// Every pod change triggers a pass: a delete only carries the previous (bound) value, so a
+// pod freeing its node's room cannot be told apart from a status update. Passes coalesce in
+// the queue, and a pass with nothing pending stops after reading the pods.
+const podTrigger = (): string => SCHEDULING_KEY;
+
+/** A Controller running the scheduling reconciler on pod, node and node-lease changes. */
+export function schedulingController(options: SchedulingControllerOptions): Controller {
+  const { kv, clock, logger } = options;
+  const common = { kv, clock, logger, resyncMs: options.resyncMs };
+  return new Controller({
+    reconciler: new SchedulingReconciler(options),
+    clock,
+    logger,
+    registry: options.registry,
+    sources: [
+      watchSource({ ...common, prefix: STORE_PREFIX.pods, keysOf: podTrigger }),
+      watchSource({ ...common, prefix: STORE_PREFIX.nodes, keysOf: () => SCHEDULING_KEY }),
+      watchSource({ ...common, prefix: NODE_LEASES_PREFIX, keysOf: () => SCHEDULING_KEY }),
+    ],
+  });
+}
