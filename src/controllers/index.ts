@@ -36,3 +36,25 @@ export { SchedulingReconciler, schedulingController, SCHEDULING_KEY, REASON_UNSC
 export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResult, EventInput } from './scheduling/index.js';
 export { NodeLifecycleReconciler, nodeLifecycleController, DEFAULT_EVICTION_TIMEOUT_MS, NODE_NOT_READY_MESSAGE } from './nodes/index.js';
 export type { NodeLifecycleOptions, NodeLifecycleControllerOptions, NodeAction } from './nodes/index.js';
+export { EventRecorder, EVENT_COALESCE_MS, MAX_EVENTS_PER_NAMESPACE, EVENT_TTL_SECONDS } from './events.js';
+export type { EventInput, EventRecorderOptions } from './events.js';
+export {
+  createWorkloadControllers,
+  workloadReconciler,
+  revisionReconciler,
+  planWorkload,
+  planRevision,
+  planHistory,
+  templateHash,
+  REVISION_HASH_LABEL,
+  MAX_HISTORY,
+} from './workload/index.js';
+export type {
+  WorkloadControllersOptions,
+  WorkloadControllers,
+  WorkloadReconcilerOptions,
+  RevisionReconcilerOptions,
+  StoredWorkloadStatus,
+  WorkloadPlan,
+  RevisionPlan,
+} from './workload/index.js';

@@ -1,0 +1,89 @@
+// Rollout history (`capstan history`): one entry per revision number. A new revision starts
+// an entry as Progressing and supersedes any entry still Progressing; the entry follows the
+// rollout to Healthy or Degraded; only the newest MAX_HISTORY entries are kept.
+import type { HistoryEntry, WorkloadPhase } from '../../api/cluster.js';
+import type { Compare, TxnOp } from '../../store/index.js';
+import type { Stored } from './observed.js';
+
+export const MAX_HISTORY = 100;
+
+export interface HistoryInput {
+  /** The workload the entries belong to. */
+  workload: { kind: string; namespace: string; name: string };
+  entries: readonly Stored<HistoryEntry>[];
+  /** The current revision number. */
+  revision: number;
+  /** The current revision was created or renumbered in this pass. */
+  starting: boolean;
+  phase: WorkloadPhase;
+  commit?: string;
+  images: string[];
+  /** ISO time. */
+  now: string;
+  keyOf(revision: number): string;
+}
+
+export function planHistory(input: HistoryInput): { compare: Compare[]; ops: TxnOp[] } {
+  const compare: Compare[] = [];
+  const ops: TxnOp[] = [];
+  const written = new Set<string>();
+  const write = (item: Stored<HistoryEntry> | undefined, key: string, entry: HistoryEntry): void => {
+    written.add(key);
+    compare.push({ key, target: 'modRevision', op: '==', value: item?.modRevision ?? 0 });
+    ops.push({ type: 'put', key, value: JSON.stringify(entry) });
+  };
+  const byNumber = new Map(input.entries.map((e) => [e.value.revision, e]));
+  let current = byNumber.get(input.revision);
+
+  if (input.starting || !current) {
+    for (const e of input.entries) {
+      if (e.value.revision === input.revision || e.value.outcome !== 'Progressing') continue;
+      write(e, e.key, { ...e.value, outcome: 'Superseded', finishedAt: input.now });
+    }
+    const entry: HistoryEntry = {
+      namespace: input.workload.namespace,
+      name: input.workload.name,
+      kind: input.workload.kind,
+      revision: input.revision,
+      ...(input.commit !== undefined ? { commit: input.commit } : {}),
+      author: '',
+      message: '',
+      images: input.images,
+      createdAt: input.now,
+      outcome: 'Progressing',
+      trigger: 'push',
+    };
+    // A restarted count after a deletion may find an old entry under this number: replace it.
+    write(current, input.keyOf(input.revision), entry);
+    current = { key: input.keyOf(input.revision), value: entry, modRevision: -1 };
+  }
+
+  // The current entry follows the rollout; Degraded can still turn Healthy if the pods recover.
+  const { outcome } = current.value;
+  let next: HistoryEntry['outcome'] | undefined;
+  if (input.phase === 'Healthy' && (outcome === 'Progressing' || outcome === 'Degraded')) next = 'Healthy';
+  else if (input.phase === 'Degraded' && outcome === 'Progressing') next = 'Degraded';
+  if (next) {
+    const entry: HistoryEntry = { ...current.value, outcome: next, finishedAt: input.now };
+    if (current.modRevision === -1) {
+      // Written above in this pass: replace that put instead of adding a second one.
+      ops[ops.length - 1] = { type: 'put', key: current.key, value: JSON.stringify(entry) };
+    } else {
+      write(current, current.key, entry);
+    }
+  }
+
+  // Keep the newest entries (the one written now included).
+  const numbers = new Set(input.entries.map((e) => e.value.revision));
+  numbers.add(input.revision);
+  const excess = numbers.size - MAX_HISTORY;
+  if (excess > 0) {
+    const oldest = [...input.entries].sort((a, b) => a.value.revision - b.value.revision).slice(0, excess);
+    for (const e of oldest) {
+      if (e.value.revision === input.revision || written.has(e.key)) continue;
+      compare.push({ key: e.key, target: 'modRevision', op: '==', value: e.modRevision });
+      ops.push({ type: 'delete', key: e.key });
+    }
+  }
+  return { compare, ops };
+}

@@ -1,0 +1,34 @@
+// Workload controllers: Deployment/Rollout → revisions (workload) and revisions → pods (revision).
+export {
+  createWorkloadControllers,
+  workloadReconciler,
+  revisionReconciler,
+  desiredWorkloadKey,
+  ownerWorkloadKey,
+  podRevisionKey,
+} from './controllers.js';
+export type {
+  WorkloadControllersOptions,
+  WorkloadControllers,
+  WorkloadReconcilerOptions,
+  RevisionReconcilerOptions,
+} from './controllers.js';
+export { planWorkload, strategyOf } from './plan.js';
+export type { WorkloadPlan } from './plan.js';
+export { observeWorkload } from './observed.js';
+export type { ObservedWorkload, StoredWorkloadStatus, Stored } from './observed.js';
+export { planHistory, MAX_HISTORY } from './history.js';
+export type { HistoryInput } from './history.js';
+export { planRevision, observeRevision, deletionOrder, newPod, MAX_CREATES_PER_PASS } from './revision-plan.js';
+export type { ObservedRevision, RevisionPlan } from './revision-plan.js';
+export {
+  REVISION_HASH_LABEL,
+  WORKLOAD_KINDS,
+  templateHash,
+  canonicalJson,
+  parseWorkloadKey,
+  parseRevisionKey,
+  revisionKey,
+  workloadKey,
+} from './keys.js';
+export type { WorkloadRef } from './keys.js';

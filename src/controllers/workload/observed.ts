@@ -1,0 +1,82 @@
+// What the workload controller reads for one workload, at one store revision.
+import type { HistoryEntry, Pod, Revision, WorkloadStatus } from '../../api/cluster.js';
+import type { KV } from '../../store/index.js';
+import type { DesiredRecord } from '../../sync/index.js';
+import {
+  decodeJson,
+  desiredKeyOf,
+  historyPrefixOf,
+  isPod,
+  isRevision,
+  podsPrefixOf,
+  revisionsPrefixOf,
+  statusKeyOf,
+  type WorkloadRef,
+} from './keys.js';
+
+/**
+ * The status record as stored: the contract fields plus a few the controller keeps for its
+ * next pass (extra JSON fields are served as they are).
+ */
+export interface StoredWorkloadStatus extends WorkloadStatus {
+  /** `<workload>-<hash>` of the current revision. */
+  revisionName?: string;
+  /** Machine-readable cause of the phase, e.g. `ProgressDeadlineExceeded`. */
+  reason?: string;
+  /** Non-terminating pods of every revision (Kubernetes `status.replicas`; `replicas` is the desired count). */
+  currentReplicas?: number;
+  unavailableReplicas?: number;
+}
+
+export interface Stored<T> {
+  key: string;
+  value: T;
+  modRevision: number;
+}
+
+export interface ObservedWorkload {
+  ref: WorkloadRef;
+  /** Store revision every read was served at. */
+  storeRevision: number;
+  desired?: DesiredRecord;
+  revisions: Stored<Revision>[];
+  /** Pods owned by the workload, any revision. */
+  pods: Stored<Pod>[];
+  status?: Stored<StoredWorkloadStatus>;
+  history: Stored<HistoryEntry>[];
+}
+
+/** One consistent read of everything the workload controller decides from. */
+export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<ObservedWorkload> {
+  const first = await kv.range(desiredKeyOf(ref), { prefix: false });
+  const revision = first.revision;
+  const at = { revision };
+  const [revs, pods, status, history] = await Promise.all([
+    kv.range(revisionsPrefixOf(ref), { prefix: true, ...at }),
+    kv.range(podsPrefixOf(ref), { prefix: true, ...at }),
+    kv.range(statusKeyOf(ref), { prefix: false, ...at }),
+    kv.range(historyPrefixOf(ref), { prefix: true, ...at }),
+  ]);
+  const out: ObservedWorkload = { ref, storeRevision: revision, revisions: [], pods: [], history: [] };
+  out.desired = decodeJson<DesiredRecord>(first.kvs[0]);
+  for (const item of revs.kvs) {
+    const r = decodeJson<unknown>(item);
+    if (isRevision(r) && r.metadata.owner.kind === ref.kind && r.metadata.owner.name === ref.name) {
+      out.revisions.push({ key: item.key, value: r, modRevision: item.modRevision });
+    }
+  }
+  for (const item of pods.kvs) {
+    const p = decodeJson<unknown>(item);
+    if (isPod(p) && p.metadata.owner.kind === ref.kind && p.metadata.owner.name === ref.name) {
+      out.pods.push({ key: item.key, value: p, modRevision: item.modRevision });
+    }
+  }
+  const s = status.kvs[0];
+  const sv = decodeJson<StoredWorkloadStatus>(s);
+  if (s && sv) out.status = { key: s.key, value: sv, modRevision: s.modRevision };
+  for (const item of history.kvs) {
+    const h = decodeJson<HistoryEntry>(item);
+    if (h && typeof h.revision === 'number') out.history.push({ key: item.key, value: h, modRevision: item.modRevision });
+  }
+  return out;
+}

@@ -1,0 +1,324 @@
+// The workload controller's pure core: from one consistent read of a workload (desired
+// object, revisions, pods, status, history) to the single transaction that moves it on, the
+// events to report once that transaction lands, and when to look again.
+import type { Pod, PodSpec, Revision } from '../../api/cluster.js';
+import { applyDefaults, type Deployment, type Rollout } from '../../api/index.js';
+import type { EventInput } from '../events.js';
+import {
+  computeStatus,
+  nextRolloutAction,
+  summarizePods,
+  type RevisionState,
+  type RolloutDecision,
+  type RolloutInput,
+  type StrategyRegistry,
+  type StrategySpec,
+} from '../../rollout/index.js';
+import type { Compare, TxnOp } from '../../store/index.js';
+import { planHistory } from './history.js';
+import { REVISION_HASH_LABEL, historyKeyOf, iso, ms, revisionsPrefixOf, statusKeyOf, templateHash } from './keys.js';
+import type { ObservedWorkload, Stored, StoredWorkloadStatus } from './observed.js';
+
+/** Kubernetes treats a deadline of MaxInt32 as "no deadline". */
+const NO_DEADLINE = 2 ** 31 - 1;
+
+export interface WorkloadPlan {
+  /** Guards: every key read and rewritten is unchanged since the read. */
+  compare: Compare[];
+  ops: TxnOp[];
+  /** Reported after the transaction succeeded. */
+  events: EventInput[];
+  /** Look again after this long even if nothing changes (minReadySeconds, deadline). */
+  requeueAfterMs?: number;
+}
+
+type Workload = Deployment | Rollout;
+
+export function strategyOf(w: Workload): StrategySpec {
+  const s = w.spec.strategy ?? {};
+  if (s.canary) return { type: 'Canary', canary: s.canary as Record<string, unknown> };
+  if (s.blueGreen) return { type: 'BlueGreen', blueGreen: s.blueGreen as unknown as Record<string, unknown> };
+  if ('type' in s && s.type === 'Recreate') return { type: 'Recreate' };
+  return { type: 'RollingUpdate', rollingUpdate: 'rollingUpdate' in s ? s.rollingUpdate : undefined };
+}
+
+function guard(compare: Compare[], item: { key: string; modRevision: number }): void {
+  compare.push({ key: item.key, target: 'modRevision', op: '==', value: item.modRevision });
+}
+
+function put(ops: TxnOp[], key: string, value: unknown): void {
+  ops.push({ type: 'put', key, value: JSON.stringify(value) });
+}
+
+function podsByHash(pods: readonly Stored<Pod>[]): Map<string, Pod[]> {
+  const out = new Map<string, Pod[]>();
+  for (const { value: p } of pods) {
+    const hash = p.metadata.owner.revision;
+    const list = out.get(hash);
+    if (list) list.push(p);
+    else out.set(hash, [p]);
+  }
+  return out;
+}
+
+function revisionState(rev: Revision, pods: readonly Pod[], minReadySeconds: number, now: number): { state: RevisionState; nextAvailableAt: number | null } {
+  const { counts, nextAvailableAt } = summarizePods(
+    pods.map((p) => ({
+      ready: p.status.ready === true,
+      readySince: ms(p.status.readySince),
+      terminating: p.metadata.deletionRequestedAt !== undefined,
+    })),
+    minReadySeconds,
+    now,
+  );
+  return { state: { name: rev.metadata.hash, revisionNumber: rev.metadata.revision, replicas: rev.replicas, pods: counts }, nextAvailableAt };
+}
+
+function scaleMessage(rev: Revision, from: number, to: number): string {
+  return `Scaled ${to > from ? 'up' : 'down'} revision ${rev.metadata.name} to ${to} from ${from}`;
+}
+
+/** A workload gone from Git: scale every revision to 0, then remove what is left once no pod remains. */
+function planDeletion(o: ObservedWorkload): WorkloadPlan {
+  const compare: Compare[] = [];
+  const ops: TxnOp[] = [];
+  const events: EventInput[] = [];
+  const object = `${o.ref.kind}/${o.ref.name}`;
+  for (const r of o.revisions) {
+    if (r.value.replicas === 0) continue;
+    guard(compare, r);
+    put(ops, r.key, { ...r.value, replicas: 0 });
+    events.push({ namespace: o.ref.namespace, object, reason: 'ScalingReplicaSet', message: scaleMessage(r.value, r.value.replicas, 0) });
+  }
+  if (ops.length > 0 || o.pods.length > 0) return { compare, ops, events };
+  for (const item of [...o.revisions, ...o.history, ...(o.status ? [o.status] : [])]) {
+    guard(compare, item);
+    ops.push({ type: 'delete', key: item.key });
+  }
+  return { compare, ops, events };
+}
+
+/** The decision when the strategy cannot run (unknown type, or it threw): hold everything, report why. */
+function failedDecision(input: RolloutInput, err: unknown): RolloutDecision {
+  const status = computeStatus(input, []);
+  const cause = err instanceof Error ? err.message : String(err);
+  const message = `${input.strategy.type} rollouts are not supported by this controller yet: ${cause}`;
+  return {
+    scale: [],
+    phase: 'Degraded',
+    reason: 'StrategyUnsupported',
+    message,
+    conditions: [{ type: 'Progressing', status: 'False', reason: 'StrategyUnsupported', message }],
+    lastProgressAt: input.lastProgressAt,
+    status,
+  };
+}
+
+export function planWorkload(o: ObservedWorkload, now: number, strategies?: StrategyRegistry): WorkloadPlan {
+  const record = o.desired;
+  if (!record || typeof record.object !== 'object' || record.object === null) return planDeletion(o);
+  const w = applyDefaults(record.object) as Workload;
+  const { ref } = o;
+  const spec = w.spec;
+  const compare: Compare[] = [];
+  const ops: TxnOp[] = [];
+  const events: EventInput[] = [];
+  const object = `${ref.kind}/${ref.name}`;
+  const event = (reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): void => {
+    events.push({ namespace: ref.namespace, object, reason, message, type });
+  };
+
+  // The revision for the current template: new, reused from an old hash, or already current.
+  const labels = { ...(spec.template.metadata?.labels ?? {}) };
+  const podSpec = spec.template.spec as unknown as PodSpec;
+  const hash = templateHash({ labels, spec: podSpec });
+  const maxNumber = o.revisions.reduce((n, r) => Math.max(n, r.value.metadata.revision), 0);
+  const existing = o.revisions.find((r) => r.value.metadata.hash === hash);
+  let current: Revision;
+  let starting = false;
+  if (!existing) {
+    current = {
+      metadata: {
+        name: `${ref.name}-${hash}`,
+        namespace: ref.namespace,
+        owner: { kind: ref.kind, name: ref.name },
+        hash,
+        revision: maxNumber + 1,
+        createdAt: iso(now),
+        ...(record.commit !== undefined ? { commit: record.commit } : {}),
+      },
+      template: {
+        metadata: {
+          labels: { ...labels, [REVISION_HASH_LABEL]: hash },
+          ...(spec.template.metadata?.annotations ? { annotations: spec.template.metadata.annotations } : {}),
+        },
+        spec: podSpec,
+      },
+      replicas: 0,
+    };
+    compare.push({ key: `${revisionsPrefixOf(ref)}${hash}`, target: 'createRevision', op: '==', value: 0 });
+    starting = true;
+  } else if (existing.value.metadata.revision < maxNumber) {
+    // Back to an older template: Kubernetes reuses its ReplicaSet under a new revision number.
+    current = { ...existing.value, metadata: { ...existing.value.metadata, revision: maxNumber + 1, commit: record.commit } };
+    starting = true;
+  } else {
+    current = existing.value;
+  }
+  const currentKey = existing?.key ?? `${revisionsPrefixOf(ref)}${hash}`;
+
+  // Observe every revision's pods into the rollout math's input.
+  const minReadySeconds = spec.minReadySeconds ?? 0;
+  const byHash = podsByHash(o.pods);
+  let nextAvailableAt: number | null = null;
+  const note = (at: number | null): void => {
+    if (at !== null && (nextAvailableAt === null || at < nextAvailableAt)) nextAvailableAt = at;
+  };
+  const cur = revisionState(current, byHash.get(hash) ?? [], minReadySeconds, now);
+  note(cur.nextAvailableAt);
+  const olds: RevisionState[] = [];
+  for (const r of o.revisions) {
+    if (r.value.metadata.hash === hash) continue;
+    const s = revisionState(r.value, byHash.get(r.value.metadata.hash) ?? [], minReadySeconds, now);
+    note(s.nextAvailableAt);
+    olds.push(s.state);
+  }
+
+  const prev = o.status?.value;
+  const sameRollout = !starting && prev !== undefined && prev.revision === current.metadata.revision;
+  const deadline = spec.progressDeadlineSeconds ?? 600;
+  const input: RolloutInput = {
+    strategy: strategyOf(w),
+    replicas: spec.replicas ?? 1,
+    minReadySeconds,
+    progressDeadlineSeconds: deadline,
+    paused: spec.paused === true,
+    now,
+    lastProgressAt: (sameRollout ? ms(prev.lastProgressAt) : undefined) ?? now,
+    newRevision: cur.state,
+    oldRevisions: olds,
+    ...(sameRollout
+      ? {
+          previousStatus: {
+            replicas: prev.currentReplicas ?? 0,
+            updatedReplicas: prev.updatedReplicas,
+            readyReplicas: prev.readyReplicas,
+            availableReplicas: prev.availableReplicas,
+            unavailableReplicas: prev.unavailableReplicas ?? 0,
+          },
+          ...(typeof prev.step === 'number' ? { stepIndex: prev.step } : {}),
+        }
+      : {}),
+  };
+  let decision: RolloutDecision;
+  try {
+    decision = nextRolloutAction(input, strategies);
+  } catch (err) {
+    decision = failedDecision(input, err);
+  }
+
+  // Revisions: the new one (created or renumbered) and every scaled one, each guarded.
+  const target = new Map<string, number>();
+  for (const s of decision.scale) target.set(s.revision, s.replicas);
+  const byKey = new Map(o.revisions.map((r) => [r.key, r]));
+  const writeRevision = (key: string, rev: Revision, force: boolean): Revision => {
+    const want = target.get(rev.metadata.hash);
+    if (!force && (want === undefined || want === rev.replicas)) return rev;
+    const next = want === undefined ? rev : { ...rev, replicas: want };
+    const read = byKey.get(key);
+    if (read) guard(compare, read);
+    put(ops, key, next);
+    if (want !== undefined && want !== rev.replicas) event('ScalingReplicaSet', scaleMessage(rev, rev.replicas, want));
+    return next;
+  };
+  current = writeRevision(currentKey, current, starting);
+  const finalReplicas = new Map<string, number>([[hash, current.replicas]]);
+  for (const r of o.revisions) {
+    if (r.value.metadata.hash === hash) continue;
+    finalReplicas.set(r.value.metadata.hash, writeRevision(r.key, r.value, false).replicas);
+  }
+
+  // revisionHistoryLimit: old revisions with no replicas and no pods, beyond the newest N.
+  const limit = spec.revisionHistoryLimit ?? 10;
+  const idle = o.revisions
+    .filter((r) => r.value.metadata.hash !== hash && finalReplicas.get(r.value.metadata.hash) === 0 && !byHash.has(r.value.metadata.hash))
+    .sort((a, b) => b.value.metadata.revision - a.value.metadata.revision);
+  for (const r of idle.slice(limit)) {
+    if (target.has(r.value.metadata.hash)) continue; // rewritten this pass: next time
+    guard(compare, r);
+    ops.push({ type: 'delete', key: r.key });
+  }
+
+  // Status, written only when something other than the observation time changed.
+  const nowIso = iso(now);
+  const conditions = decision.conditions.map((c) => {
+    const before = prev?.conditions?.find((p) => p.type === c.type);
+    const lastTransitionTime = before && before.status === c.status ? before.lastTransitionTime : nowIso;
+    return { type: c.type, status: c.status, reason: c.reason, message: c.message, lastTransitionTime };
+  });
+  const status: StoredWorkloadStatus = {
+    namespace: ref.namespace,
+    name: ref.name,
+    kind: ref.kind,
+    phase: decision.phase,
+    revision: current.metadata.revision,
+    revisionName: current.metadata.name,
+    reason: decision.reason,
+    replicas: input.replicas,
+    currentReplicas: decision.status.replicas,
+    readyReplicas: decision.status.readyReplicas,
+    availableReplicas: decision.status.availableReplicas,
+    updatedReplicas: decision.status.updatedReplicas,
+    unavailableReplicas: decision.status.unavailableReplicas,
+    ...(record.commit !== undefined ? { syncedCommit: record.commit } : {}),
+    message: decision.message,
+    conditions,
+    ...(decision.step ? { step: decision.step.index, stepCount: decision.step.count } : {}),
+    ...(decision.traffic ? { weight: decision.traffic.find((t) => t.revision === hash)?.weight ?? 0 } : {}),
+    lastProgressAt: iso(decision.lastProgressAt),
+    observedAt: nowIso,
+  };
+  const statusKey = statusKeyOf(ref);
+  const changed = !prev || JSON.stringify({ ...prev, observedAt: '' }) !== JSON.stringify({ ...status, observedAt: '' });
+  if (changed || ops.length > 0) {
+    compare.push({ key: statusKey, target: 'modRevision', op: '==', value: o.status?.modRevision ?? 0 });
+    put(ops, statusKey, status);
+  }
+
+  // History: the entry of the current revision follows the rollout's outcome.
+  const images = podSpec.containers.map((c) => c.image);
+  const h = planHistory({
+    workload: ref,
+    entries: o.history,
+    revision: current.metadata.revision,
+    starting,
+    phase: decision.phase,
+    commit: record.commit,
+    images,
+    now: nowIso,
+    keyOf: (n) => historyKeyOf(ref, n),
+  });
+  compare.push(...h.compare);
+  ops.push(...h.ops);
+
+  // Events for transitions only, so a steady state reports nothing.
+  const wasPhase = sameRollout ? prev.phase : undefined;
+  if (starting) event('RolloutStarted', `Rolling out revision ${current.metadata.revision} (${current.metadata.name})`);
+  if (decision.phase !== wasPhase) {
+    if (decision.phase === 'Healthy') event('RolloutCompleted', `Revision ${current.metadata.revision} (${current.metadata.name}) is available: ${decision.message}`);
+    else if (decision.phase === 'Degraded') event(decision.reason, decision.message, 'Warning');
+    else if (decision.phase === 'Paused') event('RolloutPaused', decision.message);
+  }
+
+  // Look again when a ready pod turns available or when the progress deadline passes.
+  let requeue: number | undefined;
+  const at = (t: number): void => {
+    const d = Math.max(1, t - now);
+    if (requeue === undefined || d < requeue) requeue = d;
+  };
+  if (nextAvailableAt !== null) at(nextAvailableAt + 1);
+  if (decision.phase === 'Progressing' && Number.isFinite(deadline) && deadline < NO_DEADLINE) {
+    at(decision.lastProgressAt + deadline * 1000 + 1);
+  }
+  return { compare, ops, events, ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}) };
+}
