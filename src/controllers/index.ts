@@ -37,7 +37,7 @@ export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResu
 export { NodeLifecycleReconciler, nodeLifecycleController, DEFAULT_EVICTION_TIMEOUT_MS, NODE_NOT_READY_MESSAGE } from './nodes/index.js';
 export type { NodeLifecycleOptions, NodeLifecycleControllerOptions, NodeAction } from './nodes/index.js';
 export { EventRecorder, EVENT_COALESCE_MS, MAX_EVENTS_PER_NAMESPACE, EVENT_TTL_SECONDS } from './events.js';
-export type { EventInput, EventRecorderOptions } from './events.js';
+export type { EventInput as RecorderEventInput, EventRecorderOptions } from './events.js';
 export {
   createWorkloadControllers,
   workloadReconciler,
