@@ -70,3 +70,6 @@ export { containerStatus, podPhase, podStatus } from './status.js';
 export type { ContainerView, PodStatusInput } from './status.js';
 export { systemClock, ManualClock, sleep } from './clock.js';
 export type { AgentClock, TimerHandle } from './clock.js';
+export { NodeAgent } from './node-agent.js';
+export type { NodeAgentOptions, NodeAgentState } from './node-agent.js';
+export type { AgentApiOptions, ApiEvent } from './api-client.js';

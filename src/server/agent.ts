@@ -142,3 +142,31 @@ export async function writePodStatus(kv: KV, principal: Principal, namespace: st
   }
   throw apiError('CAPSTAN_ERR_API_CONFLICT', `pod ${namespace}/${name} kept changing while its status was written`);
 }
+
+/**
+ * Whether an agent may read desired object `[kind, namespace, name]`: only a ConfigMap or
+ * Secret that a pod bound to its node names in `env` or `envFrom` (as NodeRestriction).
+ */
+export async function agentNeedsEnvSource(kv: KV, principal: Principal, segments: string[]): Promise<boolean> {
+  const [kind, namespace, name] = segments;
+  if ((kind !== 'ConfigMap' && kind !== 'Secret') || !namespace || !name || !principal.node) return false;
+  const pods = await kv.range(`${STORE_PREFIX.pods}${namespace}/`, { prefix: true });
+  for (const item of pods.kvs) {
+    let pod: Pod;
+    try {
+      pod = JSON.parse(Buffer.from(item.value).toString('utf8')) as Pod;
+    } catch {
+      continue;
+    }
+    if (pod.spec?.nodeName !== principal.node) continue;
+    for (const c of pod.spec.containers ?? []) {
+      for (const f of c.envFrom ?? []) {
+        if ((kind === 'ConfigMap' ? f.configMapRef : f.secretRef)?.name === name) return true;
+      }
+      for (const v of c.env ?? []) {
+        if ((kind === 'ConfigMap' ? v.valueFrom?.configMapKeyRef : v.valueFrom?.secretKeyRef)?.name === name) return true;
+      }
+    }
+  }
+  return false;
+}

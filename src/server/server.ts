@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../common/index.js';
 import type { KV } from '../store/index.js';
-import { heartbeatNode, writePodStatus } from './agent.js';
+import { agentNeedsEnvSource, heartbeatNode, writePodStatus } from './agent.js';
 import { allowed, authenticate, createToken, forbidden, listTokens, revokeToken, type Principal, type Role } from './auth.js';
 import { DEPLOYMENT_ACTIONS, type ControlHandlers, type ControlRequest, type DeploymentAction } from './control.js';
 import { apiError, DEFAULT_BODY_LIMIT_BYTES, isRecord, readJsonBody, sendError, sendJson } from './http.js';
@@ -69,12 +69,13 @@ export function buildServer(options: ServerOptions): CapstanServer {
   const streams = new Set<Promise<void>>();
   let control: ControlHandlers = options.control ?? {};
 
-  function resourceOf(ctx: RouteContext): Resource {
+  function resourceOf(ctx: RouteContext, single = false): Resource {
     const r = byName.get(ctx.params.resource!);
     if (!r) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `no resource ${JSON.stringify(ctx.params.resource)}; try one of ${[...byName.keys()].join(', ')}`);
     const p = ctx.principal!;
-    // Agents read only pods, and only the ones bound to their node (filtered below).
-    if (p.role === 'agent' && r.name !== 'pods') throw forbidden(p, `read ${r.name}`);
+    // Agents read only pods, and only the ones bound to their node (filtered below), plus
+    // single ConfigMaps and Secrets those pods reference (checked in getOne).
+    if (p.role === 'agent' && r.name !== 'pods' && !(single && r.name === 'desired')) throw forbidden(p, `read ${r.name}`);
     return r;
   }
 
@@ -111,13 +112,16 @@ export function buildServer(options: ServerOptions): CapstanServer {
   }
 
   async function getOne(ctx: RouteContext): Promise<unknown> {
-    const r = resourceOf(ctx);
+    const r = resourceOf(ctx, true);
     if (ctx.rest.length !== r.getSegments) {
       throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `${r.name} are addressed as /api/v1/${r.name}/${r.getSegments === 1 ? '{name}' : '{namespace}/…'} (${r.getSegments} segments)`);
     }
-    const item = await r.get(kv, ctx.rest);
     const p = ctx.principal!;
-    if (p.role === 'agent' && (item === undefined || podNode(item) !== p.node)) {
+    if (p.role === 'agent' && r.name === 'desired') {
+      if (!(await agentNeedsEnvSource(kv, p, ctx.rest))) throw forbidden(p, `read ${ctx.rest.join('/')}, which no pod on its node references`);
+    }
+    const item = await r.get(kv, ctx.rest);
+    if (p.role === 'agent' && r.name !== 'desired' && (item === undefined || podNode(item) !== p.node)) {
       throw forbidden(p, `read pod ${ctx.rest.join('/')}, which is not bound to its node`);
     }
     if (item === undefined) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `${r.name} ${ctx.rest.join('/')} does not exist`);

@@ -1,0 +1,351 @@
+// The node agent process: registers its node and heartbeats, watches the pods bound to it
+// over the API (list, then watch from the list's revision; resume with Last-Event-ID; list
+// again after 410 Gone), hands them to the PodManager and pushes each pod's status back.
+// Status pushes are coalesced per pod (only the newest is sent) and retried with backoff.
+// Containers a previous instance left running are adopted on the first sync, which waits
+// for the first list so that nothing still wanted is stopped.
+import { silentLogger, type Logger } from '../common/index.js';
+import type { NodeInfo, Pod, PodStatus } from '../api/cluster.js';
+import { AgentApiClient, statusOf, type ApiEvent } from './api-client.js';
+import { systemClock, type AgentClock, type TimerHandle } from './clock.js';
+import type { EnvSourceRef } from './env.js';
+import { PodManager, type PodManagerOptions } from './pod-manager.js';
+import type { RuntimeDriver } from './runtime.js';
+
+export interface NodeAgentOptions {
+  /** API server URL, e.g. http://127.0.0.1:7480. */
+  server: string;
+  /** An agent token bound to this node. */
+  token: string;
+  name: string;
+  runtime: RuntimeDriver;
+  labels?: Record<string, string>;
+  /** cpu in millicores, memory in bytes, pods as a count (default 110). */
+  capacity: { cpu: number; memory: number; pods?: number };
+  /** Where the agent keeps its files (the runtime's state lives there too). */
+  stateDir: string;
+  logger?: Logger;
+  clock?: AgentClock;
+  /** Address reported for the node and pods (default 127.0.0.1). */
+  address?: string;
+  /** Heartbeat period (default 10 s). */
+  heartbeatMs?: number;
+  /** First retry delay for failed calls, doubling up to `retryMaxMs` (defaults 500 ms, 30 s). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Passed to the PodManager. */
+  manager?: Pick<PodManagerOptions, 'backoff' | 'resyncMs' | 'orphanGraceMs' | 'probeHost'>;
+}
+
+export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
+
+interface PendingStatus {
+  namespace: string;
+  name: string;
+  status: PodStatus;
+  failures: number;
+}
+
+const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+
+/** Decoded data of a ConfigMap or Secret from the API's desired objects. */
+function envData(kind: EnvSourceRef['kind'], object: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const data = (object.data ?? {}) as Record<string, string>;
+  for (const [k, v] of Object.entries(data)) out[k] = kind === 'Secret' ? Buffer.from(String(v), 'base64').toString('utf8') : String(v);
+  if (kind === 'Secret') for (const [k, v] of Object.entries((object.stringData ?? {}) as Record<string, string>)) out[k] = String(v);
+  return out;
+}
+
+export class NodeAgent {
+  readonly name: string;
+  readonly manager: PodManager;
+  private readonly api: AgentApiClient;
+  private readonly clock: AgentClock;
+  private readonly logger: Logger;
+  private readonly heartbeatMs: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly address: string;
+  private readonly pods = new Map<string, Pod>();
+  private readonly lastStatus = new Map<string, PodStatus>();
+  private readonly pending = new Map<string, PendingStatus>();
+  private listed = false;
+  private revision: number | undefined;
+  private abort: AbortController | undefined;
+  private heartbeatTimer: TimerHandle | undefined;
+  private pushTimer: TimerHandle | undefined;
+  private pushing: Promise<void> | undefined;
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
+  private watchLoop: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  /** Set once stop() has finished: no more pushes are scheduled. */
+  private closed = false;
+
+  constructor(private readonly options: NodeAgentOptions) {
+    this.name = options.name;
+    this.api = new AgentApiClient({ server: options.server, token: options.token });
+    this.clock = options.clock ?? systemClock();
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'node-agent', node: options.name });
+    this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    this.retryBaseMs = options.retryBaseMs ?? 500;
+    this.retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.address = options.address ?? '127.0.0.1';
+    this.manager = new PodManager({
+      ...(options.manager ?? {}),
+      driver: options.runtime,
+      node: options.name,
+      clock: this.clock,
+      logger: options.logger,
+      hostIP: this.address,
+      onStatus: (pod, status) => this.onStatus(pod, status),
+      onRemoved: (pod) => this.onRemoved(pod),
+      envLookup: (namespace, ref) => this.envLookup(namespace, ref),
+    });
+  }
+
+  get state(): NodeAgentState {
+    if (this.stopping) return 'STOPPING';
+    return this.abort ? 'RUNNING' : 'STOPPED';
+  }
+
+  /** The node object this agent registers. */
+  nodeBody(): Omit<NodeInfo, 'status'> & { status: { ready: boolean; address: string } } {
+    const c = this.options.capacity;
+    return {
+      name: this.name,
+      labels: this.options.labels ?? {},
+      capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
+      runtime: this.options.runtime.name,
+      status: { ready: true, address: this.address },
+    };
+  }
+
+  /**
+   * Registers the node (throws when the server refuses the token or the body), then keeps
+   * heartbeating and watching until stop().
+   */
+  async start(): Promise<void> {
+    if (this.abort) return;
+    this.closed = false;
+    await this.api.call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody());
+    this.logger.info({ server: this.options.server, runtime: this.options.runtime.name }, 'node registered');
+    this.abort = new AbortController();
+    this.scheduleHeartbeat();
+    this.watchLoop = this.runWatch(this.abort.signal);
+  }
+
+  /**
+   * Stops heartbeats and the watch. Containers keep running for the next instance to adopt
+   * unless `stopPods` is set.
+   */
+  stop(options: { stopPods?: boolean } = {}): Promise<void> {
+    const abort = this.abort;
+    if (!abort) return Promise.resolve();
+    this.stopping ??= (async () => {
+      abort.abort();
+      if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
+      await this.watchLoop;
+      await this.syncing;
+      await this.manager.close({ stopContainers: options.stopPods === true });
+      if (this.pushTimer !== undefined) this.clock.clearTimeout(this.pushTimer);
+      this.pushTimer = undefined;
+      await this.pushing;
+      this.closed = true;
+      if (this.pushTimer !== undefined) this.clock.clearTimeout(this.pushTimer);
+      this.pushTimer = undefined;
+      this.abort = undefined;
+      this.stopping = undefined;
+      this.logger.info('node agent stopped');
+    })();
+    return this.stopping;
+  }
+
+  /** Pods the agent currently sees bound to its node. */
+  boundPods(): Pod[] {
+    return [...this.pods.values()];
+  }
+
+  /** Resolves once no sync, no worker pass and no status push is under way. */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.syncing;
+      await this.manager.idle();
+      await this.pushing;
+      if (!this.syncing && !this.pushing) return;
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      this.api
+        .call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody(), this.abort?.signal)
+        .catch((err: unknown) => {
+          if (!this.abort?.signal.aborted) this.logger.warn({ err }, 'heartbeat failed');
+        })
+        .finally(() => {
+          if (this.abort && !this.abort.signal.aborted) this.scheduleHeartbeat();
+        });
+    }, this.heartbeatMs);
+  }
+
+  private delay(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = (): void => {
+        this.clock.clearTimeout(handle);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const handle = this.clock.setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private async runWatch(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (this.revision === undefined) await this.list(signal);
+        failures = 0;
+        await this.api.watch<Pod>('/api/v1/pods?watch=1', this.revision, signal, (events) => this.apply(events));
+        if (signal.aborted) return;
+        this.logger.info({ revision: this.revision }, 'pod watch ended; resuming');
+      } catch (err) {
+        if (signal.aborted) return;
+        if (statusOf(err) === 410) {
+          this.logger.info({ revision: this.revision }, 'watch resume point compacted; listing again');
+          this.revision = undefined;
+          continue;
+        }
+        failures++;
+        this.logger.warn({ err, failures }, 'pod watch failed; retrying');
+      }
+      await this.delay(this.backoffMs(failures), signal);
+    }
+  }
+
+  private backoffMs(failures: number): number {
+    return Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.max(0, failures - 1));
+  }
+
+  private async list(signal: AbortSignal): Promise<void> {
+    const body = await this.api.call<{ items: Pod[]; resourceVersion: number }>('GET', '/api/v1/pods', undefined, signal);
+    this.pods.clear();
+    for (const pod of body.items) if (pod.spec?.nodeName === this.name) this.pods.set(key(pod.metadata.namespace, pod.metadata.name), pod);
+    this.revision = body.resourceVersion;
+    this.listed = true;
+    this.requestSync();
+  }
+
+  private apply(events: ApiEvent<Pod>[]): void {
+    for (const e of events) {
+      const pod = e.object;
+      const k = key(pod.metadata.namespace, pod.metadata.name);
+      if (e.type === 'DELETED' || pod.spec?.nodeName !== this.name) this.pods.delete(k);
+      else this.pods.set(k, pod);
+      this.revision = e.revision;
+    }
+    this.requestSync();
+  }
+
+  /** Runs PodManager.sync with the newest pods; calls while one runs fold into one more. */
+  private requestSync(): void {
+    if (!this.listed) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = (async () => {
+      try {
+        do {
+          this.syncAgain = false;
+          await this.manager.sync([...this.pods.values()]);
+        } while (this.syncAgain);
+      } catch (err) {
+        this.logger.error({ err }, 'pod sync failed');
+      } finally {
+        this.syncing = undefined;
+      }
+    })();
+  }
+
+  private async envLookup(namespace: string, ref: EnvSourceRef): Promise<Record<string, string> | undefined> {
+    const path = `/api/v1/desired/${ref.kind}/${encodeURIComponent(namespace)}/${encodeURIComponent(ref.name)}`;
+    try {
+      const item = await this.api.call<{ object?: Record<string, unknown> }>('GET', path);
+      return item?.object ? envData(ref.kind, item.object) : undefined;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || status === 403) return undefined; // reported as a missing reference
+      throw err;
+    }
+  }
+
+  private onStatus(pod: Pod, status: PodStatus): void {
+    const k = key(pod.metadata.namespace, pod.metadata.name);
+    this.lastStatus.set(k, status);
+    this.queueStatus(pod.metadata.namespace, pod.metadata.name, status);
+  }
+
+  private onRemoved(pod: Pod): void {
+    const k = key(pod.metadata.namespace, pod.metadata.name);
+    const last = this.lastStatus.get(k);
+    this.lastStatus.delete(k);
+    // Tell the control plane the pod is gone, so its key can be removed; a pod no longer
+    // bound here (evicted, deleted) has nobody to tell.
+    const current = this.pods.get(k);
+    const deleting = current?.metadata.deletionRequestedAt !== undefined || pod.metadata.deletionRequestedAt !== undefined;
+    if (current !== undefined && deleting) {
+      const status: PodStatus = { ...(last ?? current.status), ready: false, terminatedAt: new Date(this.clock.now()).toISOString() };
+      this.queueStatus(pod.metadata.namespace, pod.metadata.name, status);
+    }
+  }
+
+  private queueStatus(namespace: string, name: string, status: PodStatus): void {
+    const k = key(namespace, name);
+    const failures = this.pending.get(k)?.failures ?? 0;
+    this.pending.set(k, { namespace, name, status, failures });
+    if (this.pushTimer === undefined) this.pushSoon(0);
+  }
+
+  private pushSoon(ms: number): void {
+    if (this.closed) return;
+    if (this.pushTimer !== undefined) this.clock.clearTimeout(this.pushTimer);
+    this.pushTimer = this.clock.setTimeout(() => {
+      this.pushTimer = undefined;
+      if (this.pushing) {
+        void this.pushing.then(() => this.pushSoon(0));
+        return;
+      }
+      this.pushing = this.pushAll().finally(() => {
+        this.pushing = undefined;
+      });
+    }, ms);
+  }
+
+  /** Sends every pending status once; failures stay pending and are retried after a backoff. */
+  private async pushAll(): Promise<void> {
+    let retryIn: number | undefined;
+    for (const [k, p] of [...this.pending]) {
+      try {
+        await this.api.call('PUT', `/api/v1/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}/status`, p.status);
+        if (this.pending.get(k) === p) this.pending.delete(k);
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 403 || status === 404 || status === 400) {
+          // The pod is gone or no longer ours (or the status is refused): nothing to retry.
+          if (this.pending.get(k) === p) this.pending.delete(k);
+          this.logger.debug({ err, pod: k }, 'pod status not accepted');
+          continue;
+        }
+        p.failures++;
+        const wait = this.backoffMs(p.failures);
+        retryIn = retryIn === undefined ? wait : Math.min(retryIn, wait);
+        this.logger.warn({ err, pod: k, failures: p.failures }, 'pod status push failed; retrying');
+      }
+    }
+    if (this.pending.size > 0) this.pushSoon(retryIn ?? 0);
+  }
+}
