@@ -1,0 +1,125 @@
+// `capstan agent`: one node. Parses the contract's flags into NodeAgent options, picks the
+// runtime (`auto` = Docker when a daemon answers, else processes) and runs until SIGINT or
+// SIGTERM (or the injected signal), leaving containers running for the next start to adopt.
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { parseQuantity } from '../../api/index.js';
+import { CapstanError, createLogger } from '../../common/index.js';
+import { NodeAgent, chooseRuntime } from '../../agent/index.js';
+import type { CliIO } from '../io.js';
+
+export interface AgentCommandOptions {
+  server?: string;
+  token?: string;
+  name?: string;
+  runtime?: string;
+  labels?: string;
+  capacity?: string;
+  stateDir?: string;
+  /** Stops the agent when aborted (default: SIGINT or SIGTERM). */
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** Called once the node is registered (tests). */
+  onStarted?: (agent: NodeAgent) => void;
+}
+
+export interface ParsedAgentOptions {
+  server: string;
+  token: string;
+  name: string;
+  runtime: 'auto' | 'process' | 'docker';
+  labels: Record<string, string>;
+  capacity: { cpu: number; memory: number; pods: number };
+  stateDir: string;
+}
+
+const DEFAULT_SERVER = 'http://127.0.0.1:7480';
+
+function usage(message: string): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_CLI_USAGE', message);
+}
+
+/** `k=v,k2=v2` → map; an empty string → {}. */
+export function parseKeyValues(text: string | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (text === undefined || text.trim() === '') return out;
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    const k = eq > 0 ? part.slice(0, eq).trim() : '';
+    if (k === '') throw usage(`${flag} takes key=value pairs separated by commas, got "${part}"`);
+    out[k] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** Flags (and CAPSTAN_SERVER / CAPSTAN_TOKEN) → validated agent settings; usage errors name the flag. */
+export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.ProcessEnv, cwd: string): ParsedAgentOptions {
+  const server = opts.server ?? env.CAPSTAN_SERVER ?? DEFAULT_SERVER;
+  try {
+    const u = new URL(server);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw usage(`--server takes an http(s) URL, got "${server}"`);
+  }
+  const token = opts.token ?? env.CAPSTAN_TOKEN;
+  if (!token) throw usage('--token is required (or set CAPSTAN_TOKEN): an agent token bound to this node');
+  const name = opts.name;
+  if (!name) throw usage('--name is required: the node this agent runs');
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) throw usage(`--name must be a lower-case DNS name, got "${name}"`);
+  const runtime = opts.runtime ?? 'auto';
+  if (runtime !== 'auto' && runtime !== 'process' && runtime !== 'docker') throw usage(`--runtime takes auto, process or docker, got "${runtime}"`);
+  const labels = parseKeyValues(opts.labels, '--labels');
+  const cap = parseKeyValues(opts.capacity, '--capacity');
+  const capacity = { cpu: cpus().length * 1000, memory: totalmem(), pods: 110 };
+  for (const [k, v] of Object.entries(cap)) {
+    try {
+      if (k === 'cpu') capacity.cpu = parseQuantity(v, 'cpu');
+      else if (k === 'memory') capacity.memory = parseQuantity(v, 'memory');
+      else if (k === 'pods' && /^[0-9]+$/.test(v)) capacity.pods = Number(v);
+      else throw usage(`--capacity knows cpu, memory and pods, got "${k}=${v}"`);
+    } catch (err) {
+      if (err instanceof CapstanError && err.code === 'CAPSTAN_ERR_CLI_USAGE') throw err;
+      throw usage(`--capacity ${k}=${v}: not a quantity (cpu like 2 or 500m, memory like 4Gi)`);
+    }
+  }
+  return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent') };
+}
+
+function processSignal(): { signal: AbortSignal; dispose: () => void } {
+  const abort = new AbortController();
+  const stop = (): void => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    signal: abort.signal,
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}
+
+/** Runs one node agent until stopped. */
+export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Promise<void> {
+  const parsed = parseAgentOptions(opts, io.env, io.cwd);
+  const logger = opts.logger ?? createLogger();
+  const runtime = await chooseRuntime(parsed, logger);
+  const agent = new NodeAgent({ ...parsed, runtime, logger });
+  const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
+  try {
+    await agent.start();
+    io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server} (runtime ${runtime.name})\n`);
+    opts.onStarted?.(agent);
+    await new Promise<void>((done) => {
+      if (stopper.signal.aborted) return done();
+      stopper.signal.addEventListener('abort', () => done(), { once: true });
+      // Keep the event loop alive: the agent's own timers are unref'd.
+      const keep = setInterval(() => undefined, 1 << 30);
+      stopper.signal.addEventListener('abort', () => clearInterval(keep), { once: true });
+    });
+  } finally {
+    stopper.dispose();
+    await agent.stop();
+  }
+}
