@@ -32,8 +32,8 @@ export type {
   ControllerManagerOptions,
   ControllerMetrics,
 } from './framework/index.js';
-export { SchedulingReconciler, schedulingController, SCHEDULING_KEY, REASON_UNSCHEDULABLE_POD, EVENT_FAILED_SCHEDULING, recordEvent, eventKey } from './scheduling/index.js';
-export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResult, EventInput } from './scheduling/index.js';
+export { SchedulingReconciler, schedulingController, SCHEDULING_KEY, REASON_UNSCHEDULABLE_POD, EVENT_FAILED_SCHEDULING } from './scheduling/index.js';
+export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResult } from './scheduling/index.js';
 export { NodeLifecycleReconciler, nodeLifecycleController, DEFAULT_EVICTION_TIMEOUT_MS, NODE_NOT_READY_MESSAGE } from './nodes/index.js';
 export type { NodeLifecycleOptions, NodeLifecycleControllerOptions, NodeAction } from './nodes/index.js';
 export { EventRecorder, EVENT_COALESCE_MS, MAX_EVENTS_PER_NAMESPACE, EVENT_TTL_SECONDS } from './events.js';

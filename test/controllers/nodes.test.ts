@@ -65,8 +65,9 @@ describe('node lifecycle', () => {
 
       clock.advance(31_000);
       await vi.waitFor(async () => expect([...(await readPods(t.kv)).keys()]).toEqual(['c']), { timeout: 5000 });
-      const evicted = await t.kv.get(`${STORE_PREFIX.events}default/pod.a.evicted`);
-      expect(evicted).toBeDefined();
+      const events = (await t.kv.range(`${STORE_PREFIX.events}default/`, { prefix: true })).kvs.map((k) => JSON.parse(Buffer.from(k.value).toString('utf8')));
+      expect(events.some((e) => e.object === 'Pod/a' && e.reason === 'Evicted')).toBe(true);
+      expect(events.some((e) => e.object === 'Node/n1' && e.reason === 'NodeNotReady')).toBe(true);
 
       // The node returns: its heartbeat makes it ready again and nothing more is evicted.
       await registerNode(t.url, t.tokens.admin, 'n1', { cpu: 1000, memory: GI });

@@ -2,7 +2,7 @@
 // through the API (with leases), pods are written to the store, and bindings are read back.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { STORE_PREFIX, type ClusterEvent } from '../../src/api/cluster.js';
-import { schedulingController, SchedulingReconciler, REASON_UNSCHEDULABLE_POD, eventKey } from '../../src/controllers/index.js';
+import { schedulingController, SchedulingReconciler, REASON_UNSCHEDULABLE_POD } from '../../src/controllers/index.js';
 import type { Controller } from '../../src/controllers/index.js';
 import { seededRandom } from '../../src/scheduler/index.js';
 import { startApi, type TestApi } from '../helpers/api.js';
@@ -75,9 +75,8 @@ describe('scheduling controller', () => {
     expect(huge.status.phase).toBe('Pending');
     expect(huge.status.message).toBe('0/3 nodes are available: 3 Insufficient memory.');
     await vi.waitFor(async () => expect((await readPods(t.kv)).get('picky')!.status.message).toBe("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."), { timeout: 5000 });
-    const ev = await t.kv.get(eventKey('default', 'Pod/huge', 'FailedScheduling'));
-    expect(ev).toBeDefined();
-    const event = JSON.parse(Buffer.from(ev!.value).toString('utf8')) as ClusterEvent;
+    const events = (await t.kv.range(`${STORE_PREFIX.events}default/`, { prefix: true })).kvs.map((k) => JSON.parse(Buffer.from(k.value).toString('utf8')) as ClusterEvent);
+    const event = events.find((e) => e.object === 'Pod/huge' && e.reason === 'FailedScheduling');
     expect(event).toMatchObject({ type: 'Warning', reason: 'FailedScheduling', object: 'Pod/huge', message: huge.status.message });
 
     // Retries do not rewrite an unchanged reason (the pod key keeps its revision).

@@ -16,7 +16,8 @@ import type { KV, KeyValue } from '../../store/index.js';
 import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
 import { watchSource } from '../framework/watch-source.js';
-import { NODE_LEASES_PREFIX, recordEvent } from '../scheduling/index.js';
+import { EventRecorder } from '../events.js';
+import { NODE_LEASES_PREFIX } from '../scheduling/index.js';
 
 export const DEFAULT_EVICTION_TIMEOUT_MS = 60_000;
 export const NODE_NOT_READY_MESSAGE = 'the node stopped sending heartbeats (its lease expired)';
@@ -67,7 +68,7 @@ export class NodeLifecycleReconciler implements Reconciler {
   private readonly kv: KV;
   private readonly clock: Clock;
   private readonly timeoutMs: number;
-  private readonly source: string;
+  private readonly events: EventRecorder;
   /** Node name → when this instance first saw it without a lease. */
   private readonly notReadySince = new Map<string, number>();
 
@@ -75,7 +76,7 @@ export class NodeLifecycleReconciler implements Reconciler {
     this.kv = options.kv;
     this.clock = options.clock ?? systemClock;
     this.timeoutMs = options.evictionTimeoutMs ?? DEFAULT_EVICTION_TIMEOUT_MS;
-    this.source = options.source ?? 'node-lifecycle';
+    this.events = new EventRecorder({ kv: options.kv, source: options.source ?? 'node-lifecycle', clock: this.clock, logger: options.logger });
   }
 
   async reconcile(name: string, ctx: ReconcileContext): Promise<Result> {
@@ -117,11 +118,7 @@ export class NodeLifecycleReconciler implements Reconciler {
     });
     if (!r.succeeded) return; // a heartbeat (or anyone) wrote it meanwhile: the next pass decides again
     logger.warn({ node: node.name }, 'node is not ready: its lease expired');
-    await recordEvent(
-      this.kv,
-      { namespace: 'default', object: `Node/${node.name}`, type: 'Warning', reason: EVENT_NODE_NOT_READY, message: `node ${node.name}: ${NODE_NOT_READY_MESSAGE}`, source: this.source },
-      this.clock.now(),
-    );
+    await this.events.record({ namespace: 'default', object: `Node/${node.name}`, type: 'Warning', reason: EVENT_NODE_NOT_READY, message: `node ${node.name}: ${NODE_NOT_READY_MESSAGE}` });
   }
 
   /** Requests deletion of every pod bound to the node, then removes its key. Returns how many went. */
@@ -165,18 +162,13 @@ export class NodeLifecycleReconciler implements Reconciler {
       });
       if (del.succeeded) {
         logger.info({ pod: `${body.metadata.namespace}/${body.metadata.name}`, node: nodeName }, 'pod removed from a node that is not ready');
-        await recordEvent(
-          this.kv,
-          {
-            namespace: body.metadata.namespace,
-            object: `Pod/${body.metadata.name}`,
-            type: 'Warning',
-            reason: EVENT_EVICTED,
-            message: `node ${nodeName} has not been ready for ${Math.round(this.timeoutMs / 1000)}s; the pod was removed so it can be recreated elsewhere`,
-            source: this.source,
-          },
-          this.clock.now(),
-        );
+        await this.events.record({
+          namespace: body.metadata.namespace,
+          object: `Pod/${body.metadata.name}`,
+          type: 'Warning',
+          reason: EVENT_EVICTED,
+          message: `node ${nodeName} has not been ready for ${Math.round(this.timeoutMs / 1000)}s; the pod was removed so it can be recreated elsewhere`,
+        });
         return true;
       }
       current = await this.kv.get(key);

@@ -12,7 +12,7 @@ import type { KV, KeyValue } from '../../store/index.js';
 import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
 import { watchSource } from '../framework/watch-source.js';
-import { recordEvent } from './event.js';
+import { EventRecorder } from '../events.js';
 import { boundPod, needsScheduling, podId, podKey, podRequest, schedulerNode, schedulingOrder } from './view.js';
 
 /** The one queue key: a pass always looks at the whole cluster. */
@@ -66,7 +66,7 @@ export class SchedulingReconciler implements Reconciler {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly retryMs: number;
-  private readonly source: string;
+  private readonly events: EventRecorder;
   private readonly attempts: number;
 
   constructor(options: SchedulingOptions) {
@@ -74,7 +74,7 @@ export class SchedulingReconciler implements Reconciler {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.retryMs = options.retryUnschedulableMs ?? 30_000;
-    this.source = options.source ?? 'scheduler';
+    this.events = new EventRecorder({ kv: options.kv, source: options.source ?? 'scheduler', clock: this.clock, logger: options.logger });
     this.attempts = options.bindAttempts ?? 5;
   }
 
@@ -161,18 +161,13 @@ export class SchedulingReconciler implements Reconciler {
           failure: [{ type: 'get', key }],
         });
         if (txn.succeeded) {
-          await recordEvent(
-            this.kv,
-            {
-              namespace: pod.metadata.namespace,
-              object: `Pod/${pod.metadata.name}`,
-              type: 'Warning',
-              reason: EVENT_FAILED_SCHEDULING,
-              message: decision.reason,
-              source: this.source,
-            },
-            this.clock.now(),
-          );
+          await this.events.record({
+            namespace: pod.metadata.namespace,
+            object: `Pod/${pod.metadata.name}`,
+            type: 'Warning',
+            reason: EVENT_FAILED_SCHEDULING,
+            message: decision.reason,
+          });
           return { kind: 'unschedulable', reason: decision.reason };
         }
       }

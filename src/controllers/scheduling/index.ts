@@ -9,6 +9,4 @@ export {
   EVENT_SCHEDULED,
 } from './controller.js';
 export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResult } from './controller.js';
-export { recordEvent, eventKey } from './event.js';
-export type { EventInput } from './event.js';
 export { podRequest, schedulerNode, boundPod, needsScheduling, holdsResources, ownerKey, podId, podKey, schedulingOrder } from './view.js';
