@@ -75,4 +75,30 @@ describe('EventRecorder', () => {
     expect(after.find((x) => x.event.reason === 'ScalingReplicaSet')!.lease).toBe(t.recorder.leaseId);
     expect(after.find((x) => x.event.reason === 'RolloutCompleted')!.lease).toBe(lease1);
   });
+
+  it('lets events expire about an hour after their last write', async () => {
+    // The store runs on the same virtual clock here, so its leases expire as time moves.
+    const clock = new VirtualClock(START);
+    const kv = await openEmbeddedStore({ clock });
+    stores.push(kv);
+    const recorder = new EventRecorder({ kv, clock, source: 'test' });
+    const count = async () => (await kv.range(STORE_PREFIX.events, { prefix: true })).kvs.length;
+    const pass = async (minutes: number) => {
+      for (let i = 0; i < minutes; i++) {
+        clock.advance(60_000);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    await recorder.record(scaled);
+    await recorder.record({ ...scaled, reason: 'Other', message: 'once' });
+    await pass(9);
+    await recorder.record(scaled); // repeated: written again on a newer lease
+    await pass(50);
+    expect(await count()).toBe(2); // 59 min after the first write
+    await pass(11); // 70 min after the first write, 61 after the repeat
+    const left = await kv.range(STORE_PREFIX.events, { prefix: true });
+    expect(left.kvs.map((k) => (JSON.parse(decoder.decode(k.value)) as ClusterEvent).reason)).toEqual(['ScalingReplicaSet']);
+    await pass(10);
+    expect(await count()).toBe(0);
+  });
 });

@@ -116,6 +116,20 @@ describe('workload controller: Deployment', () => {
     expect(sawNone).toBe(true);
   });
 
+  it('waits minReadySeconds before counting a pod available, looking again on its own', async () => {
+    const h = await start();
+    const started = h.clock.now();
+    await h.apply(deployment('web', 'web:1', { minReadySeconds: 30 }));
+    await h.drive(async () => (await h.status('web'))?.readyReplicas === 3);
+    const s = (await h.status('web'))!;
+    expect(s.phase).toBe('Progressing');
+    expect(s.availableReplicas).toBe(0);
+    await h.drive(healthyAt(h, 'web', 1));
+    // Ready after 2 s (kubelet), available 30 s later: the requeue, not a pod change, got it there.
+    expect(h.clock.now() - started).toBeGreaterThan(32_000);
+    expect((await h.status('web'))!.availableReplicas).toBe(3);
+  });
+
   it('scales up and down; removed pods leave the store once stopped', async () => {
     const h = await start();
     await h.apply(deployment('web', 'web:1'));
