@@ -73,3 +73,5 @@ export type { AgentClock, TimerHandle } from './clock.js';
 export { NodeAgent } from './node-agent.js';
 export type { NodeAgentOptions, NodeAgentState } from './node-agent.js';
 export type { AgentApiOptions, ApiEvent } from './api-client.js';
+export { chooseRuntime } from './choose-runtime.js';
+export type { RuntimeChoice } from './choose-runtime.js';

@@ -78,7 +78,54 @@ Examples:
 
   registerChartCommands(program, io);
   registerClusterCommands(program, io);
+  registerRunCommands(program, io);
   return program;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port takes a port number, got "${value}"`);
+  return n;
+}
+
+function runOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'where the store, tokens, caches and logs live', '.capstan')
+    .option('--port <port>', 'API port', port, 7480)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--branch <branch>', 'branch to follow (Git sources; default: HEAD)')
+    .option('--sync-schedule <cron>', 'how often to poll Git (cron, default every minute)')
+    .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option('--log-file <file>', 'where logs go (default <data-dir>/capstan.log; - for stderr)');
+}
+
+function registerRunCommands(program: Command, io: CliIO): void {
+  runOptions(program.command('up'))
+    .description('everything in one process: store, API server, controllers, scheduler and a local node agent')
+    .argument('[source]', 'folder, local Git repository or http(s) Git URL with the manifests', 'examples-repo')
+    .addOption(new Option('--runtime <runtime>', 'how pods run: docker when a daemon answers, else processes').choices(['auto', 'process', 'docker']).default('auto'))
+    .addHelpText('after', '\nExamples:\n  $ capstan up                          # examples-repo/, Docker if it answers\n  $ capstan up ../deploy --branch main --runtime process')
+    .action(async (source: string, opts) => (await import('./commands/up.js')).runUp(io, source, opts));
+
+  runOptions(program.command('server'))
+    .description('the control plane alone; nodes join with `capstan agent`')
+    .option('--source <source>', 'folder, local Git repository or http(s) Git URL', 'examples-repo')
+    .addOption(new Option('--store <store>', 'where state lives').choices(['embedded', 'etcd']).default('embedded'))
+    .option('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated (with --store etcd)')
+    .option('--etcd-prefix <prefix>', 'key prefix in etcd', '/capstan-data')
+    .action(async (opts) => (await import('./commands/up.js')).runServer(io, opts));
+
+  program
+    .command('agent')
+    .description('run one node: register it, run the pods bound to it, report their status')
+    .option('--server <url>', 'Capstan API server (env CAPSTAN_SERVER)')
+    .option('--token <token>', 'an agent token bound to this node (env CAPSTAN_TOKEN)')
+    .option('--name <node>', 'the node name')
+    .option('--runtime <runtime>', 'auto | process | docker', 'auto')
+    .option('--labels <k=v,...>', 'node labels')
+    .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine)')
+    .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
+    .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
 }
 
 /** --server, --token and --data-dir for commands that talk to a running Capstan. */

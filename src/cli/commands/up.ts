@@ -1,0 +1,149 @@
+// `capstan up` (everything in one process) and `capstan server` (the control plane alone).
+
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { pino } from 'pino';
+import { CapstanError, REDACT_PATHS, type Logger } from '../../common/index.js';
+import type { ControlPlane } from '../../compose/index.js';
+import type { KV } from '../../store/types.js';
+import type { CliIO } from '../io.js';
+
+export interface UpOptions {
+  dataDir: string;
+  port: number;
+  host: string;
+  runtime?: 'auto' | 'process' | 'docker';
+  branch?: string;
+  syncSchedule?: string;
+  logLevel: string;
+  logFile?: string;
+  /** Stops the command (tests); SIGINT/SIGTERM otherwise. */
+  signal?: AbortSignal;
+  onReady?: (plane: ControlPlane) => void;
+}
+
+export interface ServerCommandOptions extends UpOptions {
+  source?: string;
+  store: 'embedded' | 'etcd';
+  etcdEndpoints?: string;
+  etcdPrefix?: string;
+}
+
+function isUrl(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
+}
+
+/** Logs go to a file under the data dir (or stderr with `--log-file -`), so the terminal stays readable. */
+function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logger; where: string } {
+  const options = { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined };
+  if (opts.logFile === '-') return { logger: pino(options, pino.destination(2)), where: 'stderr' };
+  const file = resolve(io.cwd, opts.logFile ?? resolve(dataDir, 'capstan.log'));
+  mkdirSync(resolve(file, '..'), { recursive: true });
+  return { logger: pino(options, createWriteStream(file, { flags: 'a' })), where: relative(io.cwd, file) || file };
+}
+
+function untilStopped(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((done) => {
+    if (signal) {
+      if (signal.aborted) return done();
+      signal.addEventListener('abort', () => done(), { once: true });
+      return;
+    }
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function describeSync(plane: ControlPlane): string {
+  const s = plane.firstSync;
+  if (s.phase === 'Synced') {
+    const counts = s.summary ? `${s.summary.create} created, ${s.summary.update} updated, ${s.summary.delete} deleted, ${s.summary.unchanged} unchanged` : s.message;
+    return `synced ${s.syncedCommit ? `commit ${s.syncedCommit.slice(0, 12)}` : 'the folder'}: ${counts}`;
+  }
+  return `first sync: ${s.phase} — ${s.message}`;
+}
+
+export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise<void> {
+  const dataDir = resolve(io.cwd, opts.dataDir);
+  const { logger, where } = openLogger(io, dataDir, opts);
+  const { startLocalCluster } = await import('../../compose/index.js');
+  const location = isUrl(source) ? source : resolve(io.cwd, source);
+  const cluster = await startLocalCluster({
+    source: location,
+    branch: opts.branch,
+    dataDir,
+    host: opts.host,
+    port: opts.port,
+    logger,
+    runtime: opts.runtime,
+    syncSchedule: opts.syncSchedule,
+  });
+  const shownDir = relative(io.cwd, dataDir) || '.';
+  io.out(
+    [
+      `Capstan is up: ${cluster.url}`,
+      `  source:   ${cluster.source.location}${opts.branch ? ` (branch ${opts.branch})` : ''}`,
+      `  ${describeSync(cluster)}`,
+      `  node:     ${cluster.nodeName} (runtime: ${cluster.runtime})`,
+      `  token:    ${relative(io.cwd, cluster.adminTokenFile) || cluster.adminTokenFile} (the CLI reads it from --data-dir ${shownDir})`,
+      `  logs:     ${where}`,
+      '',
+      'Try:',
+      `  npx capstan get pods${shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`}`,
+      `  npx capstan get deployments${shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`}`,
+      `  npx capstan status web --wait${shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`}`,
+      '',
+      'Press Ctrl-C to stop (running pods are kept and adopted on the next start).',
+      '',
+    ].join('\n'),
+  );
+  opts.onReady?.(cluster);
+  await untilStopped(opts.signal);
+  io.out('stopping…\n');
+  await cluster.stop();
+  logger.flush?.();
+}
+
+export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<void> {
+  const dataDir = resolve(io.cwd, opts.dataDir);
+  const { logger, where } = openLogger(io, dataDir, opts);
+  let kv: KV | undefined;
+  if (opts.store === 'etcd') {
+    const endpoints = (opts.etcdEndpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+    if (endpoints.length === 0) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--store etcd needs --etcd-endpoints http://127.0.0.1:2379[,...]');
+    const { openEtcdStore } = await import('../../store/index.js');
+    kv = await openEtcdStore({ endpoints, prefix: opts.etcdPrefix ?? '/capstan-data', logger });
+  }
+  const { startControlPlane } = await import('../../compose/index.js');
+  const source = opts.source ?? 'examples-repo';
+  const plane = await startControlPlane({
+    source: isUrl(source) ? source : resolve(io.cwd, source),
+    branch: opts.branch,
+    dataDir,
+    host: opts.host,
+    port: opts.port,
+    logger,
+    syncSchedule: opts.syncSchedule,
+    ...(kv ? { kv } : {}),
+  });
+  io.out(
+    [
+      `Capstan server: ${plane.url} (store: ${opts.store})`,
+      `  source:   ${plane.source.location}`,
+      `  ${describeSync(plane)}`,
+      `  token:    ${relative(io.cwd, plane.adminTokenFile) || plane.adminTokenFile}`,
+      `  logs:     ${where}`,
+      'Nodes join with: capstan agent --server URL --token <agent token> --name NODE',
+      '',
+    ].join('\n'),
+  );
+  opts.onReady?.(plane);
+  await untilStopped(opts.signal);
+  await plane.stop();
+  if (kv) await kv.close();
+}

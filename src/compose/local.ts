@@ -1,0 +1,77 @@
+// `capstan up`: the control plane and one node agent in one process, on the embedded defaults.
+
+import { cpus, hostname, totalmem } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { NodeAgent, chooseRuntime } from '../agent/index.js';
+import { createToken, lookupToken } from '../server/index.js';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
+
+export interface LocalClusterOptions extends ControlPlaneOptions {
+  runtime?: 'auto' | 'process' | 'docker';
+  /** Name of the local node (default: the host name, made DNS-safe). */
+  nodeName?: string;
+}
+
+export interface LocalCluster extends ControlPlane {
+  agent: NodeAgent;
+  nodeName: string;
+  runtime: string;
+}
+
+/** A DNS-label version of the host name, for the local node. */
+export function localNodeName(): string {
+  const name = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+  return name || 'local';
+}
+
+/** The local agent's token: reused across restarts while the store still knows it. */
+async function agentToken(plane: ControlPlane, nodeName: string, stateDir: string): Promise<string> {
+  const file = resolve(stateDir, 'agent.token');
+  const existing = await readFile(file, 'utf8').then((t) => t.trim(), () => '');
+  if (existing) {
+    const who = await lookupToken(plane.kv, existing);
+    if (who?.role === 'agent' && who.node === nodeName) return existing;
+  }
+  const { token } = await createToken(plane.kv, { role: 'agent', node: nodeName, user: `agent:${nodeName}` });
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const plane = await startControlPlane(options);
+  try {
+    const nodeName = options.nodeName ?? localNodeName();
+    const stateDir = resolve(options.dataDir, 'agent');
+    const logger = options.logger.child({ component: 'agent', node: nodeName });
+    const runtime = await chooseRuntime({ runtime: options.runtime ?? 'auto', name: nodeName, stateDir }, logger);
+    const token = await agentToken(plane, nodeName, stateDir);
+    const agent = new NodeAgent({
+      server: plane.url,
+      token,
+      name: nodeName,
+      runtime,
+      capacity: { cpu: cpus().length * 1000, memory: totalmem() },
+      labels: { 'kubernetes.io/hostname': nodeName, 'capstan.dev/runtime': runtime.name },
+      stateDir,
+      logger,
+    });
+    await agent.start();
+    const stopPlane = plane.stop;
+    return {
+      ...plane,
+      agent,
+      nodeName,
+      runtime: runtime.name,
+      // Pods keep running across a restart of `capstan up` and are adopted when it comes back.
+      stop: async () => {
+        await agent.stop();
+        await stopPlane();
+      },
+    };
+  } catch (err) {
+    await plane.stop();
+    throw err;
+  }
+}
