@@ -65,7 +65,8 @@ function revisionState(rev: Revision, pods: readonly Pod[], minReadySeconds: num
   const { counts, nextAvailableAt } = summarizePods(
     pods.map((p) => ({
       ready: p.status.ready === true,
-      readySince: ms(p.status.readySince),
+      // A ready pod without readySince (an older agent) counts from its start, never from now.
+      readySince: ms(p.status.readySince) ?? ms(p.status.startedAt) ?? ms(p.metadata.createdAt),
       terminating: p.metadata.deletionRequestedAt !== undefined,
     })),
     minReadySeconds,
