@@ -15,7 +15,27 @@ export const STORE_PREFIX = {
   history: '/capstan/history/', // <namespace>/<workload>/<revision number, zero-padded> → HistoryEntry
   tokens: '/capstan/tokens/', // <sha256 of token> → TokenRecord
   sync: '/capstan/sync/', // state of the sync loop per source
+  traffic: '/capstan/traffic/', // <namespace>/<service> → TrafficPolicy (written by the rollout controller)
 } as const;
+
+/** One header or cookie test of a match route: exact, prefix or regex (first one set wins). */
+export interface TrafficStringMatch {
+  name: string;
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+/**
+ * How the router splits a Service's traffic between revisions. `weights` are per revision
+ * hash (normally summing to 100); header routes (A/B, `setHeaderRoute`) are tried first.
+ */
+export interface TrafficPolicy {
+  weights: Record<string, number>;
+  headerRoutes?: { name: string; match: { header?: TrafficStringMatch; cookie?: TrafficStringMatch }; revision: string }[];
+  stableRevision?: string;
+  canaryRevision?: string;
+}
 
 /** A probe after defaulting: every timing field is set. */
 export type Probe = ManifestProbe &
