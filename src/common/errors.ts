@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_STORE_AUTH: 'the store backend refused the credentials',
 
   CAPSTAN_ERR_SCHEDULER_UNKNOWN_NODE: "the node is not in the scheduler's cluster view",
+  CAPSTAN_ERR_ROUTER_LISTEN: 'the router could not listen on a Service port (address in use or not allowed)',
 
   // agent: runtimes, probes, containers
   CAPSTAN_ERR_AGENT_RUNTIME: 'the container runtime (Docker or the process runtime) reported an error',
