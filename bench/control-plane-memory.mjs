@@ -1,0 +1,203 @@
+// Control-plane memory with 1,000 Deployments and 5,000 pods on simulated nodes.
+// `capstan server` runs as a child process on a generated folder of manifests; this process
+// plays 10 nodes through the API as agents do (register, heartbeat, report pods Ready).
+// Reported: the server's resident memory once every pod is Ready, against a reference
+// measured in the same run: the same `capstan server` on an empty repository.
+// Usage: node bench/control-plane-memory.mjs [--deployments N] [--replicas N] [--nodes N]
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machineLine, markdownTable, fmt } from './lib/report.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const DEPLOYMENTS = opt('deployments', 1000);
+const REPLICAS = opt('replicas', 5);
+const NODES = opt('nodes', 10);
+const bin = fileURLToPath(new URL('../bin/capstan.js', import.meta.url));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function generate(dir, n) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'keep.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\ndata: {}\n');
+  for (let i = 0; i < n; i++) {
+    writeFileSync(
+      join(dir, `app-${i}.yaml`),
+      `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-${i}
+spec:
+  replicas: ${REPLICAS}
+  selector:
+    matchLabels: { app: app-${i} }
+  template:
+    metadata:
+      labels: { app: app-${i} }
+    spec:
+      containers:
+        - name: app
+          image: registry.local/app-${i}:1
+          resources:
+            requests: { cpu: 10m, memory: 16Mi }
+`,
+    );
+  }
+}
+
+function rssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function startServer(source, dataDir) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [bin, 'server', '--source', source, '--data-dir', dataDir, '--port', String(port), '--sync-schedule', '0 0 1 1 *', '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('Capstan server:')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`capstan server exited with ${code}: ${out}`)));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  return { child, url, token };
+}
+
+async function api(url, token, method, path, body) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** A node as an agent presents itself; every pod bound to it is reported Ready at once. */
+async function simulateNodes(url, adminToken, count) {
+  const nodes = [];
+  for (let i = 0; i < count; i++) {
+    const name = `sim-${i}`;
+    const { token } = await api(url, adminToken, 'POST', '/api/v1/tokens', { role: 'agent', node: name, user: `agent:${name}` });
+    nodes.push({ name, token });
+  }
+  const heartbeat = () =>
+    Promise.all(
+      nodes.map((n) =>
+        api(url, n.token, 'PUT', `/api/v1/nodes/${n.name}`, {
+          labels: { 'kubernetes.io/hostname': n.name },
+          capacity: { cpu: 64_000, memory: 256 * 2 ** 30, pods: 1000 },
+          runtime: 'process',
+          status: { ready: true, address: '127.0.0.1' },
+        }),
+      ),
+    );
+  await heartbeat();
+  const reportReady = async () => {
+    let ready = 0;
+    for (const n of nodes) {
+      const { items } = await api(url, n.token, 'GET', '/api/v1/pods');
+      for (const pod of items) {
+        if (pod.status?.ready) {
+          ready++;
+          continue;
+        }
+        const now = new Date().toISOString();
+        await api(url, n.token, 'PUT', `/api/v1/pods/${pod.metadata.namespace}/${pod.metadata.name}/status`, {
+          phase: 'Running',
+          ready: true,
+          readySince: now,
+          startedAt: now,
+          hostIP: '127.0.0.1',
+          containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
+        });
+        ready++;
+      }
+    }
+    return ready;
+  };
+  return { heartbeat, reportReady };
+}
+
+export async function run() {
+  const root = mkdtempSync(join(tmpdir(), 'capstan-bench-mem-'));
+  try {
+    // Reference: the same server on an empty repository.
+    generate(join(root, 'empty'), 0);
+    const ref = await startServer(join(root, 'empty'), join(root, 'data-empty'));
+    await new Promise((r) => setTimeout(r, 2000));
+    const refRss = rssMiB(ref.child.pid);
+    ref.child.kill('SIGTERM');
+
+    generate(join(root, 'repo'), DEPLOYMENTS);
+    const t0 = Date.now();
+    const srv = await startServer(join(root, 'repo'), join(root, 'data'));
+    const sim = await simulateNodes(srv.url, srv.token, NODES);
+    const want = DEPLOYMENTS * REPLICAS;
+    let ready = 0;
+    let peak = 0;
+    let lastBeat = Date.now();
+    while (ready < want) {
+      if (Date.now() - t0 > 600_000) throw new Error(`only ${ready}/${want} pods ready after 10 minutes`);
+      if (Date.now() - lastBeat > 10_000) {
+        await sim.heartbeat();
+        lastBeat = Date.now();
+      }
+      ready = await sim.reportReady();
+      peak = Math.max(peak, rssMiB(srv.child.pid));
+      if (ready < want) await new Promise((r) => setTimeout(r, 500));
+    }
+    const settleMs = Date.now() - t0;
+    // Let the controllers finish their last passes, then read the steady state.
+    await new Promise((r) => setTimeout(r, 5000));
+    const healthy = (await api(srv.url, srv.token, 'GET', '/api/v1/deployments')).items.filter((d) => d.phase === 'Healthy').length;
+    const steady = rssMiB(srv.child.pid);
+    peak = Math.max(peak, steady);
+    srv.child.kill('SIGTERM');
+    return [
+      `### Control-plane memory: ${fmt(DEPLOYMENTS)} Deployments, ${fmt(want)} pods on ${NODES} simulated nodes`,
+      '',
+      machineLine(),
+      '',
+      markdownTable(
+        ['measurement', 'RSS (MiB)', 'ratio to empty', 'goal'],
+        [
+          ['reference: `capstan server` on an empty repository', fmt(refRss), '1.0x', ''],
+          [`steady state, all ${fmt(want)} pods Ready, ${healthy} of ${fmt(DEPLOYMENTS)} Deployments Healthy`, fmt(steady), `${(steady / refRss).toFixed(1)}x`, '< 300 MB'],
+          ['peak while converging', fmt(peak), `${(peak / refRss).toFixed(1)}x`, ''],
+        ],
+        ['l', 'r', 'r', 'l'],
+      ),
+      '',
+      `From start to every pod Ready: ${fmt(settleMs / 1000, 1)} s.`,
+    ].join('\n');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(await run());
+  process.exit(0);
+}
