@@ -1,0 +1,22 @@
+// The service router: per Service port, a listener that splits traffic between revisions by
+// exact weight and header routes, and measures each revision's requests, errors and latency.
+export { Router } from './router.js';
+export type { RouterOptions, ServiceView } from './router.js';
+export {
+  buildTables,
+  compileRoutes,
+  cookieValue,
+  hostPortFor,
+  pickWeights,
+  podServes,
+  portProtocol,
+  toPercent,
+  Picker,
+} from './table.js';
+export type { CompiledMatch, CompiledRoute, Endpoint, PortProtocol, PortTable, RequestHeaders, RouterService } from './table.js';
+export { RouterMetrics, LATENCY_BUCKETS } from './metrics.js';
+export type { Observation, RouterMetricsOptions, WindowStats } from './metrics.js';
+export { BackendPool } from './pool.js';
+export type { BackendPoolOptions, Lease } from './pool.js';
+export { HttpListener, TcpListener, createListener, stripHopByHop } from './proxy.js';
+export type { Listener, ListenerOptions } from './proxy.js';

@@ -1,0 +1,205 @@
+// Per service and revision: requests, errors (5xx and connection failures) and latency, on
+// an injected prom-client registry for /metrics, and in an in-memory sliding window that
+// canary analysis reads directly (no Prometheus needed).
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** Latency bucket upper bounds in seconds, shared by the Prometheus histogram and the window. */
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3,
+  5, 10, 30, 60,
+];
+
+export interface WindowStats {
+  requests: number;
+  errors: number;
+  /** 1 - errors/requests; NaN when there were no requests (analysis applies its no-data policy). */
+  successRate: number;
+  /** Latency percentiles in seconds (bucket upper bounds); NaN when there were no requests. */
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+interface Bucket {
+  /** The whole second this bucket holds; a stale bucket is reset on reuse. */
+  second: number;
+  requests: number;
+  errors: number;
+  /** Counts per LATENCY_BUCKETS entry, plus one overflow slot. */
+  latency: Uint32Array;
+}
+
+/** A ring of one-second buckets. */
+class SlidingWindow {
+  private readonly buckets: Bucket[];
+
+  constructor(private readonly seconds: number) {
+    this.buckets = Array.from({ length: seconds }, () => ({ second: -1, requests: 0, errors: 0, latency: new Uint32Array(LATENCY_BUCKETS.length + 1) }));
+  }
+
+  record(second: number, seconds: number, error: boolean): void {
+    const b = this.buckets[second % this.seconds];
+    if (b.second !== second) {
+      b.second = second;
+      b.requests = 0;
+      b.errors = 0;
+      b.latency.fill(0);
+    }
+    b.requests++;
+    if (error) b.errors++;
+    b.latency[bucketIndex(seconds)]++;
+  }
+
+  stats(nowSecond: number, span: number): WindowStats {
+    const from = nowSecond - Math.min(span, this.seconds) + 1;
+    let requests = 0;
+    let errors = 0;
+    const latency = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+    for (const b of this.buckets) {
+      if (b.second < from || b.second > nowSecond) continue;
+      requests += b.requests;
+      errors += b.errors;
+      for (let i = 0; i < latency.length; i++) latency[i] += b.latency[i];
+    }
+    return {
+      requests,
+      errors,
+      successRate: requests === 0 ? NaN : 1 - errors / requests,
+      p50: quantile(latency, requests, 0.5),
+      p90: quantile(latency, requests, 0.9),
+      p99: quantile(latency, requests, 0.99),
+    };
+  }
+}
+
+function bucketIndex(seconds: number): number {
+  // Few buckets: a linear scan is as fast as a binary search here.
+  for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) return i;
+  return LATENCY_BUCKETS.length;
+}
+
+function quantile(counts: number[], total: number, q: number): number {
+  if (total === 0) return NaN;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i];
+    if (seen >= rank) return i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : Infinity;
+  }
+  return Infinity;
+}
+
+export interface RouterMetricsOptions {
+  registry: Registry;
+  /** Milliseconds since the epoch; injected so tests can move time. */
+  now?: () => number;
+  /** How much history the window keeps (default 60 s, in 1 s buckets). */
+  windowSeconds?: number;
+}
+
+/** What one proxied request or connection recorded. */
+export interface Observation {
+  /** `<namespace>/<name>` */
+  service: string;
+  revision: string;
+  seconds: number;
+  error: boolean;
+  /** HTTP status, or 0 for a connection failure / TCP connection. */
+  code: number;
+}
+
+type Labels = 'service' | 'revision';
+
+interface Series {
+  errors: Counter.Internal;
+  latency: Histogram.Internal<Labels>;
+  window: SlidingWindow;
+  byCode: Map<number, Counter.Internal>;
+}
+
+const shared = new WeakMap<Registry, { requests: Counter<Labels | 'code'>; errors: Counter<Labels>; latency: Histogram<Labels> }>();
+
+function metricsOn(registry: Registry): { requests: Counter<Labels | 'code'>; errors: Counter<Labels>; latency: Histogram<Labels> } {
+  const hit = shared.get(registry);
+  if (hit) return hit;
+  const registers = [registry];
+  const m = {
+    requests: new Counter({
+      name: 'capstan_router_requests_total',
+      help: 'Requests (HTTP) or connections (TCP) the router proxied, by service, revision and status code (0: connection failure or TCP).',
+      labelNames: ['service', 'revision', 'code'] as const,
+      registers,
+    }),
+    errors: new Counter({
+      name: 'capstan_router_request_errors_total',
+      help: 'Proxied requests that ended in a 5xx status or a backend connection failure.',
+      labelNames: ['service', 'revision'] as const,
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'capstan_router_request_duration_seconds',
+      help: 'Time from the request arriving until the response was fully sent.',
+      labelNames: ['service', 'revision'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+  };
+  shared.set(registry, m);
+  return m;
+}
+
+export class RouterMetrics {
+  private readonly now: () => number;
+  private readonly windowSeconds: number;
+  private readonly series = new Map<string, Series>();
+  private readonly m: ReturnType<typeof metricsOn>;
+
+  constructor(options: RouterMetricsOptions) {
+    this.now = options.now ?? Date.now;
+    this.windowSeconds = options.windowSeconds ?? 60;
+    this.m = metricsOn(options.registry);
+  }
+
+  private seriesFor(service: string, revision: string): Series {
+    const key = `${service}\u0000${revision}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = {
+        errors: this.m.errors.labels(service, revision),
+        latency: this.m.latency.labels(service, revision),
+        window: new SlidingWindow(this.windowSeconds),
+        byCode: new Map(),
+      };
+      this.series.set(key, s);
+    }
+    return s;
+  }
+
+  observe(o: Observation): void {
+    const s = this.seriesFor(o.service, o.revision);
+    let counter = s.byCode.get(o.code);
+    if (counter === undefined) {
+      counter = this.m.requests.labels(o.service, o.revision, String(o.code));
+      s.byCode.set(o.code, counter);
+    }
+    counter.inc();
+    if (o.error) s.errors.inc();
+    s.latency.observe(o.seconds);
+    s.window.record(Math.floor(this.now() / 1000), o.seconds, o.error);
+  }
+
+  /** Requests, errors, success rate and latency percentiles over the last `seconds` (at most the window). */
+  windowStats(service: string, revision: string, seconds: number): WindowStats {
+    const s = this.series.get(`${service}\u0000${revision}`);
+    if (s === undefined) return { requests: 0, errors: 0, successRate: NaN, p50: NaN, p90: NaN, p99: NaN };
+    return s.window.stats(Math.floor(this.now() / 1000), seconds);
+  }
+
+  /** Revisions with any observation for a service. */
+  revisionsOf(service: string): string[] {
+    const out: string[] = [];
+    const prefix = `${service}\u0000`;
+    for (const key of this.series.keys()) if (key.startsWith(prefix)) out.push(key.slice(prefix.length));
+    return out.sort();
+  }
+}

@@ -1,0 +1,109 @@
+// Connection pools per backend (`host:port`), shared by every listener. A backend that leaves
+// every routing table is retired: it takes no new requests (the tables no longer pick it),
+// its in-flight requests finish on their sockets, and its keep-alive sockets are closed once
+// the last one ends (draining).
+import http from 'node:http';
+
+export interface BackendPoolOptions {
+  /** Concurrent sockets per backend (default 256); more requests queue in the agent. */
+  maxSockets?: number;
+  /** Idle keep-alive sockets kept per backend (default 64). */
+  maxFreeSockets?: number;
+  /**
+   * Idle keep-alive sockets close after this long (default 4 s: below Node's 5 s server
+   * keepAliveTimeout, so the router drops a socket before the backend does and never sends
+   * a request on a socket the backend is closing).
+   */
+  idleSocketMs?: number;
+}
+
+interface Backend {
+  agent: http.Agent;
+  inFlight: number;
+  retired: boolean;
+}
+
+/** A backend held for one request or connection; `release()` exactly once. */
+export interface Lease {
+  agent: http.Agent;
+  release(): void;
+}
+
+export class BackendPool {
+  private readonly backends = new Map<string, Backend>();
+  private readonly options: Required<BackendPoolOptions>;
+
+  constructor(options: BackendPoolOptions = {}) {
+    this.options = {
+      maxSockets: options.maxSockets ?? 256,
+      maxFreeSockets: options.maxFreeSockets ?? 64,
+      idleSocketMs: options.idleSocketMs ?? 4000,
+    };
+  }
+
+  acquire(id: string): Lease {
+    let b = this.backends.get(id);
+    if (b === undefined) {
+      b = {
+        agent: new http.Agent({
+          keepAlive: true,
+          maxSockets: this.options.maxSockets,
+          maxFreeSockets: this.options.maxFreeSockets,
+          timeout: this.options.idleSocketMs,
+          scheduling: 'lifo',
+        }),
+        inFlight: 0,
+        retired: false,
+      };
+      this.backends.set(id, b);
+    }
+    // A backend picked again after it was retired (it came back) is live again.
+    b.retired = false;
+    b.inFlight++;
+    const backend = b;
+    let released = false;
+    return {
+      agent: backend.agent,
+      release: () => {
+        if (released) return;
+        released = true;
+        backend.inFlight--;
+        if (backend.retired && backend.inFlight === 0) this.destroy(id, backend);
+      },
+    };
+  }
+
+  /** Retires every backend not in `live`; those idle now are closed at once. */
+  retain(live: ReadonlySet<string>): void {
+    for (const [id, b] of this.backends) {
+      if (live.has(id)) {
+        b.retired = false;
+        continue;
+      }
+      b.retired = true;
+      if (b.inFlight === 0) this.destroy(id, b);
+    }
+  }
+
+  /** Requests or connections in flight per backend (for draining checks and status). */
+  inFlight(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, b] of this.backends) out[id] = b.inFlight;
+    return out;
+  }
+
+  /** Backends with a pool (live or still draining). */
+  backendIds(): string[] {
+    return [...this.backends.keys()].sort();
+  }
+
+  /** Closes every pool, in-flight sockets included (after listeners have drained). */
+  destroyAll(): void {
+    for (const [id, b] of this.backends) this.destroy(id, b);
+  }
+
+  private destroy(id: string, b: Backend): void {
+    if (this.backends.get(id) === b) this.backends.delete(id);
+    b.agent.destroy();
+  }
+}
