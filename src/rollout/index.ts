@@ -1,4 +1,8 @@
-export { nextRolloutAction, DEFAULT_STRATEGIES } from './registry.js';
+export { nextRolloutAction, DEFAULT_STRATEGIES, ALL_STRATEGIES } from './registry.js';
+export { canary, parseProgressiveSteps, stepsHash, stableOf } from './canary-strategy.js';
+export type { CanaryStepSpec } from './canary-strategy.js';
+export { blueGreen, blueGreenParams } from './bluegreen-strategy.js';
+export type { BlueGreenParams } from './bluegreen-strategy.js';
 export type { StrategyRegistry } from './registry.js';
 export { rollingUpdate, reconcileNewRevision, reconcileOldRevisions } from './rolling.js';
 export { recreate, oldPodsExist } from './recreate.js';
@@ -18,6 +22,9 @@ export type { CanaryStep } from './canary.js';
 export { SmoothWeightedRoundRobin } from './wrr.js';
 export type { WeightedEntry } from './wrr.js';
 export type {
+  AnalysisPhase,
+  HeaderRoute,
+  ProgressiveState,
   IntOrPercent,
   PodCounts,
   RevisionState,

@@ -1,6 +1,8 @@
 // Strategies by type. Canary and blue-green join as two more entries with the same signature.
 
 import { CapstanError } from '../common/index.js';
+import { blueGreen } from './bluegreen-strategy.js';
+import { canary } from './canary-strategy.js';
 import { recreate } from './recreate.js';
 import { rollingUpdate } from './rolling.js';
 import type { RolloutDecision, RolloutInput, RolloutStrategy, StrategyType } from './types.js';
@@ -10,6 +12,13 @@ export type StrategyRegistry = Readonly<Partial<Record<StrategyType, RolloutStra
 export const DEFAULT_STRATEGIES: StrategyRegistry = Object.freeze({
   RollingUpdate: rollingUpdate,
   Recreate: recreate,
+});
+
+/** Every strategy, canary and blue-green included: what a control plane normally runs with. */
+export const ALL_STRATEGIES: StrategyRegistry = Object.freeze({
+  ...DEFAULT_STRATEGIES,
+  Canary: canary,
+  BlueGreen: blueGreen,
 });
 
 /** The next action for a rollout, by the strategy its spec names. */

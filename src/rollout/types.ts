@@ -71,6 +71,34 @@ export interface RolloutInput {
   /** Step-based strategies (canary): the current step and when its pause began, ms. */
   stepIndex?: number;
   pauseStartedAt?: number | null;
+  /** Canary and blue-green: what the controller kept between passes and asked for since. */
+  progressive?: ProgressiveState;
+}
+
+/** Outcome of an analysis run, as the analysis engine reports it. */
+export type AnalysisPhase = 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
+
+/**
+ * State of a canary or blue-green rollout carried between passes (in the status record) plus
+ * the operator's requests (promote, abort). Times are ms since the epoch.
+ */
+export interface ProgressiveState {
+  /** Hash of the revision taking the stable (canary) or active (blue-green) traffic. */
+  stableRevision?: string;
+  /** Hash of the step list the step index belongs to; another list restarts at step 0. */
+  stepsHash?: string;
+  /** Traffic weight of the new revision set by the last pass. */
+  weight?: number;
+  /** Operator asked to move one step, or to skip every remaining step. Consumed by one pass. */
+  promote?: 'step' | 'full';
+  /** The new revision was aborted: all traffic to stable, new revision scaled to 0. */
+  aborted?: boolean;
+  /** Blue-green: when the preview became ready. */
+  previewReadyAt?: number | null;
+  /** Blue-green: when the active service switched to the new revision. */
+  promotedAt?: number | null;
+  /** Result of the analysis the current step (or promotion) waits for, when one ran. */
+  analysis?: { phase: AnalysisPhase; message?: string };
 }
 
 export interface ScaleAction {
@@ -108,6 +136,26 @@ export interface RolloutDecision {
   traffic?: TrafficWeight[];
   /** Position in a step list, for step-based strategies. */
   step?: { index: number; count: number };
+  /** State to keep for the next pass (canary, blue-green). */
+  state?: ProgressiveState;
+  /** Revision hash per traffic role: the controller writes one traffic record per Service. */
+  roles?: { stable?: string; canary?: string; active?: string; preview?: string };
+  /** Look again at this time even if nothing changes (a timed pause, a scale-down delay), ms. */
+  requeueAt?: number;
+  /** Header routes to the canary (`setHeaderRoute` steps passed so far). */
+  headerRoutes?: HeaderRoute[];
+  /** The analysis the rollout waits for now (the controller runs it and reports back). */
+  analysis?: { key: string; templates: string[]; args?: Array<{ name: string; value: string }> };
+  /** The operator's promote request was used this pass; the controller clears it. */
+  promoteConsumed?: boolean;
+  /** When the current timed or untimed pause step began (null: not pausing), ms. */
+  pauseStartedAt?: number | null;
+}
+
+/** A `setHeaderRoute` step: requests matching every header test go to the canary. */
+export interface HeaderRoute {
+  name: string;
+  match: Array<{ headerName: string; headerValue: { exact?: string; prefix?: string; regex?: string } }>;
 }
 
 export type RolloutStrategy = (input: RolloutInput) => RolloutDecision;

@@ -4,10 +4,14 @@ import * as rollout from '../../src/rollout/index.js';
 describe('rollout public surface', () => {
   it('grows only on purpose', () => {
     expect(Object.keys(rollout).sort()).toEqual([
+      'ALL_STRATEGIES',
       'DEFAULT_MAX_SURGE',
       'DEFAULT_MAX_UNAVAILABLE',
       'DEFAULT_STRATEGIES',
       'SmoothWeightedRoundRobin',
+      'blueGreen',
+      'blueGreenParams',
+      'canary',
       'canaryReplicas',
       'computeStatus',
       'finishDecision',
@@ -18,6 +22,7 @@ describe('rollout public surface', () => {
       'oldPodsExist',
       'parseCanarySteps',
       'parseDuration',
+      'parseProgressiveSteps',
       'pausedDecision',
       'reconcileNewRevision',
       'reconcileOldRevisions',
@@ -26,6 +31,8 @@ describe('rollout public surface', () => {
       'resolveRollingParams',
       'rollingUpdate',
       'scaledValue',
+      'stableOf',
+      'stepsHash',
       'summarizePods',
     ]);
   });
