@@ -50,9 +50,17 @@ export function contractPod(p: Pod) {
     ready: p.status?.ready === true,
     revision: p.metadata.owner?.revision ?? p.metadata.labels?.['capstan.dev/revision-hash'] ?? '',
     restarts: (p.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0),
-    reason: p.status?.reason,
-    message: p.status?.message,
+    reason: p.status?.reason ?? containerReason(p)?.reason,
+    message: p.status?.message ?? containerReason(p)?.message,
   };
+}
+
+/** As kubectl shows it: a pod without a reason of its own takes its first waiting container's (CrashLoopBackOff). */
+function containerReason(p: Pod): { reason: string; message?: string } | undefined {
+  for (const c of p.status?.containerStatuses ?? []) {
+    if ('waiting' in c.state) return c.state.waiting;
+  }
+  return undefined;
 }
 
 function requests(pod: Pod): { cpu: number; memory: number } {
