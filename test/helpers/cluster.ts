@@ -286,12 +286,14 @@ export function nodeDeployment(options: {
   memory?: string;
   /** Replace the server with another command (argv). */
   command?: string[];
+  /** Start listening only after this delay, so a rollout takes a while. */
+  listenAfterMs?: number;
 }): string {
   const strategy =
     options.strategy === 'Recreate'
       ? '  strategy:\n    type: Recreate\n'
       : `  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxSurge: ${options.maxSurge ?? 1}\n      maxUnavailable: ${options.maxUnavailable ?? 0}\n`;
-  const server = `const http=require('http');http.createServer((q,s)=>{if(q.url==='/never'){s.statusCode=500;s.end('no');return;}s.end(${JSON.stringify(options.reply)});}).listen(Number(process.env.PORT),'127.0.0.1');process.on('SIGTERM',()=>process.exit(0));`;
+  const server = `const http=require('http');const srv=http.createServer((q,s)=>{if(q.url==='/never'){s.statusCode=500;s.end('no');return;}s.end(${JSON.stringify(options.reply)});});setTimeout(()=>srv.listen(Number(process.env.PORT),'127.0.0.1'),${options.listenAfterMs ?? 0});process.on('SIGTERM',()=>process.exit(0));`;
   const command = options.command ?? [process.execPath, '-e', server];
   return [
     'apiVersion: apps/v1',
