@@ -383,7 +383,7 @@ describe('validateDocument', () => {
   });
 
   it('does not mutate its input when defaulting', () => {
-    const input = { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } } as ManifestObject;
+    const input = { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } } as unknown as ManifestObject;
     const frozen = JSON.stringify(input);
     const out = applyDefaults(input);
     expect(JSON.stringify(input)).toBe(frozen);
