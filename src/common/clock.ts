@@ -81,9 +81,18 @@ export class VirtualClock implements Clock {
   }
 }
 
-/** Wait `ms` on the given clock. */
-export function sleep(clock: Clock, ms: number): Promise<void> {
+/** Wait `ms` on the given clock; an abort ends the wait early (resolving, not rejecting). */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    clock.setTimeout(resolve, ms);
+    if (signal?.aborted) return resolve();
+    const onAbort = (): void => {
+      clock.clearTimeout(handle);
+      resolve();
+    };
+    const handle = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -4,6 +4,7 @@
 // key still carries our lease. Lose: keepAlive fails (lease expired) or, while the store is
 // unreachable, a whole TTL passes without a renewal. Followers retry every retryMs and win
 // once the old lease has expired and the store has deleted the key.
+import { sleep } from '../../common/clock.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX } from '../../api/cluster.js';
@@ -43,20 +44,6 @@ export interface LeaderRecord {
   acquiredAt: string;
 }
 
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = (): void => {
-      clock.clearTimeout(handle);
-      resolve();
-    };
-    const handle = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export class LeaderElector {
   readonly identity: string;

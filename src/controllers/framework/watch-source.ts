@@ -2,6 +2,7 @@
 // the listed revision, and list again every `resyncMs`. Only keys reach the queue, never the
 // events themselves (level-based). When the watch fails (compacted, overflow, store down)
 // the source lists again after a pause and watches from the new revision.
+import { sleep } from '../../common/clock.js';
 import type { Logger } from 'pino';
 import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
@@ -25,20 +26,6 @@ export interface WatchSourceOptions {
   logger?: Logger;
 }
 
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const onAbort = (): void => {
-      clock.clearTimeout(handle);
-      resolve();
-    };
-    const handle = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export function watchSource(options: WatchSourceOptions): Source {
   const { kv, prefix } = options;
