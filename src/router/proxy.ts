@@ -222,7 +222,8 @@ export class TcpListener implements Listener {
   private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly options: ListenerOptions) {
-    this.server = net.createServer((socket) => this.handle(socket));
+    // Half-open both ways, so a client that sends and then shuts its side still gets the reply.
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.handle(socket));
   }
 
   async start(): Promise<AddressInfo> {
@@ -255,7 +256,7 @@ export class TcpListener implements Listener {
     const lease = pool.acquire(endpoint.id);
     let connected = false;
     let done = false;
-    const upstream = net.connect({ host: endpoint.host, port: endpoint.port });
+    const upstream = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
     const finish = (error: boolean): void => {
       if (done) return;
       done = true;
