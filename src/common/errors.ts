@@ -17,6 +17,9 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_SOURCE_TOO_LARGE: 'a file, or the set of files, is over the configured limit',
   CAPSTAN_ERR_SOURCE_BINARY: 'a manifest file is binary or not UTF-8',
   CAPSTAN_ERR_SOURCE_GIT: 'Git reported an error',
+  CAPSTAN_ERR_SOURCE_WEBHOOK_SIGNATURE: 'the webhook signature or token does not match the configured secret',
+  CAPSTAN_ERR_SOURCE_GIT_MISSING: 'the git program is not installed, and serving a repository over HTTP needs it',
+  CAPSTAN_ERR_SOURCE_READ_ONLY: 'the source cannot be written (a rollback commit needs a writable repository)',
 
   // render: YAML, JSON and charts
   CAPSTAN_ERR_RENDER_SYNTAX: 'the file is not valid YAML or JSON',

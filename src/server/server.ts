@@ -34,7 +34,15 @@ export interface ServerOptions {
   /** Serve /metrics without a token (for a scraper on a trusted network). Default: any read role. */
   publicMetrics?: boolean;
   now?: () => number;
+  // [webhooks/gitserve] Raw handlers that authenticate requests themselves: the Git host
+  // webhook (by signature) and the smart-HTTP Git server under /git/ (Basic auth with an
+  // API token for push). Absent → those routes answer 404.
+  webhook?: RawRequestHandler;
+  gitHttp?: RawRequestHandler;
 }
+
+/** A handler that writes its own reply (status, headers, body). */
+export type RawRequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export interface ListenOptions {
   port?: number;
@@ -228,6 +236,27 @@ export function buildServer(options: ServerOptions): CapstanServer {
         return { revoked: ctx.params.id };
       },
     },
+    // [webhooks/gitserve] authenticated by their handlers, not by bearer token (see src/webhooks, src/gitserve).
+    {
+      method: 'POST',
+      pattern: '/api/v1/webhooks/git',
+      access: 'public',
+      handler: async ({ req, res }) => {
+        if (!options.webhook) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', 'webhooks are not enabled on this server');
+        await options.webhook(req, res);
+        return undefined;
+      },
+    },
+    ...(['GET', 'POST'] as const).map((method): Route => ({
+      method,
+      pattern: '/git/*',
+      access: 'public',
+      handler: async ({ req, res }) => {
+        if (!options.gitHttp) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', 'this server does not serve a Git repository');
+        await options.gitHttp(req, res);
+        return undefined;
+      },
+    })),
     { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
     { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
   ];

@@ -1,0 +1,17 @@
+export {
+  constantTimeEqual,
+  deliveryId,
+  detectProvider,
+  eventName,
+  verifyGiteaSignature,
+  verifyGithubSignature,
+  verifyGitlabToken,
+  verifyWebhook,
+} from './verify.js';
+export type { WebhookHeaders, WebhookProvider } from './verify.js';
+export { DeliveryCache } from './dedup.js';
+export type { DeliveryCacheOptions } from './dedup.js';
+export { matchPush, normalizeRepoUrl, parsePush } from './payload.js';
+export type { PushEvent, PushMatch, WatchedRepository } from './payload.js';
+export { createWebhookHandler, DEFAULT_WEBHOOK_BODY_LIMIT, loadWebhookSecret, WEBHOOK_PATH } from './handler.js';
+export type { WebhookHandler, WebhookHandlerOptions, WebhookSecretOptions } from './handler.js';
