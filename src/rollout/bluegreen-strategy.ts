@@ -103,7 +103,7 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
     let go = promoting;
     let wait: { reason: string; message: string; requeueAt?: number } | undefined;
     const pre = p.prePromotionAnalysis;
-    const analysisPhase = prev.analysis?.phase;
+    const analysisPhase = prev.analysis && (prev.analysis.key === undefined || prev.analysis.key === 'pre-promotion') ? prev.analysis.phase : undefined;
     if (!go && pre && analysisPhase !== 'Successful') {
       if (analysisPhase === 'Failed' || analysisPhase === 'Error') {
         return blueGreen({ ...input, progressive: { ...prev, aborted: true } });

@@ -194,7 +194,7 @@ export function canary(input: RolloutInput): RolloutDecision {
       }
       pauseStartedAt = null;
     } else if ('analysis' in s) {
-      const result = prev.analysis?.phase;
+      const result = prev.analysis && (prev.analysis.key === undefined || prev.analysis.key === `step-${index}`) ? prev.analysis.phase : undefined;
       if (result === 'Failed' || result === 'Error') {
         analysisFailed = `Analysis at step ${index + 1}/${count} failed${prev.analysis?.message ? `: ${prev.analysis.message}` : ''}.`;
         break;

@@ -98,7 +98,7 @@ export interface ProgressiveState {
   /** Blue-green: when the active service switched to the new revision. */
   promotedAt?: number | null;
   /** Result of the analysis the current step (or promotion) waits for, when one ran. */
-  analysis?: { phase: AnalysisPhase; message?: string };
+  analysis?: { key?: string; phase: AnalysisPhase; message?: string };
 }
 
 export interface ScaleAction {

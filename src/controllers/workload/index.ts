@@ -16,6 +16,16 @@ export type {
 export { planWorkload, strategyOf } from './plan.js';
 export type { WorkloadPlan } from './plan.js';
 export { observeWorkload } from './observed.js';
+export {
+  OVERRIDES_PREFIX,
+  overrideKeyOf,
+  observeProgressive,
+  progressiveInput,
+  progressiveStatus,
+  trafficRecords,
+  planProgressiveWrites,
+} from './progressive.js';
+export type { RolloutOverride, ProgressiveStatusFields, ServiceInfo, ObservedProgressive, ProgressiveInput } from './progressive.js';
 export type { ObservedWorkload, StoredWorkloadStatus, Stored } from './observed.js';
 export { planHistory, MAX_HISTORY } from './history.js';
 export type { HistoryInput } from './history.js';

@@ -2,6 +2,7 @@
 import type { HistoryEntry, Pod, Revision, WorkloadStatus } from '../../api/cluster.js';
 import type { KV } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
+import { observeProgressive, type ObservedProgressive, type ProgressiveStatusFields } from './progressive.js';
 import {
   decodeJson,
   desiredKeyOf,
@@ -18,7 +19,7 @@ import {
  * The status record as stored: the contract fields plus a few the controller keeps for its
  * next pass (extra JSON fields are served as they are).
  */
-export interface StoredWorkloadStatus extends WorkloadStatus {
+export interface StoredWorkloadStatus extends WorkloadStatus, ProgressiveStatusFields {
   /** `<workload>-<hash>` of the current revision. */
   revisionName?: string;
   /** Machine-readable cause of the phase, e.g. `ProgressDeadlineExceeded`. */
@@ -44,6 +45,8 @@ export interface ObservedWorkload {
   pods: Stored<Pod>[];
   status?: Stored<StoredWorkloadStatus>;
   history: Stored<HistoryEntry>[];
+  /** Override record, Services and traffic records (canary, blue-green, operator pause). */
+  progressive?: ObservedProgressive;
 }
 
 /** One consistent read of everything the workload controller decides from. */
@@ -51,13 +54,14 @@ export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<Observe
   const first = await kv.range(desiredKeyOf(ref), { prefix: false });
   const revision = first.revision;
   const at = { revision };
-  const [revs, pods, status, history] = await Promise.all([
+  const [revs, pods, status, history, progressive] = await Promise.all([
     kv.range(revisionsPrefixOf(ref), { prefix: true, ...at }),
     kv.range(podsPrefixOf(ref), { prefix: true, ...at }),
     kv.range(statusKeyOf(ref), { prefix: false, ...at }),
     kv.range(historyPrefixOf(ref), { prefix: true, ...at }),
+    observeProgressive(kv, ref, revision),
   ]);
-  const out: ObservedWorkload = { ref, storeRevision: revision, revisions: [], pods: [], history: [] };
+  const out: ObservedWorkload = { ref, storeRevision: revision, revisions: [], pods: [], history: [], progressive };
   out.desired = decodeJson<DesiredRecord>(first.kvs[0]);
   for (const item of revs.kvs) {
     const r = decodeJson<unknown>(item);

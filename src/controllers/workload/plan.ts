@@ -18,6 +18,7 @@ import type { Compare, TxnOp } from '../../store/index.js';
 import { planHistory } from './history.js';
 import { REVISION_HASH_LABEL, historyKeyOf, iso, ms, revisionsPrefixOf, statusKeyOf, templateHash } from './keys.js';
 import type { ObservedWorkload, Stored, StoredWorkloadStatus } from './observed.js';
+import { planProgressiveWrites, progressiveInput, progressiveStatus, trafficRecords } from './progressive.js';
 
 /** Kubernetes treats a deadline of MaxInt32 as "no deadline". */
 const NO_DEADLINE = 2 ** 31 - 1;
@@ -188,12 +189,13 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   const prev = o.status?.value;
   const sameRollout = !starting && prev !== undefined && prev.revision === current.metadata.revision;
   const deadline = spec.progressDeadlineSeconds ?? 600;
+  const prog = o.progressive ? progressiveInput(o.progressive, prev, sameRollout, hash) : undefined;
   const input: RolloutInput = {
     strategy: strategyOf(w),
     replicas: spec.replicas ?? 1,
     minReadySeconds,
     progressDeadlineSeconds: deadline,
-    paused: spec.paused === true,
+    paused: spec.paused === true || prog?.paused === true,
     now,
     lastProgressAt: (sameRollout ? ms(prev.lastProgressAt) : undefined) ?? now,
     newRevision: cur.state,
@@ -210,6 +212,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
           ...(typeof prev.step === 'number' ? { stepIndex: prev.step } : {}),
         }
       : {}),
+    ...(prog ? { progressive: prog.state, pauseStartedAt: prog.pauseStartedAt ?? null } : {}),
   };
   let decision: RolloutDecision;
   try {
@@ -277,8 +280,15 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     ...(decision.step ? { step: decision.step.index, stepCount: decision.step.count } : {}),
     ...(decision.traffic ? { weight: decision.traffic.find((t) => t.revision === hash)?.weight ?? 0 } : {}),
     lastProgressAt: iso(decision.lastProgressAt),
+    ...progressiveStatus(decision, hash, prog?.state.aborted === true),
     observedAt: nowIso,
   };
+  if (o.progressive) {
+    const records = trafficRecords(input.strategy, decision, o.progressive.services, labels);
+    const writes = planProgressiveWrites(ref, o.progressive, records, decision, hash, nowIso);
+    compare.push(...writes.compare);
+    ops.push(...writes.ops);
+  }
   const statusKey = statusKeyOf(ref);
   const changed = !prev || JSON.stringify({ ...prev, observedAt: '' }) !== JSON.stringify({ ...status, observedAt: '' });
   if (changed || ops.length > 0) {
@@ -318,6 +328,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     if (requeue === undefined || d < requeue) requeue = d;
   };
   if (nextAvailableAt !== null) at(nextAvailableAt + 1);
+  if (decision.requeueAt !== undefined) at(decision.requeueAt);
   if (decision.phase === 'Progressing' && Number.isFinite(deadline) && deadline < NO_DEADLINE) {
     at(decision.lastProgressAt + deadline * 1000 + 1);
   }
