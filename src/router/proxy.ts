@@ -211,7 +211,13 @@ export class HttpListener implements Listener {
       finish(499, false);
     });
 
-    req.pipe(upstream);
+    // Most requests have no body: end at once instead of waiting for the stream to finish.
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      req.resume();
+      upstream.end();
+    } else {
+      req.pipe(upstream);
+    }
   }
 }
 
