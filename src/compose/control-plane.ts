@@ -2,7 +2,7 @@
 // `capstan up` adds a local node agent; `capstan server` runs this alone.
 
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { isCapstanError, type Logger } from '../common/index.js';
 import { openSource } from '../source/index.js';
@@ -11,6 +11,9 @@ import { buildServer, bootstrapAdminToken, type CapstanServer } from '../server/
 import type { KV } from '../store/types.js';
 import { SyncLoop, type SyncState } from '../sync/index.js';
 import { startControllers, type RunningControllers } from './controllers.js';
+// [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
+import { createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
+import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
 
 export interface ControlPlaneOptions {
   /** Folder, local repository or http(s) URL of the manifests. */
@@ -26,6 +29,11 @@ export interface ControlPlaneOptions {
   kv?: KV;
   /** Seconds a node may miss heartbeats before its pods move (default 60). */
   evictionTimeoutSeconds?: number;
+  // [webhooks/gitserve]
+  /** Serve a plain-folder source as `<dataDir>/repo.git` over /git/ (default true). */
+  serveGit?: boolean;
+  /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
+  webhookSecretFile?: string;
 }
 
 export interface ControlPlane {
@@ -37,6 +45,8 @@ export interface ControlPlane {
   server: CapstanServer;
   registry: Registry;
   firstSync: SyncState;
+  /** [gitserve] Clone URL of the served repository, when a plain folder is served. */
+  gitUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -60,10 +70,30 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const store = kv;
 
-    const source = await openSource(options.source, { dataDir, logger: log.child({ component: 'source' }) });
-    const sync = new SyncLoop({ source, ref: options.branch, kv: store, logger: log, schedule: options.syncSchedule });
+    // [gitserve] a plain folder is served as a Git repository, which becomes the source.
+    const origin = await servedSourceFor({ source: options.source, branch: options.branch, dataDir, serveGit: options.serveGit, logger: log.child({ component: 'git-serve' }) });
+    const source = await openSource(origin.source, { dataDir, logger: log.child({ component: 'source' }) });
+    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule });
+    // [webhooks/gitserve] a verified webhook or a push through /git/ syncs at once.
+    const webhookSecret = await loadWebhookSecret(options.webhookSecretFile ? { file: options.webhookSecretFile } : {});
+    const webhook = createWebhookHandler({
+      secret: webhookSecret,
+      repository: { urls: [options.source], ...(origin.branch !== undefined ? { branch: origin.branch } : {}) },
+      sync: (trigger) => sync.sync(trigger),
+      logger: log,
+    });
+    const gitHttp = origin.served
+      ? createGitHttpHandler({ repoPath: origin.served.path, kv: store, logger: log, onPush: () => sync.sync('push') })
+      : undefined;
 
-    const server = buildServer({ kv: store, logger: log, registry, publicMetrics: false });
+    const server = buildServer({
+      kv: store,
+      logger: log,
+      registry,
+      publicMetrics: false,
+      webhook, // [webhooks]
+      ...(gitHttp ? { gitHttp } : {}), // [gitserve]
+    });
     server.setControlHandlers({
       sync: async (req) => {
         const body = (req.body ?? {}) as { allowMassPrune?: boolean };
@@ -98,6 +128,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       server,
       registry,
       firstSync,
+      ...(origin.served ? { gitUrl: `${listening.url}/git/${basename(origin.served.path)}` } : {}), // [gitserve]
       stop: stopAll,
     };
   } catch (err) {

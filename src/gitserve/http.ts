@@ -1,0 +1,207 @@
+// Smart HTTP for the one served repository, mounted at /git/<name>.git/ on the API port and
+// run by `git http-backend` as a CGI program.
+// Access: push (git-receive-pack) needs Basic auth whose password is an API token with the
+// deployer or admin role (the user name is free; the token's user is the pusher). Fetch and
+// clone need any non-agent token, except from loopback (127.0.0.1, ::1) when
+// `anonymousLoopbackFetch` is on (the default), so a newcomer can clone without a token.
+import { spawn } from 'node:child_process';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basename, dirname } from 'node:path';
+import { silentLogger, type Logger } from '../common/index.js';
+import { lookupToken, type Principal } from '../server/index.js';
+import type { KV } from '../store/index.js';
+import { gitEnv } from './git-cli.js';
+
+export const GIT_HTTP_PREFIX = '/git/';
+
+export interface GitHttpOptions {
+  /** The bare repository served, e.g. `<dataDir>/repo.git`. */
+  repoPath: string;
+  /** Where API tokens are looked up. */
+  kv: KV;
+  logger?: Logger;
+  /** Called after a push went through (e.g. to sync at once); not awaited by the reply. */
+  onPush?: (pusher: string) => Promise<unknown>;
+  /** Clone and fetch from 127.0.0.1 / ::1 without a token (default true). */
+  anonymousLoopbackFetch?: boolean;
+  gitBinary?: string;
+}
+
+export type GitHttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+const PUSH_ROLES = new Set(['deployer', 'admin']);
+const FETCH_ROLES = new Set(['viewer', 'deployer', 'admin']);
+
+/** Which service a request is for, or undefined for paths this server does not offer. */
+export function gitService(pathInRepo: string, query: URLSearchParams): 'upload' | 'receive' | undefined {
+  if (pathInRepo === '/info/refs') {
+    const service = query.get('service');
+    if (service === 'git-upload-pack') return 'upload';
+    if (service === 'git-receive-pack') return 'receive';
+    return undefined; // the dumb protocol is not served
+  }
+  if (pathInRepo === '/git-upload-pack') return 'upload';
+  if (pathInRepo === '/git-receive-pack') return 'receive';
+  return undefined;
+}
+
+/** The token from `Authorization: Basic base64(user:token)`; undefined when absent or malformed. */
+export function basicPassword(header: string | undefined): string | undefined {
+  const m = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon >= 0 && colon < text.length - 1 ? text.slice(colon + 1) : undefined;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
+function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(`${text}\n`);
+}
+
+export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
+  const log = (options.logger ?? silentLogger()).child({ component: 'git-http' });
+  const repoName = basename(options.repoPath);
+  const root = dirname(options.repoPath);
+  const mount = `${GIT_HTTP_PREFIX}${repoName}`;
+  const anonymous = options.anonymousLoopbackFetch ?? true;
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!url.pathname.startsWith(`${mount}/`)) {
+      req.resume();
+      return plain(res, 404, `no repository here; clone ${mount}`);
+    }
+    const inRepo = url.pathname.slice(mount.length);
+    const service = gitService(inRepo, url.searchParams);
+    if (!service) {
+      req.resume();
+      return plain(res, 404, 'only the smart HTTP protocol is served');
+    }
+
+    let principal: Principal | undefined;
+    const password = basicPassword(req.headers.authorization);
+    if (password !== undefined) principal = await lookupToken(options.kv, password);
+    const needed = service === 'receive' ? PUSH_ROLES : FETCH_ROLES;
+    const free = service === 'upload' && anonymous && isLoopback(req.socket.remoteAddress);
+    if (!free && !principal) {
+      req.resume();
+      // 401 with a challenge makes git ask its credential helper for a user and password.
+      return plain(res, 401, 'authentication required: use an API token as the password', { 'www-authenticate': 'Basic realm="capstan"' });
+    }
+    if (!free && principal && !needed.has(principal.role)) {
+      req.resume();
+      log.warn({ user: principal.user, role: principal.role, service }, 'git request refused: role');
+      return plain(res, 403, `a ${principal.role} token may not ${service === 'receive' ? 'push' : 'fetch'}; ${service === 'receive' ? 'push needs a deployer or admin token' : ''}`.trim());
+    }
+
+    const status = await runBackend(req, res, {
+      root,
+      pathInfo: `/${repoName}${inRepo}`,
+      query: url.search.replace(/^\?/, ''),
+      user: principal?.user ?? '',
+      ...(options.gitBinary ? { gitBinary: options.gitBinary } : {}),
+    });
+    if (service === 'receive' && req.method === 'POST' && status === 200) {
+      const pusher = principal?.user ?? '';
+      log.info({ user: pusher }, 'push received');
+      options.onPush?.(pusher).catch((err: unknown) => log.error({ err }, 'sync after push failed'));
+    }
+  };
+}
+
+interface BackendRequest {
+  root: string;
+  pathInfo: string;
+  query: string;
+  user: string;
+  gitBinary?: string;
+}
+
+/** Pipes the request through `git http-backend`; resolves with the status it answered. */
+function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<number> {
+  const env = gitEnv({
+    HOME: r.root,
+    GIT_PROJECT_ROOT: r.root,
+    GIT_HTTP_EXPORT_ALL: '1',
+    // Access was checked above; let http-backend accept the push.
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.receivepack',
+    GIT_CONFIG_VALUE_0: 'true',
+    REQUEST_METHOD: req.method ?? 'GET',
+    PATH_INFO: r.pathInfo,
+    QUERY_STRING: r.query,
+    CONTENT_TYPE: req.headers['content-type'] ?? '',
+    REMOTE_USER: r.user,
+    REMOTE_ADDR: req.socket.remoteAddress ?? '',
+    SERVER_PROTOCOL: 'HTTP/1.1',
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
+    ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: req.headers['content-encoding'] } : {}),
+    ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
+  });
+  const child = spawn(r.gitBinary ?? 'git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  req.pipe(child.stdin);
+  child.stdin.on('error', () => undefined); // the backend may stop reading early
+  const stderr: Buffer[] = [];
+  child.stderr.on('data', (b: Buffer) => stderr.push(b));
+
+  return new Promise((resolve) => {
+    let head: Buffer = Buffer.alloc(0);
+    let status = 200;
+    let started = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (started) {
+        res.write(chunk);
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const parsed = splitCgiOutput(head);
+      if (!parsed) return;
+      started = true;
+      status = parsed.status;
+      res.writeHead(parsed.status, parsed.headers);
+      if (parsed.body.length > 0) res.write(parsed.body);
+    });
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (res.headersSent) res.destroy();
+      else plain(res, 500, err.code === 'ENOENT' ? 'git is not installed on the server' : 'git http-backend could not start');
+      resolve(500);
+    });
+    child.on('close', (code) => {
+      if (!started) {
+        if (!res.headersSent) plain(res, 500, Buffer.concat(stderr).toString('utf8').trim() || `git http-backend exited with ${code}`);
+        return resolve(500);
+      }
+      res.end();
+      resolve(code === 0 ? status : 500);
+    });
+  });
+}
+
+/** CGI output: headers, a blank line, the body. Undefined until the blank line has arrived. */
+export function splitCgiOutput(buf: Buffer): { status: number; headers: Record<string, string>; body: Buffer } | undefined {
+  let end = buf.indexOf('\r\n\r\n');
+  let sep = 4;
+  const lf = buf.indexOf('\n\n');
+  if (end < 0 || (lf >= 0 && lf < end)) {
+    end = lf;
+    sep = 2;
+  }
+  if (end < 0) return undefined;
+  const headers: Record<string, string> = {};
+  let status = 200;
+  for (const line of buf.subarray(0, end).toString('latin1').split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim();
+    const value = line.slice(i + 1).trim();
+    if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10) || 200;
+    else headers[name] = value;
+  }
+  return { status, headers, body: buf.subarray(end + sep) };
+}

@@ -1,0 +1,68 @@
+// `capstan up` with a plain folder: the folder is served as a Git repository, and a push
+// through the API port syncs at once (trigger "push").
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/index.js';
+import { startControlPlane, type ControlPlane } from '../../src/compose/index.js';
+import { openEmbeddedStore } from '../../src/store/index.js';
+import type { SyncState } from '../../src/sync/index.js';
+import { commitFiles, gitAsync, tempDir, writeFiles } from '../helpers/git.js';
+
+const config = (greeting: string): string =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  GREETING: "${greeting}"\n`;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('control plane serving a plain folder', () => {
+  let dataDir: string;
+  let seed: string;
+  let work: string;
+  let plane: ControlPlane;
+
+  beforeAll(async () => {
+    dataDir = tempDir('capstan-served-data-');
+    seed = tempDir('capstan-served-seed-');
+    work = tempDir('capstan-served-work-');
+    writeFiles(seed, { 'config/app.yaml': config('v1') });
+    plane = await startControlPlane({ source: seed, dataDir, port: 0, logger: silentLogger(), kv: await openEmbeddedStore() });
+  });
+  afterAll(async () => {
+    await plane.stop();
+    await plane.kv.close();
+    for (const d of [dataDir, seed, work]) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('reads the served repository and syncs right after a push', async () => {
+    expect(plane.gitUrl).toBe(`${plane.url}/git/repo.git`);
+    expect(plane.source.kind).toBe('local-git');
+    expect(plane.firstSync.phase).toBe('Synced');
+
+    await gitAsync(work, 'clone', '--quiet', plane.gitUrl!, 'clone');
+    const clone = join(work, 'clone');
+    const commit = commitFiles(clone, { 'config/app.yaml': config('v2') }, 'greeting v2');
+    const token = readFileSync(plane.adminTokenFile, 'utf8').trim();
+    const remote = plane.gitUrl!.replace('http://', `http://admin:${token}@`);
+    await gitAsync(clone, 'push', '--quiet', remote, 'HEAD:main');
+
+    const state = await until('the sync after the push', async () => {
+      const s: SyncState | undefined = await plane.sync.readState();
+      return s?.syncedCommit === commit ? s : undefined;
+    });
+    expect(state.trigger).toBe('push');
+    const desired = await plane.kv.get('/capstan/desired/ConfigMap/default/app-config');
+    expect(new TextDecoder().decode(desired!.value)).toContain('v2');
+  });
+
+  it('answers 404 on the webhook route without a configured secret', async () => {
+    const res = await fetch(`${plane.url}/api/v1/webhooks/git`, { method: 'POST', headers: { 'x-github-event': 'push' }, body: '{}' });
+    expect(res.status).toBe(404);
+  });
+});
