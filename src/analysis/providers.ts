@@ -1,0 +1,115 @@
+// Measurement providers. Effects are injected: the router's per-revision stats for `capstan`,
+// a fetch function for `web` and `prometheus`. `job` needs the scheduler and is not here yet.
+
+import { CapstanError } from '../common/index.js';
+import { parseDuration } from '../rollout/index.js';
+import type { Value } from './expression.js';
+import type { ProviderResult } from './run.js';
+
+/** A revision's traffic over the last `windowSeconds`, as the router measures it. */
+export interface RevisionWindowStats {
+  requests: number;
+  errors: number;
+  /** 0..1 */
+  successRate: number;
+  /** Latency percentiles, ms. */
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/** Wired to the router by the control plane; undefined when the router has nothing for it. */
+export type RevisionStatsSource = (service: string, revision: string, windowSeconds: number) => RevisionWindowStats | undefined;
+
+export type FetchLike = (url: string, init: { method: string; headers?: Record<string, string>; signal?: AbortSignal }) => Promise<{
+  ok: boolean;
+  status: number;
+  text(): Promise<string>;
+}>;
+
+export interface ProviderSpec {
+  capstan?: { service: string; revision?: string; window?: string | number };
+  web?: { url: string; jsonPath?: string; headers?: Array<{ key: string; value: string }>; timeoutSeconds?: number };
+  prometheus?: { address: string; query: string; timeoutSeconds?: number };
+  job?: unknown;
+}
+
+export interface ProviderContext {
+  stats?: RevisionStatsSource;
+  fetch?: FetchLike;
+  /** The revision under analysis (canary or preview hash), the default for `capstan.revision`. */
+  revision?: string;
+}
+
+const WEB_TIMEOUT_SECONDS = 10;
+
+function providerError(message: string, cause?: unknown): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_INTERNAL_ERROR', `analysis provider: ${message}`, { ...(cause !== undefined ? { cause } : {}) });
+}
+
+/** `$.a.b[0]` or `a.b.0` over own properties only. */
+export function selectJsonPath(doc: unknown, path: string | undefined): Value {
+  if (!path || path === '$') return doc as Value;
+  const parts = path.replace(/^\$\.?/, '').replace(/\[(\d+)\]/g, '.$1').split('.').filter((p) => p !== '');
+  let cur: unknown = doc;
+  for (const p of parts) {
+    if (p === '__proto__' || p === 'constructor' || p === 'prototype') return undefined;
+    if (Array.isArray(cur) && /^\d+$/.test(p)) cur = cur[Number(p)];
+    else if (typeof cur === 'object' && cur !== null && Object.prototype.hasOwnProperty.call(cur, p)) cur = (cur as Record<string, unknown>)[p];
+    else return undefined;
+  }
+  return cur as Value;
+}
+
+async function get(ctx: ProviderContext, url: string, timeoutSeconds: number, headers?: Record<string, string>): Promise<unknown> {
+  if (!ctx.fetch) throw providerError('no HTTP client configured');
+  let res;
+  try {
+    res = await ctx.fetch(url, { method: 'GET', ...(headers ? { headers } : {}), signal: AbortSignal.timeout(timeoutSeconds * 1000) });
+  } catch (err) {
+    throw providerError(`GET ${url} failed`, err);
+  }
+  const text = await res.text();
+  if (!res.ok) throw providerError(`GET ${url} answered ${res.status}`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw providerError(`GET ${url} did not answer JSON`, err);
+  }
+}
+
+/** Takes one measurement's raw value. Throws on provider errors (they count as Error). */
+export async function measure(spec: ProviderSpec, ctx: ProviderContext): Promise<ProviderResult> {
+  if (spec.capstan) {
+    const c = spec.capstan;
+    const revision = c.revision ?? ctx.revision;
+    if (!ctx.stats) throw providerError('the router offers no per-revision stats here');
+    if (!revision) throw providerError('capstan: no revision to measure');
+    const window = parseDuration(c.window ?? 60, 'provider.capstan.window');
+    const s = ctx.stats(c.service, revision, window);
+    if (!s) return {};
+    return { value: { ...s }, requests: s.requests };
+  }
+  if (spec.web) {
+    const w = spec.web;
+    const headers = w.headers ? Object.fromEntries(w.headers.map((h) => [h.key, h.value])) : undefined;
+    const doc = await get(ctx, w.url, w.timeoutSeconds ?? WEB_TIMEOUT_SECONDS, headers);
+    return { value: selectJsonPath(doc, w.jsonPath) };
+  }
+  if (spec.prometheus) {
+    const p = spec.prometheus;
+    const url = `${p.address.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(p.query)}`;
+    const doc = (await get(ctx, url, p.timeoutSeconds ?? WEB_TIMEOUT_SECONDS)) as {
+      status?: string;
+      data?: { resultType?: string; result?: unknown };
+    };
+    if (doc.status !== 'success') throw providerError(`prometheus query failed: ${JSON.stringify(doc).slice(0, 200)}`);
+    const r = doc.data?.result;
+    // Instant vector → the sample values as numbers; a scalar → one number.
+    if (doc.data?.resultType === 'scalar' && Array.isArray(r)) return { value: Number(r[1]) };
+    if (Array.isArray(r)) return { value: r.map((x) => Number((x as { value?: [number, string] }).value?.[1])) };
+    return {};
+  }
+  if (spec.job !== undefined) throw providerError('the job provider is not supported yet');
+  throw providerError('a metric needs one provider: capstan, web, prometheus or job');
+}
