@@ -193,6 +193,8 @@ export class HttpListener implements Listener {
     });
 
     upstream.on('error', (err) => {
+      // Already accounted for (the client left first, or the body broke off).
+      if (done) return;
       const code = timedOut ? 504 : 502;
       if (!res.headersSent) {
         res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
@@ -200,7 +202,7 @@ export class HttpListener implements Listener {
       } else {
         res.destroy();
       }
-      if (!done) this.options.logger.debug({ service, backend: endpoint.id, err: err.message }, 'proxied request failed');
+      this.options.logger.debug({ service, backend: endpoint.id, err: err.message }, 'proxied request failed');
       finish(code, true);
     });
 

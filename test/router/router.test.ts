@@ -173,6 +173,55 @@ describe('router', () => {
     expect((await get(agent, address)).status).toBe(503);
   });
 
+  it('answers 504 when a backend sends nothing within the timeout, and counts it', async () => {
+    const silent = await start('silent', (req) => {
+      req.resume();
+      return true; // never answers
+    });
+    const quick = new Router({ kv, logger: silentLogger(), registry: new Registry(), portFor: () => 0, timeoutMs: 200, drainMs: 100 });
+    cleanup.push(() => quick.stop());
+    await quick.start();
+    await putService(kv, service('web', [{ name: 'http', port: 80, targetPort: 'http' }]));
+    await putPod(kv, pod('web-a', 'r1', silent.port));
+    await until(() => quick.addresses()[0]?.endpoints.length === 1 && typeof quick.addresses()[0]?.address === 'string', 'the listener');
+    const r = await get(agent, quick.addresses()[0].address as string);
+    expect(r.status).toBe(504);
+    expect(quick.stats('default', 'web', 'r1', 60)).toMatchObject({ requests: 1, errors: 1 });
+  });
+
+  it('streams request bodies through and drops hop-by-hop headers', async () => {
+    const echo = await start('echo', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.writeHead(200, { 'x-saw': JSON.stringify({ secret: req.headers['x-secret'] ?? null, te: req.headers.te ?? null, keep: req.headers['x-keep'] }) });
+        res.end(Buffer.concat(chunks));
+      });
+      return true;
+    });
+    await putService(kv, service('web', [{ name: 'http', port: 80, targetPort: 'http' }]));
+    await putPod(kv, pod('web-a', 'r1', echo.port));
+    const [host, port] = (await addressOf('web', 1)).split(':');
+    const body = 'y'.repeat(200_000);
+    const reply = await new Promise<{ status: number; body: string; saw: string }>((resolve, reject) => {
+      const req = http.request(
+        { agent, host, port: Number(port), method: 'POST', path: '/upload', headers: { connection: 'keep-alive, x-secret', 'x-secret': 's', te: 'trailers', 'x-keep': 'k' } },
+        (res) => {
+          let got = '';
+          res.on('data', (d: Buffer) => (got += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: got, saw: String(res.headers['x-saw']) }));
+        },
+      );
+      req.on('error', reject);
+      // Chunked, in pieces: the router must stream it, not wait for a length.
+      for (let i = 0; i < body.length; i += 50_000) req.write(body.slice(i, i + 50_000));
+      req.end();
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe(body);
+    expect(JSON.parse(reply.saw)).toEqual({ secret: null, te: null, keep: 'k' });
+  });
+
   it('relays plain TCP for ports marked tcp', async () => {
     const echo = net.createServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
