@@ -208,3 +208,52 @@ describe('canary rollouts on the workload controller', () => {
     await expect(ctl.pause({ namespace: 'default', name: 'nope' }, { body: {} })).rejects.toMatchObject({ code: 'CAPSTAN_ERR_API_NOT_FOUND' });
   });
 });
+
+describe('canary analysis steps', () => {
+  const steps = [{ setWeight: 20 }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 60 }, { pause: {} }];
+  const key = '/capstan/overrides/Rollout/default/web';
+  const report = async (h: Harness, hash: string, phase: string, message?: string) =>
+    h.kv.put(key, JSON.stringify({ analysis: { hash, key: 'step-1', phase, ...(message ? { message } : {}) }, at: new Date(h.clock.now()).toISOString() }));
+
+  async function atAnalysis(h: Harness): Promise<{ stable: string; canary: string }> {
+    await h.apply(service as never);
+    await h.apply(rollout('web:1', steps), 'c1');
+    await h.drive(async () => (await status(h))?.phase === 'Healthy' && (await h.pods()).length === 5);
+    const stable = (await h.revisions())[0]!.metadata.hash;
+    await h.apply(rollout('web:2', steps), 'c2');
+    await h.drive(async () => (await status(h))?.step === 1 && (await status(h))?.analysis !== undefined);
+    const canary = (await h.revisions()).find((r) => r.metadata.hash !== stable)!.metadata.hash;
+    return { stable, canary };
+  }
+
+  it('waits for the analysis, goes on when it succeeds', async () => {
+    const h = await start();
+    const { canary } = await atAnalysis(h);
+    const s = (await status(h))!;
+    expect(s.analysis).toEqual({ key: 'step-1', templates: ['success-rate'] });
+    expect(s.phase).toBe('Progressing');
+    await report(h, canary, 'Successful');
+    await h.drive(async () => (await status(h))?.step === 3 && (await status(h))?.phase === 'Paused');
+    expect((await status(h))!.weight).toBe(60);
+  });
+
+  it('an inconclusive analysis pauses and says why; a failed one aborts and pins', async () => {
+    const h = await start();
+    const { stable, canary } = await atAnalysis(h);
+    await report(h, canary, 'Inconclusive', 'success: no data (noDataPolicy inconclusive)');
+    await h.drive(async () => (await status(h))?.phase === 'Paused');
+    const s = (await status(h))!;
+    expect(s.reason).toBe('AnalysisInconclusive');
+    expect(s.message).toContain('no data');
+    await report(h, canary, 'Failed', 'success: result.successRate >= 0.99 is false');
+    await h.drive(async () => (await status(h))?.phase === 'Degraded' && (await h.pods()).filter((p) => !p.metadata.deletionRequestedAt).length === 5);
+    const d = (await status(h))!;
+    expect(d.reason).toBe('RolloutAborted');
+    expect(d.pinnedHash).toBe(canary);
+    expect((await traffic(h))!.weights).toEqual({ [stable]: 100 });
+    h.clock.advance(60_000);
+    await h.drive(async () => true);
+    expect((await status(h))!.phase).toBe('Degraded');
+    expect((await replicasByHash(h))[canary]).toBe(0);
+  });
+});

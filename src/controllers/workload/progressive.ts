@@ -217,6 +217,16 @@ export function planProgressiveWrites(
     ops.push({ type: 'put', key, value: JSON.stringify(policy) });
   }
   const ov = p.override;
+  // An abort decided by the strategy itself (a failed analysis) pins the revision as an operator's abort does.
+  if (decision.reason === 'RolloutAborted' && ov?.value.abortedHash !== hash) {
+    const key = `${OVERRIDES_PREFIX}${workloadKey(ref)}`;
+    compare.push({ key, target: 'modRevision', op: '==', value: ov?.modRevision ?? 0 });
+    const next: RolloutOverride = { ...(ov?.value ?? { at: now }), abortedHash: hash, at: now };
+    delete next.promote;
+    delete next.promoteHash;
+    ops.push({ type: 'put', key, value: JSON.stringify(next) });
+    return { compare, ops };
+  }
   if (ov) {
     const next: RolloutOverride = { ...ov.value };
     // A promote is used once; one for another revision is stale. An abort of an older template is over: Git changed.
