@@ -121,6 +121,9 @@ export class ProcessRuntime implements RuntimeDriver {
         spawned.once('error', reject);
       });
       spawned.on('error', (err) => this.logger.warn({ err, id: handle.id }, 'child process error'));
+      // Containers outlive the agent (the next start adopts them): a stopping agent must not
+      // wait for its children to exit before its own process can.
+      spawned.unref();
       child = spawned;
     } catch (err) {
       throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', `could not start ${state.command[0]}: ${(err as Error).message}`, {
