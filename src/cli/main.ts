@@ -113,6 +113,8 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .addOption(new Option('--store <store>', 'where state lives').choices(['embedded', 'etcd']).default('embedded'))
     .option('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated (with --store etcd)')
     .option('--etcd-prefix <prefix>', 'key prefix in etcd', '/capstan-data')
+    .option('--eviction-timeout <seconds>', 'how long a NotReady node keeps its pods before they move (default 60)', (v) => positiveNumber(v, '--eviction-timeout'))
+    .option('--node-lease <seconds>', 'how long a node stays Ready without a heartbeat (default 40)', (v) => positiveNumber(v, '--node-lease'))
     .action(async (opts) => (await import('./commands/up.js')).runServer(io, opts));
 
   program
@@ -125,6 +127,7 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .option('--labels <k=v,...>', 'node labels')
     .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine)')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
+    .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
 }
 

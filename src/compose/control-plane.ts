@@ -34,6 +34,8 @@ export interface ControlPlaneOptions {
   serveGit?: boolean;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
   webhookSecretFile?: string;
+  /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
+  nodeLeaseSeconds?: number;
 }
 
 export interface ControlPlane {
@@ -93,6 +95,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       publicMetrics: false,
       webhook, // [webhooks]
       ...(gitHttp ? { gitHttp } : {}), // [gitserve]
+      ...(options.nodeLeaseSeconds !== undefined ? { nodeLeaseSeconds: options.nodeLeaseSeconds } : {}),
     });
     server.setControlHandlers({
       sync: async (req) => {

@@ -17,6 +17,8 @@ export interface AgentCommandOptions {
   labels?: string;
   capacity?: string;
   stateDir?: string;
+  /** Seconds between heartbeats. */
+  heartbeat?: number;
   /** Stops the agent when aborted (default: SIGINT or SIGTERM). */
   signal?: AbortSignal;
   logger?: Logger;
@@ -105,7 +107,7 @@ export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Pro
   const parsed = parseAgentOptions(opts, io.env, io.cwd);
   const logger = opts.logger ?? createLogger();
   const runtime = await chooseRuntime(parsed, logger);
-  const agent = new NodeAgent({ ...parsed, runtime, logger });
+  const agent = new NodeAgent({ ...parsed, runtime, logger, ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
   const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
   try {
     await agent.start();

@@ -27,6 +27,10 @@ export interface ServerCommandOptions extends UpOptions {
   store: 'embedded' | 'etcd';
   etcdEndpoints?: string;
   etcdPrefix?: string;
+  /** Seconds a NotReady node keeps its pods before they are recreated elsewhere. */
+  evictionTimeout?: number;
+  /** Seconds a node's lease lasts without a heartbeat. */
+  nodeLease?: number;
 }
 
 function isUrl(location: string): boolean {
@@ -130,6 +134,8 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     logger,
     syncSchedule: opts.syncSchedule,
     ...(kv ? { kv } : {}),
+    ...(opts.evictionTimeout !== undefined ? { evictionTimeoutSeconds: opts.evictionTimeout } : {}),
+    ...(opts.nodeLease !== undefined ? { nodeLeaseSeconds: opts.nodeLease } : {}),
   });
   io.out(
     [
