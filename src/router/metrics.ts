@@ -14,7 +14,10 @@ export interface WindowStats {
   errors: number;
   /** 1 - errors/requests; NaN when there were no requests (analysis applies its no-data policy). */
   successRate: number;
-  /** Latency percentiles in seconds (bucket upper bounds); NaN when there were no requests. */
+  /**
+   * Latency percentiles in milliseconds (the upper bound of the bucket the rank falls in, as
+   * Prometheus' histogram_quantile would bound it); NaN when there were no requests.
+   */
   p50: number;
   p90: number;
   p99: number;
@@ -84,7 +87,7 @@ function quantile(counts: number[], total: number, q: number): number {
   let seen = 0;
   for (let i = 0; i < counts.length; i++) {
     seen += counts[i];
-    if (seen >= rank) return i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : Infinity;
+    if (seen >= rank) return i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] * 1000 : Infinity;
   }
   return Infinity;
 }
@@ -190,9 +193,13 @@ export class RouterMetrics {
 
   /** Requests, errors, success rate and latency percentiles over the last `seconds` (at most the window). */
   windowStats(service: string, revision: string, seconds: number): WindowStats {
+    return this.windowStatsIfAny(service, revision, seconds) ?? { requests: 0, errors: 0, successRate: NaN, p50: NaN, p90: NaN, p99: NaN };
+  }
+
+  /** As windowStats, but undefined when the revision never served a request (no data at all). */
+  windowStatsIfAny(service: string, revision: string, seconds: number): WindowStats | undefined {
     const s = this.series.get(`${service}\u0000${revision}`);
-    if (s === undefined) return { requests: 0, errors: 0, successRate: NaN, p50: NaN, p90: NaN, p99: NaN };
-    return s.window.stats(Math.floor(this.now() / 1000), seconds);
+    return s?.window.stats(Math.floor(this.now() / 1000), seconds);
   }
 
   /** Revisions with any observation for a service. */

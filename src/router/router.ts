@@ -162,6 +162,16 @@ export class Router {
     return this.metrics.windowStats(`${namespace}/${name}`, revision, seconds);
   }
 
+  /**
+   * The analysis provider's view (`RevisionStatsSource` in src/analysis): `service` is
+   * `<namespace>/<name>`, or a bare name in namespace `default`; undefined when the revision
+   * has served nothing since the router started.
+   */
+  statsFor(service: string, revision: string, windowSeconds: number): WindowStats | undefined {
+    const key = service.includes('/') ? service : `default/${service}`;
+    return this.metrics.windowStatsIfAny(key, revision, windowSeconds);
+  }
+
   /** Revisions that have served any request of a Service (in the process's lifetime). */
   revisionsWithTraffic(namespace: string, name: string): string[] {
     return this.metrics.revisionsOf(`${namespace}/${name}`);

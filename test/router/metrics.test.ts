@@ -14,10 +14,10 @@ describe('router metrics window', () => {
     m.observe({ service: 'default/web', revision: 'b', seconds: 0.02, error: false, code: 200 });
 
     const a = m.windowStats('default/web', 'a', 60);
-    expect(a).toMatchObject({ requests: 100, errors: 2, successRate: 0.98, p50: 0.005, p90: 0.005, p99: 0.005 });
+    expect(a).toMatchObject({ requests: 100, errors: 2, successRate: 0.98, p50: 5, p90: 5, p99: 5 });
     // The last 5 seconds hold nothing of revision a.
     expect(m.windowStats('default/web', 'a', 5).requests).toBe(0);
-    expect(m.windowStats('default/web', 'b', 5)).toMatchObject({ requests: 1, p99: 0.02 });
+    expect(m.windowStats('default/web', 'b', 5)).toMatchObject({ requests: 1, p99: 20 });
     // A minute later the window has moved past everything.
     t += 61_000;
     expect(m.windowStats('default/web', 'a', 60)).toMatchObject({ requests: 0, errors: 0 });
@@ -25,6 +25,7 @@ describe('router metrics window', () => {
     // Prometheus keeps the totals.
     expect(await registry.metrics()).toContain('capstan_router_request_errors_total{service="default/web",revision="a"} 2');
     expect(m.revisionsOf('default/web')).toEqual(['a', 'b']);
+    expect(m.windowStatsIfAny('default/web', 'never', 60)).toBeUndefined();
     // A second RouterMetrics on the same registry shares the metrics instead of failing.
     expect(() => new RouterMetrics({ registry })).not.toThrow();
   });
