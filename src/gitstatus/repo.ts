@@ -179,6 +179,9 @@ class RemoteStatusRepo extends ObjectRepo {
     await fsp.mkdir(gitdir, { recursive: true });
     if (!(await fsp.stat(join(gitdir, 'HEAD')).catch(() => undefined))) {
       await git.init({ fs: nodeFs, dir: gitdir, bare: true, defaultBranch: 'capstan-none' });
+      // fetch needs a refspec to name the remote-tracking refs it writes.
+      await git.setConfig({ fs: nodeFs, gitdir, path: 'remote.origin.url', value: split.url });
+      await git.setConfig({ fs: nodeFs, gitdir, path: 'remote.origin.fetch', value: '+refs/heads/*:refs/remotes/origin/*' });
     }
     return new RemoteStatusRepo(redactUrl(o.repo), gitdir, split.url, split.auth, o);
   }
@@ -193,6 +196,7 @@ class RemoteStatusRepo extends ObjectRepo {
           http,
           gitdir: this.gitdir,
           url: this.url,
+          remote: 'origin',
           ref: branch,
           remoteRef: branch,
           singleBranch: true,
