@@ -5,3 +5,5 @@ export { assessMeasurement, evaluateMetric, evaluateRun, compileMetric, DEFAULT_
 export type { MetricSpec, Measurement, MeasurementPhase, MetricState, NoDataPolicy, ProviderResult } from './run.js';
 export { measure, selectJsonPath } from './providers.js';
 export type { FetchLike, ProviderContext, ProviderSpec, RevisionStatsSource, RevisionWindowStats } from './providers.js';
+export { analysisReconciler, metricSpec } from './runner.js';
+export type { AnalysisRunnerOptions } from './runner.js';

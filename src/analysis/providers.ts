@@ -28,9 +28,10 @@ export type FetchLike = (url: string, init: { method: string; headers?: Record<s
 }>;
 
 export interface ProviderSpec {
-  capstan?: { service: string; revision?: string; window?: string | number };
+  /** `metric` picks one stat (e.g. successRate, p99); without it the result is every stat. */
+  capstan?: { metric?: string; service?: string; revision?: string; window?: string | number };
   web?: { url: string; jsonPath?: string; headers?: Array<{ key: string; value: string }>; timeoutSeconds?: number };
-  prometheus?: { address: string; query: string; timeoutSeconds?: number };
+  prometheus?: { address?: string; query: string; timeoutSeconds?: number };
   job?: unknown;
 }
 
@@ -39,6 +40,10 @@ export interface ProviderContext {
   fetch?: FetchLike;
   /** The revision under analysis (canary or preview hash), the default for `capstan.revision`. */
   revision?: string;
+  /** Default Service for `capstan` metrics that name none. */
+  service?: string;
+  /** Default Prometheus address. */
+  prometheusAddress?: string;
 }
 
 const WEB_TIMEOUT_SECONDS = 10;
@@ -85,9 +90,15 @@ export async function measure(spec: ProviderSpec, ctx: ProviderContext): Promise
     const revision = c.revision ?? ctx.revision;
     if (!ctx.stats) throw providerError('the router offers no per-revision stats here');
     if (!revision) throw providerError('capstan: no revision to measure');
+    const service = c.service ?? ctx.service;
+    if (!service) throw providerError('capstan: no service to measure');
     const window = parseDuration(c.window ?? 60, 'provider.capstan.window');
-    const s = ctx.stats(c.service, revision, window);
+    const s = ctx.stats(service, revision, window);
     if (!s) return {};
+    if (c.metric !== undefined) {
+      if (!Object.prototype.hasOwnProperty.call(s, c.metric)) throw providerError(`capstan: unknown metric ${JSON.stringify(c.metric)}`);
+      return { value: (s as unknown as Record<string, number>)[c.metric], requests: s.requests };
+    }
     return { value: { ...s }, requests: s.requests };
   }
   if (spec.web) {
@@ -98,7 +109,9 @@ export async function measure(spec: ProviderSpec, ctx: ProviderContext): Promise
   }
   if (spec.prometheus) {
     const p = spec.prometheus;
-    const url = `${p.address.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(p.query)}`;
+    const address = p.address ?? ctx.prometheusAddress;
+    if (!address) throw providerError('prometheus: no address');
+    const url = `${address.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(p.query)}`;
     const doc = (await get(ctx, url, p.timeoutSeconds ?? WEB_TIMEOUT_SECONDS)) as {
       status?: string;
       data?: { resultType?: string; result?: unknown };

@@ -37,6 +37,7 @@ export {
   templateHash,
   canonicalJson,
   parseWorkloadKey,
+  decodeJson,
   parseRevisionKey,
   revisionKey,
   workloadKey,

@@ -1,0 +1,117 @@
+// The analysis runner: a reconciler over workload status records. When a rollout waits for an
+// analysis (status `analysis`), it takes the metrics' due measurements, evaluates the run and
+// reports the result in the workload's override record, where the canary and blue-green
+// strategies read it. Measurements live in memory: a restarted runner measures again.
+
+import { STORE_PREFIX } from '../api/cluster.js';
+import type { AnalysisTemplate, Metric } from '../api/index.js';
+import { decodeJson, overrideKeyOf, parseWorkloadKey, type RolloutOverride, type StoredWorkloadStatus } from '../controllers/workload/index.js';
+import type { Clock, Reconciler } from '../controllers/framework/index.js';
+import { parseDuration } from '../rollout/index.js';
+import type { KV } from '../store/index.js';
+import { measure, type ProviderContext, type ProviderSpec } from './providers.js';
+import { assessMeasurement, evaluateMetric, evaluateRun, type Measurement, type MetricSpec, type NoDataPolicy } from './run.js';
+
+export interface AnalysisRunnerOptions {
+  kv: KV;
+  clock: Clock;
+  /** Effects for the providers (router stats, fetch, Prometheus address). */
+  providers?: Omit<ProviderContext, 'revision'>;
+}
+
+const NO_DATA: Record<string, NoDataPolicy> = { Inconclusive: 'inconclusive', Success: 'pass', Failure: 'fail' };
+
+/** An AnalysisTemplate metric as the run evaluator takes it. */
+export function metricSpec(m: Metric & { noDataPolicy?: string; minRequests?: number }, templatePolicy?: string): MetricSpec {
+  const policy = NO_DATA[m.noDataPolicy ?? templatePolicy ?? 'Inconclusive'] ?? 'inconclusive';
+  return {
+    name: m.name,
+    ...(m.interval !== undefined ? { interval: parseDuration(m.interval, `metrics.${m.name}.interval`) } : {}),
+    ...(m.count !== undefined ? { count: m.count } : {}),
+    ...(m.initialDelay !== undefined ? { initialDelay: parseDuration(m.initialDelay, `metrics.${m.name}.initialDelay`) } : {}),
+    ...(m.successCondition ? { successCondition: m.successCondition } : {}),
+    ...(m.failureCondition ? { failureCondition: m.failureCondition } : {}),
+    ...(m.failureLimit !== undefined ? { failureLimit: m.failureLimit } : {}),
+    ...(m.inconclusiveLimit !== undefined ? { inconclusiveLimit: m.inconclusiveLimit } : {}),
+    ...(m.consecutiveErrorLimit !== undefined ? { consecutiveErrorLimit: m.consecutiveErrorLimit } : {}),
+    ...(typeof m.minRequests === 'number' ? { minRequests: m.minRequests } : {}),
+    noDataPolicy: policy,
+  };
+}
+
+export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
+  const { kv, clock } = options;
+  // `<workload key>/<hash>/<analysis key>` → run start and measurements per metric.
+  const runs = new Map<string, { startedAt: number; measurements: Map<string, Measurement[]> }>();
+
+  async function report(key: string, value: NonNullable<RolloutOverride['analysis']>): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      const item = await kv.get(key);
+      const cur = decodeJson<RolloutOverride>(item);
+      if (cur?.analysis && JSON.stringify(cur.analysis) === JSON.stringify(value)) return;
+      const next = { ...(cur ?? {}), analysis: value, at: new Date(clock.now()).toISOString() };
+      const r = await kv.txn({
+        compare: [{ key, target: 'modRevision', op: '==', value: item?.modRevision ?? 0 }],
+        success: [{ type: 'put', key, value: JSON.stringify(next) }],
+        failure: [],
+      });
+      if (r.succeeded) return;
+    }
+  }
+
+  return {
+    name: 'analysis',
+    async reconcile(key) {
+      const ref = parseWorkloadKey(key);
+      if (!ref) return;
+      const status = decodeJson<StoredWorkloadStatus>(await kv.get(`${STORE_PREFIX.status}${key}`));
+      const wanted = status?.analysis;
+      const prefix = `${ref.name}-`;
+      const hash = status?.revisionName?.startsWith(prefix) ? status.revisionName.slice(prefix.length) : undefined;
+      if (!wanted || !hash) {
+        for (const k of runs.keys()) if (k.startsWith(`${key}/`)) runs.delete(k);
+        return;
+      }
+      const runKey = `${key}/${hash}/${wanted.key}`;
+      const now = clock.now();
+      let run = runs.get(runKey);
+      if (!run) {
+        run = { startedAt: now, measurements: new Map() };
+        runs.set(runKey, run);
+      }
+      const overrideKey = overrideKeyOf(ref);
+      const metrics: Array<{ spec: MetricSpec; provider: ProviderSpec }> = [];
+      for (const name of wanted.templates) {
+        const rec = decodeJson<{ object?: AnalysisTemplate }>(await kv.get(`${STORE_PREFIX.desired}AnalysisTemplate/${ref.namespace}/${name}`));
+        const t = rec?.object;
+        if (!t) {
+          await report(overrideKey, { hash, key: wanted.key, phase: 'Error', message: `AnalysisTemplate ${ref.namespace}/${name} does not exist` });
+          return;
+        }
+        for (const m of t.spec.metrics) metrics.push({ spec: metricSpec(m, t.spec.noDataPolicy), provider: m.provider as ProviderSpec });
+      }
+      const states = [];
+      for (const m of metrics) {
+        const list = run.measurements.get(m.spec.name) ?? [];
+        let state = evaluateMetric(m.spec, list, run.startedAt);
+        if (state.phase === 'Running' && state.nextAt !== undefined && state.nextAt <= now) {
+          try {
+            const result = await measure(m.provider, { ...(options.providers ?? {}), revision: hash });
+            list.push(assessMeasurement(m.spec, result, now));
+          } catch (err) {
+            list.push({ phase: 'Error', at: now, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` });
+          }
+          run.measurements.set(m.spec.name, list);
+          state = evaluateMetric(m.spec, list, run.startedAt);
+        }
+        states.push(state);
+      }
+      const overall = evaluateRun(states);
+      if (overall.phase !== 'Running') {
+        await report(overrideKey, { hash, key: wanted.key, phase: overall.phase, ...(overall.message ? { message: overall.message } : {}) });
+        return;
+      }
+      return overall.nextAt !== undefined ? { requeueAfterMs: Math.max(1, overall.nextAt - now) } : undefined;
+    },
+  };
+}
