@@ -140,6 +140,10 @@ describe('canary rollouts on the workload controller', () => {
     expect(s).toMatchObject({ aborted: true, pinnedHash: canary, weight: 0 });
     expect(await replicasByHash(h)).toEqual({ [stable]: 5, [canary]: 0 });
     expect(await traffic(h)).toEqual({ weights: { [stable]: 100 }, stableRevision: stable, canaryRevision: canary });
+    expect((await h.history('web')).map((e) => [e.revision, e.outcome])).toEqual([
+      [1, 'Healthy'],
+      [2, 'Aborted'],
+    ]);
     // Pinned: time passing changes nothing.
     h.clock.advance(120_000);
     await h.drive(async () => true);

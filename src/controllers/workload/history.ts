@@ -21,6 +21,8 @@ export interface HistoryInput {
   /** ISO time. */
   now: string;
   keyOf(revision: number): string;
+  /** The current revision was aborted (canary, blue-green): its entry says Aborted. */
+  aborted?: boolean;
 }
 
 export function planHistory(input: HistoryInput): { compare: Compare[]; ops: TxnOp[] } {
@@ -61,8 +63,9 @@ export function planHistory(input: HistoryInput): { compare: Compare[]; ops: Txn
   // The current entry follows the rollout; Degraded can still turn Healthy if the pods recover.
   const { outcome } = current.value;
   let next: HistoryEntry['outcome'] | undefined;
-  if (input.phase === 'Healthy' && (outcome === 'Progressing' || outcome === 'Degraded')) next = 'Healthy';
-  else if (input.phase === 'Degraded' && outcome === 'Progressing') next = 'Degraded';
+  if (input.aborted && (outcome === 'Progressing' || outcome === 'Degraded')) next = 'Aborted';
+  else if (input.phase === 'Healthy' && (outcome === 'Progressing' || outcome === 'Degraded' || outcome === 'Aborted')) next = 'Healthy';
+  else if (input.phase === 'Degraded' && outcome === 'Progressing' && !input.aborted) next = 'Degraded';
   if (next) {
     const entry: HistoryEntry = { ...current.value, outcome: next, finishedAt: input.now };
     if (current.modRevision === -1) {

@@ -308,6 +308,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     images,
     now: nowIso,
     keyOf: (n) => historyKeyOf(ref, n),
+    ...(decision.reason === 'RolloutAborted' ? { aborted: true } : {}),
   });
   compare.push(...h.compare);
   ops.push(...h.ops);
