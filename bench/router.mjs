@@ -8,7 +8,7 @@
 // Targets are measured in interleaved rounds (direct, nginx, router, ...) so a burst of
 // other work on the machine hits all of them alike; each row pools its rounds.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -98,6 +98,32 @@ function startChild(childArgs, nodeArgs = []) {
   });
 }
 
+// CPU time of processes from /proc (utime + stime, clock ticks): what each proxy itself
+// spent, which a busy shared machine disturbs far less than wall-clock throughput.
+const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+function statOf(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; ppid is the 2nd, utime the 12th, stime the 13th.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid and its direct children (nginx's workers). */
+function withChildren(pid) {
+  const pids = [pid];
+  for (const e of readdirSync('/proc')) if (/^[0-9]+$/.test(e) && statOf(e)?.ppid === pid) pids.push(Number(e));
+  return pids;
+}
+
+function cpuMs(pids) {
+  return pids.reduce((sum, p) => sum + (statOf(p)?.ticks ?? 0), 0) * TICK_MS;
+}
+
 function ensureNginx() {
   if (spawnSync('nginx', ['-v']).status === 0) return;
   console.error('nginx missing: apt-get install -y nginx');
@@ -161,6 +187,7 @@ ${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   agent.destroy();
   return {
     address: `127.0.0.1:${port}`,
+    pid: child.pid,
     async stop() {
       child.kill('SIGQUIT');
       await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
@@ -225,18 +252,20 @@ async function main() {
   const nginxAuto = await startNginx(ports, 'auto');
   const nginxOne = await startNginx(ports, 1);
   const targets = [
-    { name: 'direct to the backends (reference)', addresses: ports.map((p) => `127.0.0.1:${p}`) },
-    { name: `nginx ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')}, worker_processes auto (${os.cpus().length})`, addresses: [nginxAuto.address], key: 'nginx' },
-    { name: 'nginx, worker_processes 1', addresses: [nginxOne.address] },
-    { name: 'Capstan router (one Node process, 50/50 split)', addresses: [router.info.address], key: 'router' },
+    { name: 'direct to the backends (reference)', addresses: ports.map((p) => `127.0.0.1:${p}`), pids: [] },
+    { name: `nginx ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')}, worker_processes auto (${os.cpus().length})`, addresses: [nginxAuto.address], key: 'nginx', pids: withChildren(nginxAuto.pid) },
+    { name: 'nginx, worker_processes 1', addresses: [nginxOne.address], pids: withChildren(nginxOne.pid) },
+    { name: 'Capstan router (one Node process, 50/50 split)', addresses: [router.info.address], key: 'router', pids: [router.child.pid] },
   ];
-  const pooled = new Map(targets.map((t) => [t.name, { latencies: [], ms: 0, count: 0, failures: 0 }]));
+  const pooled = new Map(targets.map((t) => [t.name, { latencies: [], ms: 0, count: 0, failures: 0, cpu: 0 }]));
   try {
     for (const t of targets) await drive(t.addresses, Math.min(2000, requests)); // warm-up (JIT, pools)
     for (let r = 0; r < rounds; r++) {
       for (const t of targets) {
+        const cpuBefore = cpuMs(t.pids);
         const res = await drive(t.addresses, requests);
         const p = pooled.get(t.name);
+        p.cpu += cpuMs(t.pids) - cpuBefore;
         p.latencies.push(...res.latencies);
         p.ms += res.ms;
         p.count += requests;
@@ -253,12 +282,12 @@ async function main() {
   const result = new Map();
   for (const t of targets) {
     const p = pooled.get(t.name);
-    result.set(t.name, { rps: (p.count * 1000) / p.ms, p50: percentile(p.latencies, 50), p99: percentile(p.latencies, 99), failures: p.failures });
+    result.set(t.name, { rps: (p.count * 1000) / p.ms, p50: percentile(p.latencies, 50), p99: percentile(p.latencies, 99), failures: p.failures, cpuUs: t.pids.length === 0 ? NaN : (p.cpu * 1000) / p.count });
   }
   const nginx = result.get(targets.find((t) => t.key === 'nginx').name);
   const rows = targets.map((t) => {
     const r = result.get(t.name);
-    return [t.name, fmt(r.rps), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.rps / nginx.rps, 2) + 'x', fmt(r.p99 / nginx.p99, 2) + 'x', fmt(r.failures)];
+    return [t.name, fmt(r.rps), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.rps / nginx.rps, 2) + 'x', fmt(r.p99 / nginx.p99, 2) + 'x', t.pids.length === 0 ? '–' : fmt(r.cpuUs), fmt(r.failures)];
   });
   const routerRes = result.get(targets.find((t) => t.key === 'router').name);
   const throughputOk = routerRes.rps >= 0.5 * nginx.rps;
@@ -269,7 +298,7 @@ async function main() {
     `\n${fmt(requests)} GETs per target per round, ${rounds} round(s) interleaved, ${BODY.length}-byte responses from two Node backends; load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}. Whole run: ${fmt((now() - started) / 1000)} s.\n`,
   );
   console.log(
-    markdownTable(['target', 'requests/s', 'p50 (ms)', 'p99 (ms)', 'throughput ÷ nginx', 'p99 ÷ nginx', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']),
+    markdownTable(['target', 'requests/s', 'p50 (ms)', 'p99 (ms)', 'throughput ÷ nginx', 'p99 ÷ nginx', 'proxy CPU (µs/request)', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
   );
   console.log(
     `\nGoal (throughput at least 0.5x nginx's, p99 within 2x): throughput ${throughputOk ? 'met' : 'NOT met'} (${fmt(routerRes.rps / nginx.rps, 2)}x), p99 ${p99Ok ? 'met' : 'NOT met'} (${fmt(routerRes.p99 / nginx.p99, 2)}x).`,
