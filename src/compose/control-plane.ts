@@ -14,6 +14,8 @@ import { startControllers, type RunningControllers } from './controllers.js';
 // [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
 import { createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
+// [rollback] `capstan rollback` commits to the source repository (or pins, with --live).
+import { rollbackHandler, rollbackWriter } from '../rollback/index.js';
 
 export interface ControlPlaneOptions {
   /** Folder, local repository or http(s) URL of the manifests. */
@@ -103,6 +105,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         const state = await sync.sync(`capstan sync (${req.principal.user})`, { allowMassPrune: body.allowMassPrune === true });
         return state as unknown as Record<string, unknown>;
       },
+      // [rollback]
+      rollback: rollbackHandler({
+        kv: store,
+        writer: rollbackWriter({ repo: origin.source, branch: origin.branch ?? 'main', dataDir, logger: log.child({ component: 'rollback' }) }),
+        branch: origin.branch ?? 'main',
+        sync: (trigger) => sync.sync(trigger),
+        logger: log,
+      }),
     });
     const listening = await server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7480 });
     stops.push(() => server.close());

@@ -61,6 +61,35 @@ describe('control plane serving a plain folder', () => {
     expect(new TextDecoder().decode(desired!.value)).toContain('v2');
   });
 
+  it('rolls back through a commit to the served repository', async () => {
+    const deployment = (image: string): string =>
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: ${image}\n`;
+    const clone = join(work, 'clone');
+    const token = readFileSync(plane.adminTokenFile, 'utf8').trim();
+    const remote = plane.gitUrl!.replace('http://', `http://admin:${token}@`);
+    const revisions = async (n: number) =>
+      until(`revision ${n}`, async () => {
+        const r = await plane.kv.range('/capstan/revisions/default/web/', { prefix: true });
+        return r.kvs.length >= n ? r.kvs.length : undefined;
+      });
+    for (const image of ['web:v1', 'web:v2']) {
+      const commit = commitFiles(clone, { 'apps/web.yaml': deployment(image) }, `web ${image}`);
+      await gitAsync(clone, 'push', '--quiet', remote, 'HEAD:main');
+      await until('sync', async () => ((await plane.sync.readState())?.syncedCommit === commit ? true : undefined));
+      await revisions(image === 'web:v1' ? 1 : 2);
+    }
+    const res = await fetch(`${plane.url}/api/v1/deployments/default/web/rollback`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ toRevision: 1 }),
+    });
+    const body = (await res.json()) as { commit?: string };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect((await plane.sync.readState())).toMatchObject({ trigger: 'rollback', syncedCommit: body.commit });
+    await gitAsync(clone, 'pull', '--quiet', '--ff-only', plane.gitUrl!, 'main');
+    expect(readFileSync(join(clone, 'apps/web.yaml'), 'utf8')).toBe(deployment('web:v1'));
+  });
+
   it('answers 404 on the webhook route without a configured secret', async () => {
     const res = await fetch(`${plane.url}/api/v1/webhooks/git`, { method: 'POST', headers: { 'x-github-event': 'push' }, body: '{}' });
     expect(res.status).toBe(404);
