@@ -13,7 +13,10 @@ import { REASONS } from './backoff.js';
 import { expandVars } from './env.js';
 import {
   LABEL_NODE,
+  freePort,
   ownershipLabels,
+  portEnvName,
+  portIsFree,
   refFromLabels,
   type ContainerHandle,
   type ContainerState,
@@ -172,12 +175,19 @@ export class DockerRuntime implements RuntimeDriver {
 
   async create(request: CreateRequest): Promise<ContainerHandle> {
     const { ref, container, env } = request;
-    const ports: PortBinding[] = (container.ports ?? []).map((p) => ({
-      name: p.name,
-      containerPort: p.containerPort,
-      hostPort: p.hostPort !== undefined && p.hostPort > 0 ? p.hostPort : p.containerPort,
-      protocol: p.protocol ?? 'TCP',
-    }));
+    // Host networking: a port is the container port when it is free on this host (the usual
+    // case, and the only one for images that ignore PORT), else a free one passed as PORT /
+    // PORT_<NAME>, so several replicas of an app that honours PORT share one host.
+    const ports: PortBinding[] = [];
+    for (const p of container.ports ?? []) {
+      let hostPort = p.hostPort !== undefined && p.hostPort > 0 ? p.hostPort : p.containerPort;
+      if ((p.hostPort === undefined || p.hostPort <= 0) && !(await portIsFree(hostPort, '127.0.0.1'))) hostPort = await freePort('127.0.0.1');
+      ports.push({ name: p.name, containerPort: p.containerPort, hostPort, protocol: p.protocol ?? 'TCP' });
+    }
+    const portEnv: Record<string, string> = {};
+    if (ports.length > 0) portEnv.PORT = String(ports[0]!.hostPort);
+    for (const p of ports) if (p.name !== undefined) portEnv[portEnvName(p.name)] = String(p.hostPort);
+    const fullEnv = { ...portEnv, ...env };
     const labels = { ...ownershipLabels(ref, this.options.node, request.restartCount, container), [LABEL_PORTS]: JSON.stringify(ports) };
     const limits = container.resources?.limits;
     const hostConfig: Docker.HostConfig = { NetworkMode: 'host' };
@@ -187,7 +197,7 @@ export class DockerRuntime implements RuntimeDriver {
     } catch (err) {
       throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', (err as Error).message, { cause: err, context: { ...ref } });
     }
-    const expand = (list: string[] | undefined): string[] | undefined => list?.map((a) => expandVars(a, env));
+    const expand = (list: string[] | undefined): string[] | undefined => list?.map((a) => expandVars(a, fullEnv));
     const command = expand(container.command);
     const args = expand(container.args);
     const name = `capstan_${ref.namespace}_${ref.pod}_${ref.container}_${request.restartCount}_${randomBytes(3).toString('hex')}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
@@ -196,7 +206,7 @@ export class DockerRuntime implements RuntimeDriver {
         name,
         Image: container.image,
         Labels: labels,
-        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(fullEnv).map(([k, v]) => `${k}=${v}`),
         // Kubernetes: command replaces the entrypoint (and drops the image's CMD), args replace CMD.
         ...(command !== undefined && command.length > 0 ? { Entrypoint: command, Cmd: args ?? [] } : args !== undefined && args.length > 0 ? { Cmd: args } : {}),
         ...(container.workingDir ? { WorkingDir: container.workingDir } : {}),

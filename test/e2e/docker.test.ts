@@ -111,6 +111,38 @@ describe.skipIf(dockerSkipReason !== undefined)(`the Docker runtime, end to end$
     expect((await containers())[0]!.Labels['capstan.dev/pod']).toBe(now!.metadata.name);
   });
 
+  it('runs two replicas of an app that honours PORT on one host, and rolls them with a surge', async () => {
+    const c = cluster!;
+    const pair = (version: string) =>
+      manifest(version)
+        .replace('name: box', 'name: pair')
+        .replace(/app: box/g, 'app: pair')
+        .replace('replicas: 1', 'replicas: 2')
+        .replace('maxSurge: 0', 'maxSurge: 1')
+        .replace('maxUnavailable: 1', 'maxUnavailable: 0')
+        .replace(`-p 127.0.0.1:${port}`, '-p 127.0.0.1:$PORT');
+    pushCommit(repo, { 'apps/pair.yaml': pair('p1') }, 'pair p1');
+    expect((await c.sync.sync('test')).phase).toBe('Synced');
+    await waitFor(() => rolledOut(c.kv, 'pair', 2), 40_000, 'pair ready');
+    const ports = (await workloadPods(c.kv, 'pair')).map((p) => p.status.ports?.http);
+    expect(new Set(ports).size).toBe(2);
+    pushCommit(repo, { 'apps/pair.yaml': pair('p2') }, 'pair p2');
+    expect((await c.sync.sync('test')).phase).toBe('Synced');
+    await waitFor(
+      async () => {
+        const pods = await workloadPods(c.kv, 'pair');
+        if (!(await rolledOut(c.kv, 'pair', 2)) || pods.length !== 2) return false;
+        const bodies = await Promise.all(pods.map((p) => httpGet(p.status.ports!.http!, '/index.html')));
+        return bodies.every((b) => b?.trim() === 'p2');
+      },
+      60_000,
+      'pair p2 on both replicas',
+    );
+    pushCommit(repo, { 'apps/pair.yaml': null }, 'remove pair');
+    expect((await c.sync.sync('test')).phase).toBe('Synced');
+    await waitFor(async () => (await workloadPods(c.kv, 'pair')).length === 0, 30_000, 'pair pods gone');
+  });
+
   it('leaves no container once the Deployment is deleted from Git', async () => {
     const c = cluster!;
     pushCommit(repo, { 'apps/box.yaml': null }, 'remove box');
