@@ -168,39 +168,4 @@ describe('StatusWriter', () => {
     rmSync(user, { recursive: true, force: true });
   });
 
-  it('writes to the status branch only, following the source branch', async () => {
-    const main = bareGit('rev-parse', 'main');
-    await startWriter({ statusBranch: 'capstan-status', intervalMs: 60_000, settleMs: 60_000 });
-    await kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(status()));
-    await until(async () => (writer!.pendingIds().length > 0 ? true : undefined), 'the status to be seen');
-    const first = await writer!.flush();
-    expect(bareGit('rev-parse', 'main')).toBe(main);
-    expect(bareGit('rev-parse', 'capstan-status')).toBe(first.commit);
-    expect(bareGit('show', 'capstan-status:apps/web.yaml')).toContain('capstan.dev/phase: "Healthy"');
-
-    // main moves on: the next status commit merges it and keeps the earlier annotations.
-    const next = pushCommit(repo, { 'apps/other.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata: {}\n' });
-    await kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(status({ revision: 5, phase: 'Progressing', readyReplicas: 1 })));
-    await until(async () => (writer!.pendingIds().length > 0 ? true : undefined), 'the status to be seen');
-    const second = await writer!.flush();
-    expect(bareGit('rev-parse', 'main')).toBe(next);
-    expect(bareGit('log', '-1', '--format=%P', 'capstan-status')).toBe(`${first.commit} ${next}`);
-    expect(bareGit('show', 'capstan-status:apps/web.yaml')).toContain('capstan.dev/revision: "5"');
-    expect(bareGit('ls-tree', '--name-only', 'capstan-status', 'apps/')).toContain('apps/other.yaml');
-    expect(second.written).toEqual(['Deployment/default/web']);
-  });
-
-  it('fails on wrong credentials without showing the password, and writes nothing', async () => {
-    await server.stop();
-    server = await startGitServer({ root: server.root, auth: { username: 'alice', password: 'right-pass' } });
-    const url = server.urlWithAuth('app', 'alice', 'wrong-pass-xyz');
-    await startWriter({ repo: url, intervalMs: 60_000, settleMs: 60_000 });
-    await kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(status()));
-    await until(async () => (writer!.pendingIds().length > 0 ? true : undefined), 'the status to be seen');
-    const err = await writer!.flush().then(() => undefined, (e: unknown) => e as Error & { code?: string });
-    expect(err?.code).toBe('CAPSTAN_ERR_SOURCE_AUTH');
-    const shown = `${err?.message} ${JSON.stringify(err)} ${String(err?.cause)}`;
-    expect(shown).not.toContain('wrong-pass-xyz');
-    expect(writer!.pendingIds()).toEqual(['Deployment/default/web']);
-  });
 });
