@@ -5,7 +5,7 @@
 
 import { STORE_PREFIX } from '../api/cluster.js';
 import type { AnalysisTemplate, Metric } from '../api/index.js';
-import { decodeJson, overrideKeyOf, parseWorkloadKey, type RolloutOverride, type StoredWorkloadStatus } from '../controllers/workload/index.js';
+import { decodeJson, overrideKeyOf, parseWorkloadKey, type RolloutOverride, type StoredWorkloadStatus, type WorkloadRef } from '../controllers/workload/index.js';
 import type { Clock, Reconciler } from '../controllers/framework/index.js';
 import { parseDuration } from '../rollout/index.js';
 import type { KV } from '../store/index.js';
@@ -44,12 +44,13 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
   // `<workload key>/<hash>/<analysis key>` → run start and measurements per metric.
   const runs = new Map<string, { startedAt: number; measurements: Map<string, Measurement[]> }>();
 
-  async function report(key: string, value: NonNullable<RolloutOverride['analysis']>): Promise<void> {
+  type Slot = 'analysis' | 'backgroundAnalysis';
+  async function report(key: string, slot: Slot, value: NonNullable<RolloutOverride['analysis']>): Promise<void> {
     for (let i = 0; i < 5; i++) {
       const item = await kv.get(key);
       const cur = decodeJson<RolloutOverride>(item);
-      if (cur?.analysis && JSON.stringify(cur.analysis) === JSON.stringify(value)) return;
-      const next = { ...(cur ?? {}), analysis: value, at: new Date(clock.now()).toISOString() };
+      if (cur?.[slot] && JSON.stringify(cur[slot]) === JSON.stringify(value)) return;
+      const next = { ...(cur ?? {}), [slot]: value, at: new Date(clock.now()).toISOString() };
       const r = await kv.txn({
         compare: [{ key, target: 'modRevision', op: '==', value: item?.modRevision ?? 0 }],
         success: [{ type: 'put', key, value: JSON.stringify(next) }],
@@ -57,6 +58,50 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       });
       if (r.succeeded) return;
     }
+  }
+
+  /** One run's due measurements; its result is reported once it is decided. Returns when to look again. */
+  async function step(ref: WorkloadRef, key: string, hash: string, slot: Slot, wanted: { key: string; templates: string[] }): Promise<number | undefined> {
+    const runKey = `${key}/${hash}/${wanted.key}`;
+    const now = clock.now();
+    let run = runs.get(runKey);
+    if (!run) {
+      run = { startedAt: now, measurements: new Map() };
+      runs.set(runKey, run);
+    }
+    const overrideKey = overrideKeyOf(ref);
+    const metrics: Array<{ spec: MetricSpec; provider: ProviderSpec }> = [];
+    for (const name of wanted.templates) {
+      const rec = decodeJson<{ object?: AnalysisTemplate }>(await kv.get(`${STORE_PREFIX.desired}AnalysisTemplate/${ref.namespace}/${name}`));
+      const t = rec?.object;
+      if (!t) {
+        await report(overrideKey, slot, { hash, key: wanted.key, phase: 'Error', message: `AnalysisTemplate ${ref.namespace}/${name} does not exist` });
+        return undefined;
+      }
+      for (const m of t.spec.metrics) metrics.push({ spec: metricSpec(m, t.spec.noDataPolicy), provider: m.provider as ProviderSpec });
+    }
+    const states = [];
+    for (const m of metrics) {
+      const list = run.measurements.get(m.spec.name) ?? [];
+      let state = evaluateMetric(m.spec, list, run.startedAt);
+      if (state.phase === 'Running' && state.nextAt !== undefined && state.nextAt <= now) {
+        try {
+          const result = await measure(m.provider, { ...(options.providers ?? {}), revision: hash });
+          list.push(assessMeasurement(m.spec, result, now));
+        } catch (err) {
+          list.push({ phase: 'Error', at: now, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` });
+        }
+        run.measurements.set(m.spec.name, list);
+        state = evaluateMetric(m.spec, list, run.startedAt);
+      }
+      states.push(state);
+    }
+    const overall = evaluateRun(states);
+    if (overall.phase !== 'Running') {
+      await report(overrideKey, slot, { hash, key: wanted.key, phase: overall.phase, ...(overall.message ? { message: overall.message } : {}) });
+      return undefined;
+    }
+    return overall.nextAt;
   }
 
   return {
@@ -68,50 +113,18 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       const wanted = status?.analysis;
       const prefix = `${ref.name}-`;
       const hash = status?.revisionName?.startsWith(prefix) ? status.revisionName.slice(prefix.length) : undefined;
-      if (!wanted || !hash) {
+      if ((!wanted && !status?.backgroundAnalysis) || !hash) {
         for (const k of runs.keys()) if (k.startsWith(`${key}/`)) runs.delete(k);
         return;
       }
-      const runKey = `${key}/${hash}/${wanted.key}`;
       const now = clock.now();
-      let run = runs.get(runKey);
-      if (!run) {
-        run = { startedAt: now, measurements: new Map() };
-        runs.set(runKey, run);
+      let next: number | undefined;
+      for (const [slot, w] of [['analysis', wanted], ['backgroundAnalysis', status?.backgroundAnalysis]] as const) {
+        if (!w) continue;
+        const at = await step(ref, key, hash, slot, w);
+        if (at !== undefined && (next === undefined || at < next)) next = at;
       }
-      const overrideKey = overrideKeyOf(ref);
-      const metrics: Array<{ spec: MetricSpec; provider: ProviderSpec }> = [];
-      for (const name of wanted.templates) {
-        const rec = decodeJson<{ object?: AnalysisTemplate }>(await kv.get(`${STORE_PREFIX.desired}AnalysisTemplate/${ref.namespace}/${name}`));
-        const t = rec?.object;
-        if (!t) {
-          await report(overrideKey, { hash, key: wanted.key, phase: 'Error', message: `AnalysisTemplate ${ref.namespace}/${name} does not exist` });
-          return;
-        }
-        for (const m of t.spec.metrics) metrics.push({ spec: metricSpec(m, t.spec.noDataPolicy), provider: m.provider as ProviderSpec });
-      }
-      const states = [];
-      for (const m of metrics) {
-        const list = run.measurements.get(m.spec.name) ?? [];
-        let state = evaluateMetric(m.spec, list, run.startedAt);
-        if (state.phase === 'Running' && state.nextAt !== undefined && state.nextAt <= now) {
-          try {
-            const result = await measure(m.provider, { ...(options.providers ?? {}), revision: hash });
-            list.push(assessMeasurement(m.spec, result, now));
-          } catch (err) {
-            list.push({ phase: 'Error', at: now, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` });
-          }
-          run.measurements.set(m.spec.name, list);
-          state = evaluateMetric(m.spec, list, run.startedAt);
-        }
-        states.push(state);
-      }
-      const overall = evaluateRun(states);
-      if (overall.phase !== 'Running') {
-        await report(overrideKey, { hash, key: wanted.key, phase: overall.phase, ...(overall.message ? { message: overall.message } : {}) });
-        return;
-      }
-      return overall.nextAt !== undefined ? { requeueAfterMs: Math.max(1, overall.nextAt - now) } : undefined;
+      return next !== undefined ? { requeueAfterMs: Math.max(1, next - now) } : undefined;
     },
   };
 }

@@ -78,7 +78,7 @@ async function update(
 }
 
 const isEmpty = (o: RolloutOverride): boolean =>
-  o.promote === undefined && o.abortedHash === undefined && o.paused !== true && o.analysis === undefined;
+  o.promote === undefined && o.abortedHash === undefined && o.paused !== true && o.analysis === undefined && o.backgroundAnalysis === undefined;
 
 export function rolloutControlHandlers(kv: KV, options: { clock?: Clock } = {}): RolloutControlHandlers {
   const now = (): string => new Date(options.clock ? options.clock.now() : Date.now()).toISOString();
@@ -139,6 +139,7 @@ export function rolloutControlHandlers(kv: KV, options: { clock?: Clock } = {}):
         const next: RolloutOverride = { ...cur, retryOf: cur.abortedHash };
         delete next.abortedHash;
         delete next.analysis;
+        delete next.backgroundAnalysis;
         return next;
       });
       return reply(t, f, was ? `${t.name} retried: the rollout starts again from step 0` : `${t.name} is not aborted; nothing to retry`);

@@ -136,6 +136,15 @@ export function canary(input: RolloutInput): RolloutDecision {
     };
   }
 
+  // Background analysis (Argo's `canary.analysis`): runs from `startingStep` until promotion;
+  // a failure aborts, an inconclusive result pauses until promoted.
+  const bgRaw = input.strategy.type === 'Canary' ? input.strategy.canary?.analysis : undefined;
+  const bgSpec = isObject(bgRaw) && Array.isArray(bgRaw.templates) ? bgRaw : undefined;
+  const bgResult = prev.backgroundAnalysis?.phase;
+  if (bgSpec && (bgResult === 'Failed' || bgResult === 'Error')) {
+    return canary({ ...input, progressive: { ...prev, aborted: true, promote: undefined }, stepIndex: index });
+  }
+
   let promoteConsumed = false;
   if (prev.promote === 'full') {
     index = count;
@@ -216,6 +225,24 @@ export function canary(input: RolloutInput): RolloutDecision {
     index++;
   }
 
+  if (!wait && bgSpec && bgResult === 'Inconclusive' && !promoteConsumed && index < count) {
+    wait = {
+      kind: 'analysis',
+      message: `Paused at step ${index + 1}/${count}: background analysis was inconclusive${prev.backgroundAnalysis?.message ? ` (${prev.backgroundAnalysis.message})` : ''}; promote to go on or abort.`,
+      reason: 'AnalysisInconclusive',
+      paused: true,
+    };
+  }
+  const startingStep = bgSpec && typeof bgSpec.startingStep === 'number' ? bgSpec.startingStep : 0;
+  const backgroundAnalysis =
+    bgSpec && index >= startingStep && bgResult !== 'Successful'
+      ? {
+          key: 'background',
+          templates: (bgSpec.templates as Array<{ templateName?: unknown }>).map((t) => String(t.templateName)),
+          ...(Array.isArray(bgSpec.args) ? { args: bgSpec.args as Array<{ name: string; value: string }> } : {}),
+        }
+      : undefined;
+
   if (analysisFailed !== undefined) {
     // A failed analysis aborts, exactly as the operator's abort does, on the next pass.
     return canary({ ...input, progressive: { ...prev, aborted: true, promote: undefined }, stepIndex: index });
@@ -254,6 +281,7 @@ export function canary(input: RolloutInput): RolloutDecision {
     ...(headerRoutes.length > 0 ? { headerRoutes } : {}),
     ...(wait?.requeueAt !== undefined && !input.paused ? { requeueAt: wait.requeueAt } : {}),
     ...(analysis ? { analysis } : {}),
+    ...(backgroundAnalysis ? { backgroundAnalysis } : {}),
     ...(promoteConsumed ? { promoteConsumed } : {}),
     pauseStartedAt,
   };

@@ -99,6 +99,8 @@ export interface ProgressiveState {
   promotedAt?: number | null;
   /** Result of the analysis the current step (or promotion) waits for, when one ran. */
   analysis?: { key?: string; phase: AnalysisPhase; message?: string };
+  /** Result of the canary's background analysis (`strategy.canary.analysis`), when one ended. */
+  backgroundAnalysis?: { phase: AnalysisPhase; message?: string };
 }
 
 export interface ScaleAction {
@@ -146,6 +148,8 @@ export interface RolloutDecision {
   headerRoutes?: HeaderRoute[];
   /** The analysis the rollout waits for now (the controller runs it and reports back). */
   analysis?: { key: string; templates: string[]; args?: Array<{ name: string; value: string }> };
+  /** The background analysis to keep running while the canary is under way. */
+  backgroundAnalysis?: { key: string; templates: string[]; args?: Array<{ name: string; value: string }> };
   /** The operator's promote request was used this pass; the controller clears it. */
   promoteConsumed?: boolean;
   /** When the current timed or untimed pause step began (null: not pausing), ms. */

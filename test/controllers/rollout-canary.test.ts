@@ -261,3 +261,29 @@ describe('canary analysis steps', () => {
     expect((await replicasByHash(h))[canary]).toBe(0);
   });
 });
+
+describe('canary background analysis', () => {
+  it('runs from startingStep while the canary is under way; a failure aborts', async () => {
+    const h = await start();
+    const bgRollout = (image: string) => {
+      const r = rollout(image, [{ setWeight: 20 }, { pause: {} }, { setWeight: 40 }, { pause: {} }]);
+      return { ...r, spec: { ...r.spec, strategy: { canary: { ...r.spec.strategy.canary, analysis: { templates: [{ templateName: 'errors' }], startingStep: 1 } } } } };
+    };
+    await h.apply(service as never);
+    await h.apply(bgRollout('web:1'), 'c1');
+    await h.drive(async () => (await status(h))?.phase === 'Healthy' && (await h.pods()).length === 5);
+    expect((await status(h))!.backgroundAnalysis).toBeUndefined(); // first deploy: no canary, no analysis
+    const stable = (await h.revisions())[0]!.metadata.hash;
+    await h.apply(bgRollout('web:2'), 'c2');
+    await h.drive(async () => (await status(h))?.step === 1 && (await status(h))?.phase === 'Paused');
+    expect((await status(h))!.backgroundAnalysis).toEqual({ key: 'background', templates: ['errors'] });
+    const canaryHash = (await h.revisions()).find((r) => r.metadata.hash !== stable)!.metadata.hash;
+    await h.kv.put(
+      '/capstan/overrides/Rollout/default/web',
+      JSON.stringify({ backgroundAnalysis: { hash: canaryHash, key: 'background', phase: 'Failed', message: 'errors: too many' }, at: 'x' }),
+    );
+    await h.drive(async () => (await status(h))?.phase === 'Degraded' && (await h.pods()).filter((p) => !p.metadata.deletionRequestedAt).length === 5);
+    expect((await status(h))!).toMatchObject({ reason: 'RolloutAborted', pinnedHash: canaryHash });
+    expect((await traffic(h))!.weights).toEqual({ [stable]: 100 });
+  });
+});

@@ -28,6 +28,8 @@ export interface RolloutOverride {
   retryOf?: string;
   /** Latest analysis result for a revision's step or promotion (`key`: `step-<i>`, `pre-promotion`). */
   analysis?: { hash: string; key: string; phase: AnalysisPhase; message?: string };
+  /** Latest result of the canary's background analysis for revision `hash`. */
+  backgroundAnalysis?: { hash: string; key: string; phase: AnalysisPhase; message?: string };
   /** When the record was last written, ISO. */
   at: string;
 }
@@ -45,6 +47,8 @@ export interface ProgressiveStatusFields {
   pinnedHash?: string;
   /** The analysis the rollout waits for. */
   analysis?: { key: string; templates: string[] };
+  /** The background analysis running now. */
+  backgroundAnalysis?: { key: string; templates: string[] };
 }
 
 export interface ServiceInfo {
@@ -119,6 +123,8 @@ export function progressiveInput(p: ObservedProgressive, prev: (StoredWorkloadSt
   if (ov?.analysis && ov.analysis.hash === hash) {
     state.analysis = { key: ov.analysis.key, phase: ov.analysis.phase, ...(ov.analysis.message ? { message: ov.analysis.message } : {}) };
   }
+  const bg = ov?.backgroundAnalysis;
+  if (bg && bg.hash === hash) state.backgroundAnalysis = { phase: bg.phase, ...(bg.message ? { message: bg.message } : {}) };
   const pauseStartedAt = sameRollout && !retried ? (msOf(prev?.pauseStartedAt) ?? null) : null;
   return { state, paused: ov?.paused === true, pauseStartedAt };
 }
@@ -142,6 +148,7 @@ export function progressiveStatus(decision: RolloutDecision, hash: string, abort
     out.pinnedHash = hash;
   }
   if (decision.analysis) out.analysis = { key: decision.analysis.key, templates: decision.analysis.templates };
+  if (decision.backgroundAnalysis) out.backgroundAnalysis = { key: decision.backgroundAnalysis.key, templates: decision.backgroundAnalysis.templates };
   return out;
 }
 
@@ -236,9 +243,10 @@ export function planProgressiveWrites(
     }
     if (next.abortedHash !== undefined && next.abortedHash !== hash) delete next.abortedHash;
     if (next.analysis && next.analysis.hash !== hash) delete next.analysis;
+    if (next.backgroundAnalysis && next.backgroundAnalysis.hash !== hash) delete next.backgroundAnalysis;
     if (JSON.stringify(next) !== JSON.stringify(ov.value)) {
       compare.push({ key: ov.key, target: 'modRevision', op: '==', value: ov.modRevision });
-      const empty = next.promote === undefined && next.abortedHash === undefined && next.paused !== true && next.analysis === undefined;
+      const empty = next.promote === undefined && next.abortedHash === undefined && next.paused !== true && next.analysis === undefined && next.backgroundAnalysis === undefined;
       ops.push(empty ? { type: 'delete', key: ov.key } : { type: 'put', key: ov.key, value: JSON.stringify({ ...next, at: now }) });
     }
   }
