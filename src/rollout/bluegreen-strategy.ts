@@ -91,8 +91,7 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
 
   // Promotion needs the full replica count ready before the switch.
   const promoting = prev.promote !== undefined;
-  const previewWant = promoting ? input.replicas : Math.min(p.previewReplicaCount ?? input.replicas, input.replicas);
-  const want = Math.max(previewWant, n.replicas > input.replicas ? input.replicas : previewWant);
+  const want = promoting ? input.replicas : Math.min(p.previewReplicaCount ?? input.replicas, input.replicas);
   if (n.replicas !== want) scale.push({ revision: n.name, replicas: want });
   const ready = n.replicas === want && n.pods.available >= want;
   const previewReadyAt = ready ? (prev.previewReadyAt ?? input.now) : null;
