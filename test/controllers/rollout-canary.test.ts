@@ -287,3 +287,22 @@ describe('canary background analysis', () => {
     expect((await traffic(h))!.weights).toEqual({ [stable]: 100 });
   });
 });
+
+describe('canary on a Deployment', () => {
+  it("follows a Deployment's strategy.canary and its controls", async () => {
+    const h = await start();
+    const ctl = rolloutControlHandlers(h.kv, { clock: h.clock });
+    const d = (image: string) => deployment('web', image, { replicas: 4, strategy: { canary: { steps: [{ setWeight: 25 }, { pause: {} }] } } });
+    await h.apply(service as never);
+    await h.apply(d('web:1'));
+    await h.drive(async () => (await h.status('web'))?.phase === 'Healthy' && (await h.pods()).length === 4);
+    await h.apply(d('web:2'), 'c2');
+    await h.drive(async () => (await h.status('web'))?.phase === 'Paused');
+    expect(await h.status('web')).toMatchObject({ step: 1, stepCount: 2, weight: 25, kind: 'Deployment' });
+    expect(Object.values(await replicasByHash(h)).sort()).toEqual([1, 4]);
+    const r = await ctl.promote(target, { body: { full: true } });
+    expect(r).toMatchObject({ kind: 'Deployment', name: 'web' });
+    await h.drive(async () => (await h.status('web'))?.phase === 'Healthy' && (await h.pods()).length === 4);
+    expect((await h.status('web'))!.revision).toBe(2);
+  });
+});
