@@ -77,8 +77,11 @@ async function update(
   throw new CapstanError('CAPSTAN_ERR_API_CONFLICT', `the rollout's override record kept changing; try again`, { context: { key } });
 }
 
-const isEmpty = (o: RolloutOverride): boolean =>
-  o.promote === undefined && o.abortedHash === undefined && o.paused !== true && o.analysis === undefined && o.backgroundAnalysis === undefined;
+/** Nothing left but bookkeeping; other writers' fields (a live rollback's pin) count as content. */
+const isEmpty = (o: RolloutOverride): boolean => Object.keys(o).every((k) => k === 'at' || k === 'retryOf');
+
+/** Fields of a live rollback's pin (src/rollback), which `resume` ends. */
+const LIVE_ROLLBACK_FIELDS = ['liveRollbackTo', 'liveRollbackRevision', 'liveRollbackCommit'];
 
 export function rolloutControlHandlers(kv: KV, options: { clock?: Clock } = {}): RolloutControlHandlers {
   const now = (): string => new Date(options.clock ? options.clock.now() : Date.now()).toISOString();
@@ -152,10 +155,12 @@ export function rolloutControlHandlers(kv: KV, options: { clock?: Clock } = {}):
     async resume(t) {
       const f = await find(kv, t);
       await update(kv, key(f, t), now(), (cur) => {
-        if (!cur?.paused) return undefined;
-        const next: RolloutOverride = { ...cur };
+        const pinned = cur !== undefined && LIVE_ROLLBACK_FIELDS.some((k) => k in cur);
+        if (!cur?.paused && !pinned) return undefined;
+        const next: Record<string, unknown> = { ...cur };
         delete next.paused;
-        return isEmpty(next) ? null : next;
+        for (const k of LIVE_ROLLBACK_FIELDS) delete next[k];
+        return isEmpty(next as unknown as RolloutOverride) ? null : (next as unknown as RolloutOverride);
       });
       return reply(t, f, `${t.name} resumed`);
     },

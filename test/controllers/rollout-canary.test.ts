@@ -306,3 +306,24 @@ describe('canary on a Deployment', () => {
     expect((await h.status('web'))!.revision).toBe(2);
   });
 });
+
+describe('the override record is shared', () => {
+  it("keeps other writers' fields (a live rollback's pin) and resume ends that pin", async () => {
+    const h = await start();
+    const ctl = rolloutControlHandlers(h.kv, { clock: h.clock });
+    await h.apply(deployment('api', 'api:1', { replicas: 1 }));
+    await h.drive(async () => (await h.status('api'))?.phase === 'Healthy');
+    const key = '/capstan/overrides/Deployment/default/api';
+    await h.kv.put(key, JSON.stringify({ liveRollbackTo: 'abc', liveRollbackRevision: 1, at: 'x' }));
+    await ctl.pause({ namespace: 'default', name: 'api' }, { body: {} });
+    await h.drive(async () => (await h.status('api'))?.phase === 'Paused');
+    const read = async () => {
+      const item = await h.kv.get(key);
+      return item ? JSON.parse(new TextDecoder().decode(item.value)) : undefined;
+    };
+    expect(await read()).toMatchObject({ liveRollbackTo: 'abc', paused: true });
+    await ctl.resume({ namespace: 'default', name: 'api' }, { body: {} });
+    expect(await read()).toBeUndefined();
+    await h.drive(async () => (await h.status('api'))?.phase === 'Healthy');
+  });
+});

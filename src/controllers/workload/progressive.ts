@@ -246,7 +246,8 @@ export function planProgressiveWrites(
     if (next.backgroundAnalysis && next.backgroundAnalysis.hash !== hash) delete next.backgroundAnalysis;
     if (JSON.stringify(next) !== JSON.stringify(ov.value)) {
       compare.push({ key: ov.key, target: 'modRevision', op: '==', value: ov.modRevision });
-      const empty = next.promote === undefined && next.abortedHash === undefined && next.paused !== true && next.analysis === undefined && next.backgroundAnalysis === undefined;
+      // Other writers keep their own fields here (a live rollback's pin): delete only a record with nothing left.
+      const empty = Object.keys(next).every((k) => k === 'at' || k === 'retryOf' || (k === 'paused' && next.paused !== true));
       ops.push(empty ? { type: 'delete', key: ov.key } : { type: 'put', key: ov.key, value: JSON.stringify({ ...next, at: now }) });
     }
   }
