@@ -96,7 +96,12 @@ function runOptions(cmd: Command): Command {
     .option('--branch <branch>', 'branch to follow (Git sources; default: HEAD)')
     .option('--sync-schedule <cron>', 'how often to poll Git (cron, default every minute)')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-    .option('--log-file <file>', 'where logs go (default <data-dir>/capstan.log; - for stderr)');
+    .option('--log-file <file>', 'where logs go (default <data-dir>/capstan.log; - for stderr)')
+    .option('--no-router', 'do not run the service router (Service ports on --router-address)')
+    .option('--router-address <address>', 'address the service router listens on', '127.0.0.1')
+    .option('--no-status-write', 'do not commit capstan.dev/* status annotations back to Git')
+    .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
+    .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)');
 }
 
 function registerRunCommands(program: Command, io: CliIO): void {

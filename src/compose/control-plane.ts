@@ -11,6 +11,9 @@ import { buildServer, bootstrapAdminToken, type CapstanServer } from '../server/
 import type { KV } from '../store/types.js';
 import { SyncLoop, type SyncState } from '../sync/index.js';
 import { startControllers, type RunningControllers } from './controllers.js';
+import { startCompactor } from './compaction.js';
+import { startServiceTraffic } from './services.js';
+import { StatusWriter } from '../gitstatus/index.js';
 // [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
 import { createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
@@ -38,6 +41,12 @@ export interface ControlPlaneOptions {
   webhookSecretFile?: string;
   /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
   nodeLeaseSeconds?: number;
+  /** Run the service router here, listening on each Service's port (off unless given). */
+  router?: { bindAddress?: string };
+  /** Commit status annotations back to the source repository (off unless given). */
+  statusWriteBack?: { statusBranch?: string };
+  /** Compact the store's history this often (default 5 minutes; 0 turns it off). */
+  compactionIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -128,9 +137,31 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     stops.push(() => controllers.stop());
 
+    if (options.router) {
+      const traffic = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress: options.router.bindAddress });
+      stops.push(() => traffic.stop());
+    }
+    if (options.compactionIntervalMs !== 0) {
+      const compactor = startCompactor({ kv: store, logger: log.child({ component: 'compaction' }), intervalMs: options.compactionIntervalMs });
+      stops.push(async () => compactor.stop());
+    }
+
     const firstSync = await sync.sync('startup');
     sync.start();
     stops.push(() => sync.stop());
+
+    if (options.statusWriteBack) {
+      const writer = new StatusWriter({
+        kv: store,
+        repo: origin.source,
+        branch: origin.branch ?? 'main',
+        ...(options.statusWriteBack.statusBranch ? { statusBranch: options.statusWriteBack.statusBranch } : {}),
+        dataDir,
+        logger: log.child({ component: 'git-status' }),
+      });
+      await writer.start();
+      stops.push(() => writer.stop());
+    }
 
     return {
       url: listening.url,

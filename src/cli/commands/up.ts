@@ -9,6 +9,12 @@ import type { KV } from '../../store/types.js';
 import type { CliIO } from '../io.js';
 
 export interface UpOptions {
+  /** commander's `--no-router` / `--no-status-write` negations. */
+  router?: boolean;
+  routerAddress?: string;
+  statusWrite?: boolean;
+  statusBranch?: string;
+  webhookSecretFile?: string;
   dataDir: string;
   port: number;
   host: string;
@@ -44,6 +50,15 @@ function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logg
   const file = resolve(io.cwd, opts.logFile ?? resolve(dataDir, 'capstan.log'));
   mkdirSync(resolve(file, '..'), { recursive: true });
   return { logger: pino(options, createWriteStream(file, { flags: 'a' })), where: relative(io.cwd, file) || file };
+}
+
+/** Options every run command passes to the control plane: router, status write-back, webhooks. */
+function planeExtras(opts: UpOptions) {
+  return {
+    ...(opts.router !== false ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1' } } : {}),
+    ...(opts.statusWrite !== false ? { statusWriteBack: { ...(opts.statusBranch ? { statusBranch: opts.statusBranch } : {}) } } : {}),
+    ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
+  };
 }
 
 function untilStopped(signal: AbortSignal | undefined): Promise<void> {
@@ -86,12 +101,14 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
     logger,
     runtime: opts.runtime,
     syncSchedule: opts.syncSchedule,
+    ...planeExtras(opts),
   });
   const shownDir = relative(io.cwd, dataDir) || '.';
   io.out(
     [
       `Capstan is up: ${cluster.url}`,
       `  source:   ${cluster.source.location}${opts.branch ? ` (branch ${opts.branch})` : ''}`,
+      ...(cluster.gitUrl ? [`  git:      git clone ${cluster.gitUrl}   (edit, push, and watch it roll out)`] : []),
       `  ${describeSync(cluster)}`,
       `  node:     ${cluster.nodeName} (runtime: ${cluster.runtime})`,
       `  token:    ${relative(io.cwd, cluster.adminTokenFile) || cluster.adminTokenFile} (the CLI reads it from --data-dir ${shownDir})`,
@@ -136,6 +153,7 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     ...(kv ? { kv } : {}),
     ...(opts.evictionTimeout !== undefined ? { evictionTimeoutSeconds: opts.evictionTimeout } : {}),
     ...(opts.nodeLease !== undefined ? { nodeLeaseSeconds: opts.nodeLease } : {}),
+    ...planeExtras(opts),
   });
   io.out(
     [
