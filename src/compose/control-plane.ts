@@ -14,6 +14,8 @@ import { startControllers, type RunningControllers } from './controllers.js';
 import { startCompactor } from './compaction.js';
 import { startServiceTraffic } from './services.js';
 import { StatusWriter } from '../gitstatus/index.js';
+import type { RevisionStatsSource } from '../analysis/index.js';
+import { rolloutControlHandlers } from '../controllers/index.js';
 // [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
 import { createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
@@ -109,6 +111,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.nodeLeaseSeconds !== undefined ? { nodeLeaseSeconds: options.nodeLeaseSeconds } : {}),
     });
     server.setControlHandlers({
+      // promote, abort, retry, pause and resume: override records the workload controller acts on.
+      ...rolloutControlHandlers(store),
       sync: async (req) => {
         const body = (req.body ?? {}) as { allowMassPrune?: boolean };
         const state = await sync.sync(`capstan sync (${req.principal.user})`, { allowMassPrune: body.allowMassPrune === true });
@@ -128,7 +132,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const adminTokenFile = resolve(dataDir, 'admin.token');
     await bootstrapAdminToken(store, dataDir);
 
+    // The router first: analysis reads its per-revision figures.
+    let stats: RevisionStatsSource | undefined;
+    if (options.router) {
+      const traffic = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress: options.router.bindAddress });
+      stops.push(() => traffic.stop());
+      stats = (service, revision, windowSeconds) => traffic.router.statsFor(service, revision, windowSeconds);
+    }
+
     const controllers: RunningControllers = await startControllers({
+      ...(stats ? { stats } : {}),
       kv: store,
       logger: log,
       registry,
@@ -137,10 +150,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     stops.push(() => controllers.stop());
 
-    if (options.router) {
-      const traffic = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress: options.router.bindAddress });
-      stops.push(() => traffic.stop());
-    }
     if (options.compactionIntervalMs !== 0) {
       const compactor = startCompactor({ kv: store, logger: log.child({ component: 'compaction' }), intervalMs: options.compactionIntervalMs });
       stops.push(async () => compactor.stop());

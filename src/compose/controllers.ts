@@ -1,8 +1,18 @@
 // Every controller of the control plane, run on the elected leader only.
 
 import type { Registry } from 'prom-client';
-import type { Logger } from '../common/index.js';
-import { ControllerManager, createWorkloadControllers, nodeLifecycleController, schedulingController } from '../controllers/index.js';
+import { STORE_PREFIX } from '../api/cluster.js';
+import { analysisReconciler, type RevisionStatsSource } from '../analysis/index.js';
+import { systemClock, type Logger } from '../common/index.js';
+import {
+  Controller,
+  ControllerManager,
+  createWorkloadControllers,
+  nodeLifecycleController,
+  schedulingController,
+  watchSource,
+} from '../controllers/index.js';
+import { ALL_STRATEGIES } from '../rollout/index.js';
 import type { KV } from '../store/types.js';
 
 export interface ControllersOptions {
@@ -12,6 +22,8 @@ export interface ControllersOptions {
   /** Who this instance is in the leader lease. */
   identity: string;
   evictionTimeoutSeconds?: number;
+  /** Per-revision traffic figures for analysis (the router's); absent, `capstan` metrics find no data. */
+  stats?: RevisionStatsSource;
 }
 
 export interface RunningControllers {
@@ -22,7 +34,8 @@ export interface RunningControllers {
 export async function startControllers(options: ControllersOptions): Promise<RunningControllers> {
   const { kv, registry } = options;
   const logger = options.logger.child({ component: 'controllers' });
-  const workloads = createWorkloadControllers({ kv, logger, metrics: registry });
+  // Every strategy: RollingUpdate, Recreate, Canary and BlueGreen.
+  const workloads = createWorkloadControllers({ kv, logger, metrics: registry, registry: ALL_STRATEGIES });
   const scheduling = schedulingController({ kv, logger, registry });
   const nodes = nodeLifecycleController({
     kv,
@@ -30,8 +43,15 @@ export async function startControllers(options: ControllersOptions): Promise<Run
     registry,
     ...(options.evictionTimeoutSeconds !== undefined ? { evictionTimeoutMs: options.evictionTimeoutSeconds * 1000 } : {}),
   });
+  // Analysis runs measure while a rollout waits on them; keyed like workloads (<Kind>/<ns>/<name>).
+  const analysis = new Controller({
+    reconciler: analysisReconciler({ kv, clock: systemClock, providers: { ...(options.stats ? { stats: options.stats } : {}), fetch } }),
+    sources: [watchSource({ kv, prefix: STORE_PREFIX.status, logger })],
+    logger,
+    registry,
+  });
   const manager = new ControllerManager({
-    controllers: [...workloads.all, scheduling, nodes],
+    controllers: [...workloads.all, scheduling, nodes, analysis],
     leaderElection: { kv, identity: options.identity },
     logger,
   });

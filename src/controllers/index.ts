@@ -58,3 +58,4 @@ export type {
   WorkloadPlan,
   RevisionPlan,
 } from './workload/index.js';
+export { rolloutControlHandlers } from './rollout-control.js';
