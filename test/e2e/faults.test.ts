@@ -70,9 +70,16 @@ async function push(files: Record<string, string | null>, message: string): Prom
 
 describe('faults, end to end', () => {
   it('keeps a pod that asks for more memory than any node has Pending, with the counted reason', async () => {
-    const pod = await waitFor(async () => (await getPods()).find((p) => p.name.startsWith('huge-') && p.reason === 'Unschedulable'), 15_000, 'huge Unschedulable');
+    // Before the node registers the reason is "no nodes available"; once it has, the scheduler
+    // tries again and counts the node that lacks memory.
+    const counted = /0\/1 nodes are available: 1 .*memory/i;
+    const pod = await waitFor(
+      async () => (await getPods()).find((p) => p.name.startsWith('huge-') && p.reason === 'Unschedulable' && counted.test(p.message ?? '')),
+      30_000,
+      'huge Unschedulable with the counted reason',
+    );
     expect(pod.phase).toBe('Pending');
-    expect(pod.message).toMatch(/0\/1 nodes are available: 1 .*memory/i);
+    expect(pod.message).toMatch(counted);
   });
 
   it('refuses a wrong token (401) and a viewer calling sync (403)', async () => {
