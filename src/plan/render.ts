@@ -92,7 +92,9 @@ export function renderMarkdown(plan: Plan): string {
   const out: string[] = [];
   const s = plan.summary;
   const src = plan.source;
-  const head = src.commit ? `${src.ref ?? ''} (${src.commit.slice(0, 7)})` : src.location;
+  const short = src.commit?.slice(0, 7);
+  // A ref that is the commit itself is shown once, short.
+  const head = src.commit ? (src.ref && src.ref !== src.commit ? `${src.ref} (${short})` : `${short}`) : src.location;
   const base = plan.base.kind === 'ref' ? ` against ${plan.base.ref ?? ''}${plan.base.commit ? ` (${plan.base.commit.slice(0, 7)})` : ''}` : '';
   out.push(`### Capstan plan: ${mdEscape(head.trim())}${mdEscape(base)}`);
   out.push('');
