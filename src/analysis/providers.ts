@@ -96,8 +96,12 @@ export async function measure(spec: ProviderSpec, ctx: ProviderContext): Promise
     const s = ctx.stats(service, revision, window);
     if (!s) return {};
     if (c.metric !== undefined) {
-      if (!Object.prototype.hasOwnProperty.call(s, c.metric)) throw providerError(`capstan: unknown metric ${JSON.stringify(c.metric)}`);
-      return { value: (s as unknown as Record<string, number>)[c.metric], requests: s.requests };
+      // `success-rate` and `successRate` name the same figure.
+      const wanted = c.metric.replace(/-([a-z0-9])/g, (_m, ch: string) => ch.toUpperCase());
+      if (!Object.prototype.hasOwnProperty.call(s, wanted)) {
+        throw providerError(`capstan: unknown metric ${JSON.stringify(c.metric)}; use one of ${Object.keys(s).join(', ')}`);
+      }
+      return { value: (s as unknown as Record<string, number>)[wanted], requests: s.requests };
     }
     return { value: { ...s }, requests: s.requests };
   }

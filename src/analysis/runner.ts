@@ -60,6 +60,24 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
     }
   }
 
+  /**
+   * The Service a `capstan` metric measures when its template names none: the first Service
+   * (by name) whose selector picks the workload's pods.
+   */
+  async function serviceOf(ref: WorkloadRef): Promise<string | undefined> {
+    const workload = decodeJson<{ object?: { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } } }>(
+      await kv.get(`${STORE_PREFIX.desired}${ref.kind}/${ref.namespace}/${ref.name}`),
+    );
+    const labels = workload?.object?.spec?.template?.metadata?.labels ?? {};
+    const services = await kv.range(`${STORE_PREFIX.desired}Service/${ref.namespace}/`, { prefix: true });
+    for (const item of services.kvs) {
+      const svc = decodeJson<{ object?: { metadata: { name: string }; spec?: { selector?: Record<string, string> } } }>(item);
+      const selector = Object.entries(svc?.object?.spec?.selector ?? {});
+      if (selector.length > 0 && selector.every(([k, v]) => labels[k] === v)) return `${ref.namespace}/${svc!.object!.metadata.name}`;
+    }
+    return undefined;
+  }
+
   /** One run's due measurements; its result is reported once it is decided. Returns when to look again. */
   async function step(ref: WorkloadRef, key: string, hash: string, slot: Slot, wanted: { key: string; templates: string[] }): Promise<number | undefined> {
     const runKey = `${key}/${hash}/${wanted.key}`;
@@ -86,7 +104,8 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       let state = evaluateMetric(m.spec, list, run.startedAt);
       if (state.phase === 'Running' && state.nextAt !== undefined && state.nextAt <= now) {
         try {
-          const result = await measure(m.provider, { ...(options.providers ?? {}), revision: hash });
+          const service = options.providers?.service ?? (await serviceOf(ref));
+          const result = await measure(m.provider, { ...(options.providers ?? {}), ...(service ? { service } : {}), revision: hash });
           list.push(assessMeasurement(m.spec, result, now));
         } catch (err) {
           list.push({ phase: 'Error', at: now, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` });

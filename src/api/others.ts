@@ -100,6 +100,8 @@ export interface Metric {
   failureLimit?: number;
   inconclusiveLimit?: number;
   consecutiveErrorLimit?: number;
+  minRequests?: number;
+  noDataPolicy?: NoDataPolicy;
   provider: MetricProvider;
 }
 
@@ -214,6 +216,9 @@ export function analysisTemplateSchema(): Schema {
       failureLimit: int(0),
       inconclusiveLimit: int(0),
       consecutiveErrorLimit: int(0),
+      /** Fewer requests than this in the window is "no data" (noDataPolicy decides). */
+      minRequests: int(0),
+      noDataPolicy: oneOfValues(['Inconclusive', 'Success', 'Failure']),
       provider,
     },
     ['name', 'provider'],
