@@ -121,7 +121,8 @@ export function rolloutControlHandlers(kv: KV, options: { clock?: Clock } = {}):
       progressiveOnly(f, 'abort', t);
       const hash = f.hash;
       if (!hash) throw new CapstanError('CAPSTAN_ERR_API_CONFLICT', `${t.namespace}/${t.name} has no rollout under way yet; try again`, { context: { ...t } });
-      if (f.status?.stableRevision === hash) {
+      // Promoted already: only a blue-green that still has its previous active revision up can go back.
+      if (f.status?.stableRevision === hash && !f.status.previousActive) {
         return reply(t, f, `${t.name}: revision ${f.status.revision} is already stable; nothing to abort`);
       }
       await update(kv, key(f, t), now(), (cur) => {

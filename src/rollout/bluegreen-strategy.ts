@@ -44,6 +44,9 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
 
   // Promoted (or first deploy): the new revision is active; the old ones go after the delay.
   if (!active || active.name === n.name) {
+    // Aborted after the promotion, while the old revision still runs: switch back at once.
+    const back = prev.aborted && prev.previousActive ? input.oldRevisions.find((r) => r.name === prev.previousActive && r.replicas > 0) : undefined;
+    if (back) return blueGreen({ ...input, progressive: { ...prev, stableRevision: back.name, promotedAt: null, previousActive: undefined } });
     if (n.replicas !== input.replicas) scale.push({ revision: n.name, replicas: input.replicas });
     const promotedAt = prev.promotedAt ?? input.now;
     const downAt = promotedAt + p.scaleDownDelaySeconds * 1000;
@@ -61,7 +64,12 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
         : {}),
       step: { index: 1, count: 1 },
       traffic: [{ revision: n.name, weight: 100 }],
-      state: { stableRevision: n.name, promotedAt: olds.length > 0 || prev.promotedAt != null ? promotedAt : null },
+      state: {
+        stableRevision: n.name,
+        promotedAt: olds.length > 0 || prev.promotedAt != null ? promotedAt : null,
+        // Remembered only while the old revision is still up to be switched back to.
+        ...(prev.previousActive && olds.some((r) => r.name === prev.previousActive) ? { previousActive: prev.previousActive } : {}),
+      },
       roles: { active: n.name, preview: n.name },
       ...(requeueAt !== undefined ? { requeueAt } : {}),
     };
@@ -129,7 +137,7 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
     }
     if (go && n.replicas === input.replicas && n.pods.available >= input.replicas) {
       // Switch: the next pass sees the new revision as active and starts the scale-down delay.
-      const switched = blueGreen({ ...input, progressive: { stableRevision: n.name, promotedAt: input.now } });
+      const switched = blueGreen({ ...input, progressive: { stableRevision: n.name, promotedAt: input.now, previousActive: active.name } });
       return { ...switched, ...(promoting ? { promoteConsumed: true } : {}) };
     }
     if (go && !promoting && n.replicas < input.replicas) {

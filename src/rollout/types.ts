@@ -97,6 +97,11 @@ export interface ProgressiveState {
   previewReadyAt?: number | null;
   /** Blue-green: when the active service switched to the new revision. */
   promotedAt?: number | null;
+  /**
+   * Blue-green: the revision that was active before the promotion, kept while it waits out
+   * scaleDownDelaySeconds, so an abort can switch the active service back to it.
+   */
+  previousActive?: string;
   /** Result of the analysis the current step (or promotion) waits for, when one ran. */
   analysis?: { key?: string; phase: AnalysisPhase; message?: string };
   /** Result of the canary's background analysis (`strategy.canary.analysis`), when one ended. */

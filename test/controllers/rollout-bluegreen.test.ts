@@ -98,4 +98,33 @@ describe('blue-green rollouts on the workload controller', () => {
     expect(await replicasByHash(h)).toEqual({ [blue]: 3, [green]: 0 });
     expect((await traffic(h, 'web-active'))!.weights).toEqual({ [blue]: 100 });
   });
+
+  it('abort after promotion, while the old revision waits out its delay, switches the active service back', async () => {
+    const h = await start();
+    const ctl = rolloutControlHandlers(h.kv, { clock: h.clock });
+    const { blue, green } = await startPreview(h, { autoPromotionEnabled: false, scaleDownDelaySeconds: 30 });
+    await h.drive(async () => (await status(h))?.phase === 'Paused');
+    await ctl.promote(target, { body: {} });
+    await h.drive(async () => (await traffic(h, 'web-active'))?.weights[green] === 100);
+    expect(await replicasByHash(h)).toEqual({ [blue]: 3, [green]: 3 });
+
+    const reply = await ctl.abort(target, { body: {} });
+    expect(reply.message).toContain('aborted');
+    await h.drive(async () => (await traffic(h, 'web-active'))?.weights[blue] === 100 && (await status(h))?.phase === 'Degraded');
+    expect((await status(h))!.reason).toBe('RolloutAborted');
+    await h.drive(async () => (await replicasByHash(h))[green] === 0);
+    expect(await replicasByHash(h)).toEqual({ [blue]: 3, [green]: 0 });
+  });
+
+  it('once the old revision is gone, a promoted blue-green has nothing to go back to', async () => {
+    const h = await start();
+    const ctl = rolloutControlHandlers(h.kv, { clock: h.clock });
+    const { blue, green } = await startPreview(h, { autoPromotionEnabled: false, scaleDownDelaySeconds: 5 });
+    await h.drive(async () => (await status(h))?.phase === 'Paused');
+    await ctl.promote(target, { body: {} });
+    await h.drive(async () => (await status(h))?.phase === 'Healthy' && (await replicasByHash(h))[blue] === 0);
+    const reply = await ctl.abort(target, { body: {} });
+    expect(reply.message).toContain('nothing to abort');
+    expect((await traffic(h, 'web-active'))!.weights).toEqual({ [green]: 100 });
+  });
 });

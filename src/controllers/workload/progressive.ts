@@ -41,6 +41,8 @@ export interface ProgressiveStatusFields {
   pauseStartedAt?: string;
   previewReadyAt?: string;
   promotedAt?: string;
+  /** Blue-green: the revision active before the promotion, while it can still be switched back to. */
+  previousActive?: string;
   promoting?: 'step' | 'full';
   aborted?: boolean;
   /** The aborted template hash, pinned until Git changes. */
@@ -117,6 +119,7 @@ export function progressiveInput(p: ObservedProgressive, prev: (StoredWorkloadSt
     const promoted = msOf(prev.promotedAt);
     if (promoted !== undefined) state.promotedAt = promoted;
     if (prev.promoting) state.promote = prev.promoting;
+    if (prev.previousActive) state.previousActive = prev.previousActive;
   }
   if (ov?.promote && ov.promoteHash === hash) state.promote = ov.promote;
   if (ov?.abortedHash === hash) state.aborted = true;
@@ -142,6 +145,7 @@ export function progressiveStatus(decision: RolloutDecision, hash: string, abort
   if (ready) out.previewReadyAt = ready;
   const promoted = isoOf(s.promotedAt);
   if (promoted) out.promotedAt = promoted;
+  if (s.previousActive) out.previousActive = s.previousActive;
   if (s.promote && !decision.promoteConsumed) out.promoting = s.promote;
   if (aborted) {
     out.aborted = true;
