@@ -330,6 +330,22 @@ describe('progressive delivery through the router, under real HTTP load', () => 
     expect(firstV2).toBeGreaterThan(0);
     expect(count(load.replies.slice(firstV2 + CONCURRENCY), (r) => r.body === 'v1')).toBe(0);
   });
+
+  it('blue-green: an abort after promotion, within the scale-down delay, switches the active service back', async () => {
+    // The previous test promoted bg to v2 less than 30 s ago: v1 still runs.
+    const st = await status('bg');
+    const active = hashOf('bg', st)!;
+    const before = (await traffic('bg'))?.weights;
+    expect(before).toEqual({ [active]: 100 });
+    await cli('abort', 'bg');
+    await waitFor(async () => (await getBody(ports.bg!)) === 'v1', 20_000, 'bg back on v1');
+    const after = await waitFor(async () => {
+      const s = await status('bg');
+      return s?.phase === 'Degraded' ? s : undefined;
+    }, 20_000, 'bg Degraded after the abort');
+    expect(after.reason).toBe('RolloutAborted');
+    expect(Object.keys((await traffic('bg'))!.weights)).not.toContain(active);
+  });
 });
 
 async function getBody(port: number): Promise<string | undefined> {
