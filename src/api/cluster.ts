@@ -16,6 +16,7 @@ export const STORE_PREFIX = {
   tokens: '/capstan/tokens/', // <sha256 of token> → TokenRecord
   sync: '/capstan/sync/', // state of the sync loop per source
   traffic: '/capstan/traffic/', // <namespace>/<service> → TrafficPolicy (written by the rollout controller)
+  jobs: '/capstan/jobs/', // <namespace>/<name> → Job (run by the CronJob controller)
 } as const;
 
 /** One header or cookie test of a match route: exact, prefix or regex (first one set wins). */

@@ -8,6 +8,7 @@ import {
   Controller,
   ControllerManager,
   createWorkloadControllers,
+  cronJobController,
   nodeLifecycleController,
   schedulingController,
   watchSource,
@@ -51,7 +52,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
     registry,
   });
   const manager = new ControllerManager({
-    controllers: [...workloads.all, scheduling, nodes, analysis],
+    controllers: [...workloads.all, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
     leaderElection: { kv, identity: options.identity },
     logger,
   });

@@ -59,3 +59,4 @@ export type {
   RevisionPlan,
 } from './workload/index.js';
 export { rolloutControlHandlers } from './rollout-control.js';
+export { cronJobController, cronJobReconciler, parseSchedule, nextFireAfter, planCronJob, planJob } from './cronjob/index.js';
