@@ -58,7 +58,7 @@ describe('etcd codec', () => {
   });
 
   it('maps etcd failures to catalog codes and keeps credentials out', () => {
-    const scope = { endpoints: ['http://user:pw@10.0.0.1:2379'] };
+    const scope = { endpoints: ['http://user:pw@127.0.0.1:2379'] };
     expect(mapEtcdError(new Error('etcdserver: mvcc: required revision has been compacted'), 'range', scope).code).toBe(
       'CAPSTAN_ERR_STORE_COMPACTED',
     );
