@@ -162,6 +162,9 @@ export class StatusWriter {
     } catch {
       return;
     }
+    // Only rollout status goes to Git; other status records (a Service's address and
+    // endpoints, written by the router) have no phase and are not reported.
+    if (!hasPhase(status)) return;
     const entry = await this.entryFor(key.slice(STORE_PREFIX.status.length), status).catch((err: unknown) => {
       this.log.warn({ err, key }, 'status not mapped to a manifest');
       return undefined;
@@ -204,7 +207,8 @@ export class StatusWriter {
       const rel = r.source.release;
       if (!rel || rel.namespace !== release.namespace || rel.name !== release.name) continue;
       const s = await this.options.kv.get(`${STORE_PREFIX.status}${item.key.slice(STORE_PREFIX.desired.length)}`);
-      if (s) statuses.push(JSON.parse(dec.decode(s.value)) as WorkloadStatus);
+      const parsed = s ? (JSON.parse(dec.decode(s.value)) as WorkloadStatus) : undefined;
+      if (parsed && hasPhase(parsed)) statuses.push(parsed);
     }
     const annotations = releaseAnnotations(statuses, relRecord?.commit);
     if (!annotations) return undefined;
@@ -323,6 +327,11 @@ function pickStatus(a: Record<string, string>): StatusAnnotations {
 }
 
 /** `capstan: web Healthy at revision 4 [skip ci]`, or a summary with one line per object. */
+/** A status record that describes a rollout (Deployment, Rollout, CronJob), not traffic. */
+function hasPhase(status: Partial<WorkloadStatus>): status is WorkloadStatus {
+  return typeof status.phase === 'string' && (status.phase as string) !== '';
+}
+
 export function commitMessage(entries: { kind: string; namespace: string; name: string; annotations: StatusAnnotations }[]): string {
   const line = (e: (typeof entries)[number]): string => {
     const phase = e.annotations[STATUS_ANNOTATIONS.phase] ?? 'Unknown';

@@ -49,6 +49,17 @@ describe('StatusWriter', () => {
     for (const [key, v] of desiredBefore.records) expect(desiredAfter.records.get(key)?.modRevision).toBe(v.modRevision);
   });
 
+  it('reports no status that is not a rollout (a Service\'s traffic record has no phase)', async () => {
+    const before = f.bareGit('rev-parse', 'main');
+    await f.startWriter({ intervalMs: 60_000, settleMs: 60_000 });
+    // Shaped like the router's Service status; written under an object that exists in Git.
+    await f.kv.put(`${STORE_PREFIX.status}ConfigMap/default/settings`, JSON.stringify({ address: '127.0.0.1:80', endpoints: [], weights: {} }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(f.writer!.pendingIds()).toEqual([]);
+    expect((await f.writer!.flush()).commit).toBeUndefined();
+    expect(f.bareGit('rev-parse', 'main')).toBe(before);
+  });
+
   it('keeps a user commit pushed between its fetch and its push, retrying on the new tip', async () => {
     const user = tempDir('capstan-user-');
     await gitAsync(user, 'clone', '-q', f.repo.url, '.');
