@@ -113,11 +113,42 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
   });
 }
 
-async function findDeployment(api: ApiClient, name: string, namespace: string): Promise<ReturnType<typeof contractDeployment>> {
-  const items = (await list<DeploymentView>(api, 'deployments', namespace)).map(contractDeployment);
-  const d = items.find((i) => i.name === name);
-  if (!d) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `no deployment or rollout "${name}" in namespace ${namespace}`);
-  return d;
+type RawDeployment = DeploymentView & { object?: { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } } };
+
+async function findRaw(api: ApiClient, name: string, namespace: string): Promise<RawDeployment> {
+  const raw = (await list<RawDeployment>(api, 'deployments', namespace)).find((i) => i.name === name);
+  if (!raw) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `no deployment or rollout "${name}" in namespace ${namespace}`);
+  return raw;
+}
+
+/**
+ * What runs under a workload, for people: each revision's pods, and the traffic each Service
+ * selecting the workload's pods gets per revision (as the router applies it).
+ */
+async function detailText(api: ApiClient, raw: RawDeployment): Promise<string> {
+  const [revisions, pods, services] = await Promise.all([
+    list<Revision>(api, 'revisions', raw.namespace),
+    list<Pod>(api, 'pods', raw.namespace),
+    list<Record<string, unknown>>(api, 'services', raw.namespace),
+  ]);
+  const lines: string[] = [];
+  const mine = revisions.filter((r) => r.metadata.owner.name === raw.name).sort((a, b) => b.metadata.revision - a.metadata.revision);
+  for (const r of mine) {
+    const own = pods.filter((p) => p.metadata.owner?.revision === r.metadata.hash && !p.metadata.deletionRequestedAt);
+    const ready = own.filter((p) => p.status?.ready).length;
+    if (r.replicas === 0 && own.length === 0) continue;
+    lines.push(`    rev ${r.metadata.revision}  ${r.metadata.hash}  ${ready}/${r.replicas} ready${r.metadata.commit ? `  commit ${r.metadata.commit.slice(0, 7)}` : ''}`);
+  }
+  const labels = raw.object?.spec?.template?.metadata?.labels ?? {};
+  const traffic: string[] = [];
+  for (const svc of services) {
+    const view = contractService(svc, pods);
+    const selector = Object.entries(((svc as { object?: { spec?: { selector?: Record<string, string> } } }).object?.spec?.selector) ?? {});
+    if (selector.length === 0 || !selector.every(([k, v]) => labels[k] === v)) continue;
+    const weights = Object.entries(view.weights).map(([rev, w]) => `${rev}=${w}%`).join(', ');
+    traffic.push(`    ${view.name} ${Array.isArray(view.address) ? view.address.join(',') : view.address}  ${weights || 'no ready endpoints'}`);
+  }
+  return [lines.length ? `  revisions:\n${lines.join('\n')}` : '', traffic.length ? `  traffic:\n${traffic.join('\n')}` : ''].filter(Boolean).join('\n');
 }
 
 function bar(done: number, total: number, width = 20): string {
@@ -147,16 +178,20 @@ export async function runStatus(io: CliIO, name: string, opts: StatusOptions): P
   const api = connect(io, opts);
   const namespace = opts.namespace ?? 'default';
   if (!opts.wait && !opts.watch) {
-    const d = await findDeployment(api, name, namespace);
-    await print(io, opts.output, d, () => statusText(d));
+    const raw = await findRaw(api, name, namespace);
+    const d = contractDeployment(raw);
+    const more = opts.output === 'json' || opts.output === 'yaml' ? '' : await detailText(api, raw);
+    await print(io, opts.output, d, () => `${statusText(d)}${more ? `${more}\n` : ''}`);
     return;
   }
   // --wait / --watch: poll once a second; exit codes as the contract says for --wait.
   const deadline = Date.now() + (opts.timeout ?? 600) * 1000;
   let last = '';
   for (;;) {
-    const d = await findDeployment(api, name, namespace);
-    const shown = opts.output === 'json' ? `${JSON.stringify(d)}\n` : statusText(d);
+    const raw = await findRaw(api, name, namespace);
+    const d = contractDeployment(raw);
+    const more = opts.watch && opts.output !== 'json' ? await detailText(api, raw) : '';
+    const shown = opts.output === 'json' ? `${JSON.stringify(d)}\n` : `${statusText(d)}${more ? `${more}\n` : ''}`;
     if (opts.watch && shown !== last) io.out(shown);
     last = shown;
     if (d.phase === 'Healthy' && opts.wait) {
