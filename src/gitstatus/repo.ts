@@ -9,10 +9,10 @@ import { promises as fsp } from 'node:fs';
 import * as nodeFs from 'node:fs';
 import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
-import type { TreeEntry } from 'isomorphic-git';
-import { CapstanError, redactUrl, type Logger } from '../common/index.js';
+import type { HttpClient, TreeEntry } from 'isomorphic-git';
+import { CapstanError, isCapstanError, redactUrl, type Logger } from '../common/index.js';
 // The source stage's credential lookup and error mapping, shared so both read Git the same way.
-import { findCredentials, httpWithSignal, remoteError, splitUrlAuth } from '../source/remote-auth.js';
+import { findCredentials, splitUrlAuth, withRemote, type OfferAuth } from '../source/remote-auth.js';
 import type { SourceAuth } from '../source/types.js';
 
 export interface CommitAuthor {
@@ -247,41 +247,17 @@ class RemoteStatusRepo extends ObjectRepo {
   }
 
   /** One network operation under the timeout, credentials offered once and never retried. */
-  private async remote<T>(
-    what: 'fetch' | 'push',
-    ref: string,
-    run: (http: ReturnType<typeof httpWithSignal>, onAuth: () => { username?: string; password?: string; cancel?: boolean }) => Promise<T>,
-  ): Promise<T> {
+  private async remote<T>(what: 'fetch' | 'push', ref: string, run: (http: HttpClient, onAuth: OfferAuth) => Promise<T>): Promise<T> {
     const auth = await findCredentials(this.o.auth, this.urlAuth, this.o.env ?? process.env, this.o.dataDir);
-    const controller = new AbortController();
-    const timeoutMs = this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    let timedOut = false;
-    let offeredAuth = false;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-        reject(new Error('timeout'));
-      }, timeoutMs);
-    });
-    const running = run(httpWithSignal(controller.signal), () => {
-      if (!auth) return { cancel: true };
-      offeredAuth = true;
-      return auth;
-    });
-    running.catch(() => undefined);
     try {
-      return await Promise.race([running, timeout]);
-    } catch (err) {
-      const e = remoteError(err, { location: this.location, ref, timedOut, timeoutMs, offeredAuth });
-      if (what === 'push' && e.code === 'CAPSTAN_ERR_SOURCE_GIT') {
-        const name = (err as { code?: string }).code ?? 'error';
+      return await withRemote({ auth, location: this.location, ref, timeoutMs: this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS }, run);
+    } catch (e) {
+      if (what === 'push' && isCapstanError(e, 'CAPSTAN_ERR_SOURCE_GIT')) {
+        // The cause keeps only the error's kind ("Name (code)"), never request details.
+        const name = e.cause instanceof Error ? e.cause.message : 'error';
         throw new CapstanError('CAPSTAN_ERR_SOURCE_GIT', `pushing to ${this.location} failed: ${name}`, { cause: e.cause, context: e.context });
       }
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -110,3 +110,40 @@ export function remoteError(
   }
   return new CapstanError('CAPSTAN_ERR_SOURCE_GIT', `fetching ${ctx.location} failed: ${e.name ?? 'error'}${e.code ? ` (${e.code})` : ''}`, { cause, context });
 }
+
+export type OfferAuth = () => { username?: string; password?: string; cancel?: boolean };
+
+/**
+ * One network operation against a remote: aborted after `timeoutMs`, credentials offered once
+ * (isomorphic-git asks again after a 401; the second ask is refused, so wrong credentials fail
+ * fast instead of looping), and failures mapped to the catalog without credentials in them.
+ */
+export async function withRemote<T>(
+  ctx: { auth: { username?: string; password?: string } | undefined; location: string; ref: string; timeoutMs: number },
+  run: (http: HttpClient, onAuth: OfferAuth) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let timedOut = false;
+  let offeredAuth = false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+      reject(new Error('timeout'));
+    }, ctx.timeoutMs);
+  });
+  const running = run(httpWithSignal(controller.signal), () => {
+    if (!ctx.auth) return { cancel: true };
+    offeredAuth = true;
+    return ctx.auth;
+  });
+  running.catch(() => undefined);
+  try {
+    return await Promise.race([running, timeout]);
+  } catch (err) {
+    throw remoteError(err, { location: ctx.location, ref: ctx.ref, timedOut, timeoutMs: ctx.timeoutMs, offeredAuth });
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -17,7 +17,7 @@ import git from 'isomorphic-git';
 import { CapstanError, diagnostic, redactUrl, type Diagnostic } from '../common/index.js';
 import type { CompiledSourceOptions } from './collect.js';
 import { GitTreeReader, gitRepo, resolveCommit, type GitRepo } from './git-tree.js';
-import { findCredentials, httpWithSignal, remoteError, splitUrlAuth } from './remote-auth.js';
+import { findCredentials, splitUrlAuth, withRemote } from './remote-auth.js';
 import type { Source, SourceAuth, SourceSnapshot } from './types.js';
 
 const FULL_SHA_RE = /^[0-9a-f]{40}$/i;
@@ -216,42 +216,21 @@ export class RemoteGitSource implements Source {
   /** One `git.fetch` under the timeout, with credentials offered once and never retried. */
   private async fetch(args: Partial<Parameters<typeof git.fetch>[0]>, ref: string): Promise<Awaited<ReturnType<typeof git.fetch>>> {
     const auth = await findCredentials(this.opts.auth, this.urlAuth, this.opts.env, this.opts.dataDir);
-    const controller = new AbortController();
-    let timedOut = false;
-    let offeredAuth = false;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-        reject(new Error('timeout'));
-      }, this.opts.timeoutMs);
-    });
-    const fetching = git.fetch({
-      fs: nodeFs,
-      http: httpWithSignal(controller.signal),
-      gitdir: this.repo.gitdir,
-      url: this.url,
-      remote: 'origin',
-      cache: this.repo.cache,
-      tags: false,
-      ...args,
-      onAuth: () => {
-        if (!auth) return { cancel: true };
-        offeredAuth = true;
-        return auth;
-      },
-      // A second 401 means the credentials are wrong: stop instead of asking again.
-      onAuthFailure: () => ({ cancel: true }),
-    });
-    fetching.catch(() => undefined);
-    try {
-      return await Promise.race([fetching, timeout]);
-    } catch (err) {
-      throw remoteError(err, { location: this.location, ref, timedOut, timeoutMs: this.opts.timeoutMs, offeredAuth });
-    } finally {
-      clearTimeout(timer);
-    }
+    return withRemote({ auth, location: this.location, ref, timeoutMs: this.opts.timeoutMs }, (http, onAuth) =>
+      git.fetch({
+        fs: nodeFs,
+        http,
+        gitdir: this.repo.gitdir,
+        url: this.url,
+        remote: 'origin',
+        cache: this.repo.cache,
+        tags: false,
+        ...args,
+        onAuth,
+        // A second 401 means the credentials are wrong: stop instead of asking again.
+        onAuthFailure: () => ({ cancel: true }),
+      }),
+    );
   }
 
   /** Whether `ancestor` is reachable from `oid` through parents that are in the cache. */
