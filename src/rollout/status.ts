@@ -171,19 +171,19 @@ export function finishDecision(input: RolloutInput, scale: ScaleAction[], extras
       lastProgressAt: input.lastProgressAt,
     };
   }
-  if (madeProgress(input, status, scale)) {
-    return {
-      ...base,
-      phase: 'Progressing',
-      reason: 'RevisionUpdated',
-      message: waitingMessage(input, status),
-      conditions: [
-        available,
-        { type: 'Progressing', status: 'True', reason: 'RevisionUpdated', message: `Revision "${name}" is progressing.` },
-      ],
-      lastProgressAt: input.now,
-    };
-  }
+  // Still rolling: progress moves the deadline's clock, waiting does not.
+  const progressing = (lastProgressAt: number): RolloutDecision => ({
+    ...base,
+    phase: 'Progressing',
+    reason: 'RevisionUpdated',
+    message: waitingMessage(input, status),
+    conditions: [
+      available,
+      { type: 'Progressing', status: 'True', reason: 'RevisionUpdated', message: `Revision "${name}" is progressing.` },
+    ],
+    lastProgressAt,
+  });
+  if (madeProgress(input, status, scale)) return progressing(input.now);
   // Kubernetes `DeploymentTimedOut`: last progress + deadline strictly before now.
   if (hasDeadline(input.progressDeadlineSeconds) && input.lastProgressAt + input.progressDeadlineSeconds * 1000 < input.now) {
     const message = `Revision "${name}" has timed out progressing.`;
@@ -196,15 +196,5 @@ export function finishDecision(input: RolloutInput, scale: ScaleAction[], extras
       lastProgressAt: input.lastProgressAt,
     };
   }
-  return {
-    ...base,
-    phase: 'Progressing',
-    reason: 'RevisionUpdated',
-    message: waitingMessage(input, status),
-    conditions: [
-      available,
-      { type: 'Progressing', status: 'True', reason: 'RevisionUpdated', message: `Revision "${name}" is progressing.` },
-    ],
-    lastProgressAt: input.lastProgressAt,
-  };
+  return progressing(input.lastProgressAt);
 }
