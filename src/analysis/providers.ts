@@ -1,9 +1,11 @@
 // Measurement providers. Effects are injected: the router's per-revision stats for `capstan`,
-// a fetch function for `web` and `prometheus`. `job` needs the scheduler and is not here yet.
+// a fetch function for `web` and `prometheus`, a job runner for `job` (a pod run to completion
+// through the scheduler and an agent: src/analysis/job.ts).
 
 import { CapstanError } from '../common/index.js';
 import { parseDuration } from '../rollout/index.js';
 import type { Value } from './expression.js';
+import type { JobRunner } from './job.js';
 import type { ProviderResult } from './run.js';
 
 /** A revision's traffic over the last `windowSeconds`, as the router measures it. */
@@ -32,7 +34,8 @@ export interface ProviderSpec {
   capstan?: { metric?: string; service?: string; revision?: string; window?: string | number };
   web?: { url: string; jsonPath?: string; headers?: Array<{ key: string; value: string }>; timeoutSeconds?: number };
   prometheus?: { address?: string; query: string; timeoutSeconds?: number };
-  job?: unknown;
+  /** Argo's shape: `spec` is a Job spec (its `template`; `activeDeadlineSeconds` is the time-out). */
+  job?: { spec?: { template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: unknown }; activeDeadlineSeconds?: number }; timeoutSeconds?: number };
 }
 
 export interface ProviderContext {
@@ -44,7 +47,17 @@ export interface ProviderContext {
   service?: string;
   /** Default Prometheus address. */
   prometheusAddress?: string;
+  /** Runs a `job` metric's pod to completion. */
+  runJob?: JobRunner;
+  /** The workload under analysis (names the job's pod, and its namespace). */
+  namespace?: string;
+  workload?: string;
+  /** The metric being measured. */
+  metric?: string;
 }
+
+/** A job metric's time-out when its spec sets no activeDeadlineSeconds. */
+export const JOB_TIMEOUT_SECONDS = 300;
 
 const WEB_TIMEOUT_SECONDS = 10;
 
@@ -127,6 +140,27 @@ export async function measure(spec: ProviderSpec, ctx: ProviderContext): Promise
     if (Array.isArray(r)) return { value: r.map((x) => Number((x as { value?: [number, string] }).value?.[1])) };
     return {};
   }
-  if (spec.job !== undefined) throw providerError('the job provider is not supported yet');
+  if (spec.job !== undefined) {
+    const j = spec.job;
+    const template = j.spec?.template;
+    if (!template?.spec) throw providerError('job: spec.template.spec is required');
+    if (!ctx.runJob) throw providerError('job: no job runner here');
+    const timeoutSeconds = j.timeoutSeconds ?? j.spec?.activeDeadlineSeconds ?? JOB_TIMEOUT_SECONDS;
+    const out = await ctx.runJob({
+      namespace: ctx.namespace ?? 'default',
+      workload: ctx.workload ?? 'analysis',
+      metric: ctx.metric ?? 'job',
+      template: { ...(template.metadata ? { metadata: template.metadata } : {}), spec: template.spec },
+      timeoutSeconds,
+    });
+    // A time-out is the provider's failure (an Error measurement), not the job's verdict.
+    if ('timedOut' in out) throw providerError(`job: ${out.message}`);
+    const passed = out.exitCode === 0;
+    return {
+      value: out.exitCode,
+      verdict: passed ? 'Successful' : 'Failed',
+      ...(passed ? {} : { message: `job pod ${out.pod} exited with code ${out.exitCode}${out.message ? `: ${out.message}` : ''}` }),
+    };
+  }
   throw providerError('a metric needs one provider: capstan, web, prometheus or job');
 }

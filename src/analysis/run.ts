@@ -43,6 +43,9 @@ export interface Measurement {
 export interface ProviderResult {
   value?: Value;
   requests?: number;
+  /** The provider decided itself (a job's exit code): conditions and the no-data policy do not apply. */
+  verdict?: 'Successful' | 'Failed';
+  message?: string;
 }
 
 export const DEFAULT_CONSECUTIVE_ERROR_LIMIT = 4;
@@ -62,6 +65,9 @@ export function compileMetric(metric: MetricSpec): { success?: Condition; failur
 /** Argo's assessment: failure first, then success; with both set and neither true, inconclusive. */
 export function assessMeasurement(metric: MetricSpec, result: ProviderResult, at: number): Measurement {
   const { value, requests } = result;
+  if (result.verdict) {
+    return { phase: result.verdict, at, ...(value !== undefined ? { value } : {}), ...(result.message ? { message: `${metric.name}: ${result.message}` } : {}) };
+  }
   const min = metric.minRequests ?? 0;
   if (noData(value) || (min > 0 && (requests ?? 0) < min)) {
     const policy = metric.noDataPolicy ?? 'inconclusive';

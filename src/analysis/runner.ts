@@ -10,13 +10,18 @@ import type { Clock, Reconciler } from '../controllers/framework/index.js';
 import { parseDuration } from '../rollout/index.js';
 import type { KV } from '../store/index.js';
 import { measure, type ProviderContext, type ProviderSpec } from './providers.js';
+import { storeJobRunner } from './job.js';
 import { assessMeasurement, evaluateMetric, evaluateRun, type Measurement, type MetricSpec, type NoDataPolicy } from './run.js';
+import { ANALYSIS_RUNS_PREFIX, summariseMetric, type AnalysisRunSummary, type AnalysisRunsRecord } from './summary.js';
 
 export interface AnalysisRunnerOptions {
   kv: KV;
   clock: Clock;
-  /** Effects for the providers (router stats, fetch, Prometheus address). */
-  providers?: Omit<ProviderContext, 'revision'>;
+  /**
+   * Effects for the providers (router stats, fetch, Prometheus address). Without `runJob`,
+   * `job` metrics run their pod through this store (the scheduler binds it, an agent runs it).
+   */
+  providers?: Omit<ProviderContext, 'revision' | 'namespace' | 'workload'>;
 }
 
 const NO_DATA: Record<string, NoDataPolicy> = { Inconclusive: 'inconclusive', Success: 'pass', Failure: 'fail' };
@@ -41,8 +46,22 @@ export function metricSpec(m: Metric & { noDataPolicy?: string; minRequests?: nu
 
 export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
   const { kv, clock } = options;
-  // `<workload key>/<hash>/<analysis key>` → run start and measurements per metric.
-  const runs = new Map<string, { startedAt: number; measurements: Map<string, Measurement[]> }>();
+  const runJob = options.providers?.runJob ?? storeJobRunner({ kv, clock });
+  // `<workload key>/<hash>/<analysis key>` → run start, measurements per metric, and its summary.
+  const runs = new Map<string, { startedAt: number; measurements: Map<string, Measurement[]>; summary?: AnalysisRunSummary }>();
+  // Per workload key: the summary record last written, to write only changes.
+  const published = new Map<string, string>();
+
+  /** The summaries of every run of `hash` for the workload, as `capstan status` reads them. */
+  async function publish(ref: WorkloadRef, key: string, hash: string): Promise<void> {
+    const prefix = `${key}/${hash}/`;
+    const list = [...runs].filter(([k, r]) => k.startsWith(prefix) && r.summary).map(([, r]) => r.summary!);
+    const record: Omit<AnalysisRunsRecord, 'at'> = { kind: ref.kind, namespace: ref.namespace, name: ref.name, revision: hash, runs: list };
+    const value = JSON.stringify(record);
+    if (published.get(key) === value) return;
+    await kv.put(`${ANALYSIS_RUNS_PREFIX}${key}`, JSON.stringify({ ...record, at: new Date(clock.now()).toISOString() }));
+    published.set(key, value);
+  }
 
   type Slot = 'analysis' | 'backgroundAnalysis';
   async function report(key: string, slot: Slot, value: NonNullable<RolloutOverride['analysis']>): Promise<void> {
@@ -99,13 +118,22 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       for (const m of t.spec.metrics) metrics.push({ spec: metricSpec(m, t.spec.noDataPolicy), provider: m.provider as ProviderSpec });
     }
     const states = [];
+    const summaries = [];
     for (const m of metrics) {
       const list = run.measurements.get(m.spec.name) ?? [];
       let state = evaluateMetric(m.spec, list, run.startedAt);
       if (state.phase === 'Running' && state.nextAt !== undefined && state.nextAt <= now) {
         try {
           const service = options.providers?.service ?? (await serviceOf(ref));
-          const result = await measure(m.provider, { ...(options.providers ?? {}), ...(service ? { service } : {}), revision: hash });
+          const result = await measure(m.provider, {
+            ...(options.providers ?? {}),
+            runJob,
+            ...(service ? { service } : {}),
+            revision: hash,
+            namespace: ref.namespace,
+            workload: ref.name,
+            metric: m.spec.name,
+          });
           list.push(assessMeasurement(m.spec, result, now));
         } catch (err) {
           list.push({ phase: 'Error', at: now, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` });
@@ -114,8 +142,19 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
         state = evaluateMetric(m.spec, list, run.startedAt);
       }
       states.push(state);
+      summaries.push(summariseMetric(m.spec.name, state, run.measurements.get(m.spec.name) ?? []));
     }
     const overall = evaluateRun(states);
+    run.summary = {
+      key: wanted.key,
+      slot,
+      templates: wanted.templates,
+      phase: overall.phase,
+      ...(overall.message ? { message: overall.message } : {}),
+      startedAt: new Date(run.startedAt).toISOString(),
+      metrics: summaries,
+    };
+    await publish(ref, key, hash);
     if (overall.phase !== 'Running') {
       await report(overrideKey, slot, { hash, key: wanted.key, phase: overall.phase, ...(overall.message ? { message: overall.message } : {}) });
       return undefined;

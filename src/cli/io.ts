@@ -6,6 +6,8 @@ export interface CliIO {
   err(text: string): void;
   /** Colours allowed (a TTY and NO_COLOR unset). */
   color: boolean;
+  /** Standard output is a terminal (redraw in place rather than append). */
+  interactive?: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;
 }
@@ -15,6 +17,7 @@ export function processIO(): CliIO {
     out: (t) => void process.stdout.write(t),
     err: (t) => void process.stderr.write(t),
     color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+    interactive: Boolean(process.stdout.isTTY),
     env: process.env,
     cwd: process.cwd(),
   };

@@ -1,10 +1,11 @@
 // Service traffic in the control-plane process: the router's listeners, and what `capstan get
-// services` shows (address, ready endpoints, weights) written as each Service's status.
+// services` and `capstan status` show (address, ready endpoints, set weights, and each
+// revision's measured figures over the router's window) written as each Service's status.
 
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX } from '../api/cluster.js';
 import type { Logger } from '../common/index.js';
-import { Router } from '../router/index.js';
+import { Router, type ServiceView, type WindowStats } from '../router/index.js';
 import type { KV } from '../store/types.js';
 
 export interface ServiceTrafficOptions {
@@ -14,6 +15,14 @@ export interface ServiceTrafficOptions {
   bindAddress?: string;
   /** How often the Service status is refreshed from the router (default 2 s). */
   statusEveryMs?: number;
+  /**
+   * Under steady traffic the figures change on every refresh; they are rewritten at most this
+   * often (default 5 s) so the store sees a bounded write rate per Service.
+   */
+  statsEveryMs?: number;
+  /** The window the published figures cover (default 30 s). */
+  statsWindowSeconds?: number;
+  now?: () => number;
 }
 
 export interface ServiceTraffic {
@@ -21,20 +30,73 @@ export interface ServiceTraffic {
   stop(): Promise<void>;
 }
 
+/** One revision's figures as the Service status carries them (JSON: no NaN, rounded). */
+export interface RevisionTraffic {
+  requests: number;
+  errors: number;
+  /** 0..1, null without requests. */
+  successRate: number | null;
+  /** Milliseconds (bucket upper bound), null without requests. */
+  p50: number | null;
+  p99: number | null;
+  /** Percent of the Service's requests in the window this revision served: the actual weight. */
+  share: number;
+}
+
+export interface ServiceTrafficStats {
+  windowSeconds: number;
+  /** Per revision hash; revisions without a request in the window are left out. */
+  revisions: Record<string, RevisionTraffic>;
+}
+
+const finite = (n: number, digits: number): number | null => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
+
+/** Per-revision figures of one Service from the router's sliding window. */
+export function serviceTrafficStats(
+  revisions: string[],
+  stats: (revision: string) => WindowStats,
+  windowSeconds: number,
+): ServiceTrafficStats {
+  const seen = revisions.map((r) => [r, stats(r)] as const).filter(([, s]) => s.requests > 0);
+  const total = seen.reduce((n, [, s]) => n + s.requests, 0);
+  const out: Record<string, RevisionTraffic> = {};
+  for (const [r, s] of seen) {
+    out[r] = {
+      requests: s.requests,
+      errors: s.errors,
+      successRate: finite(s.successRate, 4),
+      p50: finite(s.p50, 3),
+      p99: finite(s.p99, 3),
+      share: Number(((s.requests / total) * 100).toFixed(1)),
+    };
+  }
+  return { windowSeconds, revisions: out };
+}
+
 export async function startServiceTraffic(options: ServiceTrafficOptions): Promise<ServiceTraffic> {
   const log = options.logger.child({ component: 'router' });
-  const router = new Router({ kv: options.kv, logger: log, registry: options.registry, bindAddress: options.bindAddress });
+  const now = options.now ?? Date.now;
+  const router = new Router({ kv: options.kv, logger: log, registry: options.registry, bindAddress: options.bindAddress, now });
   await router.start();
-  const written = new Map<string, string>();
+  const windowSeconds = options.statsWindowSeconds ?? 30;
+  const statsEveryMs = options.statsEveryMs ?? 5000;
+  const written = new Map<string, { base: string; value: string; statsAt: number }>();
   const publish = async (): Promise<void> => {
     for (const view of router.addresses()) {
       const key = `${STORE_PREFIX.status}Service/${view.namespace}/${view.name}`;
-      const value = JSON.stringify({ address: view.address, endpoints: view.endpoints, weights: view.weights });
-      if (written.get(key) === value) continue;
+      const base = JSON.stringify({ address: view.address, endpoints: view.endpoints, weights: view.weights });
+      const prev = written.get(key);
+      const at = now();
+      // Only figures changed, and they were written recently: wait for the next slot.
+      if (prev?.base === base && at - prev.statsAt < statsEveryMs) continue;
+      const value = JSON.stringify({ ...viewFields(view), traffic: trafficOf(view) });
+      if (prev?.value === value) continue;
       await options.kv.put(key, value);
-      written.set(key, value);
+      written.set(key, { base, value, statsAt: at });
     }
   };
+  const trafficOf = (view: ServiceView): ServiceTrafficStats =>
+    serviceTrafficStats(router.revisionsWithTraffic(view.namespace, view.name), (r) => router.stats(view.namespace, view.name, r, windowSeconds), windowSeconds);
   let running: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
     running = running.then(publish).catch((err: unknown) => log.warn({ err }, 'could not publish service status'));
@@ -48,4 +110,8 @@ export async function startServiceTraffic(options: ServiceTrafficOptions): Promi
       await router.stop();
     },
   };
+}
+
+function viewFields(view: ServiceView): Pick<ServiceView, 'address' | 'endpoints' | 'weights'> {
+  return { address: view.address, endpoints: view.endpoints, weights: view.weights };
 }

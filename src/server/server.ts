@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../common/index.js';
 import type { KV } from '../store/index.js';
 import { agentNeedsEnvSource, heartbeatNode, writePodStatus } from './agent.js';
+import { analysisRunsRoute } from './analysis-runs.js';
 import { allowed, authenticate, createToken, forbidden, listTokens, revokeToken, type Principal, type Role } from './auth.js';
 import { DEPLOYMENT_ACTIONS, type ControlHandlers, type ControlRequest, type DeploymentAction } from './control.js';
 import { apiError, DEFAULT_BODY_LIMIT_BYTES, isRecord, readJsonBody, sendError, sendJson } from './http.js';
@@ -257,6 +258,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
         return undefined;
       },
     })),
+    analysisRunsRoute(kv),
     { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
     { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
   ];

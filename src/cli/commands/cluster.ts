@@ -6,6 +6,7 @@ import type { ClusterEvent, HistoryEntry, NodeInfo, Pod, Revision } from '../../
 import { connect, type ApiClient, type ConnectionOptions } from '../api-client.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 import { table } from '../table.js';
+import { buildStatusView, statusText, type RawAnalysisRuns, type RawService, type RawWorkload, type StatusView } from '../status-view.js';
 import { contractDeployment, contractNode, contractPod, contractService, type DeploymentView } from '../views.js';
 
 export interface CommonOptions extends ConnectionOptions {
@@ -65,7 +66,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       text = () =>
         table(
           ['NAMESPACE', 'NAME', 'PHASE', 'REVISION', 'READY', 'UP-TO-DATE', 'STEP', 'COMMIT', 'MESSAGE'],
-          items.map((d) => [d.namespace, d.name, d.phase, String(d.revision), `${d.readyReplicas}/${d.replicas}`, String(d.updatedReplicas), d.stepCount ? `${d.step}/${d.stepCount}` : '', (d.syncedCommit ?? '').slice(0, 7), d.message]),
+          items.map((d) => [d.namespace, d.name, d.phase, String(d.revision), `${d.readyReplicas}/${d.replicas}`, String(d.updatedReplicas), d.stepCount ? `${Math.min((d.step ?? 0) + 1, d.stepCount)}/${d.stepCount}` : '', (d.syncedCommit ?? '').slice(0, 7), d.message]),
         );
       break;
     }
@@ -113,100 +114,70 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
   });
 }
 
-type RawDeployment = DeploymentView & { object?: { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } } };
-
-async function findRaw(api: ApiClient, name: string, namespace: string): Promise<RawDeployment> {
-  const raw = (await list<RawDeployment>(api, 'deployments', namespace)).find((i) => i.name === name);
+async function findRaw(api: ApiClient, name: string, namespace: string): Promise<RawWorkload> {
+  const raw = (await list<RawWorkload>(api, 'deployments', namespace)).find((i) => i.name === name);
   if (!raw) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `no deployment or rollout "${name}" in namespace ${namespace}`);
   return raw;
 }
 
-/**
- * What runs under a workload, for people: each revision's pods, and the traffic each Service
- * selecting the workload's pods gets per revision (as the router applies it).
- */
-async function detailText(api: ApiClient, raw: RawDeployment): Promise<string> {
-  const [revisions, pods, services] = await Promise.all([
-    list<Revision>(api, 'revisions', raw.namespace),
-    list<Pod>(api, 'pods', raw.namespace),
-    list<Record<string, unknown>>(api, 'services', raw.namespace),
+/** Everything `status` shows, read from the API in one round. */
+async function readStatus(api: ApiClient, name: string, namespace: string): Promise<StatusView> {
+  const [raw, revisions, pods, services, analysis] = await Promise.all([
+    findRaw(api, name, namespace),
+    list<Revision>(api, 'revisions', namespace),
+    list<Pod>(api, 'pods', namespace),
+    list<RawService>(api, 'services', namespace),
+    // Older servers have no analysis route, and a workload without analysis has no record.
+    api.get<RawAnalysisRuns>(`/api/v1/analysisruns/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`).catch(() => undefined),
   ]);
-  const lines: string[] = [];
-  const mine = revisions.filter((r) => r.metadata.owner.name === raw.name).sort((a, b) => b.metadata.revision - a.metadata.revision);
-  for (const r of mine) {
-    const own = pods.filter((p) => p.metadata.owner?.revision === r.metadata.hash && !p.metadata.deletionRequestedAt);
-    const ready = own.filter((p) => p.status?.ready).length;
-    if (r.replicas === 0 && own.length === 0) continue;
-    lines.push(`    rev ${r.metadata.revision}  ${r.metadata.hash}  ${ready}/${r.replicas} ready${r.metadata.commit ? `  commit ${r.metadata.commit.slice(0, 7)}` : ''}`);
-  }
-  const labels = raw.object?.spec?.template?.metadata?.labels ?? {};
-  const traffic: string[] = [];
-  for (const svc of services) {
-    const view = contractService(svc, pods);
-    const selector = Object.entries(((svc as { object?: { spec?: { selector?: Record<string, string> } } }).object?.spec?.selector) ?? {});
-    if (selector.length === 0 || !selector.every(([k, v]) => labels[k] === v)) continue;
-    const weights = Object.entries(view.weights).map(([rev, w]) => `${rev}=${w}%`).join(', ');
-    traffic.push(`    ${view.name} ${Array.isArray(view.address) ? view.address.join(',') : view.address}  ${weights || 'no ready endpoints'}`);
-  }
-  return [lines.length ? `  revisions:\n${lines.join('\n')}` : '', traffic.length ? `  traffic:\n${traffic.join('\n')}` : ''].filter(Boolean).join('\n');
-}
-
-function bar(done: number, total: number, width = 20): string {
-  const filled = total > 0 ? Math.round((Math.min(done, total) / total) * width) : 0;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
-function statusText(d: ReturnType<typeof contractDeployment>): string {
-  const lines = [
-    `${d.kind ?? 'Deployment'} ${d.namespace}/${d.name}`,
-    `  phase:     ${d.phase}${d.message ? ` — ${d.message}` : ''}`,
-    `  revision:  ${d.revision}${d.syncedCommit ? ` (commit ${d.syncedCommit.slice(0, 12)})` : ''}`,
-    `  ready:     ${bar(d.readyReplicas, d.replicas)} ${d.readyReplicas}/${d.replicas}`,
-    `  updated:   ${bar(d.updatedReplicas, d.replicas)} ${d.updatedReplicas}/${d.replicas}`,
-  ];
-  if (d.stepCount) lines.push(`  step:      ${d.step}/${d.stepCount}, weight ${d.weight ?? 0}%`);
-  return `${lines.join('\n')}\n`;
+  return buildStatusView(raw, { revisions, pods, services, ...(analysis ? { analysis } : {}) });
 }
 
 export interface StatusOptions extends CommonOptions {
   watch?: boolean;
   wait?: boolean;
   timeout?: number;
+  /** Poll period for --watch / --wait (default 1 s). */
+  intervalMs?: number;
 }
+
+/** Clear the screen and home the cursor: --watch on a terminal redraws in place. */
+const REDRAW = '\x1b[H\x1b[2J';
 
 export async function runStatus(io: CliIO, name: string, opts: StatusOptions): Promise<void> {
   const api = connect(io, opts);
   const namespace = opts.namespace ?? 'default';
+  const render = (v: StatusView, compact: boolean): string => (opts.output === 'json' ? `${JSON.stringify(v, null, compact ? 0 : 2)}\n` : statusText(v));
   if (!opts.wait && !opts.watch) {
-    const raw = await findRaw(api, name, namespace);
-    const d = contractDeployment(raw);
-    const more = opts.output === 'json' || opts.output === 'yaml' ? '' : await detailText(api, raw);
-    await print(io, opts.output, d, () => `${statusText(d)}${more ? `${more}\n` : ''}`);
+    const v = await readStatus(api, name, namespace);
+    await print(io, opts.output, v, () => statusText(v));
     return;
   }
-  // --wait / --watch: poll once a second; exit codes as the contract says for --wait.
+  // --wait / --watch: poll; exit codes as the contract says for --wait. --watch draws every
+  // change (in place on a terminal; one JSON line per change with -o json).
   const deadline = Date.now() + (opts.timeout ?? 600) * 1000;
+  const redraw = opts.watch && opts.output !== 'json' && io.interactive === true;
   let last = '';
   for (;;) {
-    const raw = await findRaw(api, name, namespace);
-    const d = contractDeployment(raw);
-    const more = opts.watch && opts.output !== 'json' ? await detailText(api, raw) : '';
-    const shown = opts.output === 'json' ? `${JSON.stringify(d)}\n` : `${statusText(d)}${more ? `${more}\n` : ''}`;
-    if (opts.watch && shown !== last) io.out(shown);
+    const v = await readStatus(api, name, namespace);
+    const shown = render(v, true);
+    if (opts.watch && shown !== last) io.out(redraw ? `${REDRAW}${shown}` : shown);
     last = shown;
-    if (d.phase === 'Healthy' && opts.wait) {
-      if (!opts.watch) io.out(shown);
+    if (opts.wait && v.phase === 'Healthy') {
+      if (!opts.watch) io.out(render(v, false));
       return;
     }
-    if (d.phase === 'Degraded' && opts.wait) {
-      if (!opts.watch) io.out(shown);
+    // Degraded, or aborted (a rollout that is aborted never becomes Healthy on its own).
+    if (opts.wait && (v.phase === 'Degraded' || v.reason === 'RolloutAborted')) {
+      if (!opts.watch) io.out(render(v, false));
       throw new ExitRequest(EXIT_FAILURE);
     }
     if (Date.now() > deadline) {
-      io.err(`capstan: timed out after ${opts.timeout ?? 600}s waiting for ${namespace}/${name} (phase ${d.phase})\n`);
+      if (!opts.wait) return;
+      io.err(`capstan: timed out after ${opts.timeout ?? 600}s waiting for ${namespace}/${name} (phase ${v.phase})\n`);
       throw new ExitRequest(EXIT_FAILURE);
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
   }
 }
 
