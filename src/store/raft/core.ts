@@ -306,7 +306,7 @@ export class RaftCore {
       }
     }
     this.broadcastPending = false;
-    const r: Ready = { entries: [], messages: this.outbox, committed: [] };
+    const r: Ready = { entries: [], messages: this.outbox, committed: [], readStates: [] };
     this.outbox = [];
     if (this.unstableFrom <= this.lastIndex) {
       r.entries = this.log.slice(this.unstableFrom - this.offset - 1);

@@ -1,5 +1,21 @@
 export { RaftCore } from './core.js';
-export type { Entry, HardState, Progress, RaftMessage, RaftOptions, RaftRole, Ready } from './types.js';
+export type {
+  ConfChange,
+  ConfChangeRefusal,
+  ConfChangeResult,
+  Entry,
+  HardState,
+  Progress,
+  RaftConfig,
+  RaftMessage,
+  RaftMessageType,
+  RaftOptions,
+  RaftRole,
+  RaftSnapshot,
+  ReadState,
+  Ready,
+} from './types.js';
+export { applyConfChange, decodeConfChange, encodeConfChange, isConfChange, CONF_CHANGE_TAG } from './confchange.js';
 export { Wal } from './wal.js';
 export type { WalOptions, WalSnapshot, WalState } from './wal.js';
 export { nodeWalFs } from './wal-fs.js';
