@@ -2,101 +2,32 @@
 // service router on 127.0.0.1, the local agent running `node -e` HTTP servers, and real HTTP
 // load from this process through the router. The clients' view (status codes, which version
 // answered) is checked against what the strategy promises.
-import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORE_PREFIX, type TrafficPolicy } from '../../src/api/cluster.js';
-import type { StoredWorkloadStatus } from '../../src/controllers/workload/index.js';
 import { freePort, startGitServer, type GitServer } from '../helpers/git-server.js';
 import { createRepo, pushCommit, type TestRepo } from '../helpers/git.js';
 import { runCli } from '../helpers/cli.js';
+import type { StatusView } from '../../src/cli/status-view.js';
 import { cleanupCluster, startTestCluster, waitFor, workloadPods, type TestCluster } from '../helpers/cluster.js';
+import {
+  CONCURRENCY,
+  count,
+  docs,
+  getBody,
+  hashOf,
+  healthy as healthyOn,
+  rollout,
+  rolloutOverride,
+  rolloutStatus,
+  service,
+  startLoad,
+  successRateTemplate,
+  trafficPolicy,
+} from '../helpers/progressive.js';
 
 let git: GitServer;
 let repo: TestRepo;
 let cluster: TestCluster | undefined;
 const ports: Record<string, number> = {};
-
-// A backend: its version in the body; FAIL=1 makes every request but the probe's answer 500.
-const SERVER = [
-  "const http=require('http');",
-  'const v=process.env.VERSION;const fail=process.env.FAIL===\'1\';',
-  "http.createServer((q,s)=>{if(q.url==='/healthz'){s.end('ok');return;}if(fail)s.statusCode=500;s.end(v);})",
-  ".listen(Number(process.env.PORT),'127.0.0.1');",
-  "process.on('SIGTERM',()=>setTimeout(()=>process.exit(0),200));",
-].join('');
-
-interface RolloutSpec {
-  name: string;
-  version: string;
-  fail?: boolean;
-  replicas?: number;
-  strategy: Record<string, unknown>;
-}
-
-/** A Rollout of the backend; manifests are JSON, which YAML reads as flow style. */
-function rollout(r: RolloutSpec): string {
-  return JSON.stringify({
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'Rollout',
-    metadata: { name: r.name },
-    spec: {
-      replicas: r.replicas ?? 2,
-      selector: { matchLabels: { app: r.name } },
-      strategy: r.strategy,
-      template: {
-        metadata: { labels: { app: r.name } },
-        spec: {
-          terminationGracePeriodSeconds: 5,
-          containers: [
-            {
-              name: 'main',
-              image: 'node:20',
-              command: [process.execPath, '-e', SERVER],
-              env: [
-                { name: 'VERSION', value: r.version },
-                { name: 'FAIL', value: r.fail ? '1' : '0' },
-              ],
-              ports: [{ name: 'http', containerPort: 8080 }],
-              readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
-            },
-          ],
-        },
-      },
-    },
-  });
-}
-
-function service(name: string, app: string, port: number): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name },
-    spec: { selector: { app }, ports: [{ name: 'http', port, targetPort: 'http' }] },
-  });
-}
-
-/** The router's success rate of the revision under analysis, on `svc`, over the last 5 s. */
-function successRateTemplate(name: string, svc: string): string {
-  return JSON.stringify({
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'AnalysisTemplate',
-    metadata: { name },
-    spec: {
-      metrics: [
-        {
-          name: 'success-rate',
-          interval: '1s',
-          count: 3,
-          failureLimit: 0,
-          successCondition: 'result >= 0.95',
-          provider: { capstan: { metric: 'successRate', service: svc, window: '5s' } },
-        },
-      ],
-    },
-  });
-}
-
-const docs = (...d: string[]): string => `${d.join('\n---\n')}\n`;
 
 // setWeight 20, a short pause so the canary has traffic before it is measured, then analysis.
 const BAD_STEPS = [{ setWeight: 20 }, { pause: { duration: 2 } }, { analysis: { templates: [{ templateName: 'bad-success' }] } }, { setWeight: 50 }, { pause: {} }];
@@ -120,25 +51,9 @@ function files(versions: { bad: string; badFail?: boolean; good: string; bg: str
   };
 }
 
-async function status(name: string): Promise<StoredWorkloadStatus | undefined> {
-  const v = await cluster!.kv.get(`${STORE_PREFIX.status}Rollout/default/${name}`);
-  return v ? (JSON.parse(Buffer.from(v.value).toString('utf8')) as StoredWorkloadStatus) : undefined;
-}
-
-async function traffic(svc: string): Promise<TrafficPolicy | undefined> {
-  const v = await cluster!.kv.get(`${STORE_PREFIX.traffic}default/${svc}`);
-  return v ? (JSON.parse(Buffer.from(v.value).toString('utf8')) as TrafficPolicy) : undefined;
-}
-
-const hashOf = (name: string, st: StoredWorkloadStatus | undefined): string | undefined => st?.revisionName?.slice(name.length + 1);
-
-/** Healthy, every pod ready, all of them of the current revision. */
-async function healthy(name: string, replicas = 2): Promise<boolean> {
-  const st = await status(name);
-  if (st?.phase !== 'Healthy' || st.readyReplicas !== replicas) return false;
-  const pods = (await workloadPods(cluster!.kv, name)).filter((p) => !p.status?.terminatedAt);
-  return pods.length === replicas && pods.every((p) => p.status?.ready === true && p.metadata.owner.revision === hashOf(name, st));
-}
+const status = (name: string) => rolloutStatus(cluster!.kv, name);
+const traffic = (svc: string) => trafficPolicy(cluster!.kv, svc);
+const healthy = (name: string, replicas = 2) => healthyOn(cluster!.kv, name, replicas);
 
 async function push(message: string, versions: Parameters<typeof files>[0]): Promise<void> {
   pushCommit(repo, files(versions), message);
@@ -151,54 +66,6 @@ async function cli(...args: string[]): Promise<string> {
   expect(r.code, r.stdout + r.stderr).toBe(0);
   return r.stdout;
 }
-
-interface Reply {
-  at: number;
-  /** HTTP status, 0 when the request failed without one. */
-  status: number;
-  body: string;
-}
-
-/**
- * `concurrency` keep-alive clients sending GET / to the router's port until stopped (at most
- * `maxMs`), recording every reply in completion order.
- */
-function startLoad(port: number, concurrency = CONCURRENCY, maxMs = 45_000): { replies: Reply[]; stop(): Promise<Reply[]> } {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const replies: Reply[] = [];
-  const deadline = Date.now() + maxMs;
-  let stopped = false;
-  const one = (): Promise<Reply> =>
-    new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', agent, timeout: 5000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ at: Date.now(), status: res.statusCode ?? 0, body }));
-        res.on('error', () => resolve({ at: Date.now(), status: 0, body: '' }));
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (err) => resolve({ at: Date.now(), status: 0, body: err.message }));
-      req.end();
-    });
-  const worker = async (): Promise<void> => {
-    while (!stopped && Date.now() < deadline) replies.push(await one());
-  };
-  const workers = Array.from({ length: concurrency }, () => worker());
-  return {
-    replies,
-    stop: async () => {
-      stopped = true;
-      await Promise.all(workers);
-      agent.destroy();
-      return replies;
-    },
-  };
-}
-
-const CONCURRENCY = 20;
-
-const count = (rs: readonly Reply[], f: (r: Reply) => boolean): number => rs.filter(f).length;
 
 beforeAll(async () => {
   for (const k of ['bad', 'good', 'bg', 'bgPreview']) ports[k] = await freePort();
@@ -229,10 +96,9 @@ describe('progressive delivery through the router, under real HTTP load', () => 
       expect(hashOf('bad', aborted)).not.toBe(stable);
       expect(aborted.stableRevision).toBe(stable);
       // The analysis, not an operator, aborted it.
-      const override = await cluster!.kv.get(`/capstan/overrides/Rollout/default/bad`);
-      const ov = JSON.parse(Buffer.from(override!.value).toString('utf8')) as { analysis?: { phase: string }; abortedHash?: string };
-      expect(ov.analysis?.phase).toBe('Failed');
-      expect(ov.abortedHash).toBe(hashOf('bad', aborted));
+      const ov = await rolloutOverride(cluster!.kv, 'bad');
+      expect(ov?.analysis?.phase).toBe('Failed');
+      expect(ov?.abortedHash).toBe(hashOf('bad', aborted));
 
       // Traffic is back on the stable revision only, and the canary's pods go.
       await waitFor(async () => JSON.stringify((await traffic('bad'))?.weights) === JSON.stringify({ [stable]: 100 }), 20_000, 'bad traffic 100% stable');
@@ -276,12 +142,40 @@ describe('progressive delivery through the router, under real HTTP load', () => 
       }, 40_000, 'good at its manual pause');
       expect(paused.weight).toBe(50);
       expect(paused.phase).toBe('Paused');
-      const ov = JSON.parse(Buffer.from((await cluster!.kv.get(`/capstan/overrides/Rollout/default/good`))!.value).toString('utf8')) as { analysis?: { phase: string } };
-      expect(ov.analysis?.phase).toBe('Successful');
+      expect((await rolloutOverride(cluster!.kv, 'good'))?.analysis?.phase).toBe('Successful');
       expect((await traffic('good'))?.weights).toEqual({ [old]: 50, [hashOf('good', paused)!]: 50 });
       // It stays there until promoted.
       await new Promise((r) => setTimeout(r, 1500));
       expect((await status('good'))?.step).toBe(4);
+
+      // `capstan status`: the step 1-based as in the message, set and measured weight, each
+      // revision's figures from the router, and the analysis run that let it through.
+      const canary = hashOf('good', paused)!;
+      const view = await waitFor(async () => {
+        const v = JSON.parse(await cli('status', 'good', '-o', 'json')) as StatusView;
+        const t = v.revisions.find((r) => r.hash === canary)?.traffic[0];
+        return t && t.requests > 0 && v.revisions.find((r) => r.hash === old)?.traffic[0]?.requests ? v : undefined;
+      }, 20_000, 'status with both revisions measured');
+      expect(view).toMatchObject({ strategy: 'Canary', step: 4, stepNumber: 5, stepCount: 7, setWeight: 50, phase: 'Paused' });
+      // The window still holds some of the 20% step: measured between the two set weights, give or take.
+      expect(view.actualWeight).toBeGreaterThan(10);
+      expect(view.actualWeight).toBeLessThan(65);
+      const byHash = Object.fromEntries(view.revisions.map((r) => [r.hash, r]));
+      expect(byHash[canary]).toMatchObject({ role: 'canary', current: true, readyReplicas: 1 });
+      expect(byHash[old]).toMatchObject({ role: 'stable' });
+      for (const h of [canary, old]) {
+        expect(byHash[h]!.traffic[0]).toMatchObject({ service: 'good', setWeight: 50, successRate: 1 });
+        expect(byHash[h]!.traffic[0]!.p99).toBeGreaterThan(0);
+      }
+      expect(view.analysis).toEqual([
+        expect.objectContaining({ key: 'step-2', phase: 'Successful', templates: ['good-success'], metrics: [expect.objectContaining({ name: 'success-rate', phase: 'Successful', measurements: 3, successful: 3, failed: 0, inconclusive: 0, lastValue: 1 })] }),
+      ]);
+      const text = await cli('status', 'good');
+      expect(text).toMatch(/step: +\[[#.]+\] 5\/7/);
+      expect(text).toMatch(/weight: +\[[#.]+\] set 50%, actual \d+\.\d%/);
+      expect(text).toContain(`rev 2  ${canary}  canary  1/1 ready`);
+      expect(text).toMatch(/step-2 +Successful +\(good-success\)/);
+      expect(text).toMatch(/success-rate +Successful +3 measured, last 1 \(Successful\), 0 failed, 0 inconclusive/);
 
       await cli('promote', 'good');
       const done = await waitFor(async () => ((await healthy('good')) ? await status('good') : undefined), 40_000, 'good Healthy on v2');
@@ -347,12 +241,3 @@ describe('progressive delivery through the router, under real HTTP load', () => 
     expect(Object.keys((await traffic('bg'))!.weights)).not.toContain(active);
   });
 });
-
-async function getBody(port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
-    return await res.text();
-  } catch {
-    return undefined;
-  }
-}
