@@ -66,6 +66,11 @@ export interface WorkloadSpec {
   revisionHistoryLimit?: number;
   progressDeadlineSeconds?: number;
   paused?: boolean;
+  /**
+   * Argo Rollouts' rollbackWindow: a return to the template of one of the last `revisions`
+   * revisions that ended Healthy skips canary steps and analysis (default 3; 0 turns it off).
+   */
+  rollbackWindow?: { revisions?: number };
 }
 
 export interface Deployment extends ManifestObject {
@@ -150,6 +155,7 @@ function workloadSpec(strategy: Schema): Schema {
       revisionHistoryLimit: int(0),
       progressDeadlineSeconds: int(1),
       paused: bool(),
+      rollbackWindow: obj({ revisions: int(0) }),
     },
     ['selector', 'template'],
   );

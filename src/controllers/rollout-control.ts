@@ -6,7 +6,7 @@ import { CapstanError } from '../common/index.js';
 import type { KV } from '../store/index.js';
 import { decodeJson } from './workload/keys.js';
 import type { StoredWorkloadStatus } from './workload/observed.js';
-import { overrideKeyOf, type RolloutOverride } from './workload/progressive.js';
+import { LIVE_ROLLBACK_FIELDS, overrideKeyOf, type RolloutOverride } from './workload/progressive.js';
 import type { Clock } from './framework/index.js';
 
 export interface RolloutControlTarget {
@@ -79,9 +79,6 @@ async function update(
 
 /** Nothing left but bookkeeping; other writers' fields (a live rollback's pin) count as content. */
 const isEmpty = (o: RolloutOverride): boolean => Object.keys(o).every((k) => k === 'at' || k === 'retryOf');
-
-/** Fields of a live rollback's pin (src/rollback), which `resume` ends. */
-const LIVE_ROLLBACK_FIELDS = ['liveRollbackTo', 'liveRollbackRevision', 'liveRollbackCommit'];
 
 export function rolloutControlHandlers(kv: KV, options: { clock?: Clock } = {}): RolloutControlHandlers {
   const now = (): string => new Date(options.clock ? options.clock.now() : Date.now()).toISOString();

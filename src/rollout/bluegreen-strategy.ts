@@ -3,6 +3,9 @@
 // promotion (manual, `autoPromotionSeconds` after the preview is ready, or at once when
 // auto-promotion is on without seconds) switches the active service, and the old revision
 // scales down `scaleDownDelaySeconds` (default 30) later. An abort switches back at once.
+// `postPromotionAnalysis` runs after the switch while the old revision stays up (past its
+// scale-down delay if need be); a failure switches the active service back and aborts.
+// A fast-tracked return to a recently healthy revision skips both analyses and the wait.
 
 import { finishDecision, pausedDecision } from './status.js';
 import { stableOf } from './canary-strategy.js';
@@ -15,14 +18,18 @@ export interface BlueGreenParams {
   autoPromotionEnabled: boolean;
   autoPromotionSeconds?: number;
   scaleDownDelaySeconds: number;
-  prePromotionAnalysis?: { templates: Array<{ templateName: string }>; args?: Array<{ name: string; value: string }> };
+  prePromotionAnalysis?: AnalysisSpec;
+  postPromotionAnalysis?: AnalysisSpec;
 }
+
+type AnalysisSpec = { templates: Array<{ templateName: string }>; args?: Array<{ name: string; value: string }> };
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
 export function blueGreenParams(raw: Record<string, unknown> | undefined): BlueGreenParams {
   const r = raw ?? {};
   const pre = r.prePromotionAnalysis as BlueGreenParams['prePromotionAnalysis'];
+  const post = r.postPromotionAnalysis as BlueGreenParams['postPromotionAnalysis'];
   return {
     ...(typeof r.activeService === 'string' ? { activeService: r.activeService } : {}),
     ...(typeof r.previewService === 'string' ? { previewService: r.previewService } : {}),
@@ -31,6 +38,7 @@ export function blueGreenParams(raw: Record<string, unknown> | undefined): BlueG
     ...(num(r.autoPromotionSeconds) !== undefined ? { autoPromotionSeconds: num(r.autoPromotionSeconds) } : {}),
     scaleDownDelaySeconds: num(r.scaleDownDelaySeconds) ?? 30,
     ...(pre && Array.isArray(pre.templates) ? { prePromotionAnalysis: pre } : {}),
+    ...(post && Array.isArray(post.templates) ? { postPromotionAnalysis: post } : {}),
   };
 }
 
@@ -51,27 +59,63 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
     const promotedAt = prev.promotedAt ?? input.now;
     const downAt = promotedAt + p.scaleDownDelaySeconds * 1000;
     const olds = input.oldRevisions.filter((r) => r.replicas > 0);
+    const keepBack = prev.previousActive && olds.some((r) => r.name === prev.previousActive) ? prev.previousActive : undefined;
+
+    // Post-promotion analysis: only after a switch this rollout made (not a first deploy, not
+    // a fast-tracked rollback), while the previous active revision is still up to go back to.
+    const post = p.postPromotionAnalysis;
+    let postDone = prev.postPromotionDone === true;
+    let promoteConsumed = false;
+    let waitPost: { analysis?: RolloutDecision['analysis']; message: string; paused: boolean } | undefined;
+    if (post && keepBack && !prev.fastTrack && !postDone) {
+      const phase = prev.analysis?.key === 'post-promotion' ? prev.analysis.phase : undefined;
+      if (phase === 'Failed' || phase === 'Error') {
+        // As an operator's abort: the branch above switches the active service back.
+        return blueGreen({ ...input, progressive: { ...prev, aborted: true, promote: undefined } });
+      }
+      if (phase === 'Successful' || prev.promote !== undefined) {
+        // Passed, or an operator's promote accepts an inconclusive (or slow) analysis.
+        postDone = true;
+        promoteConsumed = prev.promote !== undefined;
+      } else if (phase === 'Inconclusive') {
+        const why = prev.analysis?.message ? ` (${prev.analysis.message})` : '';
+        waitPost = { message: `Revision "${n.name}" is active; post-promotion analysis was inconclusive${why}: promote to accept or abort to switch back to "${keepBack}".`, paused: true };
+      } else {
+        waitPost = {
+          analysis: { key: 'post-promotion', templates: post.templates.map((t) => t.templateName), ...(post.args ? { args: post.args } : {}) },
+          message: `Revision "${n.name}" is active; running post-promotion analysis while "${keepBack}" stays up to switch back to.`,
+          paused: false,
+        };
+      }
+    }
+
     let requeueAt: number | undefined;
-    if (olds.length > 0) {
+    if (olds.length > 0 && !waitPost) {
       if (input.now >= downAt || !active) for (const r of olds) scale.push({ revision: r.name, replicas: 0 });
       else requeueAt = downAt;
     }
-    const d = input.paused ? pausedDecision(input) : finishDecision(input, scale);
+    let d = input.paused ? pausedDecision(input) : finishDecision(input, scale);
+    if (waitPost) {
+      d = waitPost.paused && scale.length === 0 ? { ...pausedDecision(input), reason: 'AnalysisInconclusive' } : d;
+      d = { ...d, message: waitPost.message };
+    } else if (requeueAt !== undefined && d.phase === 'Progressing') {
+      d = { ...d, message: `Revision "${n.name}" is active; the old revision scales down in ${Math.ceil((downAt - input.now) / 1000)}s.` };
+    }
     return {
       ...d,
-      ...(requeueAt !== undefined && d.phase === 'Progressing'
-        ? { message: `Revision "${n.name}" is active; the old revision scales down in ${Math.ceil((downAt - input.now) / 1000)}s.` }
-        : {}),
       step: { index: 1, count: 1 },
       traffic: [{ revision: n.name, weight: 100 }],
       state: {
         stableRevision: n.name,
         promotedAt: olds.length > 0 || prev.promotedAt != null ? promotedAt : null,
         // Remembered only while the old revision is still up to be switched back to.
-        ...(prev.previousActive && olds.some((r) => r.name === prev.previousActive) ? { previousActive: prev.previousActive } : {}),
+        ...(keepBack ? { previousActive: keepBack } : {}),
+        ...(postDone ? { postPromotionDone: true } : {}),
       },
       roles: { active: n.name, preview: n.name },
       ...(requeueAt !== undefined ? { requeueAt } : {}),
+      ...(waitPost?.analysis ? { analysis: waitPost.analysis } : {}),
+      ...(promoteConsumed ? { promoteConsumed } : {}),
     };
   }
 
@@ -97,13 +141,14 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
     };
   }
 
-  // Promotion needs the full replica count ready before the switch.
-  const promoting = prev.promote !== undefined;
+  // Promotion needs the full replica count ready before the switch; a fast-tracked return to a
+  // recently healthy revision promotes as a full promote would, without analysis.
+  const promoting = prev.promote !== undefined || prev.fastTrack === true;
   const want = promoting ? input.replicas : Math.min(p.previewReplicaCount ?? input.replicas, input.replicas);
   if (n.replicas !== want) scale.push({ revision: n.name, replicas: want });
   const ready = n.replicas === want && n.pods.available >= want;
   const previewReadyAt = ready ? (prev.previewReadyAt ?? input.now) : null;
-  const state = { stableRevision: active.name, previewReadyAt, ...(promoting ? { promote: prev.promote } : {}) };
+  const state = { stableRevision: active.name, previewReadyAt, ...(prev.promote !== undefined ? { promote: prev.promote } : {}) };
   const base = { step, traffic, roles };
 
   if (ready && input.paused !== true) {
@@ -137,8 +182,11 @@ export function blueGreen(input: RolloutInput): RolloutDecision {
     }
     if (go && n.replicas === input.replicas && n.pods.available >= input.replicas) {
       // Switch: the next pass sees the new revision as active and starts the scale-down delay.
-      const switched = blueGreen({ ...input, progressive: { stableRevision: n.name, promotedAt: input.now, previousActive: active.name } });
-      return { ...switched, ...(promoting ? { promoteConsumed: true } : {}) };
+      const switched = blueGreen({
+        ...input,
+        progressive: { stableRevision: n.name, promotedAt: input.now, previousActive: active.name, ...(prev.fastTrack ? { fastTrack: true } : {}) },
+      });
+      return { ...switched, ...(prev.promote !== undefined ? { promoteConsumed: true } : {}) };
     }
     if (go && !promoting && n.replicas < input.replicas) {
       // Auto-promotion: bring the preview to full scale first, as a promote would.

@@ -136,6 +136,9 @@ export function canary(input: RolloutInput): RolloutDecision {
     };
   }
 
+  // A return to a recently healthy revision: no steps, no analysis, full weight once it is up.
+  if (prev.fastTrack) return fullRollout(input, count, hash);
+
   // Background analysis (Argo's `canary.analysis`): runs from `startingStep` until promotion;
   // a failure aborts, an inconclusive result pauses until promoted.
   const bgRaw = input.strategy.type === 'Canary' ? input.strategy.canary?.analysis : undefined;

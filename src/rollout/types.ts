@@ -106,6 +106,13 @@ export interface ProgressiveState {
   analysis?: { key?: string; phase: AnalysisPhase; message?: string };
   /** Result of the canary's background analysis (`strategy.canary.analysis`), when one ended. */
   backgroundAnalysis?: { phase: AnalysisPhase; message?: string };
+  /**
+   * A return to a recently healthy revision (a rollback, within the rollback window): canary
+   * steps, pauses and every analysis are skipped, straight to full weight / full promotion.
+   */
+  fastTrack?: boolean;
+  /** Blue-green: the post-promotion analysis passed, or an operator's promote accepted it. */
+  postPromotionDone?: boolean;
 }
 
 export interface ScaleAction {

@@ -1,11 +1,26 @@
 // Rollout history (`capstan history`): one entry per revision number. A new revision starts
 // an entry as Progressing and supersedes any entry still Progressing; the entry follows the
-// rollout to Healthy or Degraded; only the newest MAX_HISTORY entries are kept.
+// rollout to Healthy or Degraded; only the newest MAX_HISTORY entries are kept. A rollback
+// (to an older revision's template, through Git or live) marks the entry it leaves RolledBack.
 import type { HistoryEntry, WorkloadPhase } from '../../api/cluster.js';
 import type { Compare, TxnOp } from '../../store/index.js';
 import type { Stored } from './observed.js';
 
 export const MAX_HISTORY = 100;
+
+/** What starts a history entry (contract: push, rollback, retry, live rollback). */
+export type HistoryTrigger = HistoryEntry['trigger'];
+
+/**
+ * An entry as stored: the contract's fields plus `healthyAt`, when the rollout first ended
+ * Healthy, which outlives a later RolledBack outcome (the rollback window reads it).
+ */
+export type StoredHistoryEntry = HistoryEntry & { healthyAt?: string };
+
+/** The entry's revision ended Healthy at some point. */
+export function wasHealthy(e: StoredHistoryEntry | undefined): boolean {
+  return e !== undefined && (e.outcome === 'Healthy' || e.healthyAt !== undefined);
+}
 
 export interface HistoryInput {
   /** The workload the entries belong to. */
@@ -23,6 +38,10 @@ export interface HistoryInput {
   keyOf(revision: number): string;
   /** The current revision was aborted (canary, blue-green): its entry says Aborted. */
   aborted?: boolean;
+  /** Why a starting entry starts (default push). */
+  trigger?: HistoryTrigger;
+  /** A rollback starts: the entry of this revision number (the one left) becomes RolledBack. */
+  rolledBackFrom?: number;
 }
 
 export function planHistory(input: HistoryInput): { compare: Compare[]; ops: TxnOp[] } {
@@ -39,7 +58,12 @@ export function planHistory(input: HistoryInput): { compare: Compare[]; ops: Txn
 
   if (input.starting || !current) {
     for (const e of input.entries) {
-      if (e.value.revision === input.revision || e.value.outcome !== 'Progressing') continue;
+      if (e.value.revision === input.revision) continue;
+      if (input.starting && e.value.revision === input.rolledBackFrom) {
+        if (e.value.outcome !== 'RolledBack') write(e, e.key, { ...e.value, outcome: 'RolledBack', finishedAt: e.value.finishedAt ?? input.now });
+        continue;
+      }
+      if (e.value.outcome !== 'Progressing') continue;
       write(e, e.key, { ...e.value, outcome: 'Superseded', finishedAt: input.now });
     }
     const entry: HistoryEntry = {
@@ -53,7 +77,7 @@ export function planHistory(input: HistoryInput): { compare: Compare[]; ops: Txn
       images: input.images,
       createdAt: input.now,
       outcome: 'Progressing',
-      trigger: 'push',
+      trigger: input.trigger ?? 'push',
     };
     // A restarted count after a deletion may find an old entry under this number: replace it.
     write(current, input.keyOf(input.revision), entry);
@@ -67,7 +91,8 @@ export function planHistory(input: HistoryInput): { compare: Compare[]; ops: Txn
   else if (input.phase === 'Healthy' && (outcome === 'Progressing' || outcome === 'Degraded' || outcome === 'Aborted')) next = 'Healthy';
   else if (input.phase === 'Degraded' && outcome === 'Progressing' && !input.aborted) next = 'Degraded';
   if (next) {
-    const entry: HistoryEntry = { ...current.value, outcome: next, finishedAt: input.now };
+    const entry: StoredHistoryEntry = { ...current.value, outcome: next, finishedAt: input.now };
+    if (next === 'Healthy' && (current.value as StoredHistoryEntry).healthyAt === undefined) entry.healthyAt = input.now;
     if (current.modRevision === -1) {
       // Written above in this pass: replace that put instead of adding a second one.
       ops[ops.length - 1] = { type: 'put', key: current.key, value: JSON.stringify(entry) };

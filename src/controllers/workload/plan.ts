@@ -15,13 +15,44 @@ import {
   type StrategySpec,
 } from '../../rollout/index.js';
 import type { Compare, TxnOp } from '../../store/index.js';
-import { planHistory } from './history.js';
+import { planHistory, wasHealthy, type HistoryTrigger, type StoredHistoryEntry } from './history.js';
 import { REVISION_HASH_LABEL, historyKeyOf, iso, ms, revisionsPrefixOf, statusKeyOf, templateHash } from './keys.js';
 import type { ObservedWorkload, Stored, StoredWorkloadStatus } from './observed.js';
-import { planProgressiveWrites, progressiveInput, progressiveStatus, trafficRecords } from './progressive.js';
+import { livePinOf, planProgressiveWrites, progressiveInput, progressiveStatus, trafficRecords } from './progressive.js';
 
 /** Kubernetes treats a deadline of MaxInt32 as "no deadline". */
 const NO_DEADLINE = 2 ** 31 - 1;
+
+/**
+ * `spec.rollbackWindow.revisions` when unset: a return to any of the 3 revisions before the
+ * current one that ended Healthy is fast-tracked. (Argo Rollouts has no window unless set;
+ * here a rollback is the common way back, so it is fast by default; 0 turns it off.)
+ */
+export const DEFAULT_ROLLBACK_WINDOW = 3;
+
+/** The message and condition a workload carries while a live rollback holds it against Git. */
+export const LIVE_ROLLBACK_MESSAGE = 'live rollback; Git is ahead';
+
+/**
+ * Whether a return to `target`'s template is within the rollback window: `target` is among
+ * the `window` newest revisions older than the one being left, and its rollout ended Healthy.
+ */
+export function withinRollbackWindow(
+  revisions: readonly Revision[],
+  history: readonly StoredHistoryEntry[],
+  target: Revision,
+  leaving: number,
+  window: number,
+): boolean {
+  if (window <= 0) return false;
+  const older = revisions
+    .map((r) => r.metadata.revision)
+    .filter((n) => n < leaving)
+    .sort((a, b) => b - a);
+  const rank = older.indexOf(target.metadata.revision);
+  if (rank < 0 || rank >= window) return false;
+  return wasHealthy(history.find((e) => e.revision === target.metadata.revision));
+}
 
 export interface WorkloadPlan {
   /** Guards: every key read and rewritten is unchanged since the read. */
@@ -130,14 +161,37 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     events.push({ namespace: ref.namespace, object, reason, message, type });
   };
 
+  // A live rollback serves a kept revision's template instead of Git's, until Git changes.
+  const ov = o.progressive?.override?.value;
+  const pin = livePinOf(ov, record.commit);
+  const pinned = pin && !pin.released ? o.revisions.find((r) => r.value.metadata.hash === pin.hash) : undefined;
+
   // The revision for the current template: new, reused from an old hash, or already current.
-  const labels = { ...(spec.template.metadata?.labels ?? {}) };
-  const podSpec = spec.template.spec as unknown as PodSpec;
-  const hash = templateHash({ labels, spec: podSpec });
+  let labels = { ...(spec.template.metadata?.labels ?? {}) };
+  let podSpec = spec.template.spec as unknown as PodSpec;
+  if (pinned) {
+    const { [REVISION_HASH_LABEL]: _hash, ...own } = pinned.value.template.metadata.labels;
+    labels = own;
+    podSpec = pinned.value.template.spec;
+  }
+  const hash = pinned ? pinned.value.metadata.hash : templateHash({ labels, spec: podSpec });
   const maxNumber = o.revisions.reduce((n, r) => Math.max(n, r.value.metadata.revision), 0);
   const existing = o.revisions.find((r) => r.value.metadata.hash === hash);
+  const leaving = o.revisions.find((r) => r.value.metadata.revision === maxNumber && r.value.metadata.hash !== hash);
+  const prevStatus = o.status?.value;
   let current: Revision;
   let starting = false;
+  let trigger: HistoryTrigger = 'push';
+  let fastTrack = false;
+  // `capstan retry` of an aborted rollout: the same template rolls again under a new number,
+  // so the aborted attempt stays in the history as it ended.
+  const retried =
+    existing !== undefined &&
+    existing.value.metadata.revision === maxNumber &&
+    prevStatus?.aborted === true &&
+    prevStatus.pinnedHash === hash &&
+    ov?.retryOf === hash &&
+    ov.abortedHash !== hash;
   if (!existing) {
     current = {
       metadata: {
@@ -162,8 +216,23 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     starting = true;
   } else if (existing.value.metadata.revision < maxNumber) {
     // Back to an older template: Kubernetes reuses its ReplicaSet under a new revision number.
+    // That is a rollback (a `capstan rollback` commit, a revert, or a live rollback), and a
+    // return to a recently healthy revision is fast-tracked.
     current = { ...existing.value, metadata: { ...existing.value.metadata, revision: maxNumber + 1, commit: record.commit } };
     starting = true;
+    trigger = pinned ? 'live-rollback' : 'rollback';
+    const window = spec.rollbackWindow?.revisions ?? DEFAULT_ROLLBACK_WINDOW;
+    fastTrack = withinRollbackWindow(
+      o.revisions.map((r) => r.value),
+      o.history.map((e) => e.value),
+      existing.value,
+      maxNumber,
+      window,
+    );
+  } else if (retried) {
+    current = { ...existing.value, metadata: { ...existing.value.metadata, revision: maxNumber + 1 } };
+    starting = true;
+    trigger = 'retry';
   } else {
     current = existing.value;
   }
@@ -186,10 +255,12 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     olds.push(s.state);
   }
 
-  const prev = o.status?.value;
+  const prev = prevStatus;
   const sameRollout = !starting && prev !== undefined && prev.revision === current.metadata.revision;
+  if (sameRollout && prev.fastTrack === true) fastTrack = true;
   const deadline = spec.progressDeadlineSeconds ?? 600;
   const prog = o.progressive ? progressiveInput(o.progressive, prev, sameRollout, hash) : undefined;
+  if (prog && fastTrack) prog.state.fastTrack = true;
   const input: RolloutInput = {
     strategy: strategyOf(w),
     replicas: spec.replicas ?? 1,
@@ -255,11 +326,17 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
 
   // Status, written only when something other than the observation time changed.
   const nowIso = iso(now);
-  const conditions = decision.conditions.map((c) => {
+  const liveConditions = pinned
+    ? [{ type: 'GitSynced', status: 'False' as const, reason: 'LiveRollback', message: `${LIVE_ROLLBACK_MESSAGE}: revision ${current.metadata.revision} serves revision ${pinned.value.metadata.revision}'s template` }]
+    : [];
+  const conditions = [...decision.conditions, ...liveConditions].map((c) => {
     const before = prev?.conditions?.find((p) => p.type === c.type);
     const lastTransitionTime = before && before.status === c.status ? before.lastTransitionTime : nowIso;
     return { type: c.type, status: c.status, reason: c.reason, message: c.message, lastTransitionTime };
   });
+  const message = pinned
+    ? `${LIVE_ROLLBACK_MESSAGE}: pinned until Git changes the manifest or capstan resume. ${decision.message}`
+    : decision.message;
   const status: StoredWorkloadStatus = {
     namespace: ref.namespace,
     name: ref.name,
@@ -275,17 +352,19 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     updatedReplicas: decision.status.updatedReplicas,
     unavailableReplicas: decision.status.unavailableReplicas,
     ...(record.commit !== undefined ? { syncedCommit: record.commit } : {}),
-    message: decision.message,
+    message,
     conditions,
     ...(decision.step ? { step: decision.step.index, stepCount: decision.step.count } : {}),
     ...(decision.traffic ? { weight: decision.traffic.find((t) => t.revision === hash)?.weight ?? 0 } : {}),
     lastProgressAt: iso(decision.lastProgressAt),
     ...progressiveStatus(decision, hash, prog?.state.aborted === true),
+    ...(fastTrack ? { fastTrack: true } : {}),
+    ...(pinned ? { liveRollback: pinned.value.metadata.revision } : {}),
     observedAt: nowIso,
   };
   if (o.progressive) {
     const records = trafficRecords(input.strategy, decision, o.progressive.services, labels);
-    const writes = planProgressiveWrites(ref, o.progressive, records, decision, hash, nowIso);
+    const writes = planProgressiveWrites(ref, o.progressive, records, decision, hash, nowIso, { releaseLivePin: pin?.released === true });
     compare.push(...writes.compare);
     ops.push(...writes.ops);
   }
@@ -309,13 +388,23 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     now: nowIso,
     keyOf: (n) => historyKeyOf(ref, n),
     ...(decision.reason === 'RolloutAborted' ? { aborted: true } : {}),
+    trigger,
+    ...(starting && (trigger === 'rollback' || trigger === 'live-rollback') && leaving ? { rolledBackFrom: leaving.value.metadata.revision } : {}),
   });
   compare.push(...h.compare);
   ops.push(...h.ops);
 
   // Events for transitions only, so a steady state reports nothing.
   const wasPhase = sameRollout ? prev.phase : undefined;
-  if (starting) event('RolloutStarted', `Rolling out revision ${current.metadata.revision} (${current.metadata.name})`);
+  if (starting) {
+    const from = existing && trigger !== 'retry' ? existing.value.metadata.revision : undefined;
+    const why = trigger === 'live-rollback' ? ` (live rollback to revision ${from}; Git is ahead)` : trigger === 'rollback' ? ` (rollback to revision ${from})` : trigger === 'retry' ? ' (retry)' : '';
+    event('RolloutStarted', `Rolling out revision ${current.metadata.revision} (${current.metadata.name})${why}`);
+    if (fastTrack && input.strategy.type !== 'RollingUpdate' && input.strategy.type !== 'Recreate') {
+      event('RolloutFastTracked', `Revision ${current.metadata.revision} returns to revision ${from}, Healthy within the rollback window: skipping steps and analysis, straight to full promotion`);
+    }
+  }
+  if (pin?.released) event('LiveRollbackReleased', `Git changed the manifest (commit ${record.commit ?? 'unknown'}): the live rollback pin is released and Git is followed again`);
   if (decision.phase !== wasPhase) {
     if (decision.phase === 'Healthy') event('RolloutCompleted', `Revision ${current.metadata.revision} (${current.metadata.name}) is available: ${decision.message}`);
     else if (decision.phase === 'Degraded') event(decision.reason, decision.message, 'Warning');

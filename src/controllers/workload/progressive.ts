@@ -30,8 +30,29 @@ export interface RolloutOverride {
   analysis?: { hash: string; key: string; phase: AnalysisPhase; message?: string };
   /** Latest result of the canary's background analysis for revision `hash`. */
   backgroundAnalysis?: { hash: string; key: string; phase: AnalysisPhase; message?: string };
+  /**
+   * A live rollback (`capstan rollback --live`, src/rollback): serve the revision with this
+   * template hash instead of Git's until Git changes the manifest or `capstan resume`.
+   */
+  liveRollbackTo?: string;
+  liveRollbackRevision?: number;
+  /** The desired record's commit when pinned; a desired record at another commit ends the pin. */
+  liveRollbackCommit?: string;
   /** When the record was last written, ISO. */
   at: string;
+}
+
+/** The override fields of a live rollback's pin. */
+export const LIVE_ROLLBACK_FIELDS = ['liveRollbackTo', 'liveRollbackRevision', 'liveRollbackCommit'] as const;
+
+/**
+ * The live rollback pin in force for a desired record at `commit`: `released` once Git moved
+ * past the commit the pin was taken at (a pin taken without a commit lasts until resumed).
+ */
+export function livePinOf(ov: RolloutOverride | undefined, commit: string | undefined): { hash: string; revision?: number; released: boolean } | undefined {
+  if (!ov || typeof ov.liveRollbackTo !== 'string' || ov.liveRollbackTo === '') return undefined;
+  const released = ov.liveRollbackCommit !== undefined && ov.liveRollbackCommit !== commit;
+  return { hash: ov.liveRollbackTo, ...(typeof ov.liveRollbackRevision === 'number' ? { revision: ov.liveRollbackRevision } : {}), released };
 }
 
 /** Fields the controller keeps in the status record for canary and blue-green. */
@@ -51,6 +72,12 @@ export interface ProgressiveStatusFields {
   analysis?: { key: string; templates: string[] };
   /** The background analysis running now. */
   backgroundAnalysis?: { key: string; templates: string[] };
+  /** This rollout returns to a recently healthy revision: steps and analysis are skipped. */
+  fastTrack?: boolean;
+  /** Blue-green: the post-promotion analysis passed (or an operator accepted it). */
+  postPromotionDone?: boolean;
+  /** A live rollback serves this revision number's template while Git is ahead. */
+  liveRollback?: number;
 }
 
 export interface ServiceInfo {
@@ -120,6 +147,7 @@ export function progressiveInput(p: ObservedProgressive, prev: (StoredWorkloadSt
     if (promoted !== undefined) state.promotedAt = promoted;
     if (prev.promoting) state.promote = prev.promoting;
     if (prev.previousActive) state.previousActive = prev.previousActive;
+    if (prev.postPromotionDone) state.postPromotionDone = true;
   }
   if (ov?.promote && ov.promoteHash === hash) state.promote = ov.promote;
   if (ov?.abortedHash === hash) state.aborted = true;
@@ -146,6 +174,7 @@ export function progressiveStatus(decision: RolloutDecision, hash: string, abort
   const promoted = isoOf(s.promotedAt);
   if (promoted) out.promotedAt = promoted;
   if (s.previousActive) out.previousActive = s.previousActive;
+  if (s.postPromotionDone) out.postPromotionDone = true;
   if (s.promote && !decision.promoteConsumed) out.promoting = s.promote;
   if (aborted) {
     out.aborted = true;
@@ -217,6 +246,7 @@ export function planProgressiveWrites(
   decision: RolloutDecision,
   hash: string,
   now: string,
+  options: { releaseLivePin?: boolean } = {},
 ): { compare: Compare[]; ops: TxnOp[] } {
   const compare: Compare[] = [];
   const ops: TxnOp[] = [];
@@ -235,6 +265,7 @@ export function planProgressiveWrites(
     const next: RolloutOverride = { ...(ov?.value ?? { at: now }), abortedHash: hash, at: now };
     delete next.promote;
     delete next.promoteHash;
+    if (options.releaseLivePin) for (const k of LIVE_ROLLBACK_FIELDS) delete next[k];
     ops.push({ type: 'put', key, value: JSON.stringify(next) });
     return { compare, ops };
   }
@@ -248,6 +279,8 @@ export function planProgressiveWrites(
     if (next.abortedHash !== undefined && next.abortedHash !== hash) delete next.abortedHash;
     if (next.analysis && next.analysis.hash !== hash) delete next.analysis;
     if (next.backgroundAnalysis && next.backgroundAnalysis.hash !== hash) delete next.backgroundAnalysis;
+    // Git changed the manifest since the live rollback: Git is the record again.
+    if (options.releaseLivePin) for (const k of LIVE_ROLLBACK_FIELDS) delete next[k];
     if (JSON.stringify(next) !== JSON.stringify(ov.value)) {
       compare.push({ key: ov.key, target: 'modRevision', op: '==', value: ov.modRevision });
       // Other writers keep their own fields here (a live rollback's pin): delete only a record with nothing left.
