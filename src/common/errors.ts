@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_STORE_CLOSED: 'the store is closed',
   CAPSTAN_ERR_STORE_UNAVAILABLE: 'the store backend could not be reached',
   CAPSTAN_ERR_STORE_NOT_LEADER: 'this member is not the leader',
+  CAPSTAN_ERR_STORE_CLUSTER_MISMATCH: 'a member of another Raft cluster (different cluster id) was refused',
   CAPSTAN_ERR_STORE_WATCH_OVERFLOW: 'a watcher fell too far behind and was ended; watch again from its last revision',
   CAPSTAN_ERR_STORE_AUTH: 'the store backend refused the credentials',
 

@@ -1,7 +1,7 @@
-// The KV contract over the embedded core: validation, then reads from the MVCC state and
-// writes through the log.
+// The KV contract over a store core (the embedded one, or a member of a Raft group):
+// validation, then reads from the MVCC state and writes through the log.
 import { CapstanError } from '../../common/index.js';
-import { toBytes, toCommandCompare, type CommandOp } from '../mvcc/index.js';
+import { toBytes, toCommandCompare, type Command, type CommandOp, type MvccState } from '../mvcc/index.js';
 import type {
   DeleteResult,
   KV,
@@ -18,6 +18,23 @@ import type {
   WatchOptions,
 } from '../types.js';
 import { closedError, EmbeddedCore, type EmbeddedStoreOptions } from './store.js';
+import type { WatchHub } from './watch.js';
+
+/** What the KV contract needs from a store core. */
+export interface StoreCore {
+  readonly mvcc: MvccState;
+  readonly hub: WatchHub;
+  readonly closed: boolean;
+  /** Proposes a command and resolves with its result once applied here. */
+  propose<T>(cmd: Command): Promise<T>;
+  now(): number;
+  close(): Promise<void>;
+  /**
+   * Resolves once the local state holds every write acknowledged before the call (a
+   * linearizable read may then be served locally). Absent: reads are served as they are.
+   */
+  readBarrier?(): Promise<void>;
+}
 
 function checkKey(key: string): void {
   if (typeof key !== 'string' || key.length === 0) {
@@ -42,12 +59,13 @@ function toOp(op: TxnOp): CommandOp {
   }
 }
 
-class EmbeddedKV implements KV {
-  constructor(private readonly core: EmbeddedCore) {}
+class CoreKV implements KV {
+  constructor(private readonly core: StoreCore) {}
 
   private read<T>(fn: () => T): Promise<T> {
-    return attempt(() => {
+    return attempt(async () => {
       if (this.core.closed) throw closedError();
+      if (this.core.readBarrier) await this.core.readBarrier();
       return fn();
     });
   }
@@ -142,5 +160,10 @@ class EmbeddedKV implements KV {
  * snapshots). Resolves once the log has been replayed.
  */
 export async function openEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<KV> {
-  return new EmbeddedKV(await EmbeddedCore.open(options));
+  return new CoreKV(await EmbeddedCore.open(options));
+}
+
+/** The KV contract over any store core. */
+export function kvOverCore(core: StoreCore): KV {
+  return new CoreKV(core);
 }

@@ -1,0 +1,8 @@
+// A Raft group of Capstan members: the member driver, the peer transport and the store
+// (the KV contract) each member serves.
+export { openClusterStore } from './store.js';
+export type { ClusterStore, ClusterStoreOptions } from './store.js';
+export { ClusterMember } from './member.js';
+export type { ClusterMemberOptions, MemberStatus, ReadMode } from './member.js';
+export { memberIdFor, clusterIdFor, parsePeers, normalisePeerUrl } from './ids.js';
+export type { PeerSpec } from './ids.js';

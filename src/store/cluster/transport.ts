@@ -1,0 +1,361 @@
+// The peer transport: HTTP/1.1 with keep-alive between members, on a listener separate from
+// the API port. Raft messages for a peer are queued and sent as one binary batch per request,
+// one request in flight per peer (so they arrive in order); the next batch holds whatever
+// queued meanwhile. Forwarded proposals, ReadIndex requests and status reads are ordinary
+// request/response calls on the same connections.
+//
+// Every request carries the cluster token (compared in constant time) and the cluster id; a
+// member of another cluster is refused with CAPSTAN_ERR_STORE_CLUSTER_MISMATCH. The token is
+// never logged.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { CapstanError } from '../../common/index.js';
+import type { RaftMessage } from '../raft/index.js';
+import { decodeMessages, encodeMessages, fromWireError, fromWireJson, toWireError, toWireJson, type WireError } from './codec.js';
+
+export const PEER_PATHS = {
+  messages: '/raft/v1/messages',
+  propose: '/raft/v1/propose',
+  readIndex: '/raft/v1/read-index',
+  status: '/raft/v1/status',
+} as const;
+
+const HEADER_CLUSTER = 'x-capstan-cluster';
+const HEADER_FROM = 'x-capstan-member';
+const MAX_MESSAGES_BODY = 256 * 1024 * 1024;
+const MAX_RPC_BODY = 4 * 1024 * 1024;
+/** Queued messages per unreachable peer beyond which the oldest are dropped (Raft resends). */
+const MAX_QUEUED = 4096;
+
+/** What a member answers to its peers. */
+export interface PeerHandlers {
+  /** Steps the messages; returns the term this member holds afterwards. */
+  messages(messages: RaftMessage[]): number;
+  /** Proposes an encoded command here (the leader); resolves once applied. */
+  propose(command: Uint8Array): Promise<{ index: number; result: unknown }>;
+  /** An index a linearizable read must wait for (the leader confirms it still leads). */
+  readIndex(): Promise<number>;
+  status(): unknown;
+}
+
+export interface TransportOptions {
+  selfId: number;
+  clusterId: string;
+  token: string;
+  /** Where the peer listener binds (127.0.0.1 by default); port 0 picks one. */
+  host?: string;
+  port: number;
+  /** Peer id → `http://host:port`. */
+  peers: Map<number, string>;
+  handlers: PeerHandlers;
+  logger?: Logger;
+  /** How long a peer request may take before it is abandoned (default 5 s). */
+  requestTimeoutMs?: number;
+  /** A counter read when a batch is sent, handed back with the peer's answer. */
+  stamp?: () => number;
+  /** A peer stepped a batch sent at `stamp` and then held `term` (ReadIndex confirmation). */
+  onAck?: (peer: number, term: number, stamp: number) => void;
+}
+
+interface PeerQueue {
+  url: URL;
+  queue: RaftMessage[];
+  inflight: boolean;
+  reachable: boolean;
+  mismatchLogged: boolean;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new CapstanError('CAPSTAN_ERR_STORE_TOO_LARGE', `peer request over ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function unreachable(peer: number, cause: unknown): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_STORE_UNAVAILABLE', `member ${peer.toString(16)} could not be reached: ${String((cause as Error)?.message ?? cause)}`, {
+    cause,
+    context: { peer: peer.toString(16) },
+  });
+}
+
+export class HttpTransport {
+  private readonly o: TransportOptions;
+  private readonly logger: Logger | undefined;
+  private readonly tokenDigest: Buffer;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64, keepAliveMsecs: 1000 });
+  private readonly peers = new Map<number, PeerQueue>();
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+  private stopped = false;
+  /** While blocked (tests: a partition), nothing goes out and inbound requests are refused. */
+  private blocked = false;
+  url = '';
+
+  constructor(o: TransportOptions) {
+    this.o = o;
+    this.logger = o.logger?.child({ component: 'peer-transport' });
+    this.tokenDigest = digest(o.token);
+    for (const [id, url] of o.peers) if (id !== o.selfId) this.setPeer(id, url);
+  }
+
+  setPeer(id: number, url: string): void {
+    const existing = this.peers.get(id);
+    if (existing) existing.url = new URL(url);
+    else this.peers.set(id, { url: new URL(url), queue: [], inflight: false, reachable: true, mismatchLogged: false });
+  }
+
+  removePeer(id: number): void {
+    this.peers.delete(id);
+  }
+
+  peerUrl(id: number): string | undefined {
+    const p = this.peers.get(id);
+    return p ? `http://${p.url.host}` : undefined;
+  }
+
+  setBlocked(blocked: boolean): void {
+    this.blocked = blocked;
+    if (blocked) {
+      for (const p of this.peers.values()) p.queue = [];
+      for (const s of this.sockets) s.destroy();
+      this.agent.destroy();
+    }
+  }
+
+  async start(): Promise<string> {
+    const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => void this.serve(req, res));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.port, this.o.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const a = server.address() as AddressInfo;
+    this.url = `http://${a.address}:${a.port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const p of this.peers.values()) p.queue = [];
+    this.agent.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  // ---- inbound ----
+
+  private reply(res: ServerResponse, status: number, body?: unknown): void {
+    if (body === undefined) {
+      res.writeHead(status, { 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const text = toWireJson(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private refuse(res: ServerResponse, status: number, error: WireError): void {
+    this.reply(res, status, { error });
+  }
+
+  /** Token and cluster id; false when the request was refused. */
+  private admit(req: IncomingMessage, res: ServerResponse): boolean {
+    const auth = req.headers.authorization ?? '';
+    const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!timingSafeEqual(digest(given), this.tokenDigest)) {
+      this.logger?.warn({ remote: req.socket.remoteAddress, from: req.headers[HEADER_FROM] }, 'refused a peer request with a wrong cluster token');
+      this.refuse(res, 401, { code: 'CAPSTAN_ERR_STORE_AUTH', message: 'the cluster token does not match' });
+      return false;
+    }
+    const cluster = req.headers[HEADER_CLUSTER];
+    if (cluster !== this.o.clusterId) {
+      this.logger?.error({ from: req.headers[HEADER_FROM], theirCluster: cluster, ourCluster: this.o.clusterId }, 'refused a member of another cluster');
+      this.refuse(res, 409, {
+        code: 'CAPSTAN_ERR_STORE_CLUSTER_MISMATCH',
+        message: `this member belongs to cluster ${this.o.clusterId}, the caller to cluster ${String(cluster)}`,
+        context: { expected: this.o.clusterId, got: String(cluster) },
+      });
+      return false;
+    }
+    return true;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (this.blocked || this.stopped) {
+        req.socket.destroy();
+        return;
+      }
+      const path = (req.url ?? '').split('?')[0];
+      if (!this.admit(req, res)) return;
+      const h = this.o.handlers;
+      if (req.method === 'POST' && path === PEER_PATHS.messages) {
+        const body = await readBody(req, MAX_MESSAGES_BODY);
+        if (this.blocked) return void req.socket.destroy();
+        return this.reply(res, 200, { term: h.messages(decodeMessages(body)) });
+      }
+      if (req.method === 'POST' && path === PEER_PATHS.propose) {
+        const body = await readBody(req, MAX_RPC_BODY);
+        try {
+          return this.reply(res, 200, await h.propose(body));
+        } catch (err) {
+          return this.reply(res, 200, { error: toWireError(err) });
+        }
+      }
+      if (req.method === 'POST' && path === PEER_PATHS.readIndex) {
+        await readBody(req, 1024);
+        try {
+          return this.reply(res, 200, { index: await h.readIndex() });
+        } catch (err) {
+          return this.reply(res, 200, { error: toWireError(err) });
+        }
+      }
+      if (req.method === 'GET' && path === PEER_PATHS.status) return this.reply(res, 200, h.status());
+      this.refuse(res, 404, { code: 'CAPSTAN_ERR_INTERNAL_ERROR', message: `no peer route ${req.method} ${path}` });
+    } catch (err) {
+      this.logger?.warn({ err }, 'peer request failed');
+      if (!res.headersSent) this.refuse(res, 500, toWireError(err));
+      else res.destroy();
+    }
+  }
+
+  // ---- outbound ----
+
+  /** Queues messages for their peers and sends what each idle peer has. */
+  send(messages: RaftMessage[]): void {
+    if (this.stopped || this.blocked) return;
+    const touched = new Set<number>();
+    for (const m of messages) {
+      const p = this.peers.get(m.to);
+      if (!p) continue;
+      p.queue.push(m);
+      if (p.queue.length > MAX_QUEUED) p.queue.splice(0, p.queue.length - MAX_QUEUED);
+      touched.add(m.to);
+    }
+    for (const id of touched) this.flush(id);
+  }
+
+  private flush(id: number): void {
+    const p = this.peers.get(id);
+    if (!p || p.inflight || p.queue.length === 0 || this.stopped || this.blocked) return;
+    const batch = p.queue;
+    p.queue = [];
+    p.inflight = true;
+    const stamp = this.o.stamp?.() ?? 0;
+    this.call(id, 'POST', PEER_PATHS.messages, encodeMessages(batch), 'application/octet-stream')
+      .then(
+        (reply) => {
+          const term = (reply as { term?: unknown } | undefined)?.term;
+          if (typeof term === 'number') this.o.onAck?.(id, term, stamp);
+          if (!p.reachable) this.logger?.info({ peer: id.toString(16) }, 'peer reachable again');
+          p.reachable = true;
+        },
+        (err: unknown) => {
+          if (p.reachable && !this.stopped) this.logger?.warn({ peer: id.toString(16), err: (err as Error).message }, 'peer unreachable; dropping messages (Raft resends)');
+          p.reachable = false;
+        },
+      )
+      .finally(() => {
+        p.inflight = false;
+        this.flush(id);
+      });
+  }
+
+  /** One request to a peer; resolves with the parsed JSON reply (undefined for 204). */
+  private call(id: number, method: string, path: string, body: Buffer | undefined, type = 'application/octet-stream', timeoutMs?: number): Promise<unknown> {
+    const p = this.peers.get(id);
+    if (!p) return Promise.reject(unreachable(id, 'not a known member'));
+    if (this.stopped || this.blocked) return Promise.reject(unreachable(id, 'the transport is stopped'));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          agent: this.agent,
+          host: p.url.hostname,
+          port: Number(p.url.port),
+          method,
+          path,
+          headers: {
+            authorization: `Bearer ${this.o.token}`,
+            [HEADER_CLUSTER]: this.o.clusterId,
+            [HEADER_FROM]: this.o.selfId.toString(16),
+            ...(body ? { 'content-type': type, 'content-length': body.length } : {}),
+          },
+          timeout: timeoutMs ?? this.o.requestTimeoutMs ?? 5000,
+        },
+        (res) => {
+          readBody(res, MAX_RPC_BODY).then((buf) => {
+            if (res.statusCode === 204) return resolve(undefined);
+            let parsed: unknown;
+            try {
+              parsed = buf.length ? fromWireJson(buf.toString('utf8')) : undefined;
+            } catch (err) {
+              return reject(unreachable(id, err));
+            }
+            const error = (parsed as { error?: WireError } | undefined)?.error;
+            if (error) {
+              if (error.code === 'CAPSTAN_ERR_STORE_CLUSTER_MISMATCH' && !p.mismatchLogged) {
+                p.mismatchLogged = true;
+                this.logger?.error({ peer: id.toString(16), url: `http://${p.url.host}` }, `peer refused us: ${error.message}`);
+              }
+              if (error.code === 'CAPSTAN_ERR_STORE_AUTH' && !p.mismatchLogged) {
+                p.mismatchLogged = true;
+                this.logger?.error({ peer: id.toString(16), url: `http://${p.url.host}` }, 'peer refused our cluster token; check --cluster-token-file on both members');
+              }
+              return reject(fromWireError(error));
+            }
+            if ((res.statusCode ?? 500) >= 300) return reject(unreachable(id, `status ${res.statusCode}`));
+            resolve(parsed);
+          }, (err: unknown) => reject(unreachable(id, err)));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (err) => reject(unreachable(id, err)));
+      req.end(body);
+    });
+  }
+
+  forwardPropose(to: number, command: Uint8Array, timeoutMs: number): Promise<{ index: number; result: unknown }> {
+    return this.call(to, 'POST', PEER_PATHS.propose, Buffer.from(command.buffer, command.byteOffset, command.byteLength), 'application/octet-stream', timeoutMs) as Promise<{
+      index: number;
+      result: unknown;
+    }>;
+  }
+
+  async forwardReadIndex(to: number, timeoutMs: number): Promise<number> {
+    const r = (await this.call(to, 'POST', PEER_PATHS.readIndex, Buffer.alloc(0), 'application/octet-stream', timeoutMs)) as { index: number };
+    return r.index;
+  }
+
+  peerStatus(to: number, timeoutMs = 2000): Promise<unknown> {
+    return this.call(to, 'GET', PEER_PATHS.status, undefined, undefined, timeoutMs);
+  }
+}
