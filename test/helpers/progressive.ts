@@ -108,7 +108,7 @@ export async function trafficPolicy(kv: KV, svc: string): Promise<TrafficPolicy 
 }
 
 /** The operators' and analysis runner's override record of a Rollout. */
-export async function rolloutOverride(kv: KV, name: string): Promise<{ analysis?: { phase: string; message?: string }; abortedHash?: string } | undefined> {
+export async function rolloutOverride(kv: KV, name: string): Promise<{ analysis?: { phase: string; key?: string; message?: string }; abortedHash?: string } | undefined> {
   const v = await kv.get(`/capstan/overrides/Rollout/default/${name}`);
   return v ? decode(v.value) : undefined;
 }
