@@ -47,4 +47,18 @@ describe('planHistory', () => {
     expect(r.ops.filter((o) => o.type === 'delete').map((o) => o.key)).toEqual([keyOf(1)]);
     expect(new Set(r.ops.map((o) => o.key)).size).toBe(r.ops.length); // one op per key in a txn
   });
+
+  it('a rollback starts its entry with its trigger and marks the entry it leaves RolledBack', () => {
+    const r = planHistory({
+      workload, entries: [entry(1, 'Healthy'), entry(2, 'Degraded')], revision: 3, starting: true, phase: 'Progressing', images: [], now: 'T', keyOf, trigger: 'rollback', rolledBackFrom: 2,
+    });
+    expect(puts(r.ops)).toEqual([
+      [keyOf(2), 'RolledBack'],
+      [keyOf(3), 'Progressing'],
+    ]);
+    expect(JSON.parse((r.ops[1] as { value: string }).value)).toMatchObject({ revision: 3, trigger: 'rollback' });
+    // The first Healthy end is remembered, so a later RolledBack still counts as once healthy.
+    const done = planHistory({ workload, entries: [entry(3, 'Progressing')], revision: 3, starting: false, phase: 'Healthy', images: [], now: 'T2', keyOf });
+    expect(JSON.parse((done.ops[0] as { value: string }).value)).toMatchObject({ outcome: 'Healthy', healthyAt: 'T2' });
+  });
 });

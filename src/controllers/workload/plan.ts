@@ -220,7 +220,9 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     // return to a recently healthy revision is fast-tracked.
     current = { ...existing.value, metadata: { ...existing.value.metadata, revision: maxNumber + 1, commit: record.commit } };
     starting = true;
-    trigger = pinned ? 'live-rollback' : 'rollback';
+    // Leaving a live rollback (resumed, or Git changed) follows Git again: that is no rollback.
+    const unpinned = !pinned && prevStatus?.liveRollback !== undefined;
+    trigger = pinned ? 'live-rollback' : unpinned ? 'push' : 'rollback';
     const window = spec.rollbackWindow?.revisions ?? DEFAULT_ROLLBACK_WINDOW;
     fastTrack = withinRollbackWindow(
       o.revisions.map((r) => r.value),
@@ -326,8 +328,10 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
 
   // Status, written only when something other than the observation time changed.
   const nowIso = iso(now);
+  // The revision number asked for (the pinned revision is renumbered once it serves again).
+  const pinnedNumber = pin?.revision ?? pinned?.value.metadata.revision;
   const liveConditions = pinned
-    ? [{ type: 'GitSynced', status: 'False' as const, reason: 'LiveRollback', message: `${LIVE_ROLLBACK_MESSAGE}: revision ${current.metadata.revision} serves revision ${pinned.value.metadata.revision}'s template` }]
+    ? [{ type: 'GitSynced', status: 'False' as const, reason: 'LiveRollback', message: `${LIVE_ROLLBACK_MESSAGE}: revision ${current.metadata.revision} serves revision ${pinnedNumber}'s template` }]
     : [];
   const conditions = [...decision.conditions, ...liveConditions].map((c) => {
     const before = prev?.conditions?.find((p) => p.type === c.type);
@@ -359,7 +363,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     lastProgressAt: iso(decision.lastProgressAt),
     ...progressiveStatus(decision, hash, prog?.state.aborted === true),
     ...(fastTrack ? { fastTrack: true } : {}),
-    ...(pinned ? { liveRollback: pinned.value.metadata.revision } : {}),
+    ...(pinned ? { liveRollback: pinnedNumber } : {}),
     observedAt: nowIso,
   };
   if (o.progressive) {
