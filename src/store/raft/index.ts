@@ -15,7 +15,7 @@ export type {
   ReadState,
   Ready,
 } from './types.js';
-export { applyConfChange, decodeConfChange, encodeConfChange, isConfChange, CONF_CHANGE_TAG } from './confchange.js';
+export { applyConfChange, decodeConfChange, decodeConfEntry, encodeConfChange, isConfChange, CONF_CHANGE_TAG } from './confchange.js';
 export { Wal } from './wal.js';
 export type { WalOptions, WalSnapshot, WalState } from './wal.js';
 export { nodeWalFs } from './wal-fs.js';

@@ -121,6 +121,8 @@ export interface Progress {
   /** Probe state: an append was sent and not yet answered. */
   paused?: boolean;
   pendingSnapshot?: number;
+  /** Tick at which the pending snapshot was sent (it is sent again after an election timeout). */
+  snapshotTick?: number;
   /** Heard from since the last CheckQuorum round. */
   recentActive?: boolean;
   learner?: boolean;
@@ -189,10 +191,11 @@ export interface RaftOptions {
   /** Entry bytes per append message; at least one entry is always sent (default 1 MiB). */
   maxMsgBytes?: number;
   /**
-   * The latest state-machine snapshot, for followers that need compacted entries. Absent, or
-   * returning undefined: such followers wait until one exists.
+   * The latest durable state-machine snapshot, for followers that need compacted entries (the
+   * core adds the membership at its index). Absent, or returning undefined or one older than
+   * the compacted log: such followers wait until one exists.
    */
-  snapshotSource?: () => RaftSnapshot | undefined;
+  snapshotSource?: () => { index: number; term: number; data: Uint8Array } | undefined;
   /** Restored state: the last snapshot's index, term (and membership), hard state and log after it. */
   snapshot?: { index: number; term: number; config?: RaftConfig };
   hardState?: HardState;
