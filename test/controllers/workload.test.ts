@@ -261,3 +261,26 @@ describe('workload controller: revisions and history', () => {
     expect((await h.pods()).every((p) => p.metadata.owner.kind === 'Rollout')).toBe(true);
   });
 });
+
+describe('pods of other owners', () => {
+  it("leaves a Job's pod alone even when its name has a revision pod's shape", async () => {
+    const h = await start();
+    await h.apply(deployment('web', 'web:1', { replicas: 1 }));
+    await h.drive(healthyAt(h, 'web', 1, 1));
+    // A Job's pod named `<job>-<hash>-<suffix>`, as a revision's pod would be, with no revision
+    // of that name: only the owner kind says it is not the revision controller's to stop.
+    const name = 'nightly-bcdfghjklm-jobpd';
+    const pod = {
+      metadata: { name, namespace: 'default', labels: {}, owner: { kind: 'Job', name: 'nightly', revision: 'bcdfghjklm' }, createdAt: new Date(h.clock.now()).toISOString() },
+      spec: { containers: [{ name: 'main', image: 'job:1' }], restartPolicy: 'Never', terminationGracePeriodSeconds: 30, nodeName: 'node-1' },
+      status: { phase: 'Running', ready: false },
+    };
+    await h.kv.put(`${STORE_PREFIX.pods}default/${name}`, JSON.stringify(pod));
+    h.clock.advance(60_000);
+    await h.drive(async () => true);
+    const left = (await h.pods()).find((p) => p.metadata.name === name);
+    expect(left).toBeDefined();
+    expect(left!.metadata.deletionRequestedAt).toBeUndefined();
+    expect((await h.status('web'))!).toMatchObject({ phase: 'Healthy', updatedReplicas: 1 });
+  });
+});

@@ -84,18 +84,19 @@ export function desiredWorkloadKey(item: KeyValue): string | undefined {
   return WORKLOAD_KINDS.includes(key.split('/')[0] ?? '') ? key : undefined;
 }
 
-/** A revision or pod → the key of the workload that owns it. */
+/** A revision or pod → the key of the workload that owns it; pods of other owners (a Job's) are not ours. */
 export function ownerWorkloadKey(item: KeyValue): string | undefined {
   const v = decodeJson<unknown>(item);
-  if (isRevision(v)) return `${v.metadata.owner.kind}/${v.metadata.namespace}/${v.metadata.owner.name}`;
-  if (isPod(v)) return `${v.metadata.owner.kind}/${v.metadata.namespace}/${v.metadata.owner.name}`;
+  if ((isRevision(v) || isPod(v)) && WORKLOAD_KINDS.includes(v.metadata.owner.kind)) {
+    return `${v.metadata.owner.kind}/${v.metadata.namespace}/${v.metadata.owner.name}`;
+  }
   return undefined;
 }
 
-/** A pod → the key of its revision. */
+/** A pod of a Deployment or Rollout → the key of its revision (by owner kind, never by name shape). */
 export function podRevisionKey(item: KeyValue): string | undefined {
   const v = decodeJson<unknown>(item);
-  return isPod(v) ? revisionKey(v.metadata.namespace, v.metadata.owner.name, v.metadata.owner.revision) : undefined;
+  return isPod(v) && WORKLOAD_KINDS.includes(v.metadata.owner.kind) ? revisionKey(v.metadata.namespace, v.metadata.owner.name, v.metadata.owner.revision) : undefined;
 }
 
 export interface WorkloadControllersOptions {

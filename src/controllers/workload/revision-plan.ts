@@ -4,7 +4,7 @@
 // pods that have stopped, or never ran, are removed from the store.
 import type { Pod, Revision } from '../../api/cluster.js';
 import type { Compare, KV, TxnOp } from '../../store/index.js';
-import { REVISION_HASH_LABEL, decodeJson, iso, isPod, isRevision, podKey, randomSuffix } from './keys.js';
+import { REVISION_HASH_LABEL, WORKLOAD_KINDS, decodeJson, iso, isPod, isRevision, podKey, randomSuffix } from './keys.js';
 import type { Stored } from './observed.js';
 import { STORE_PREFIX } from '../../api/cluster.js';
 
@@ -34,7 +34,8 @@ export async function observeRevision(kv: KV, ref: { namespace: string; workload
     const pod = decodeJson<unknown>(p);
     if (!isPod(pod)) continue;
     const o = pod.metadata.owner;
-    if (o.name !== ref.workload || o.revision !== ref.hash || (ownerKind !== undefined && o.kind !== ownerKind)) continue;
+    // Owner kind, not the name's shape, says whose pod it is: a Job's pod named like a revision's is left alone.
+    if (o.name !== ref.workload || o.revision !== ref.hash || !WORKLOAD_KINDS.includes(o.kind) || (ownerKind !== undefined && o.kind !== ownerKind)) continue;
     out.pods.push({ key: p.key, value: pod, modRevision: p.modRevision });
   }
   return out;
