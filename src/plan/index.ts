@@ -3,6 +3,8 @@ export type { PlanInput } from './plan.js';
 export { diffObjects, normalizeForDiff, deepEqual, SENSITIVE } from './diff.js';
 export { previewRollout, isWorkload, strategyName } from './rollout-preview.js';
 export { renderText, renderMarkdown, shortValue } from './render.js';
+export { dryRunScheduling, withScheduling, memoryText, cpuText } from './scheduling.js';
+export type { SchedulingInput } from './scheduling.js';
 export { toProblem } from './types.js';
 export type {
   Plan,
@@ -10,6 +12,7 @@ export type {
   ChangeAction,
   FieldChange,
   RolloutPreview,
+  SchedulingPreview,
   RolloutStrategyName,
   PlanSourceInfo,
   PlanProblem,

@@ -64,6 +64,7 @@ export function renderText(plan: Plan, style: TextStyle = { color: false }): str
       lines.push(`      rollout: ${r.strategy}${d ? `, ${d}` : ''}`);
       r.steps.forEach((s, i) => lines.push(`        ${i + 1}. ${s}`));
     }
+    if (c.scheduling) lines.push(`      scheduling: ${paint(style, c.scheduling.fits ? 'green' : 'red', c.scheduling.summary)}`);
   }
   if (plan.changes.length === 0) lines.push('  No changes.');
 
@@ -106,7 +107,9 @@ export function renderMarkdown(plan: Plan): string {
     out.push('|---|---|---|---|---|');
     for (const c of plan.changes) {
       const name = mdEscape(`${c.namespace}/${c.name}`);
-      const r = c.rollout ? `${c.rollout.strategy}${c.rollout.scaleOnly ? ' (scale only)' : ''}${c.rollout.manualSteps ? ', manual promote' : ''}` : '';
+      const r =
+        (c.rollout ? `${c.rollout.strategy}${c.rollout.scaleOnly ? ' (scale only)' : ''}${c.rollout.manualSteps ? ', manual promote' : ''}` : '') +
+        (c.scheduling && !c.scheduling.fits ? ' — :x: **does not fit**' : '');
       const mark = c.action === 'create' ? '➕ create' : c.action === 'update' ? '✏️ update' : '**🗑️ DELETE**';
       const obj = c.action === 'delete' ? `**${name}**` : name;
       out.push(`| ${mark} | ${c.kind} | ${obj} | ${r} | ${c.file ? mdCode(`${c.file}${c.line ? `:${c.line}` : ''}`) : ''} |`);
@@ -135,6 +138,10 @@ export function renderMarkdown(plan: Plan): string {
       detail.push(`Rollout: **${c.rollout.strategy}**${d ? `, ${d}` : ''}`);
       detail.push('');
       c.rollout.steps.forEach((step, i) => detail.push(`${i + 1}. ${mdEscape(step)}`));
+    }
+    if (c.scheduling) {
+      if (detail.length) detail.push('');
+      detail.push(`Scheduling: ${c.scheduling.fits ? ':white_check_mark:' : ':x:'} ${mdEscape(c.scheduling.summary)}`);
     }
     if (!detail.length) continue;
     out.push(`<details><summary>${c.action} ${mdEscape(`${c.kind} ${c.namespace}/${c.name}`)}</summary>`);

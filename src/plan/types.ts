@@ -35,6 +35,23 @@ export interface RolloutPreview {
   scaleOnly?: boolean;
 }
 
+/** `plan --server`: whether a workload's pods fit on the live nodes (a scheduling dry run). */
+export interface SchedulingPreview {
+  fits: boolean;
+  /** Pods the workload asks for, and how many found a node. */
+  pods: number;
+  placed: number;
+  /** Distinct nodes the placed pods went to. */
+  nodes: number;
+  /** One pod's requests: cpu in millicores, memory in bytes. */
+  request: { cpu: number; memory: number };
+  /** The scheduler's counted reasons for the first pod that fits nowhere. */
+  reason?: string;
+  failures?: Record<string, number>;
+  /** `fits: 3 pods on 2 nodes` or `does not fit: 1/3 pods placed; 0/3 nodes are available: 3 Insufficient memory (...)`. */
+  summary: string;
+}
+
 export interface Change {
   action: ChangeAction;
   apiVersion: string;
@@ -48,6 +65,8 @@ export interface Change {
   release?: string;
   fields: FieldChange[];
   rollout?: RolloutPreview;
+  /** With `--server`: the scheduling dry run against the live nodes. */
+  scheduling?: SchedulingPreview;
 }
 
 export interface PlanSourceInfo {

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { SourcedObject } from '../../api/types.js';
 import { CapstanError, type Diagnostic } from '../../common/errors.js';
-import { computePlan, renderMarkdown, renderText, type Plan } from '../../plan/index.js';
+import { computePlan, dryRunScheduling, renderMarkdown, renderText, withScheduling, type Plan } from '../../plan/index.js';
+import type { NodeInfo, Pod } from '../../api/cluster.js';
 import { loadDesiredFrom } from '../../render/index.js';
 import { openSource } from '../../source/index.js';
 import type { SourceAuth } from '../../source/types.js';
@@ -48,6 +49,7 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
   const head = await loadDesiredFrom(source, { ref: opts.ref });
 
   let current: SourcedObject[] = [];
+  let live: { nodes: NodeInfo[]; pods: Pod[] } | undefined;
   let base: Plan['base'] = { kind: 'empty' };
   const warnings: Diagnostic[] = [...head.warnings];
   if (opts.base) {
@@ -65,11 +67,17 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
     }
   } else if (opts.server) {
     const api = connect(io, { server: opts.server, token: opts.token, dataDir: opts.dataDir });
-    current = await fetchLiveObjects(api);
+    const [objects, nodes, pods] = await Promise.all([
+      fetchLiveObjects(api),
+      api.get<{ items?: NodeInfo[] }>('/api/v1/nodes'),
+      api.get<{ items?: Pod[] }>('/api/v1/pods'),
+    ]);
+    current = objects;
+    live = { nodes: nodes.items ?? [], pods: pods.items ?? [] };
     base = { kind: 'server', url: api.server };
   }
 
-  const plan = computePlan({
+  const computed = computePlan({
     // The contract's JSON always carries ref and commit: null for a plain folder.
     source: { location: head.snapshot.location, ref: head.snapshot.ref ?? null, commit: head.snapshot.commit ?? null },
     desired: head.objects,
@@ -78,6 +86,8 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
     base,
     current,
   });
+  // Against live state: would the workloads' pods fit on the nodes as they are now?
+  const plan: Plan = live ? { ...computed, changes: withScheduling(computed.changes, dryRunScheduling({ changes: computed.changes, desired: head.objects, ...live })) } : computed;
 
   if (opts.output === 'json') io.out(`${JSON.stringify(plan, null, 2)}\n`);
   else if (opts.output === 'markdown') io.out(renderMarkdown(plan));
