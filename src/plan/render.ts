@@ -96,7 +96,12 @@ export function renderMarkdown(plan: Plan): string {
   const short = src.commit?.slice(0, 7);
   // A ref that is the commit itself is shown once, short.
   const head = src.commit ? (src.ref && src.ref !== src.commit ? `${src.ref} (${short})` : `${short}`) : src.location;
-  const base = plan.base.kind === 'ref' ? ` against ${plan.base.ref ?? ''}${plan.base.commit ? ` (${plan.base.commit.slice(0, 7)})` : ''}` : '';
+  const base =
+    plan.base.kind === 'ref'
+      ? ` against ${plan.base.ref ?? ''}${plan.base.commit ? ` (${plan.base.commit.slice(0, 7)})` : ''}`
+      : plan.base.kind === 'server'
+        ? ' against live state'
+        : '';
   out.push(`### Capstan plan: ${mdEscape(head.trim())}${mdEscape(base)}`);
   out.push('');
   const status = plan.errors.length ? `:x: ${plan.errors.length} error(s), nothing would be applied` : plan.changes.length ? ':white_check_mark: valid' : ':white_check_mark: no changes';
