@@ -3,9 +3,10 @@
 // plays 10 nodes through the API as agents do (register, heartbeat, report pods Ready).
 // Reported: the server's resident memory once every pod is Ready, against a reference
 // measured in the same run: the same `capstan server` on an empty repository.
-// Usage: node bench/control-plane-memory.mjs [--deployments N] [--replicas N] [--nodes N]
+// Usage: node bench/control-plane-memory.mjs [--deployments N] [--replicas N] [--nodes N] [--profile DIR]
+// With --profile, the server writes a CPU profile and, at steady state, a heap snapshot to DIR.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ const opt = (name, fallback) => {
 const DEPLOYMENTS = opt('deployments', 1000);
 const REPLICAS = opt('replicas', 5);
 const NODES = opt('nodes', 10);
+const PROFILE = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : undefined;
 const bin = fileURLToPath(new URL('../bin/capstan.js', import.meta.url));
 
 function freePort() {
@@ -66,9 +68,10 @@ function rssMiB(pid) {
   return kb / 1024;
 }
 
-async function startServer(source, dataDir) {
+async function startServer(source, dataDir, profile) {
   const port = await freePort();
-  const child = spawn(process.execPath, [bin, 'server', '--source', source, '--data-dir', dataDir, '--port', String(port), '--sync-schedule', '0 0 1 1 *', '--log-level', 'warn'], {
+  const nodeArgs = profile ? ['--cpu-prof', '--cpu-prof-dir', profile, '--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir', profile] : [];
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'server', '--source', source, '--data-dir', dataDir, '--port', String(port), '--sync-schedule', '0 0 1 1 *', '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise((resolve, reject) => {
@@ -140,6 +143,18 @@ async function simulateNodes(url, adminToken, count) {
   return { heartbeat, reportReady };
 }
 
+/** Waits until a heap snapshot shows up in `dir` and stops growing. */
+async function heapSnapshotWritten(dir) {
+  let last = -1;
+  for (let i = 0; i < 240; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
+    const size = file ? statSync(join(dir, file)).size : -1;
+    if (size > 0 && size === last) return;
+    last = size;
+  }
+}
+
 export async function run() {
   const root = mkdtempSync(join(tmpdir(), 'capstan-bench-mem-'));
   try {
@@ -152,7 +167,7 @@ export async function run() {
 
     generate(join(root, 'repo'), DEPLOYMENTS);
     const t0 = Date.now();
-    const srv = await startServer(join(root, 'repo'), join(root, 'data'));
+    const srv = await startServer(join(root, 'repo'), join(root, 'data'), PROFILE);
     const sim = await simulateNodes(srv.url, srv.token, NODES);
     const want = DEPLOYMENTS * REPLICAS;
     let ready = 0;
@@ -174,7 +189,13 @@ export async function run() {
     const healthy = (await api(srv.url, srv.token, 'GET', '/api/v1/deployments')).items.filter((d) => d.phase === 'Healthy').length;
     const steady = rssMiB(srv.child.pid);
     peak = Math.max(peak, steady);
+    if (PROFILE) {
+      srv.child.kill('SIGUSR2');
+      await heapSnapshotWritten(PROFILE);
+    }
+    const exited = new Promise((r) => srv.child.once('exit', r));
     srv.child.kill('SIGTERM');
+    await exited;
     return [
       `### Control-plane memory: ${fmt(DEPLOYMENTS)} Deployments, ${fmt(want)} pods on ${NODES} simulated nodes`,
       '',

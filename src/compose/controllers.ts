@@ -7,12 +7,15 @@ import { systemClock, type Logger } from '../common/index.js';
 import {
   Controller,
   ControllerManager,
+  WatchCache,
+  cachedKV,
   createWorkloadControllers,
   cronJobController,
   nodeLifecycleController,
   schedulingController,
   watchSource,
 } from '../controllers/index.js';
+import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
 import { ALL_STRATEGIES } from '../rollout/index.js';
 import type { KV } from '../store/types.js';
 
@@ -32,9 +35,27 @@ export interface RunningControllers {
   stop(): Promise<void>;
 }
 
+/** What the controllers read: kept in one watch cache instead of listed per pass. */
+export const CACHED_PREFIXES: readonly string[] = [
+  STORE_PREFIX.desired,
+  STORE_PREFIX.revisions,
+  STORE_PREFIX.pods,
+  STORE_PREFIX.nodes,
+  `${STORE_PREFIX.leases}nodes/`,
+  STORE_PREFIX.status,
+  STORE_PREFIX.history,
+  STORE_PREFIX.traffic,
+  OVERRIDES_PREFIX,
+];
+
 export async function startControllers(options: ControllersOptions): Promise<RunningControllers> {
-  const { kv, registry } = options;
+  const { registry } = options;
   const logger = options.logger.child({ component: 'controllers' });
+  // One list and one store watch feed every controller; their reads and watches of the
+  // cached prefixes are served from memory (see framework/watch-cache.ts).
+  const cache = new WatchCache({ kv: options.kv, prefixes: CACHED_PREFIXES, logger });
+  cache.start();
+  const kv = cachedKV(options.kv, cache, { logger });
   // Every strategy: RollingUpdate, Recreate, Canary and BlueGreen.
   const workloads = createWorkloadControllers({ kv, logger, metrics: registry, registry: ALL_STRATEGIES });
   const scheduling = schedulingController({ kv, logger, registry });
@@ -53,13 +74,16 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   });
   const manager = new ControllerManager({
     controllers: [...workloads.all, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
-    leaderElection: { kv, identity: options.identity },
+    leaderElection: { kv: options.kv, identity: options.identity },
     logger,
   });
   manager.start();
   return {
     manager,
     // Release the lease on a clean stop, so another member takes over at once.
-    stop: () => manager.stop({ release: true }),
+    stop: async () => {
+      await manager.stop({ release: true });
+      await cache.stop();
+    },
   };
 }

@@ -12,6 +12,8 @@ export {
   CONTROLLER_LEASE_KEY,
   ControllerManager,
   controllerMetrics,
+  WatchCache,
+  cachedKV,
 } from './framework/index.js';
 export type {
   Clock,
@@ -31,6 +33,8 @@ export type {
   LeaderState,
   ControllerManagerOptions,
   ControllerMetrics,
+  WatchCacheOptions,
+  WatchCacheState,
 } from './framework/index.js';
 export { SchedulingReconciler, schedulingController, SCHEDULING_KEY, REASON_UNSCHEDULABLE_POD, EVENT_FAILED_SCHEDULING } from './scheduling/index.js';
 export type { SchedulingOptions, SchedulingControllerOptions, SchedulingPassResult } from './scheduling/index.js';

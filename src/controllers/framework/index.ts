@@ -14,3 +14,5 @@ export { ControllerManager } from './manager.js';
 export type { ControllerManagerOptions } from './manager.js';
 export { controllerMetrics } from './metrics.js';
 export type { ControllerMetrics } from './metrics.js';
+export { WatchCache, cachedKV } from './watch-cache.js';
+export type { WatchCacheOptions, WatchCacheState } from './watch-cache.js';

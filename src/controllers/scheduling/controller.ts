@@ -58,6 +58,21 @@ function decode<T>(kv: KeyValue): T | undefined {
   }
 }
 
+/**
+ * Decoded values by stored record. A KV served from a watch cache hands out the same record
+ * until the key changes, so each version of a pod is decoded once, not once per pass.
+ */
+class DecodeMemo {
+  private readonly memo = new WeakMap<KeyValue, unknown>();
+
+  get<T>(kv: KeyValue): T | undefined {
+    if (this.memo.has(kv)) return this.memo.get(kv) as T | undefined;
+    const v = decode<T>(kv);
+    this.memo.set(kv, v);
+    return v;
+  }
+}
+
 type BindOutcome = { kind: 'bound'; node: string } | { kind: 'unschedulable'; reason: string } | { kind: 'skipped' };
 
 export class SchedulingReconciler implements Reconciler {
@@ -68,6 +83,8 @@ export class SchedulingReconciler implements Reconciler {
   private readonly retryMs: number;
   private readonly events: EventRecorder;
   private readonly attempts: number;
+  private readonly decoded = new DecodeMemo();
+  private readonly requests = new WeakMap<Pod, ReturnType<typeof boundPod>>();
 
   constructor(options: SchedulingOptions) {
     this.kv = options.kv;
@@ -92,7 +109,7 @@ export class SchedulingReconciler implements Reconciler {
     const pods = await this.kv.range(STORE_PREFIX.pods, { prefix: true });
     const decoded: { pod: Pod; kv: KeyValue }[] = [];
     for (const item of pods.kvs) {
-      const pod = decode<Pod>(item);
+      const pod = this.decoded.get<Pod>(item);
       if (pod?.metadata && pod.spec) decoded.push({ pod, kv: item });
     }
     if (!decoded.some((d) => needsScheduling(d.pod))) return result;
@@ -103,7 +120,7 @@ export class SchedulingReconciler implements Reconciler {
     const leased = new Set(leases.kvs.map((l) => l.key.slice(NODE_LEASES_PREFIX.length)));
     const scheduler = new Scheduler({ random: this.random });
     for (const item of nodes.kvs) {
-      const node = decode<StoredNode>(item);
+      const node = this.decoded.get<StoredNode>(item);
       if (node?.name && node.capacity) scheduler.upsertNode(schedulerNode(node, leased.has(node.name)));
     }
     const pending: { pod: Pod; kv: KeyValue }[] = [];
@@ -112,7 +129,7 @@ export class SchedulingReconciler implements Reconciler {
         pending.push({ pod, kv: item });
         continue;
       }
-      const bound = boundPod(pod);
+      const bound = this.boundRequest(pod);
       // A pod on a node the view does not know (node object gone) holds nothing anywhere.
       if (bound && scheduler.allocated(bound.node) !== undefined) scheduler.assume(bound, bound.node);
     }
@@ -123,6 +140,14 @@ export class SchedulingReconciler implements Reconciler {
       else if (outcome.kind === 'unschedulable') result.unschedulable.push({ pod: podId(pod), reason: outcome.reason });
     }
     return result;
+  }
+
+  /** `boundPod`, computed once per pod version (quantities parsed once). */
+  private boundRequest(pod: Pod): ReturnType<typeof boundPod> {
+    if (this.requests.has(pod)) return this.requests.get(pod);
+    const b = boundPod(pod);
+    this.requests.set(pod, b);
+    return b;
   }
 
   /** Decide, then bind with a CAS; on a conflict re-read the pod and decide again. */
