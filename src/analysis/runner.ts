@@ -173,6 +173,11 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       const hash = status?.revisionName?.startsWith(prefix) ? status.revisionName.slice(prefix.length) : undefined;
       if ((!wanted && !status?.backgroundAnalysis) || !hash) {
         for (const k of runs.keys()) if (k.startsWith(`${key}/`)) runs.delete(k);
+        // The summary stays for `capstan status` while the workload exists; it goes with it.
+        if (!status) {
+          await kv.delete(`${ANALYSIS_RUNS_PREFIX}${key}`);
+          published.delete(key);
+        }
         return;
       }
       const now = clock.now();

@@ -86,6 +86,12 @@ describe('analysis with no data through the real router', () => {
     const text = await cli('status', 'quiet');
     expect(text.stdout).toMatch(/step-1 +Inconclusive/);
     expect(text.stdout).toContain('success-rate  Inconclusive  1 measured, last - (Inconclusive), 0 failed, 1 inconclusive');
+    // --watch draws the state, one JSON line per change, until its time-out.
+    const watched = await cli('status', 'quiet', '--watch', '--timeout', '2', '-o', 'json');
+    expect(watched.code, watched.stderr).toBe(0);
+    const frames = watched.stdout.trim().split('\n').map((l) => JSON.parse(l) as StatusView);
+    expect(frames.length).toBeGreaterThanOrEqual(1);
+    expect(frames[frames.length - 1]).toMatchObject({ phase: 'Paused', stepNumber: 2 });
     // --wait does not take a pause for success: it gives up at the time-out with exit 1.
     const waited = await cli('status', 'quiet', '--wait', '--timeout', '2');
     expect(waited.code).toBe(1);
