@@ -218,8 +218,8 @@ export class RaftCore {
     }
   }
 
-  /** Membership in effect at `index` (at least the compacted offset). */
-  private configAt(index: number): RaftConfig {
+  /** Membership in effect at `index` (the compacted offset's for anything before it). */
+  configAt(index: number): RaftConfig {
     let c = this.offsetConfig;
     for (const e of this.log) {
       if (e.index > index) break;
