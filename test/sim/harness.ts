@@ -90,6 +90,8 @@ interface Member {
   incarnation: number;
   pausedUntil: number;
   inbox: RaftMessage[];
+  /** Client requests that arrived during a pause. */
+  requests: ClientReq[];
   kv: Map<string, string>;
   applied: number;
   writes: Map<number, ClientReq>;
@@ -189,6 +191,8 @@ export class Sim {
   private readonly drop: number;
   private readonly dup: number;
   private readonly jitter: number;
+  private readonly maxInflight: number;
+  private readonly maxMsgBytes: number;
   private readonly runEnd: number;
   private readonly end: number;
   private faultsOn = true;
@@ -203,6 +207,9 @@ export class Sim {
     this.drop = rng.pick([0, 0.01, 0.05, 0.15]);
     this.dup = rng.pick([0, 0.02, 0.1]);
     this.jitter = rng.pick([1, 5, 20]);
+    // Small limits so that pipelining and flow control are exercised.
+    this.maxInflight = rng.pick([1, 2, 4, 64]);
+    this.maxMsgBytes = rng.pick([1, 64, 128, 1024]);
     this.runEnd = (o.ticks ?? 400) * TICK;
     this.end = this.runEnd + (o.settleTicks ?? 300) * TICK;
     this.stats = {
@@ -225,7 +232,7 @@ export class Sim {
     for (const id of voters) this.addMember(id, { voters, learners: [] });
     this.spares.push(n + 1, n + 2);
     for (let c = 0; c < 3; c++) this.clients.push({ id: c, target: rng.pick(voters), current: undefined, attempt: 0, count: 0 });
-    this.log(`seed ${o.seed}: ${n} members, drop ${this.drop}, dup ${this.dup}, jitter ${this.jitter}ms`);
+    this.log(`seed ${o.seed}: ${n} members, drop ${this.drop}, dup ${this.dup}, jitter ${this.jitter}ms, inflight ${this.maxInflight}, bytes ${this.maxMsgBytes}`);
   }
 
   // ---- running ----
@@ -240,7 +247,12 @@ export class Sim {
       const ev = this.q.pop();
       if (!ev || ev.at > this.end) break;
       this.now = ev.at;
-      ev.fn();
+      try {
+        ev.fn();
+      } catch (err) {
+        this.violation(`exception: ${(err as Error).stack ?? String(err)}`);
+        break;
+      }
       if (this.violations.length > 20) break;
     }
     this.finalChecks();
@@ -279,6 +291,7 @@ export class Sim {
       incarnation: 0,
       pausedUntil: 0,
       inbox: [],
+      requests: [],
       kv: new Map(),
       applied: 0,
       writes: new Map(),
@@ -301,9 +314,8 @@ export class Sim {
       random: () => m.rng.next(),
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      // Small limits so that pipelining and flow control are exercised.
-      maxInflight: 4,
-      maxMsgBytes: 256,
+      maxInflight: this.maxInflight,
+      maxMsgBytes: this.maxMsgBytes,
       snapshot: snap ? { index: snap.index, term: snap.term, config: snap.config } : undefined,
       hardState: { ...m.disk.hard },
       entries: m.disk.entries.slice(),
@@ -331,6 +343,7 @@ export class Sim {
     m.incarnation++;
     m.pausedUntil = 0;
     m.inbox = [];
+    m.requests = [];
     m.writes.clear();
     m.reads.clear();
     m.readyReads = [];
@@ -530,9 +543,13 @@ export class Sim {
     this.q.push(this.now + 1, () => this.onRequest(target, req));
   }
 
-  private onRequest(id: number, req: ClientReq): void {
-    const m = this.members.get(id);
-    if (!m?.core || m.pausedUntil > this.now) return; // lost: the client times out
+  private onRequest(id: number | Member, req: ClientReq): void {
+    const m = typeof id === 'number' ? this.members.get(id) : id;
+    if (!m?.core) return; // lost: the client times out
+    if (m.pausedUntil > this.now) {
+      m.requests.push(req);
+      return;
+    }
     const core = m.core;
     const op = this.history[req.op]!;
     if (op.op === 'get') {
@@ -590,7 +607,10 @@ export class Sim {
     const rng = this.rng;
     const ids = [...this.members.keys()];
     const live = [...this.members.values()].filter((m) => m.core);
-    const kind = rng.pick(['partition', 'asymmetric', 'partial', 'heal', 'crash', 'crash', 'pause', 'conf', 'conf', 'transfer', 'shutdown']);
+    const kind = rng.pick([
+      'partition', 'asymmetric', 'partial', 'isolate', 'isolate', 'heal', 'heal',
+      'crash', 'crash', 'crashLeader', 'pause', 'pause', 'conf', 'conf', 'transfer', 'shutdown',
+    ]);
     switch (kind) {
       case 'partition': {
         this.blocked.clear();
@@ -616,13 +636,26 @@ export class Sim {
         this.log(`link m${a} - m${b} cut`);
         break;
       }
+      case 'isolate': {
+        const l = this.leader();
+        if (!l) break;
+        for (const b of ids) {
+          if (b === l.id) continue;
+          this.blocked.add(`${l.id}>${b}`);
+          this.blocked.add(`${b}>${l.id}`);
+        }
+        this.stats.partitions++;
+        this.log(`leader m${l.id} isolated`);
+        break;
+      }
       case 'heal':
         this.blocked.clear();
         this.log('network healed');
         break;
-      case 'crash': {
+      case 'crash':
+      case 'crashLeader': {
         if (!live.length) break;
-        const m = rng.pick(live);
+        const m = (kind === 'crashLeader' ? this.leader() : undefined) ?? rng.pick(live);
         this.crash(m);
         this.q.push(this.now + rng.range(50, 800), () => this.restart(m));
         break;
@@ -656,7 +689,7 @@ export class Sim {
         break;
       }
     }
-    this.q.push(this.now + rng.range(100, 400), () => this.fault());
+    this.q.push(this.now + rng.range(50, 300), () => this.fault());
   }
 
   private pause(m: Member, ms: number): void {
@@ -674,6 +707,11 @@ export class Sim {
   private resume(m: Member): void {
     m.pausedUntil = 0;
     this.log(`m${m.id} resumes`);
+    // A process back from a pause may serve the requests it queued before it reads the
+    // messages that would tell it it was deposed: exactly what ReadIndex must survive.
+    const requests = m.requests;
+    m.requests = [];
+    for (const req of requests) this.onRequest(m, req);
     const inbox = m.inbox;
     m.inbox = [];
     for (const msg of inbox) {
