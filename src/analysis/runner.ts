@@ -24,6 +24,9 @@ export interface AnalysisRunnerOptions {
   providers?: Omit<ProviderContext, 'revision' | 'namespace' | 'workload'>;
 }
 
+/** How often a pass looks for a running job's result. */
+const JOB_POLL_MS = 1000;
+
 const NO_DATA: Record<string, NoDataPolicy> = { Inconclusive: 'inconclusive', Success: 'pass', Failure: 'fail' };
 
 /** An AnalysisTemplate metric as the run evaluator takes it. */
@@ -49,6 +52,8 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
   const runJob = options.providers?.runJob ?? storeJobRunner({ kv, clock });
   // `<workload key>/<hash>/<analysis key>` → run start, measurements per metric, and its summary.
   const runs = new Map<string, { startedAt: number; measurements: Map<string, Measurement[]>; summary?: AnalysisRunSummary }>();
+  // `<run key>/<metric>` → a job measurement in progress (and its result once it has one).
+  const jobs = new Map<string, { done?: Measurement }>();
   // Per workload key: the summary record last written, to write only changes.
   const published = new Map<string, string>();
 
@@ -97,6 +102,15 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
     return undefined;
   }
 
+  /** One measurement; a provider's failure is an Error measurement, never a rejection. */
+  async function takeMeasurement(m: { spec: MetricSpec; provider: ProviderSpec }, ctx: () => Promise<ProviderContext>, at: number): Promise<Measurement> {
+    try {
+      return assessMeasurement(m.spec, await measure(m.provider, await ctx()), at);
+    } catch (err) {
+      return { phase: 'Error', at, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+
   /** One run's due measurements; its result is reported once it is decided. Returns when to look again. */
   async function step(ref: WorkloadRef, key: string, hash: string, slot: Slot, wanted: { key: string; templates: string[] }): Promise<number | undefined> {
     const runKey = `${key}/${hash}/${wanted.key}`;
@@ -123,23 +137,36 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       const list = run.measurements.get(m.spec.name) ?? [];
       let state = evaluateMetric(m.spec, list, run.startedAt);
       if (state.phase === 'Running' && state.nextAt !== undefined && state.nextAt <= now) {
-        try {
+        const ctx = async (): Promise<ProviderContext> => {
           const service = options.providers?.service ?? (await serviceOf(ref));
-          const result = await measure(m.provider, {
-            ...(options.providers ?? {}),
-            runJob,
-            ...(service ? { service } : {}),
-            revision: hash,
-            namespace: ref.namespace,
-            workload: ref.name,
-            metric: m.spec.name,
-          });
-          list.push(assessMeasurement(m.spec, result, now));
-        } catch (err) {
-          list.push({ phase: 'Error', at: now, message: `${m.spec.name}: ${err instanceof Error ? err.message : String(err)}` });
+          return { ...(options.providers ?? {}), runJob, ...(service ? { service } : {}), revision: hash, namespace: ref.namespace, workload: ref.name, metric: m.spec.name };
+        };
+        let taken: Measurement | undefined;
+        if (m.provider.job !== undefined) {
+          // A job runs as long as its pod does: it is started here and collected on a later
+          // pass, so a long job does not hold up the analyses of other workloads.
+          const id = `${runKey}/${m.spec.name}`;
+          let job = jobs.get(id);
+          if (!job) {
+            const entry: { done?: Measurement } = {};
+            jobs.set(id, entry);
+            void takeMeasurement(m, ctx, now).then((done) => (entry.done = done));
+            job = entry;
+          }
+          if (job.done) {
+            jobs.delete(id);
+            taken = job.done;
+          }
+        } else {
+          taken = await takeMeasurement(m, ctx, now);
         }
-        run.measurements.set(m.spec.name, list);
-        state = evaluateMetric(m.spec, list, run.startedAt);
+        if (taken) {
+          list.push(taken);
+          run.measurements.set(m.spec.name, list);
+          state = evaluateMetric(m.spec, list, run.startedAt);
+        } else {
+          state = { ...state, nextAt: now + JOB_POLL_MS };
+        }
       }
       states.push(state);
       summaries.push(summariseMetric(m.spec.name, state, run.measurements.get(m.spec.name) ?? []));
@@ -173,6 +200,8 @@ export function analysisReconciler(options: AnalysisRunnerOptions): Reconciler {
       const hash = status?.revisionName?.startsWith(prefix) ? status.revisionName.slice(prefix.length) : undefined;
       if ((!wanted && !status?.backgroundAnalysis) || !hash) {
         for (const k of runs.keys()) if (k.startsWith(`${key}/`)) runs.delete(k);
+        // A job still running finishes and removes its pod on its own; nobody reads its result.
+        for (const k of jobs.keys()) if (k.startsWith(`${key}/`)) jobs.delete(k);
         // The summary stays for `capstan status` while the workload exists; it goes with it.
         if (!status) {
           await kv.delete(`${ANALYSIS_RUNS_PREFIX}${key}`);

@@ -32,10 +32,13 @@ function jobTemplate(name: string, code: string): string {
 
 const STEPS = [{ setWeight: 50 }, { analysis: { templates: [{ templateName: 'smoke' }] } }, { pause: {} }];
 
-function files(version: string): Record<string, string> {
+const SLOW_STEPS = [{ setWeight: 50 }, { analysis: { templates: [{ templateName: 'slow' }] } }, { pause: {} }];
+
+function files(version: string, slowVersion = version): Record<string, string> {
   return {
     'apps/checked.yaml': rollout({ name: 'checked', version, strategy: { canary: { steps: STEPS } } }),
-    'apps/analysis.yaml': docs(jobTemplate('smoke', 'process.exit(1)')),
+    'apps/slow.yaml': rollout({ name: 'slow', version: slowVersion, strategy: { canary: { steps: SLOW_STEPS } } }),
+    'apps/analysis.yaml': docs(jobTemplate('smoke', 'process.exit(1)'), jobTemplate('slow', 'setTimeout(()=>process.exit(0),20000)')),
   };
 }
 
@@ -54,7 +57,7 @@ beforeAll(async () => {
       // stopped
     }
   })();
-  await waitFor(() => healthy(cluster!.kv, 'checked'), 40_000, 'checked healthy on v1');
+  await waitFor(async () => (await healthy(cluster!.kv, 'checked')) && (await healthy(cluster!.kv, 'slow')), 40_000, 'checked and slow healthy on v1');
 });
 
 afterAll(async () => {
@@ -99,7 +102,11 @@ describe('the job analysis provider', () => {
     expect(await cluster!.kv.get(`${STORE_PREFIX.pods}default/${pod}`)).toBeUndefined();
   });
 
-  it('a canary whose analysis job exits 1 fails its analysis and aborts', async () => {
+  it('a canary whose analysis job exits 1 aborts, while another workload\'s long job is still running', async () => {
+    // First a 20 s job for slow: the analysis controller has one worker, which must not wait for it.
+    pushCommit(repo, files('v1', 'v2'), 'slow v2');
+    expect((await cluster!.sync.sync('test')).phase).toBe('Synced');
+    const slowPod = await waitFor(async () => (await listPods(cluster!.kv)).find((p) => p.metadata.name.startsWith('analysis-slow-') && p.status.phase === 'Running'), 30_000, 'slow analysis job running');
     pushCommit(repo, files('v2'), 'checked v2');
     expect((await cluster!.sync.sync('test')).phase).toBe('Synced');
     const aborted = await waitFor(async () => {
@@ -110,6 +117,12 @@ describe('the job analysis provider', () => {
     const analysis = (await rolloutOverride(cluster!.kv, 'checked'))?.analysis;
     expect(analysis).toMatchObject({ phase: 'Failed', key: 'step-1' });
     expect(analysis?.message).toMatch(/^smoke: job pod analysis-checked-smoke-[0-9a-f]{6}-0 exited with code 1/);
-    await waitFor(async () => (await listPods(cluster!.kv)).every((p) => !p.metadata.name.startsWith('analysis-')), 20_000, 'job pod removed');
+    // slow's job has not finished yet: checked did not wait for it.
+    const still = await cluster!.kv.get(`${STORE_PREFIX.pods}default/${slowPod.metadata.name}`);
+    expect(still && (JSON.parse(Buffer.from(still.value).toString('utf8')) as Pod).status.phase).toBe('Running');
+    await waitFor(async () => (await listPods(cluster!.kv)).every((p) => !p.metadata.name.startsWith('analysis-checked-')), 20_000, 'checked job pod removed');
+    // slow's job passes in the end, and its pod goes too.
+    await waitFor(async () => (await rolloutOverride(cluster!.kv, 'slow'))?.analysis?.phase === 'Successful', 40_000, 'slow analysis Successful');
+    await waitFor(async () => (await listPods(cluster!.kv)).every((p) => !p.metadata.name.startsWith('analysis-')), 20_000, 'every job pod removed');
   });
 });
