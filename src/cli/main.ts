@@ -120,6 +120,26 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .option('--etcd-prefix <prefix>', 'key prefix in etcd', '/capstan-data')
     .option('--eviction-timeout <seconds>', 'how long a NotReady node keeps its pods before they move (default 60)', (v) => positiveNumber(v, '--eviction-timeout'))
     .option('--node-lease <seconds>', 'how long a node stays Ready without a heartbeat (default 40)', (v) => positiveNumber(v, '--node-lease'))
+    // [raft] a Raft group of members, each running `capstan server` with the same --peers.
+    .option('--peers <name=url,...>', 'every member of a Raft group with its peer URL (same list on every member)')
+    .option('--name <name>', 'this member\'s name in --peers')
+    .option('--peer-listen <host:port>', 'where this member listens for its peers (default: its URL in --peers)')
+    .option('--cluster-token-file <file>', 'shared secret the members present to each other (same content on every member)')
+    .option('--cluster-name <name>', 'mixed into a new group\'s cluster id, so two groups never mix', 'capstan')
+    .option('--heartbeat-interval <ms>', 'Raft heartbeat interval (default 50)', (v) => positiveNumber(v, '--heartbeat-interval'))
+    .option('--election-timeout <ms>', 'Raft election timeout, randomised up to twice (default 500)', (v) => positiveNumber(v, '--election-timeout'))
+    .addHelpText(
+      'after',
+      `
+A Raft group of three members on one machine (each in its own shell; the API ports differ):
+  $ head -c 32 /dev/urandom | base64 > cluster.token
+  $ PEERS=a=http://127.0.0.1:7581,b=http://127.0.0.1:7582,c=http://127.0.0.1:7583
+  $ capstan server --name a --peers $PEERS --cluster-token-file cluster.token --port 7480 --data-dir .capstan-a
+  $ capstan server --name b --peers $PEERS --cluster-token-file cluster.token --port 7490 --data-dir .capstan-b
+  $ capstan server --name c --peers $PEERS --cluster-token-file cluster.token --port 7500 --data-dir .capstan-c
+Every member serves the API; controllers, the scheduler, the sync loop, the router and the
+status writer run on the member holding the controller lease.`,
+    )
     .action(async (opts) => (await import('./commands/up.js')).runServer(io, opts));
 
   program

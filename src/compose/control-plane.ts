@@ -9,6 +9,7 @@ import { openSource } from '../source/index.js';
 import type { Source } from '../source/types.js';
 import { buildServer, bootstrapAdminToken, type CapstanServer } from '../server/index.js';
 import type { KV } from '../store/types.js';
+import type { ClusterStore, ClusterStoreOptions } from '../store/cluster/index.js';
 import { SyncLoop, type SyncState } from '../sync/index.js';
 import { startControllers, type RunningControllers } from './controllers.js';
 import { startCompactor } from './compaction.js';
@@ -49,6 +50,12 @@ export interface ControlPlaneOptions {
   statusWriteBack?: { statusBranch?: string };
   /** Compact the store's history this often (default 5 minutes; 0 turns it off). */
   compactionIntervalMs?: number;
+  /**
+   * [raft] Run as a member of a Raft group (`capstan server --peers`): the store is this
+   * member's, and the sync loop, router and status writer run only on the member holding
+   * the controller lease, like the controllers.
+   */
+  cluster?: Omit<ClusterStoreOptions, 'dir' | 'logger' | 'metrics'>;
 }
 
 export interface ControlPlane {
@@ -60,6 +67,8 @@ export interface ControlPlane {
   server: CapstanServer;
   registry: Registry;
   firstSync: SyncState;
+  /** [raft] This member of the Raft group, when running as one. */
+  cluster?: ClusterStore;
   /** [gitserve] Clone URL of the served repository, when a plain folder is served. */
   gitUrl?: string;
   stop(): Promise<void>;
@@ -77,6 +86,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   try {
     let kv = options.kv;
+    let cluster: ClusterStore | undefined;
+    if (!kv && options.cluster) {
+      const { openClusterStore } = await import('../store/cluster/index.js');
+      cluster = await openClusterStore({ ...options.cluster, dir: resolve(dataDir, 'store'), logger: log, metrics: registry });
+      kv = cluster.kv;
+      const opened = cluster;
+      stops.push(() => opened.close());
+    }
     if (!kv) {
       const { openEmbeddedStore } = await import('../store/embedded/index.js');
       kv = await openEmbeddedStore({ dir: resolve(dataDir, 'store'), logger: log.child({ component: 'store' }), metrics: registry });
@@ -132,12 +149,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const adminTokenFile = resolve(dataDir, 'admin.token');
     await bootstrapAdminToken(store, dataDir);
 
-    // The router first: analysis reads its per-revision figures.
+    // The router first: analysis reads its per-revision figures. In a Raft group it runs on
+    // the lease holder only (started below), so figures come from wherever it runs now.
     let stats: RevisionStatsSource | undefined;
+    let traffic: Awaited<ReturnType<typeof startServiceTraffic>> | undefined;
+    const startRouter = async (): Promise<() => Promise<void>> => {
+      const t = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress: options.router!.bindAddress });
+      traffic = t;
+      return async () => {
+        traffic = undefined;
+        await t.stop();
+      };
+    };
     if (options.router) {
-      const traffic = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress: options.router.bindAddress });
-      stops.push(() => traffic.stop());
-      stats = (service, revision, windowSeconds) => traffic.router.statsFor(service, revision, windowSeconds);
+      if (!cluster) stops.push(await startRouter());
+      stats = (service, revision, windowSeconds) => traffic?.router.statsFor(service, revision, windowSeconds);
     }
 
     const controllers: RunningControllers = await startControllers({
@@ -155,21 +181,51 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       stops.push(async () => compactor.stop());
     }
 
-    const firstSync = await sync.sync('startup');
-    sync.start();
-    stops.push(() => sync.stop());
-
-    if (options.statusWriteBack) {
+    const startSync = async (): Promise<SyncState> => {
+      const first = await sync.sync('startup');
+      sync.start();
+      return first;
+    };
+    const startWriter = async (): Promise<() => Promise<void>> => {
       const writer = new StatusWriter({
         kv: store,
         repo: origin.source,
         branch: origin.branch ?? 'main',
-        ...(options.statusWriteBack.statusBranch ? { statusBranch: options.statusWriteBack.statusBranch } : {}),
+        ...(options.statusWriteBack?.statusBranch ? { statusBranch: options.statusWriteBack.statusBranch } : {}),
         dataDir,
         logger: log.child({ component: 'git-status' }),
       });
       await writer.start();
-      stops.push(() => writer.stop());
+      return () => writer.stop();
+    };
+    let firstSync: SyncState;
+    if (!cluster) {
+      firstSync = await startSync();
+      stops.push(() => sync.stop());
+      if (options.statusWriteBack) stops.push(await startWriter());
+    } else {
+      // [raft] Only the member holding the controller lease syncs, routes and writes status.
+      const elector = controllers.manager.elector!;
+      const gate = followLeadership(() => elector.isLeader, async () => {
+        const undo: (() => Promise<void>)[] = [];
+        if (options.router) undo.push(await startRouter());
+        await startSync();
+        undo.push(() => sync.stop());
+        if (options.statusWriteBack) undo.push(await startWriter());
+        return async () => {
+          for (const u of undo.reverse()) await u();
+        };
+      }, log);
+      stops.push(() => gate.stop());
+      firstSync = {
+        id: 'default',
+        location: source.location,
+        phase: 'Synced',
+        message: 'this member syncs only while it holds the controller lease',
+        errors: [],
+        trigger: 'startup',
+        at: new Date().toISOString(),
+      };
     }
 
     return {
@@ -181,6 +237,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       server,
       registry,
       firstSync,
+      ...(cluster ? { cluster } : {}),
       ...(origin.served ? { gitUrl: `${listening.url}/git/${basename(origin.served.path)}` } : {}), // [gitserve]
       stop: stopAll,
     };
@@ -189,4 +246,40 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (isCapstanError(err)) throw err;
     throw err;
   }
+}
+
+/**
+ * [raft] Runs `start` while `isLeader()` holds and undoes it when it stops holding: polled,
+ * as the lease's own renewals are, so a new holder takes over within one poll of winning.
+ */
+function followLeadership(isLeader: () => boolean, start: () => Promise<() => Promise<void>>, log: Logger, pollMs = 250): { stop(): Promise<void> } {
+  let undo: (() => Promise<void>) | undefined;
+  let busy: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const step = async (): Promise<void> => {
+    const lead = isLeader() && !stopped;
+    if (lead && !undo) {
+      log.info('holding the controller lease: starting the sync loop, router and status writer');
+      undo = await start().catch((err: unknown) => {
+        log.error({ err }, 'starting the leader-only services failed');
+        return undefined;
+      });
+    } else if (!lead && undo) {
+      log.info('no longer holding the controller lease: stopping the sync loop, router and status writer');
+      const u = undo;
+      undo = undefined;
+      await u().catch((err: unknown) => log.warn({ err }, 'stopping the leader-only services failed'));
+    }
+  };
+  const timer = setInterval(() => {
+    busy = busy.then(step);
+  }, pollMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      busy = busy.then(step);
+      await busy;
+    },
+  };
 }

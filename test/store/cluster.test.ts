@@ -153,26 +153,66 @@ describe('Raft group over 127.0.0.1', () => {
     await waitFor(async () => (await back.serializable.revision()) === rev, 'the same revision');
   });
 
+  it('adds a member as a learner that catches up from a snapshot and is promoted, then removes one', async () => {
+    group = await startGroup();
+    const leader = await group.leader();
+    for (let i = 0; i < 300; i++) await leader.kv.put(`/m/${i}`, `v${i}`);
+    const follower = [...group.stores.values()].find((s) => s !== leader)!;
+    const url = `http://127.0.0.1:${await freePort()}`;
+    // Asked of a follower: forwarded to the leader.
+    await follower.member.changeMembership({ op: 'add', name: 'd', url });
+    expect(leader.member.status().members.find((m) => m.name === 'd')).toMatchObject({ voter: false, peerUrl: url });
+    const d = await openClusterStore({
+      name: 'd',
+      peers: [...group.peers, { name: 'd', url }],
+      join: true,
+      clusterId: leader.clusterId,
+      token: TOKEN,
+      dir: join(group.dirs.get('a')!, '..', 'd'),
+      tickMs: 20,
+      snapshotEvery: 200,
+    });
+    group.stores.set('d', d);
+    await waitFor(() => leader.member.status().members.find((m) => m.name === 'd')?.voter === true, 'd promoted to voter');
+    await waitFor(async () => (await d.serializable.range('/m/')).count === 300, 'd to hold the data');
+    // A write through the new member, read on the old leader.
+    await d.kv.put('/from-d', 'hello');
+    expect(text((await leader.kv.get('/from-d'))?.value)).toBe('hello');
+    // Remove a follower that is not d: the group of a, b, c, d shrinks to three.
+    const gone = [...group.stores.values()].find((s) => s !== leader && s !== d)!;
+    await d.member.changeMembership({ op: 'remove', name: gone.member.name });
+    await waitFor(() => !leader.member.status().members.some((m) => m.name === gone.member.name), 'the removal');
+    await gone.close();
+    group.stores.delete(gone.member.name);
+    const r = await leader.kv.put('/after-remove', 'ok');
+    expect(r.revision).toBeGreaterThan(0);
+    const refused = await leader.member.changeMembership({ op: 'add', name: 'd', url }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isCapstanError(refused, 'CAPSTAN_ERR_CONFIG_INVALID')).toBe(true);
+  });
+
   it('refuses a member with a wrong token or another cluster id, and the error says so', async () => {
     group = await startGroup(['a', 'b', 'c'], false);
     const leader = await group.leader();
-    // A member "c" of another cluster (different cluster name → different id) on the same peer URLs.
-    const c = group.stores.get('c')!;
-    await c.close();
+    // A follower's place taken by a member of another cluster (different cluster name → different id).
+    const victim = [...group.stores.values()].find((s) => s !== leader)!;
+    const name = victim.member.name;
+    await victim.close();
     const strangerPeers = group.peers;
-    const stranger = await openClusterStore({ name: 'c', peers: strangerPeers, token: TOKEN, clusterName: 'other', tickMs: 20 });
-    group.stores.set('c', stranger);
-    const idOf = (n: string) => group!.stores.get(n)!.member.id;
-    const mismatch = await stranger.member.peerStatus(idOf('a')).then(
+    const stranger = await openClusterStore({ name, peers: strangerPeers, token: TOKEN, clusterName: 'other', tickMs: 20 });
+    group.stores.set(name, stranger);
+    const mismatch = await stranger.member.peerStatus(leader.member.id).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(isCapstanError(mismatch, 'CAPSTAN_ERR_STORE_CLUSTER_MISMATCH')).toBe(true);
     expect(String((mismatch as Error).message)).toMatch(/another|cluster/);
     await stranger.close();
-    const badToken = await openClusterStore({ name: 'c', peers: strangerPeers, token: 'wrong-token-wrong-token', tickMs: 20 });
-    group.stores.set('c', badToken);
-    const refused = await badToken.member.peerStatus(idOf('a')).then(
+    const badToken = await openClusterStore({ name, peers: strangerPeers, token: 'wrong-token-wrong-token', tickMs: 20 });
+    group.stores.set(name, badToken);
+    const refused = await badToken.member.peerStatus(leader.member.id).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -37,6 +37,14 @@ export interface ServerCommandOptions extends UpOptions {
   evictionTimeout?: number;
   /** Seconds a node's lease lasts without a heartbeat. */
   nodeLease?: number;
+  // [raft] a member of a Raft group
+  peers?: string;
+  name?: string;
+  peerListen?: string;
+  clusterTokenFile?: string;
+  clusterName?: string;
+  heartbeatInterval?: number;
+  electionTimeout?: number;
 }
 
 function isUrl(location: string): boolean {
@@ -141,6 +149,7 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     kv = await openEtcdStore({ endpoints, prefix: opts.etcdPrefix ?? '/capstan-data', logger });
   }
   const { startControlPlane } = await import('../../compose/index.js');
+  const cluster = opts.peers !== undefined ? await clusterOptions(io, opts) : undefined; // [raft]
   const source = opts.source ?? 'examples-repo';
   const plane = await startControlPlane({
     source: isUrl(source) ? source : resolve(io.cwd, source),
@@ -151,13 +160,14 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     logger,
     syncSchedule: opts.syncSchedule,
     ...(kv ? { kv } : {}),
+    ...(cluster ? { cluster } : {}),
     ...(opts.evictionTimeout !== undefined ? { evictionTimeoutSeconds: opts.evictionTimeout } : {}),
     ...(opts.nodeLease !== undefined ? { nodeLeaseSeconds: opts.nodeLease } : {}),
     ...planeExtras(opts),
   });
   io.out(
     [
-      `Capstan server: ${plane.url} (store: ${opts.store})`,
+      `Capstan server: ${plane.url} (store: ${plane.cluster ? `Raft group member ${opts.name}, peers on ${plane.cluster.member.peerUrl}` : opts.store})`,
       `  source:   ${plane.source.location}`,
       `  ${describeSync(plane)}`,
       `  token:    ${relative(io.cwd, plane.adminTokenFile) || plane.adminTokenFile}`,
@@ -170,4 +180,29 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
   await untilStopped(opts.signal);
   await plane.stop();
   if (kv) await kv.close();
+}
+
+/** [raft] `--peers` and friends as the control plane's cluster options. */
+async function clusterOptions(io: CliIO, opts: ServerCommandOptions) {
+  const { parsePeers } = await import('../../store/cluster/index.js');
+  if (opts.store === 'etcd') throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--peers runs the embedded store as a Raft group; it cannot be combined with --store etcd');
+  const peers = parsePeers(opts.peers ?? '');
+  if (!opts.name) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `--peers needs --name, one of: ${peers.map((p) => p.name).join(', ')}`);
+  if (!opts.clusterTokenFile) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--peers needs --cluster-token-file FILE (the same secret on every member)');
+  let peerListen: { host: string; port: number } | undefined;
+  if (opts.peerListen) {
+    const m = /^(.+):(\d+)$/.exec(opts.peerListen.replace(/^http:\/\//, ''));
+    if (!m) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `--peer-listen takes host:port, got "${opts.peerListen}"`);
+    peerListen = { host: m[1]!, port: Number(m[2]) };
+  }
+  const tickMs = opts.heartbeatInterval ?? 50;
+  return {
+    name: opts.name,
+    peers,
+    tokenFile: resolve(io.cwd, opts.clusterTokenFile),
+    clusterName: opts.clusterName ?? 'capstan',
+    tickMs,
+    electionTicks: Math.max(2, Math.round((opts.electionTimeout ?? 500) / tickMs)),
+    ...(peerListen ? { peerListen } : {}),
+  };
 }

@@ -3,6 +3,7 @@
 export { openClusterStore } from './store.js';
 export type { ClusterStore, ClusterStoreOptions } from './store.js';
 export { ClusterMember } from './member.js';
-export type { ClusterMemberOptions, MemberStatus, ReadMode } from './member.js';
+export type { ClusterMemberOptions, MemberStatus } from './member.js';
+export type { MembershipRequest } from './transport.js';
 export { memberIdFor, clusterIdFor, parsePeers, normalisePeerUrl } from './ids.js';
 export type { PeerSpec } from './ids.js';

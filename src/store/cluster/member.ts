@@ -6,30 +6,44 @@
 // - Writes proposed here while another member leads are forwarded to the leader, which
 //   answers once the entry is applied; the caller's answer waits until this member has
 //   applied it too, so a client reading here next sees its own write.
-// - Linearizable reads use ReadIndex: the leader notes its commit index, then confirms it
-//   still leads with one round of heartbeats a majority answers in its term (each peer's
-//   transport reply carries the term it holds after stepping the batch); the read is served
-//   once the state has applied that index. No clock-based leases.
-// - Serializable reads are served from the local state as it is.
+// - Linearizable reads use the core's ReadIndex (a heartbeat round a majority answers; no
+//   clock leases); the read is served once the local state has applied that index.
 // - Lease expiry is decided by the leader from its clock and carried in the log; a new
 //   leader first gives every lease a full TTL (leasePromote), as etcd does.
+// - Followers that need compacted entries get a snapshot (MVCC state and member table).
+// - Membership changes one member at a time: a new member joins as a learner and is
+//   promoted by the leader once it has caught up.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CapstanError, isCapstanError } from '../../common/index.js';
 import { createStoreMetrics, lockDataDir, realClock, WatchHub, type StoreClock, type StoreMetrics } from '../embedded/index.js';
-import { commandSize, decodeCommand, decodeSnapshot, encodeCommand, encodeSnapshot, MvccState, type Command } from '../mvcc/index.js';
-import { nodeWalFs, RaftCore, Wal, type Entry, type RaftMessage, type WalFs, type WalState } from '../raft/index.js';
+import { commandSize, decodeCommand, encodeCommand, MvccState, type Command } from '../mvcc/index.js';
+import {
+  decodeConfEntry,
+  isConfChange,
+  nodeWalFs,
+  RaftCore,
+  Wal,
+  type ConfChange,
+  type Entry,
+  type RaftConfig,
+  type RaftMessage,
+  type RaftSnapshot,
+  type WalFs,
+  type WalState,
+} from '../raft/index.js';
 import { MAX_REQUEST_BYTES } from '../types.js';
-import { memberIdFor, type PeerSpec } from './ids.js';
-import { HttpTransport } from './transport.js';
-
-export type ReadMode = 'linearizable' | 'serializable';
+import { memberIdFor, normalisePeerUrl, type PeerSpec } from './ids.js';
+import { decodePayload, encodePayload } from './payload.js';
+import { HttpTransport, type MembershipRequest } from './transport.js';
 
 export interface ClusterMemberOptions {
   /** This member's name; must be one of `peers`. */
   name: string;
-  /** Every voting member at bootstrap, this one included. */
+  /** Every member at bootstrap (this one included), or the group being joined. */
   peers: PeerSpec[];
+  /** Join an existing group as a learner (`capstan members add` first) instead of bootstrapping. */
+  join?: boolean;
   clusterId: string;
   /** Shared secret every member presents to its peers. */
   token: string;
@@ -48,7 +62,7 @@ export interface ClusterMemberOptions {
   tickMs?: number;
   /** Ticks without a leader before campaigning, randomised up to twice (default 10). */
   electionTicks?: number;
-  /** How long a forwarded write or a read barrier may take (default 10 s). */
+  /** How long a forwarded write or a read may take (default 10 s). */
   requestTimeoutMs?: number;
   watchBufferBatches?: number;
   random?: () => number;
@@ -66,7 +80,8 @@ export interface MemberStatus {
   lastIndex: number;
   /** The leader's view of each follower (leader only). */
   progress?: { id: string; match: number; next: number }[];
-  members: { id: string; name: string; peerUrl: string }[];
+  /** Every member of the configuration this member has. */
+  members: { id: string; name: string; peerUrl: string; voter: boolean }[];
 }
 
 interface Waiter<T> {
@@ -88,16 +103,9 @@ interface Inflight extends Waiter<Applied> {
   deadline: number;
 }
 
-interface PendingRead extends Waiter<number> {
-  /** Stamp at arrival: only heartbeat batches sent later confirm it. */
-  stamp: number;
-  index: number;
-  term: number;
-  acks: Set<number>;
+interface ReadWaiter extends Waiter<number> {
   deadline: number;
 }
-
-const NOOP = new Uint8Array(0);
 
 function unavailable(message: string, context: Record<string, unknown> = {}): CapstanError {
   return new CapstanError('CAPSTAN_ERR_STORE_UNAVAILABLE', message, { context });
@@ -108,6 +116,9 @@ function closedError(): CapstanError {
 }
 
 const hex = (id: number | undefined): string | null => (id === undefined || id === 0 ? null : id.toString(16));
+
+/** One read attempt waits this long for the leader's answer before asking again. */
+const READ_ATTEMPT_MS = 2000;
 
 export class ClusterMember {
   readonly id: number;
@@ -125,29 +136,41 @@ export class ClusterMember {
   private readonly snapshotEvery: number;
   private readonly tickMs: number;
   private readonly requestTimeoutMs: number;
+  /** Names and peer URLs of every member id known (the configuration's and removed ones). */
   private readonly names = new Map<number, PeerSpec>();
   private unlock: (() => Promise<void>) | undefined;
 
   private pending: Proposal[] = [];
   private inflight = new Map<number, Inflight>();
-  private reads: PendingRead[] = [];
-  private readStamp = 0;
-  private heartbeatNow = false;
+  private reads = new Map<string, ReadWaiter>();
+  private readSeq = 0;
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   private loop: Promise<void> | undefined;
   private tickHandle: unknown;
   private ticks = 0;
   private wasLeader = false;
-  private knownLeader: number | undefined;
   private expiring = false;
+  private promoting = false;
   private snapshotIndex: number;
   private snapshotting: Promise<void> | undefined;
   private snapshotDone: number | undefined;
+  /** The membership as of the applied index (what a snapshot of the applied state carries). */
+  private appliedConfig: RaftConfig;
 
   private constructor(
     o: ClusterMemberOptions,
-    parts: { raft: RaftCore; wal: Wal | undefined; mvcc: MvccState; snapshotIndex: number; metrics: StoreMetrics; logger: Logger | undefined },
+    parts: {
+      raft: RaftCore;
+      wal: Wal | undefined;
+      mvcc: MvccState;
+      snapshotIndex: number;
+      metrics: StoreMetrics;
+      logger: Logger | undefined;
+      members: PeerSpec[];
+      config: RaftConfig;
+    },
   ) {
+    this.appliedConfig = parts.config;
     this.name = o.name;
     this.id = memberIdFor(o.name);
     this.raft = parts.raft;
@@ -161,9 +184,8 @@ export class ClusterMember {
     this.tickMs = o.tickMs ?? 50;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
     this.hub = new WatchHub(o.watchBufferBatches ?? 10_000);
-    for (const p of o.peers) this.names.set(memberIdFor(p.name), p);
-    const self = this.names.get(this.id)!;
-    const selfUrl = new URL(self.url);
+    for (const p of parts.members) this.names.set(memberIdFor(p.name), p);
+    const selfUrl = new URL(this.names.get(this.id)?.url ?? o.peers.find((p) => p.name === o.name)!.url);
     const listen = o.peerListen ?? { host: selfUrl.hostname, port: Number(selfUrl.port) };
     this.transport = new HttpTransport({
       selfId: this.id,
@@ -173,12 +195,11 @@ export class ClusterMember {
       port: listen.port,
       peers: new Map([...this.names].map(([id, p]) => [id, p.url])),
       logger: this.logger,
-      stamp: () => this.readStamp,
-      onAck: (peer, term, stamp) => this.onAck(peer, term, stamp),
+      onSent: (peer, messages, ok) => this.onSent(peer, messages, ok),
       handlers: {
         messages: (ms) => this.onMessages(ms),
         propose: (data) => this.onForwardedProposal(data),
-        readIndex: () => this.leaderReadIndex(),
+        membership: (req) => this.changeMembership(req),
         status: () => this.status(),
       },
     });
@@ -190,8 +211,10 @@ export class ClusterMember {
       throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `--name ${o.name} is not one of the members in --peers (${o.peers.map((p) => p.name).join(', ')})`);
     }
     let mvcc = new MvccState();
+    let members: PeerSpec[] = o.peers;
     let wal: Wal | undefined;
     let st: WalState = { entries: [] };
+    let snapshotConfig: RaftConfig | undefined;
     const holder: { member?: ClusterMember } = {};
     const metrics = createStoreMetrics(o.metrics, () => ({ keys: holder.member?.mvcc.liveKeys ?? 0, bytes: holder.member?.mvcc.liveBytes ?? 0 }));
     let unlock: (() => Promise<void>) | undefined;
@@ -203,7 +226,12 @@ export class ClusterMember {
         const opened = await Wal.open({ dir: o.dir, fs, logger, segmentBytes: o.segmentBytes, onSync: (s) => metrics.fsyncSeconds(s) });
         wal = opened.wal;
         st = opened.state;
-        if (st.snapshot) mvcc = decodeSnapshot(st.snapshot.data);
+        if (st.snapshot) {
+          const payload = decodePayload(st.snapshot.data);
+          mvcc = payload.mvcc;
+          members = mergeMembers(payload.members, o.peers);
+          snapshotConfig = payload.config;
+        }
       } catch (err) {
         await wal?.close();
         await unlock();
@@ -211,17 +239,24 @@ export class ClusterMember {
       }
       logger?.info({ dir: o.dir, snapshot: st.snapshot?.index ?? 0, replay: st.entries.length, term: st.hardState?.term ?? 0 }, 'opened the write-ahead log');
     }
+    // Member names and URLs of changes in the log after the snapshot.
+    for (const e of st.entries) if (isConfChange(e.data)) members = withChange(members, decodeConfEntry(e.data).change);
+    const self = memberIdFor(o.name);
+    const others = o.peers.filter((p) => p.name !== o.name).map((p) => memberIdFor(p.name));
+    const bootstrap: RaftConfig = o.join ? { voters: others, learners: [self] } : { voters: o.peers.map((p) => memberIdFor(p.name)), learners: [] };
     const raft = new RaftCore({
-      id: memberIdFor(o.name),
-      members: o.peers.map((p) => memberIdFor(p.name)),
+      id: self,
+      members: bootstrap.voters,
+      learners: bootstrap.learners,
       electionTicks: o.electionTicks ?? 10,
       heartbeatTicks: 1,
       random: o.random ?? Math.random,
-      ...(st.snapshot ? { snapshot: { index: st.snapshot.index, term: st.snapshot.term } } : {}),
+      snapshotSource: () => holder.member?.snapshotForPeer(),
+      ...(st.snapshot ? { snapshot: { index: st.snapshot.index, term: st.snapshot.term, ...(snapshotConfig ? { config: snapshotConfig } : {}) } } : {}),
       ...(st.hardState ? { hardState: st.hardState } : {}),
       entries: st.entries,
     });
-    const member = new ClusterMember(o, { raft, wal, mvcc, snapshotIndex: st.snapshot?.index ?? 0, metrics, logger });
+    const member = new ClusterMember(o, { raft, wal, mvcc, snapshotIndex: st.snapshot?.index ?? 0, metrics, logger, members, config: snapshotConfig ?? bootstrap });
     holder.member = member;
     member.unlock = unlock;
     try {
@@ -231,9 +266,8 @@ export class ClusterMember {
       await unlock?.();
       throw unavailable(`the peer listener could not start: ${(err as Error).message}`, { member: o.name });
     }
-    logger?.info({ id: hex(member.id), peerUrl: member.transport.url, members: o.peers.map((p) => p.name) }, 'member started');
-    // Replays what the log says is committed; then elections start with the ticks.
-    if (o.peers.length === 1) raft.campaign();
+    logger?.info({ id: hex(member.id), peerUrl: member.transport.url, voters: raft.members.map((m) => hex(m)) }, 'member started');
+    if (raft.members.length === 1 && raft.members[0] === self) raft.campaign();
     await member.kick();
     member.scheduleTick();
     return member;
@@ -251,8 +285,7 @@ export class ClusterMember {
 
   /** The leader this member knows of (itself included), if any. */
   get leader(): number | undefined {
-    if (this.raft.state.role === 'leader') return this.id;
-    return this.raft.state.role === 'follower' ? this.raft.state.leader : undefined;
+    return this.raft.leader;
   }
 
   get peerUrl(): string {
@@ -275,7 +308,7 @@ export class ClusterMember {
   async readBarrier(): Promise<void> {
     if (this.closed) throw closedError();
     const index = await this.readIndex();
-    await this.waitApplied(index);
+    await this.waitApplied(index, this.clock.now() + this.requestTimeoutMs);
   }
 
   private submit(data: Uint8Array): Promise<Applied> {
@@ -326,90 +359,48 @@ export class ClusterMember {
       if (this.closed) throw closedError();
       const leader = this.leader;
       if (leader !== undefined) return leader;
-      if (this.clock.now() >= deadline) throw unavailable('no leader: the group has no quorum (fewer than a majority of members answer)', { member: this.name });
+      if (this.clock.now() >= deadline) throw unavailable('no leader: fewer than a majority of the members answer', { member: this.name });
       await this.pause(this.tickMs);
     }
   }
 
-  private waitApplied(index: number, deadline?: number): Promise<void> {
+  private waitApplied(index: number, deadline: number): Promise<void> {
     if (this.raft.applied >= index) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const w = { index, resolve };
       this.appliedWaiters.push(w);
-      if (deadline !== undefined) {
-        this.clock.setTimeout(
-          () => {
-            const i = this.appliedWaiters.indexOf(w);
-            if (i < 0) return;
-            this.appliedWaiters.splice(i, 1);
-            reject(unavailable(`this member did not apply index ${index} in time`, { index, applied: this.raft.applied }));
-          },
-          Math.max(1, deadline - this.clock.now()),
-        );
-      }
+      this.clock.setTimeout(
+        () => {
+          const i = this.appliedWaiters.indexOf(w);
+          if (i < 0) return;
+          this.appliedWaiters.splice(i, 1);
+          reject(unavailable(`this member did not apply index ${index} in time`, { index, applied: this.raft.applied }));
+        },
+        Math.max(1, deadline - this.clock.now()),
+      );
     });
   }
 
-  /** The read index from the leader (here or over the transport). */
+  /** A confirmed read index (ReadIndex through the core; forwarded to the leader by it). */
   private async readIndex(): Promise<number> {
     const deadline = this.clock.now() + this.requestTimeoutMs;
     for (;;) {
-      const leader = await this.waitForLeader(deadline);
-      try {
-        if (leader === this.id) return await this.leaderReadIndex();
-        return await this.transport.forwardReadIndex(leader, Math.max(1, deadline - this.clock.now()));
-      } catch (err) {
-        const retry = isCapstanError(err, 'CAPSTAN_ERR_STORE_NOT_LEADER') || isCapstanError(err, 'CAPSTAN_ERR_STORE_UNAVAILABLE');
-        if (!retry || this.clock.now() >= deadline || this.closed) throw err;
-        await this.pause(this.tickMs);
+      await this.waitForLeader(deadline);
+      const requestId = `${this.id.toString(16)}.${++this.readSeq}`;
+      if (this.raft.readIndex(requestId)) {
+        const attempt = Math.min(READ_ATTEMPT_MS, Math.max(1, deadline - this.clock.now()));
+        const index = await new Promise<number>((resolve, reject) => {
+          this.reads.set(requestId, { resolve, reject, deadline: this.clock.now() + attempt });
+          void this.kick();
+        }).catch((err: unknown) => {
+          if (isCapstanError(err, 'CAPSTAN_ERR_STORE_CLOSED')) throw err;
+          return -1;
+        });
+        if (index >= 0) return index;
       }
+      if (this.clock.now() >= deadline) throw unavailable('a majority did not confirm the read in time', { member: this.name });
+      await this.pause(this.tickMs);
     }
-  }
-
-  /** On the leader: a read index confirmed by a majority heartbeat round (ReadIndex, §6.4). */
-  private leaderReadIndex(): Promise<number> {
-    if (!this.raft.isLeader) return Promise.reject(this.notLeader());
-    return new Promise<number>((resolve, reject) => {
-      const read: PendingRead = {
-        resolve,
-        reject,
-        stamp: ++this.readStamp,
-        index: this.raft.commit,
-        term: this.raft.term,
-        acks: new Set([this.id]),
-        deadline: this.clock.now() + this.requestTimeoutMs,
-      };
-      // Until an entry of its own term commits, the leader's commit index may be behind
-      // what an earlier leader acknowledged: wait for the term's no-op (§6.4 step 1).
-      if (this.raft.termAt(this.raft.commit) !== this.raft.term) read.index = -1;
-      this.reads.push(read);
-      this.heartbeatNow = true;
-      this.settleReads();
-      void this.kick();
-    });
-  }
-
-  private onAck(peer: number, term: number, stamp: number): void {
-    if (!this.raft.isLeader || term !== this.raft.term || this.reads.length === 0) return;
-    for (const r of this.reads) if (r.stamp <= stamp && r.term === term) r.acks.add(peer);
-    this.settleReads();
-  }
-
-  private settleReads(): void {
-    if (this.reads.length === 0) return;
-    const quorum = Math.floor(this.raft.members.length / 2) + 1;
-    const ownTermCommitted = this.raft.termAt(this.raft.commit) === this.raft.term;
-    const keep: PendingRead[] = [];
-    for (const r of this.reads) {
-      if (!this.raft.isLeader || this.raft.term !== r.term) {
-        r.reject(this.notLeader());
-        continue;
-      }
-      if (r.index < 0 && ownTermCommitted) r.index = this.raft.commit;
-      if (r.index >= 0 && r.acks.size >= quorum) r.resolve(r.index);
-      else keep.push(r);
-    }
-    this.reads = keep;
   }
 
   private notLeader(): CapstanError {
@@ -418,11 +409,17 @@ export class ClusterMember {
 
   // ---- inbound from peers ----
 
-  private onMessages(messages: RaftMessage[]): number {
-    if (this.closed) return this.raft.term;
+  private onMessages(messages: RaftMessage[]): void {
+    if (this.closed) return;
     for (const m of messages) if (m.to === this.id) this.raft.step(m);
     void this.kick();
-    return this.raft.term;
+  }
+
+  private onSent(peer: number, messages: RaftMessage[], ok: boolean): void {
+    if (this.closed) return;
+    if (!ok) this.raft.reportUnreachable(peer);
+    for (const m of messages) if (m.type === 'snapshot') this.raft.reportSnapshot(peer, ok);
+    if (!ok || messages.some((m) => m.type === 'snapshot')) void this.kick();
   }
 
   private async onForwardedProposal(data: Uint8Array): Promise<Applied> {
@@ -454,7 +451,7 @@ export class ClusterMember {
       this.fatal(err);
     } finally {
       this.loop = undefined;
-      if ((this.pending.length || this.heartbeatNow) && !this.closed) void this.kick();
+      if (this.pending.length && !this.closed) void this.kick();
     }
   }
 
@@ -462,26 +459,26 @@ export class ClusterMember {
     for (;;) {
       if (this.closed) return;
       await this.releaseSnapshot();
-      this.noticeRole();
       if (this.pending.length) {
         const batch = this.pending;
         this.pending = [];
-        if (this.raft.isLeader) {
+        if (this.raft.isLeader && this.raft.transferTarget === undefined) {
           const indexes = this.raft.propose(batch.map((p) => p.data));
           const deadline = this.clock.now() + this.requestTimeoutMs;
           for (let i = 0; i < batch.length; i++) this.inflight.set(indexes[i]!, { ...batch[i]!, term: this.raft.term, deadline });
         } else for (const p of batch) void this.forward(p);
       }
-      if (this.heartbeatNow) {
-        this.heartbeatNow = false;
-        // A leader's tick is a heartbeat to every follower: the round that confirms reads.
-        if (this.raft.isLeader && this.raft.members.length > 1) this.raft.tick();
-      }
       const ready = this.raft.ready();
+      if (ready.snapshot) await this.installSnapshot(ready.snapshot);
+      // Peers added by a change take part as soon as it is appended (as in the core).
+      for (const e of ready.entries) if (isConfChange(e.data)) this.learnMembers(decodeConfEntry(e.data).change);
       this.applyEntries(ready.committed);
-      if (ready.committed.length) {
-        this.maybeSnapshot();
-        this.settleReads();
+      if (ready.committed.length) this.maybeSnapshot();
+      for (const rs of ready.readStates) {
+        const w = this.reads.get(rs.requestId);
+        if (!w) continue;
+        this.reads.delete(rs.requestId);
+        w.resolve(rs.index);
       }
       this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
       if (ready.entries.length || ready.hardState) {
@@ -499,9 +496,9 @@ export class ClusterMember {
       }
       // Only now that what they depend on is durable.
       if (ready.messages.length) this.transport.send(ready.messages);
-      this.noticeRole();
-      const idle = !ready.entries.length && !ready.hardState && !ready.messages.length && !ready.committed.length;
-      if (idle && !this.pending.length && !this.heartbeatNow) return;
+      if (ready.softState) this.noticeRole();
+      const idle = !ready.entries.length && !ready.hardState && !ready.messages.length && !ready.committed.length && !ready.snapshot;
+      if (idle && !this.pending.length) return;
     }
   }
 
@@ -513,25 +510,36 @@ export class ClusterMember {
         // Another leader's entry took this index: ours was never committed.
         waiter.reject(new CapstanError('CAPSTAN_ERR_STORE_NOT_LEADER', 'leadership changed before the write committed; it was not applied', { context: { index: e.index } }));
       }
+      const ours = waiter && waiter.term === e.term ? waiter : undefined;
       if (e.data.length === 0) {
-        if (waiter && waiter.term === e.term) waiter.resolve({ index: e.index, result: undefined });
+        ours?.resolve({ index: e.index, result: undefined });
+        continue;
+      }
+      if (isConfChange(e.data)) {
+        const { change, config } = decodeConfEntry(e.data);
+        this.appliedConfig = config;
+        this.appliedMembership(change);
+        ours?.resolve({ index: e.index, result: undefined });
         continue;
       }
       const outcome = this.mvcc.apply(decodeCommand(e.data));
       this.hub.publish(outcome.batches);
-      if (!waiter || waiter.term !== e.term) continue;
-      if (outcome.ok) waiter.resolve({ index: e.index, result: outcome.result });
-      else waiter.reject(outcome.error);
+      if (!ours) continue;
+      if (outcome.ok) ours.resolve({ index: e.index, result: outcome.result });
+      else ours.reject(outcome.error);
     }
-    if (entries.length && this.appliedWaiters.length) {
-      const applied = this.raft.applied;
-      const keep: typeof this.appliedWaiters = [];
-      for (const w of this.appliedWaiters) {
-        if (w.index <= applied) w.resolve();
-        else keep.push(w);
-      }
-      this.appliedWaiters = keep;
+    if (entries.length) this.releaseApplied();
+  }
+
+  private releaseApplied(): void {
+    if (!this.appliedWaiters.length) return;
+    const applied = this.raft.applied;
+    const keep: typeof this.appliedWaiters = [];
+    for (const w of this.appliedWaiters) {
+      if (w.index <= applied) w.resolve();
+      else keep.push(w);
     }
+    this.appliedWaiters = keep;
   }
 
   private failUnstable(entries: Entry[], err: unknown): void {
@@ -545,24 +553,143 @@ export class ClusterMember {
     }
   }
 
-  /** Acts on a change of role: a new leader promotes leases; a former one hands work on. */
   private noticeRole(): void {
     const leader = this.leader;
-    if (leader !== this.knownLeader) {
-      this.knownLeader = leader;
-      this.logger?.info({ leader: hex(leader), term: this.raft.term }, leader === this.id ? 'became the leader' : leader === undefined ? 'no leader' : 'following a leader');
-    }
+    this.logger?.info({ leader: hex(leader), term: this.raft.term }, leader === this.id ? 'became the leader' : leader === undefined ? 'no leader' : 'following a leader');
     const isLeader = this.raft.isLeader;
     if (isLeader === this.wasLeader) return;
     this.wasLeader = isLeader;
-    if (isLeader) {
-      if (this.mvcc.leases.size) {
-        this.pending.push({ data: encodeCommand({ type: 'leasePromote', now: this.clock.now() }), resolve: () => undefined, reject: () => undefined });
+    if (isLeader && this.mvcc.leases.size) {
+      // Time passed while no leader ran: every lease gets a full TTL from now.
+      this.pending.push({ data: encodeCommand({ type: 'leasePromote', now: this.clock.now() }), resolve: () => undefined, reject: () => undefined });
+    }
+  }
+
+  // ---- membership ----
+
+  /** Names and URLs from a change's context; the transport learns new peers. */
+  private learnMembers(cc: ConfChange): void {
+    if (cc.type !== 'addLearner' || !cc.context) return;
+    const spec = parseContext(cc.context);
+    if (!spec) return;
+    this.names.set(cc.id, spec);
+    if (cc.id !== this.id) this.transport.setPeer(cc.id, spec.url);
+  }
+
+  private appliedMembership(cc: ConfChange): void {
+    this.learnMembers(cc);
+    const name = this.names.get(cc.id)?.name ?? hex(cc.id);
+    this.logger?.info({ change: cc.type, member: name }, 'membership change applied');
+    if (cc.type === 'remove') {
+      if (cc.id === this.id) this.logger?.warn('this member was removed from the group; stop it');
+      else this.transport.removePeer(cc.id);
+    }
+  }
+
+  /** On the leader: add (as a learner), promote or remove a member; resolves once applied. */
+  async changeMembership(req: MembershipRequest): Promise<{ index: number }> {
+    if (this.closed) throw closedError();
+    if (!this.raft.isLeader) {
+      const leader = await this.waitForLeader(this.clock.now() + this.requestTimeoutMs);
+      if (leader !== this.id) return this.transport.forwardMembership(leader, req, this.requestTimeoutMs);
+    }
+    const id = memberIdFor(req.name);
+    let cc: ConfChange;
+    if (req.op === 'add') {
+      const url = normalisePeerUrl(req.url ?? '');
+      cc = { type: 'addLearner', id, context: JSON.stringify({ name: req.name, url }) };
+    } else if (req.op === 'promote') cc = { type: 'promote', id };
+    else cc = { type: 'remove', id };
+    const deadline = this.clock.now() + this.requestTimeoutMs;
+    for (;;) {
+      const r = this.raft.proposeConfChange(cc);
+      if (r.ok) {
+        const applied = new Promise<Applied>((resolve, reject) => this.inflight.set(r.index, { resolve, reject, term: this.raft.term, deadline }));
+        void this.kick();
+        await applied;
+        return { index: r.index };
       }
-    } else this.settleReads();
+      if (r.reason === 'invalid') {
+        throw new CapstanError('CAPSTAN_ERR_CONFIG_INVALID', `cannot ${req.op} member ${req.name}: ${req.op === 'add' ? 'it is already a member' : 'it is not a member (or is the last voter)'}`, {
+          context: { member: req.name },
+        });
+      }
+      if (r.reason === 'not-leader') throw this.notLeader();
+      if (this.clock.now() >= deadline) {
+        throw unavailable(`the membership change could not start: ${r.reason === 'not-caught-up' ? 'the learner has not caught up yet' : 'another change is in progress'}`, {
+          member: req.name,
+          reason: r.reason,
+        });
+      }
+      await this.pause(this.tickMs * 2);
+    }
+  }
+
+  /** The leader promotes learners that have caught up with its commit index. */
+  private promoteCaughtUp(): void {
+    if (!this.raft.isLeader || this.promoting) return;
+    const s = this.raft.state;
+    if (s.role !== 'leader') return;
+    for (const learner of this.raft.config.learners) {
+      const p = s.progress.get(learner);
+      if (!p) continue;
+      if (p.match < this.raft.commit) {
+        // An idle group sends a probing follower nothing new; a no-op entry gets it going.
+        if (p.state === 'probe' && !p.paused) this.pending.push({ data: new Uint8Array(0), resolve: () => undefined, reject: () => undefined });
+        continue;
+      }
+      const name = this.names.get(learner)?.name;
+      if (!name) continue;
+      this.promoting = true;
+      this.changeMembership({ op: 'promote', name })
+        .then(() => this.logger?.info({ member: name }, 'promoted a learner that caught up'))
+        .catch((err: unknown) => this.logger?.debug({ err, member: name }, 'promotion not done yet'))
+        .finally(() => {
+          this.promoting = false;
+        });
+      return;
+    }
   }
 
   // ---- snapshots ----
+
+  /** Names and URLs of the members of `c`. */
+  private members(c: RaftConfig): PeerSpec[] {
+    const ids = new Set([...c.voters, ...c.learners]);
+    return [...this.names].filter(([id]) => ids.has(id)).map(([, p]) => p);
+  }
+
+  /** For a follower that needs compacted entries: the state as applied here now. */
+  private snapshotForPeer(): RaftSnapshot | undefined {
+    const index = this.raft.applied;
+    const term = this.raft.termAt(index);
+    if (term === undefined) return undefined;
+    return { index, term, config: this.appliedConfig, data: encodePayload(this.mvcc, this.members(this.appliedConfig), this.appliedConfig) };
+  }
+
+  private async installSnapshot(s: RaftSnapshot): Promise<void> {
+    if (this.snapshotting) await this.snapshotting;
+    if (this.wal) {
+      await this.wal.writeSnapshot(s.index, s.term, s.data);
+      await this.wal.releaseBefore(s.index);
+    }
+    const payload = decodePayload(s.data);
+    this.mvcc = payload.mvcc;
+    this.appliedConfig = s.config;
+    for (const p of payload.members) {
+      const id = memberIdFor(p.name);
+      this.names.set(id, p);
+      if (id !== this.id) this.transport.setPeer(id, p.url);
+    }
+    this.snapshotIndex = s.index;
+    // Watchers here missed the entries the snapshot replaced: they re-watch from their
+    // last revision, which the snapshot's history serves.
+    this.hub.closeAll(
+      new CapstanError('CAPSTAN_ERR_STORE_WATCH_OVERFLOW', 'this member caught up from a snapshot; watch again from the last revision seen'),
+    );
+    this.logger?.info({ index: s.index, term: s.term, bytes: s.data.length }, 'installed a snapshot from the leader');
+    this.releaseApplied();
+  }
 
   private maybeSnapshot(): void {
     const applied = this.raft.applied;
@@ -577,7 +704,7 @@ export class ClusterMember {
       .then(() => {
         const index = this.raft.applied;
         this.snapshotIndex = index;
-        const data = encodeSnapshot(this.mvcc);
+        const data = encodePayload(this.mvcc, this.members(this.appliedConfig), this.appliedConfig);
         return wal.writeSnapshot(index, this.raft.termAt(index)!, data).then(() => ({ index, bytes: data.length }));
       })
       .then(
@@ -606,14 +733,14 @@ export class ClusterMember {
   }
 
   /**
-   * Drops the in-memory log up to `index`, but a leader keeps what its followers still need
-   * (unless one is very far behind): the core cannot send snapshots to followers yet.
+   * Drops the in-memory log up to `index`, keeping what followers that are not far behind
+   * still need (one that is far behind gets a snapshot instead).
    */
   private compactLog(index: number): void {
     let upTo = index;
     const s = this.raft.state;
     if (s.role === 'leader') {
-      for (const p of s.progress.values()) if (p.match < upTo && index - p.match < 20 * this.snapshotEvery) upTo = p.match;
+      for (const p of s.progress.values()) if (p.match < upTo && index - p.match < this.snapshotEvery) upTo = p.match;
     }
     if (upTo > 0) this.raft.compact(upTo);
   }
@@ -640,6 +767,7 @@ export class ClusterMember {
             this.expiring = false;
           });
       }
+      if (this.ticks % 10 === 0) this.promoteCaughtUp();
     }
     if (this.ticks % 10 === 0) this.expireWaiters(now);
     void this.kick();
@@ -653,12 +781,11 @@ export class ClusterMember {
       this.inflight.delete(index);
       w.reject(unavailable('the write was not committed in time; it may or may not have happened', { index }));
     }
-    const keep: PendingRead[] = [];
-    for (const r of this.reads) {
-      if (r.deadline > now) keep.push(r);
-      else r.reject(unavailable('a majority did not confirm the read in time', {}));
+    for (const [id, r] of this.reads) {
+      if (r.deadline > now) continue;
+      this.reads.delete(id);
+      r.reject(unavailable('the leader did not confirm the read in time'));
     }
-    this.reads = keep;
   }
 
   private fatal(err: unknown): void {
@@ -674,11 +801,17 @@ export class ClusterMember {
 
   status(): MemberStatus {
     const s = this.raft.state;
-    const members = [...this.names].map(([id, p]) => ({ id: id.toString(16), name: p.name, peerUrl: p.url }));
+    const c = this.raft.config;
+    const members = [...c.voters.map((id) => [id, true] as const), ...c.learners.map((id) => [id, false] as const)].map(([id, voter]) => ({
+      id: id.toString(16),
+      name: this.names.get(id)?.name ?? id.toString(16),
+      peerUrl: this.names.get(id)?.url ?? '',
+      voter,
+    }));
     return {
       id: this.id.toString(16),
       name: this.name,
-      peerUrl: this.names.get(this.id)!.url,
+      peerUrl: this.names.get(this.id)?.url ?? this.transport.url,
       role: s.role,
       term: this.raft.term,
       leader: hex(this.leader),
@@ -688,6 +821,13 @@ export class ClusterMember {
       ...(s.role === 'leader' ? { progress: [...s.progress].map(([id, p]) => ({ id: id.toString(16), match: p.match, next: p.next })) } : {}),
       members,
     };
+  }
+
+  /** The leader's status (this member's own when it leads). */
+  async leaderStatus(): Promise<MemberStatus> {
+    const leader = await this.waitForLeader(this.clock.now() + this.requestTimeoutMs);
+    if (leader === this.id) return this.status();
+    return this.peerStatus(leader);
   }
 
   /** Another member's status over the transport. */
@@ -700,8 +840,13 @@ export class ClusterMember {
     this.transport.setBlocked(isolated);
   }
 
+  /**
+   * Stops the member. A leader first hands leadership to the most up-to-date voter, so the
+   * group does not wait out an election timeout.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.transferLeadership().catch((err: unknown) => this.logger?.debug({ err }, 'leadership transfer on shutdown failed'));
     this.closed = true;
     if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
     await this.transport.stop();
@@ -713,16 +858,57 @@ export class ClusterMember {
     this.pending = [];
     for (const w of this.inflight.values()) w.reject(err);
     this.inflight.clear();
-    for (const r of this.reads) r.reject(err);
-    this.reads = [];
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
     this.hub.closeAll();
     await this.wal?.close();
     await this.unlock?.();
     this.logger?.info('member stopped');
+  }
+
+  private async transferLeadership(): Promise<void> {
+    const s = this.raft.state;
+    if (s.role !== 'leader') return;
+    let best: number | undefined;
+    let bestMatch = -1;
+    for (const [id, p] of s.progress) {
+      if (this.raft.members.includes(id) && p.match > bestMatch) {
+        best = id;
+        bestMatch = p.match;
+      }
+    }
+    if (best === undefined || !this.raft.transferLeader(best)) return;
+    this.logger?.info({ to: hex(best) }, 'handing leadership over before stopping');
+    void this.kick();
+    const deadline = this.clock.now() + Math.max(1000, this.tickMs * 20);
+    while (this.raft.isLeader && this.clock.now() < deadline) await this.pause(this.tickMs / 2);
   }
 }
 
 function refused(err: unknown): boolean {
   const cause = (err as { cause?: { code?: string } } | undefined)?.cause;
   return cause?.code === 'ECONNREFUSED';
+}
+
+function parseContext(context: string): PeerSpec | undefined {
+  try {
+    const v = JSON.parse(context) as { name?: unknown; url?: unknown };
+    return typeof v.name === 'string' && typeof v.url === 'string' ? { name: v.name, url: v.url } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function withChange(members: PeerSpec[], cc: ConfChange): PeerSpec[] {
+  if (cc.type !== 'addLearner' || !cc.context) return members;
+  const spec = parseContext(cc.context);
+  if (!spec) return members;
+  return [...members.filter((m) => m.name !== spec.name), spec];
+}
+
+/** Members from a snapshot, with URLs from the command line for those it names again. */
+function mergeMembers(fromSnapshot: PeerSpec[], fromFlags: PeerSpec[]): PeerSpec[] {
+  const byName = new Map(fromSnapshot.map((p) => [p.name, p]));
+  for (const p of fromFlags) if (!byName.has(p.name)) byName.set(p.name, p);
+  return [...byName.values()];
 }

@@ -16,6 +16,8 @@ export interface ClusterStoreOptions extends Omit<ClusterMemberOptions, 'cluster
   tokenFile?: string;
   /** Name mixed into a new cluster's id (`--cluster-name`, default "capstan"). */
   clusterName?: string;
+  /** The id of the group being joined (`--cluster-id`, as `capstan members add` prints it). */
+  clusterId?: string;
 }
 
 export interface ClusterStore {
@@ -46,7 +48,7 @@ export async function readClusterToken(file: string): Promise<string> {
 
 /** The cluster id kept in the data folder, or a new one written there. */
 async function clusterIdIn(dir: string | undefined, o: ClusterStoreOptions): Promise<string> {
-  const fresh = clusterIdFor(o.clusterName ?? 'capstan', o.peers);
+  const fresh = o.clusterId ?? clusterIdFor(o.clusterName ?? 'capstan', o.peers);
   if (!dir) return fresh;
   const file = join(dir, 'cluster.json');
   try {
@@ -54,6 +56,9 @@ async function clusterIdIn(dir: string | undefined, o: ClusterStoreOptions): Pro
     if (typeof kept.clusterId === 'string') {
       if (kept.name !== o.name) {
         throw new CapstanError('CAPSTAN_ERR_CONFIG_INVALID', `the data folder ${dir} belongs to member ${String(kept.name)}, not ${o.name}`, { context: { dir } });
+      }
+      if (o.clusterId && o.clusterId !== kept.clusterId) {
+        throw new CapstanError('CAPSTAN_ERR_STORE_CLUSTER_MISMATCH', `the data folder ${dir} belongs to cluster ${kept.clusterId}, not ${o.clusterId}`, { context: { dir } });
       }
       return kept.clusterId;
     }

@@ -1,8 +1,9 @@
 // The peer transport: HTTP/1.1 with keep-alive between members, on a listener separate from
 // the API port. Raft messages for a peer are queued and sent as one binary batch per request,
 // one request in flight per peer (so they arrive in order); the next batch holds whatever
-// queued meanwhile. Forwarded proposals, ReadIndex requests and status reads are ordinary
-// request/response calls on the same connections.
+// queued meanwhile. Forwarded proposals, membership changes and status reads are ordinary
+// request/response calls on the same connections. (Linearizable reads need no call of their
+// own: ReadIndex travels in Raft messages.)
 //
 // Every request carries the cluster token (compared in constant time) and the cluster id; a
 // member of another cluster is refused with CAPSTAN_ERR_STORE_CLUSTER_MISMATCH. The token is
@@ -18,7 +19,7 @@ import { decodeMessages, encodeMessages, fromWireError, fromWireJson, toWireErro
 export const PEER_PATHS = {
   messages: '/raft/v1/messages',
   propose: '/raft/v1/propose',
-  readIndex: '/raft/v1/read-index',
+  membership: '/raft/v1/membership',
   status: '/raft/v1/status',
 } as const;
 
@@ -30,13 +31,19 @@ const MAX_RPC_BODY = 4 * 1024 * 1024;
 const MAX_QUEUED = 4096;
 
 /** What a member answers to its peers. */
+/** A membership change asked of the leader. */
+export interface MembershipRequest {
+  op: 'add' | 'promote' | 'remove';
+  name: string;
+  /** Peer URL of a member being added. */
+  url?: string;
+}
+
 export interface PeerHandlers {
-  /** Steps the messages; returns the term this member holds afterwards. */
-  messages(messages: RaftMessage[]): number;
+  messages(messages: RaftMessage[]): void;
   /** Proposes an encoded command here (the leader); resolves once applied. */
   propose(command: Uint8Array): Promise<{ index: number; result: unknown }>;
-  /** An index a linearizable read must wait for (the leader confirms it still leads). */
-  readIndex(): Promise<number>;
+  membership(request: MembershipRequest): Promise<{ index: number }>;
   status(): unknown;
 }
 
@@ -53,10 +60,8 @@ export interface TransportOptions {
   logger?: Logger;
   /** How long a peer request may take before it is abandoned (default 5 s). */
   requestTimeoutMs?: number;
-  /** A counter read when a batch is sent, handed back with the peer's answer. */
-  stamp?: () => number;
-  /** A peer stepped a batch sent at `stamp` and then held `term` (ReadIndex confirmation). */
-  onAck?: (peer: number, term: number, stamp: number) => void;
+  /** A batch of messages reached its peer (`ok`) or could not be delivered. */
+  onSent?: (peer: number, messages: RaftMessage[], ok: boolean) => void;
 }
 
 interface PeerQueue {
@@ -221,7 +226,8 @@ export class HttpTransport {
       if (req.method === 'POST' && path === PEER_PATHS.messages) {
         const body = await readBody(req, MAX_MESSAGES_BODY);
         if (this.blocked) return void req.socket.destroy();
-        return this.reply(res, 200, { term: h.messages(decodeMessages(body)) });
+        h.messages(decodeMessages(body));
+        return this.reply(res, 204);
       }
       if (req.method === 'POST' && path === PEER_PATHS.propose) {
         const body = await readBody(req, MAX_RPC_BODY);
@@ -231,10 +237,10 @@ export class HttpTransport {
           return this.reply(res, 200, { error: toWireError(err) });
         }
       }
-      if (req.method === 'POST' && path === PEER_PATHS.readIndex) {
-        await readBody(req, 1024);
+      if (req.method === 'POST' && path === PEER_PATHS.membership) {
+        const body = await readBody(req, 64 * 1024);
         try {
-          return this.reply(res, 200, { index: await h.readIndex() });
+          return this.reply(res, 200, await h.membership(fromWireJson<MembershipRequest>(body.toString('utf8'))));
         } catch (err) {
           return this.reply(res, 200, { error: toWireError(err) });
         }
@@ -270,16 +276,15 @@ export class HttpTransport {
     const batch = p.queue;
     p.queue = [];
     p.inflight = true;
-    const stamp = this.o.stamp?.() ?? 0;
     this.call(id, 'POST', PEER_PATHS.messages, encodeMessages(batch), 'application/octet-stream')
       .then(
-        (reply) => {
-          const term = (reply as { term?: unknown } | undefined)?.term;
-          if (typeof term === 'number') this.o.onAck?.(id, term, stamp);
+        () => {
+          this.o.onSent?.(id, batch, true);
           if (!p.reachable) this.logger?.info({ peer: id.toString(16) }, 'peer reachable again');
           p.reachable = true;
         },
         (err: unknown) => {
+          this.o.onSent?.(id, batch, false);
           if (p.reachable && !this.stopped) this.logger?.warn({ peer: id.toString(16), err: (err as Error).message }, 'peer unreachable; dropping messages (Raft resends)');
           p.reachable = false;
         },
@@ -350,9 +355,8 @@ export class HttpTransport {
     }>;
   }
 
-  async forwardReadIndex(to: number, timeoutMs: number): Promise<number> {
-    const r = (await this.call(to, 'POST', PEER_PATHS.readIndex, Buffer.alloc(0), 'application/octet-stream', timeoutMs)) as { index: number };
-    return r.index;
+  forwardMembership(to: number, request: MembershipRequest, timeoutMs: number): Promise<{ index: number }> {
+    return this.call(to, 'POST', PEER_PATHS.membership, Buffer.from(toWireJson(request)), 'application/json', timeoutMs) as Promise<{ index: number }>;
   }
 
   peerStatus(to: number, timeoutMs = 2000): Promise<unknown> {
