@@ -191,6 +191,8 @@ export class Sim {
   private readonly drop: number;
   private readonly dup: number;
   private readonly jitter: number;
+  /** Chance that a new leader is cut off or crashes right after winning (figure 8 histories). */
+  private readonly churn: number;
   private readonly maxInflight: number;
   private readonly maxMsgBytes: number;
   private readonly runEnd: number;
@@ -208,6 +210,7 @@ export class Sim {
     this.dup = rng.pick([0, 0.02, 0.1]);
     this.jitter = rng.pick([1, 5, 20]);
     // Small limits so that pipelining and flow control are exercised.
+    this.churn = rng.pick([0, 0, 0.3, 0.6]);
     this.maxInflight = rng.pick([1, 2, 4, 64]);
     this.maxMsgBytes = rng.pick([1, 64, 128, 1024]);
     this.runEnd = (o.ticks ?? 400) * TICK;
@@ -232,7 +235,7 @@ export class Sim {
     for (const id of voters) this.addMember(id, { voters, learners: [] });
     this.spares.push(n + 1, n + 2);
     for (let c = 0; c < 3; c++) this.clients.push({ id: c, target: rng.pick(voters), current: undefined, attempt: 0, count: 0 });
-    this.log(`seed ${o.seed}: ${n} members, drop ${this.drop}, dup ${this.dup}, jitter ${this.jitter}ms, inflight ${this.maxInflight}, bytes ${this.maxMsgBytes}`);
+    this.log(`seed ${o.seed}: ${n} members, drop ${this.drop}, dup ${this.dup}, jitter ${this.jitter}ms, churn ${this.churn}, inflight ${this.maxInflight}, bytes ${this.maxMsgBytes}`);
   }
 
   // ---- running ----
@@ -401,6 +404,14 @@ export class Sim {
     const prev = this.leaders.get(core.term);
     if (prev !== undefined && prev !== m.id) this.violation(`election safety: m${prev} and m${m.id} both lead term ${core.term}`);
     this.leaders.set(core.term, m.id);
+    if (this.faultsOn && this.rng.chance(this.churn)) {
+      const inc = m.incarnation;
+      this.q.push(this.now + this.rng.next() * 4, () => {
+        if (m.incarnation !== inc || !this.faultsOn) return;
+        this.crash(m);
+        this.q.push(this.now + this.rng.range(20, 300), () => this.restart(m));
+      });
+    }
     // Leader completeness: every entry anyone applied is in the new leader's log.
     const first = core.firstIndex;
     for (const [i, g] of this.applied) {

@@ -82,6 +82,8 @@ export class RaftCore {
 
   // Leader-only state.
   private commitDirty = false;
+  /** Followers owed an append even without new entries (they answered a heartbeat lagging). */
+  private owed = new Set<number>();
   private heartbeatNow = false;
   private readSeq = 0;
   private readAcks = new Map<number, number>();
@@ -266,6 +268,7 @@ export class RaftCore {
     this.readAcks.clear();
     this.transferee = undefined;
     this.commitDirty = false;
+    this.owed.clear();
     this.heartbeatNow = false;
   }
 
@@ -730,6 +733,9 @@ export class RaftCore {
     // A lost append must not block a full pipeline forever.
     if (p.state === 'replicate' && p.inflight!.length >= this.maxInflight) p.inflight!.shift();
     if (p.state === 'snapshot' && this.ticks - (p.snapshotTick ?? 0) >= this.electionTicks) this.becomeProbe(p);
+    // An append may have been lost: an (empty) one either fills the gap or is refused,
+    // which sends the follower back to probing.
+    if (p.match < this.lastIndex) this.owed.add(m.from);
     if (m.context !== undefined && !p.learner) {
       if (m.context > (this.readAcks.get(m.from) ?? 0)) this.readAcks.set(m.from, m.context);
       this.releaseReads();
@@ -767,9 +773,10 @@ export class RaftCore {
     for (const [to, p] of this.state.progress) {
       let sent = false;
       while (this.sendAppend(to, p, false)) sent = true;
-      if (!sent && this.commitDirty) this.sendAppend(to, p, true);
+      if (!sent && (this.commitDirty || this.owed.has(to))) this.sendAppend(to, p, true);
     }
     this.commitDirty = false;
+    this.owed.clear();
   }
 
   private sendAppend(to: number, p: Progress, allowEmpty: boolean): boolean {
