@@ -43,13 +43,20 @@ export function formatCounterexample(c: Omit<Counterexample, 'text'>, events?: n
       (events === undefined ? '' : ` (event ${events})`) +
       `; every earlier point has one.`,
   );
-  out.push(`answers that together admit no order (any other answer may be dropped and it still fails):`);
+  out.push(`answers the violation rests on:`);
   for (const entry of c.involved) out.push(line(entry));
-  const others = c.prefix.filter((p) => !c.involved.some((i) => i.index === p.index));
+  if (c.writers.length > 0) {
+    out.push(`writes of the values they read or expected:`);
+    for (const entry of c.writers) out.push(line(entry));
+  }
+  if (c.untested > 0) out.push(`(${c.untested} operations not examined: step budget)`);
+  const shown = new Set([...c.involved, ...c.writers].map((p) => p.index));
+  const others = c.prefix.filter((p) => !shown.has(p.index));
   if (others.length > 0) {
     out.push(`other operations called by then (${others.length}):`);
-    for (const entry of others.slice(0, 40)) out.push(line(entry));
-    if (others.length > 40) out.push(`  … ${others.length - 40} more`);
+    // The latest ones: a violation is usually close to where the prefix ends.
+    if (others.length > 40) out.push(`  … ${others.length - 40} earlier`);
+    for (const entry of others.slice(-40)) out.push(line(entry));
   }
   if (c.longestPartial.length > 0) {
     out.push(`longest order the search built before getting stuck: ${c.longestPartial.map((p) => `#${p.index}`).join(', ')}`);

@@ -4,16 +4,21 @@
 // history is linearizable exactly when each key's sub-history is (Herlihy & Wing's locality;
 // "P-compositionality" in Horn & Kroening). Each key is then searched on its own:
 //
-// - Call and return events sit in one list in time order. The search linearizes an operation
-//   only while its call precedes the first return still in the list, and must have placed an
-//   operation before passing its return ("just in time", as in Lowe's tree search): an
-//   operation is tried only when no answered operation forces an earlier choice.
-// - Every (set of linearized operations, register value) the search reaches is remembered; a
-//   pair seen before leads nowhere new, so that branch is cut (Lowe's memoization). The set is
-//   a bitset, hashed incrementally with one random word per operation.
-// - An operation without an answer has no return event: it may be placed anywhere after its
-//   call, or never (the search is done once every answered operation is placed). A read
-//   without an answer says nothing and is dropped.
+// - Answered operations' call and return events sit in one list in time order. The search
+//   places an operation only while its call precedes the first return still in the list, and
+//   must have placed an operation before passing its return: an operation is placed only
+//   when no answered operation forces an earlier choice (Wing & Gong's list, which is the
+//   "just in time" window of Lowe's tree search).
+// - Every (set of placed operations, register value) reached is remembered; a pair seen before
+//   leads nowhere new, so the branch is cut (Lowe's memoization; the answered set is a bitset
+//   hashed incrementally with one random word per operation).
+// - An operation without an answer has no return: it may be placed any time after its call,
+//   or never (the search is done once every answered operation is placed). So having placed
+//   fewer of them is never worse, and a state is also cut when the same answered set and
+//   value was reached with a subset of the unanswered ones placed. Identical unanswered
+//   operations are interchangeable, and one is only placed where it can matter (see
+//   floatChoices). A read without an answer says nothing and is dropped.
+// - Values no read returns and no compare expects are indistinguishable and become one value.
 //
 // A search step is one visit to a list entry; the caller's budget bounds them, and a spent
 // budget answers `unknown` rather than hanging.
@@ -59,13 +64,17 @@ interface Budget {
 
 type SearchOutcome = { kind: 'ok' } | { kind: 'fail'; longest: number[] } | { kind: 'budget' };
 
+/** Value ids: 0 is "no key", 1 stands for every value no operation ever reads or expects. */
+const ABSENT = 0;
+const UNSEEN = 1;
+
 class Interner {
   private readonly ids = new Map<string, number>();
   id(value: string | undefined): number {
-    if (value === undefined) return 0;
+    if (value === undefined) return ABSENT;
     let id = this.ids.get(value);
     if (id === undefined) {
-      id = this.ids.size + 1;
+      id = this.ids.size + 2;
       this.ids.set(value, id);
     }
     return id;
@@ -129,13 +138,15 @@ function step(state: number, op: LocalOp): number {
  * outcome already decided (known or not); unknown reads must have been dropped.
  */
 function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOutcome {
-  const n = ops.length;
-  // Entries: 1..2n-ish; 0 is the head. Calls before returns at equal times (the permissive
-  // reading: touching intervals count as concurrent).
+  // Answered operations: call and return entries in one list, in time order, calls before
+  // returns at equal times (touching intervals count as concurrent). Node 0 is the head.
+  const known: number[] = [];
+  const floating: number[] = [];
+  ops.forEach((op, i) => (op.ret === Infinity ? floating : known).push(i));
   const events: Array<{ time: number; call: boolean; op: number }> = [];
-  for (let i = 0; i < n; i++) {
+  for (const i of known) {
     events.push({ time: ops[i].call, call: true, op: i });
-    if (ops[i].ret !== Infinity) events.push({ time: ops[i].ret, call: false, op: i });
+    events.push({ time: ops[i].ret, call: false, op: i });
   }
   events.sort((a, b) => a.time - b.time || (a.call === b.call ? a.op - b.op : a.call ? -1 : 1));
   const size = events.length + 1;
@@ -144,21 +155,17 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
   const entryOp = new Int32Array(size);
   const isCall = new Uint8Array(size);
   const match = new Int32Array(size).fill(-1);
-  const returnNode = new Int32Array(n).fill(-1);
+  const returnNode = new Int32Array(ops.length).fill(-1);
   for (let e = 0; e < events.length; e++) {
-    const node = e + 1;
-    entryOp[node] = events[e].op;
-    isCall[node] = events[e].call ? 1 : 0;
-    if (!events[e].call) returnNode[events[e].op] = node;
+    entryOp[e + 1] = events[e].op;
+    isCall[e + 1] = events[e].call ? 1 : 0;
+    if (!events[e].call) returnNode[events[e].op] = e + 1;
   }
   for (let node = 1; node < size; node++) if (isCall[node]) match[node] = returnNode[entryOp[node]];
   for (let node = 0; node < size; node++) {
     next[node] = node + 1 < size ? node + 1 : -1;
     prev[node] = node - 1;
   }
-  let returnsLeft = 0;
-  for (const op of ops) if (op.ret !== Infinity) returnsLeft++;
-
   const unlink = (x: number): void => {
     next[prev[x]] = next[x];
     if (next[x] !== -1) prev[next[x]] = prev[x];
@@ -167,14 +174,93 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
     next[prev[x]] = x;
     if (next[x] !== -1) prev[next[x]] = x;
   };
+  let returnsLeft = known.length;
 
-  const words = (n + 31) >>> 5;
-  const bits = new Uint32Array(words);
-  const random = seededRandom(0x5eed ^ n);
-  const zobrist = new Uint32Array(n);
-  for (let i = 0; i < n; i++) zobrist[i] = Math.floor(random() * 4294967296) >>> 0;
+  // Unanswered operations, grouped by what they do (kind and values): within a group they are
+  // interchangeable, so only the earliest unplaced one of each group is ever tried (once both
+  // are callable, neither can do what the other cannot). Groups are ordered by first call.
+  // One may be placed once its call precedes the first return still in the main list.
+  floating.sort((a, b) => ops[a].call - ops[b].call || a - b);
+  const groupOf = new Map<string, number>();
+  const groups: number[][] = []; // positions in `floating`
+  floating.forEach((i, f) => {
+    const op = ops[i];
+    const signature = `${op.kind}:${op.value}:${op.expected}`;
+    let g = groupOf.get(signature);
+    if (g === undefined) {
+      g = groups.length;
+      groupOf.set(signature, g);
+      groups.push([]);
+    }
+    groups[g].push(f);
+  });
+  const placedInGroup = new Int32Array(groups.length);
+  const floatGroup = new Int32Array(floating.length);
+  groups.forEach((chain, g) => chain.forEach((f) => (floatGroup[f] = g)));
+  const fsize = floating.length;
+  // Indexes for choosing which groups are worth trying (see floatChoices).
+  const blindByValue = new Map<number, number[]>();
+  const casByExpected = new Map<number, number[]>();
+  const blindGroups: number[] = [];
+  groups.forEach((chain, g) => {
+    const op = ops[floating[chain[0]]];
+    if (op.kind === CAS) {
+      const list = casByExpected.get(op.expected) ?? [];
+      list.push(g);
+      casByExpected.set(op.expected, list);
+    } else {
+      blindGroups.push(g);
+      const list = blindByValue.get(op.value) ?? [];
+      list.push(g);
+      blindByValue.set(op.value, list);
+    }
+  });
+  const callable = (g: number, cutoff: number): boolean =>
+    placedInGroup[g] < groups[g].length && ops[floating[groups[g][placedInGroup[g]]]].call <= cutoff;
+
+  // Which unanswered operations are worth placing now. Some linearization, if any exists, has
+  // these shapes (drop the unanswered operations that break them; the rest still works):
+  // - an unanswered cas that fails changes nothing, so one is placed only when it succeeds;
+  // - an unanswered write is followed at once by an operation that looks at the value (not a
+  //   blind put or delete: that would overwrite it). Placing it does not move the window of
+  //   callable operations, so that next operation is callable now: a read of its value, a
+  //   cas expecting its value, or an operation that tells values apart more loosely (a failed
+  //   cas, a delete that says whether the key existed), in which case any value may do.
+  const floatChoices = (state: number, cutoff: number): number[] => {
+    const wanted = new Set<number>();
+    let any = false;
+    for (let node = next[0]; node !== -1 && isCall[node]; node = next[node]) {
+      const op = ops[entryOp[node]];
+      if (op.kind === GET) wanted.add(op.out);
+      else if (op.kind === CAS) {
+        if (op.out === 1) wanted.add(op.expected);
+        else any = true;
+      } else if (op.kind === DEL && op.out !== -1) any = true;
+    }
+    for (const [expected, list] of casByExpected) if (list.some((g) => callable(g, cutoff))) wanted.add(expected);
+    const useful = (g: number): boolean => callable(g, cutoff) && (any || wanted.has(ops[floating[groups[g][0]]].value));
+    const choices = (casByExpected.get(state) ?? []).filter(useful);
+    if (any) {
+      for (const g of blindGroups) if (useful(g)) choices.push(g);
+    } else {
+      for (const value of wanted) for (const g of blindByValue.get(value) ?? []) if (useful(g)) choices.push(g);
+    }
+    return choices;
+  };
+
+  // Memo: (answered operations placed, register value) → the sets of unanswered ones placed.
+  // An unanswered operation may also never happen, so having placed fewer of them is never
+  // worse: a state is cut when one with the same answered set and value and a subset of its
+  // unanswered ones was seen (Lowe's memoization, with this dominance for pending operations).
+  const kwords = (ops.length + 31) >>> 5;
+  const fwords = (fsize + 31) >>> 5;
+  const kbits = new Uint32Array(kwords);
+  const fbits = new Uint32Array(fwords);
+  const random = seededRandom(0x5eed ^ ops.length);
+  const zobrist = new Uint32Array(ops.length);
+  for (let i = 0; i < ops.length; i++) zobrist[i] = Math.floor(random() * 4294967296) >>> 0;
   let hash = 0;
-  const cache = new Map<number, Array<{ bits: Uint32Array; state: number }>>();
+  const cache = new Map<number, Array<{ k: Uint32Array; f: Uint32Array }>>();
   const remember = (state: number): boolean => {
     const key = hash + state * 4294967296;
     let bucket = cache.get(key);
@@ -183,64 +269,116 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
       cache.set(key, bucket);
     }
     outer: for (const seen of bucket) {
-      if (seen.state !== state) continue;
-      for (let w = 0; w < words; w++) if (seen.bits[w] !== bits[w]) continue outer;
+      for (let w = 0; w < kwords; w++) if (seen.k[w] !== kbits[w]) continue outer;
+      for (let w = 0; w < fwords; w++) if ((seen.f[w] & ~fbits[w]) !== 0) continue outer;
       return false;
     }
-    bucket.push({ bits: bits.slice(), state });
+    bucket.push({ k: kbits.slice(), f: fbits.slice() });
     return true;
   };
 
-  const stackNode: number[] = [];
-  const stackState: number[] = [];
-  let state = 0;
-  let entry = next[0];
+  // The path: per level, the node placed (main list node, or -(float node)), the value before
+  // it, and the cutoff time the level saw (for resuming among unanswered operations).
+  const pathNode: number[] = [];
+  const pathState: number[] = [];
+  const pathCutoff: number[] = [];
+  let state = ABSENT;
   let longest: number[] = [];
   let newPeak = false;
+  const opOf = (placed: number): number => (placed > 0 ? entryOp[placed] : floating[-placed - 1]);
+
+  // Cursor: in the main list (entry) until its first return, then over the unanswered
+  // operations worth trying there (choices[choice]).
+  let entry = next[0];
+  let choices: number[] | undefined;
+  let choice = 0;
+  let cutoff = 0;
+  const pathChoices: Array<number[] | undefined> = [];
+  const pathChoice: number[] = [];
 
   while (returnsLeft > 0) {
     if (budget.remaining-- <= 0) return { kind: 'budget' };
-    if (isCall[entry]) {
-      const o = entryOp[entry];
-      const after = step(state, ops[o]);
-      if (after !== -1) {
-        bits[o >>> 5] ^= 1 << (o & 31);
-        hash = (hash ^ zobrist[o]) >>> 0;
-        if (remember(after)) {
-          stackNode.push(entry);
-          stackState.push(state);
-          if (trackLongest && stackNode.length > longest.length) newPeak = true;
-          state = after;
-          unlink(entry);
-          if (match[entry] !== -1) {
-            unlink(match[entry]);
-            returnsLeft--;
-          }
-          entry = next[0];
-          continue;
-        }
-        bits[o >>> 5] ^= 1 << (o & 31);
-        hash = (hash ^ zobrist[o]) >>> 0;
+    let candidate = 0; // > 0 main node, < 0 -(position in floating + 1), 0 none left here
+    if (choices === undefined) {
+      if (!isCall[entry]) {
+        cutoff = ops[entryOp[entry]].ret;
+        choices = fsize === 0 ? [] : floatChoices(state, cutoff);
+        choice = 0;
+        continue;
       }
-      entry = next[entry];
-    } else {
-      // An answered operation is still unplaced at its return: this branch is dead.
+      candidate = entry;
+    } else if (choice < choices.length) {
+      const g = choices[choice];
+      candidate = -(groups[g][placedInGroup[g]] + 1);
+    }
+    if (candidate === 0) {
+      // Nothing left to try here: an answered operation is still unplaced at its return.
       if (newPeak) {
-        longest = stackNode.map((node) => entryOp[node]);
+        longest = pathNode.map(opOf);
         newPeak = false;
       }
-      if (stackNode.length === 0) return { kind: 'fail', longest };
-      const node = stackNode.pop() as number;
-      state = stackState.pop() as number;
-      const o = entryOp[node];
-      bits[o >>> 5] ^= 1 << (o & 31);
-      hash = (hash ^ zobrist[o]) >>> 0;
-      if (match[node] !== -1) {
-        relink(match[node]);
+      if (pathNode.length === 0) return { kind: 'fail', longest };
+      const placed = pathNode.pop() as number;
+      state = pathState.pop() as number;
+      cutoff = pathCutoff.pop() as number;
+      choices = pathChoices.pop();
+      choice = pathChoice.pop() as number;
+      const o = opOf(placed);
+      if (placed > 0) {
+        kbits[o >>> 5] ^= 1 << (o & 31);
+        hash = (hash ^ zobrist[o]) >>> 0;
+        relink(match[placed]);
         returnsLeft++;
+        relink(placed);
+        entry = next[placed];
+        choices = undefined;
+      } else {
+        const f = -placed - 1;
+        fbits[f >>> 5] ^= 1 << (f & 31);
+        placedInGroup[floatGroup[f]]--;
+        choice++;
       }
-      relink(node);
-      entry = next[node];
+      continue;
+    }
+    const o = opOf(candidate);
+    const after = step(state, ops[o]);
+    let descended = false;
+    if (after !== -1) {
+      const f = -candidate - 1;
+      if (candidate > 0) {
+        kbits[o >>> 5] ^= 1 << (o & 31);
+        hash = (hash ^ zobrist[o]) >>> 0;
+      } else {
+        fbits[f >>> 5] ^= 1 << (f & 31);
+      }
+      if (remember(after)) {
+        pathNode.push(candidate);
+        pathState.push(state);
+        pathCutoff.push(cutoff);
+        pathChoices.push(choices);
+        pathChoice.push(choice);
+        if (trackLongest && pathNode.length > longest.length) newPeak = true;
+        state = after;
+        if (candidate > 0) {
+          unlink(candidate);
+          unlink(match[candidate]);
+          returnsLeft--;
+        } else {
+          placedInGroup[floatGroup[f]]++;
+        }
+        entry = next[0];
+        choices = undefined;
+        descended = true;
+      } else if (candidate > 0) {
+        kbits[o >>> 5] ^= 1 << (o & 31);
+        hash = (hash ^ zobrist[o]) >>> 0;
+      } else {
+        fbits[f >>> 5] ^= 1 << (f & 31);
+      }
+    }
+    if (!descended) {
+      if (candidate > 0) entry = next[candidate];
+      else choice++;
     }
   }
   return { kind: 'ok' };
@@ -304,33 +442,62 @@ function explain(
   const failing = search(current, budget, true);
   const longest = failing.kind === 'fail' ? failing.longest.map((i) => current[i].index) : [];
 
+  let untested = 0;
+  const needed = new Set<LocalOp>([lastOp]);
   if (shrink) {
-    // Turn answered operations into unknown ones while the prefix still fails: what stays
-    // answered is what the violation needs. Reads first: they are the usual witnesses.
-    const candidates = current
-      .filter((op) => op.known && op !== lastOp)
-      .sort((a, b) => (a.kind === GET ? 0 : 1) - (b.kind === GET ? 0 : 1) || a.call - b.call);
-    for (const candidate of candidates) {
-      const trial = current
-        .filter((op) => !(op === candidate && op.kind === GET))
-        .map((op) => (op === candidate ? { ...op, known: false, ret: Infinity } : op));
-      const outcome = search(trial, budget, false);
-      if (outcome.kind === 'budget') break;
+    // Each trial gets a cap of its own, so one expensive trial cannot starve the rest.
+    const trialCap = Math.max(100_000, 20 * current.length);
+    const attempt = (trial: LocalOp[]): SearchOutcome => {
+      const own: Budget = { remaining: Math.min(trialCap, Math.max(budget.remaining, 0)) };
+      const before = own.remaining;
+      const outcome = search(trial, own, false);
+      budget.remaining -= before - Math.max(own.remaining, 0);
+      return outcome;
+    };
+    // Reads: drop them one by one while the prefix still fails; those left are the
+    // witnesses the violation rests on. Dropping reads never widens the search.
+    for (const read of current.filter((op) => op.kind === GET && op !== lastOp)) {
+      const trial = current.filter((op) => op !== read);
+      const outcome = attempt(trial);
       if (outcome.kind === 'fail') current = trial;
+      else if (outcome.kind === 'ok') needed.add(read);
+      else untested++;
     }
+    // Writes: one at a time, turned into unknown outcome (it may then take effect later, or
+    // never). Those whose answer alone makes the difference are involved. Accumulating
+    // unknown writes would widen the search exponentially, hence one at a time.
+    for (const write of current.filter((op) => op.kind !== GET && op.known && op !== lastOp)) {
+      const trial = current.map((op) => (op === write ? { ...op, known: false, ret: Infinity } : op));
+      const outcome = attempt(trial);
+      if (outcome.kind === 'ok') needed.add(write);
+      else if (outcome.kind === 'budget') untested++;
+    }
+  } else {
+    for (const op of current) if (op.known) needed.add(op);
   }
 
-  const knownIndex = new Set(current.filter((op) => op.known).map((op) => op.index));
-  const prefix = order
-    .slice(0, cutoff)
-    .filter((e) => e.call)
-    .map((e) => indexed(history, ops[e.op].index));
-  const involved = prefix.filter((p) => knownIndex.has(p.index));
+  // The writes of the values the involved operations read or expected: not needed for the
+  // proof, but the first thing a reader looks for.
+  const mentioned = new Set<number>();
+  for (const op of needed) {
+    if (op.kind === GET) mentioned.add(op.out);
+    if (op.kind === CAS) mentioned.add(op.expected);
+  }
+  const prefixLocal = order.slice(0, cutoff).filter((e) => e.call).map((e) => ops[e.op]);
+  const writers = prefixLocal
+    .filter((op) => (op.kind === PUT || op.kind === CAS) && mentioned.has(op.value) && !needed.has(op))
+    .slice(-10)
+    .map((op) => indexed(history, op.index));
+  const prefix = prefixLocal.map((op) => indexed(history, op.index));
+  const neededIndex = new Set([...needed].map((op) => op.index));
+  const involved = prefix.filter((p) => neededIndex.has(p.index));
   const counterexample: Omit<Counterexample, 'text'> = {
     key: key.key,
     prefix,
     last: indexed(history, lastOp.index),
     involved,
+    writers,
+    untested,
     longestPartial: longest.map((i) => indexed(history, i)),
   };
   return { ...counterexample, text: formatCounterexample(counterexample, cutoff) };
@@ -358,6 +525,17 @@ export function checkLinearizable(history: readonly KvOperation[], options: Chec
     }
     entry.ops.push(local);
   });
+  // A value no read returns and no compare expects can only be told apart from "no key", never
+  // from another such value: they all become one, so the search sees fewer distinct states
+  // and more interchangeable unanswered writes.
+  for (const key of byKey.values()) {
+    const observed = new Set<number>([ABSENT]);
+    for (const op of key.ops) {
+      if (op.kind === GET && op.known) observed.add(op.out);
+      if (op.kind === CAS) observed.add(op.expected);
+    }
+    for (const op of key.ops) if ((op.kind === PUT || op.kind === CAS) && !observed.has(op.value)) op.value = UNSEEN;
+  }
   const used = (): number => maxSteps - Math.max(budget.remaining, 0);
   // Smaller keys first: a violation in a small key is found (and explained) sooner.
   const keys = [...byKey.values()].sort((a, b) => a.ops.length - b.ops.length);

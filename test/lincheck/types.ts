@@ -54,7 +54,7 @@ export interface CheckOptions {
    * failing prefix). When spent, the answer is `unknown` instead of a hang. Default 5,000,000.
    */
   maxSteps?: number;
-  /** Skip shrinking a counterexample to the operations it needs (faster). Default false. */
+  /** Skip narrowing a counterexample down to the answers it rests on (faster). Default false. */
   skipShrink?: boolean;
 }
 
@@ -75,10 +75,15 @@ export interface Counterexample {
   /** The operation whose answer ends that prefix: with it, no order works; without it, one does. */
   last: IndexedOperation;
   /**
-   * The operations whose answers are needed for the violation: treating any other operation of
-   * the prefix as unknown outcome still leaves no linearization. Includes `last`.
+   * The answers the violation rests on, `last` included: reads that cannot be dropped without
+   * the prefix becoming linearizable (all other reads dropped), and writes whose answer alone
+   * makes the difference (with it no order works, with it unknown one does).
    */
   involved: IndexedOperation[];
+  /** Writes in the prefix of the values the involved operations read or expected (the last 10). */
+  writers: IndexedOperation[];
+  /** Operations whose part could not be decided within the step budget. */
+  untested: number;
   /** The longest order of operations the search could build before getting stuck. */
   longestPartial: IndexedOperation[];
   /** A readable account of all of the above. */
