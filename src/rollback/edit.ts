@@ -82,7 +82,9 @@ export function replaceTemplate(current: string, file: string, want: ObjectRef, 
     replacement = reindent(from.text, col - columnOf(old, from.start));
   } else {
     const flow = current[target.start] === '{';
-    const rendered = flow || /\.json$/i.test(file) ? JSON.stringify(fallback, null, 2) : stringify(fallback).trimEnd();
+    // A template written on one line (flow or JSON) stays on one line.
+    const oneLine = flow && !target.text.includes('\n');
+    const rendered = oneLine ? JSON.stringify(fallback) : flow || /\.json$/i.test(file) ? JSON.stringify(fallback, null, 2) : stringify(fallback).trimEnd();
     replacement = reindent(rendered, col);
   }
   return current.slice(0, target.start) + replacement + current.slice(target.end);

@@ -3,8 +3,9 @@
 // manifest came from (author: the caller), sync at once, and mark the history. `--live`: no
 // Git; pin revision N in the workload's override record (the record promote/abort use) until
 // Git changes or `capstan resume`.
-import { STORE_PREFIX, type HistoryEntry } from '../api/cluster.js';
+import { STORE_PREFIX, type HistoryEntry, type Revision } from '../api/cluster.js';
 import { CapstanError, isCapstanError, silentLogger, type Logger } from '../common/index.js';
+import { REVISION_HASH_LABEL } from '../controllers/index.js';
 import type { CommitAuthor, StatusRepo } from '../gitstatus/index.js';
 import type { ControlRequest, WorkloadTarget } from '../server/index.js';
 import type { KV } from '../store/index.js';
@@ -50,6 +51,9 @@ export interface RollbackReply {
 
 const WRITE_ATTEMPTS = 5;
 
+/** Codes of a Git remote that cannot be reached or used right now. */
+const GIT_DOWN: ReadonlySet<string> = new Set(['CAPSTAN_ERR_SOURCE_UNREACHABLE', 'CAPSTAN_ERR_SOURCE_TIMEOUT', 'CAPSTAN_ERR_SOURCE_GIT']);
+
 function parseBody(body: unknown): { toRevision?: number; live: boolean } {
   const b = (typeof body === 'object' && body !== null ? body : {}) as { toRevision?: unknown; live?: unknown };
   let toRevision: number | undefined;
@@ -94,6 +98,16 @@ async function updateJson<T>(kv: KV, key: string, change: (current: T | undefine
 async function markRolledBack(kv: KV, entry: Stored<HistoryEntry> | undefined, now: string): Promise<void> {
   if (!entry) return;
   await updateJson<HistoryEntry>(kv, entry.key, (e) => (e && e.outcome !== 'RolledBack' ? { ...e, outcome: 'RolledBack', finishedAt: e.finishedAt ?? now } : undefined));
+}
+
+/**
+ * A revision's stored template as it goes back into a manifest: without the revision-hash
+ * label the controller adds to pods, so the template hashes to the same revision again
+ * (defaults applied in the store are defaults again, so they change nothing).
+ */
+export function manifestTemplate(template: Revision['template']): Revision['template'] {
+  const { [REVISION_HASH_LABEL]: _hash, ...labels } = template.metadata.labels;
+  return { ...template, metadata: { ...template.metadata, labels } };
 }
 
 export function rollbackHandler(options: RollbackOptions): (target: WorkloadTarget, request: ControlRequest) => Promise<RollbackReply> {
@@ -142,7 +156,7 @@ export function rollbackHandler(options: RollbackOptions): (target: WorkloadTarg
       if (!tip) throw new CapstanError('CAPSTAN_ERR_SOURCE_REF_NOT_FOUND', `branch ${branch} does not exist in ${repo.location}`, { context: { branch } });
       const current = await repo.readFile(tip, source.file);
       if (current === undefined) throw new CapstanError('CAPSTAN_ERR_SOURCE_NOT_FOUND', `${source.file} is not on ${branch} any more`, { location: { file: source.file } });
-      const next = replaceTemplate(current, source.file, { kind: t.kind, name: t.name }, old, t.revision.template);
+      const next = replaceTemplate(current, source.file, { kind: t.kind, name: t.name }, old, manifestTemplate(t.revision.template));
       if (next === current) {
         return { message: `${branch} already has revision ${n}'s template in ${source.file}; nothing to commit`, kind: t.kind, namespace: t.namespace, name: t.name, revision: n, fromRevision: t.current };
       }
@@ -165,7 +179,13 @@ export function rollbackHandler(options: RollbackOptions): (target: WorkloadTarg
     try {
       return isLive ? await live(t, request.principal.user) : await viaGit(t, request.principal.user);
     } catch (err) {
-      if (isCapstanError(err)) throw err;
+      if (isCapstanError(err)) {
+        // Git out of reach: say how to roll back anyway.
+        if (!isLive && GIT_DOWN.has(err.code)) {
+          throw new CapstanError(err.code, `${err.message}; --live rolls back in the store without Git`, { cause: err, context: { ...err.context } });
+        }
+        throw err;
+      }
       throw new CapstanError('CAPSTAN_ERR_SOURCE_GIT', `the rollback commit failed: ${err instanceof Error ? err.message : String(err)}; --live rolls back without Git`, { cause: err });
     }
   };

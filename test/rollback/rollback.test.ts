@@ -5,7 +5,8 @@ import { parseAllDocuments } from 'yaml';
 import { STORE_PREFIX, type HistoryEntry, type Revision } from '../../src/api/cluster.js';
 import { silentLogger } from '../../src/common/index.js';
 import { ensureServedRepo, runGit } from '../../src/gitserve/index.js';
-import { replaceTemplate, rollbackHandler, rollbackWriter } from '../../src/rollback/index.js';
+import { manifestTemplate, replaceTemplate, rollbackHandler, rollbackWriter } from '../../src/rollback/index.js';
+import { REVISION_HASH_LABEL, templateHash } from '../../src/controllers/index.js';
 import { openSource } from '../../src/source/index.js';
 import { SyncLoop } from '../../src/sync/index.js';
 import type { DesiredRecord } from '../../src/sync/apply.js';
@@ -97,6 +98,21 @@ describe('replaceTemplate', () => {
     const fallback = replaceTemplate(deployment('web:v2'), 'a.yaml', { kind: 'Deployment', name: 'web' }, undefined, { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'web:v0' }] } });
     expect(fallback).toContain('    spec:\n      containers:\n        - name: web\n          image: web:v0\n---');
     expect(() => replaceTemplate('kind: ConfigMap\n', 'a.yaml', { kind: 'Deployment', name: 'web' }, undefined, {})).toThrow(/no spec.template/);
+  });
+});
+
+describe('the fallback template (the old commit cannot be read, as in a shallow clone)', () => {
+  it('hashes to the same revision and keeps a one-line JSON manifest on one line', () => {
+    const spec = { containers: [{ name: 'web', image: 'web:v1' }] };
+    const stored = { metadata: { labels: { app: 'web', [REVISION_HASH_LABEL]: 'h1' } }, spec } as unknown as Revision['template'];
+    const back = manifestTemplate(stored);
+    expect(back.metadata.labels).toEqual({ app: 'web' });
+    expect(templateHash({ labels: back.metadata.labels, spec: back.spec })).toBe(templateHash({ labels: { app: 'web' }, spec }));
+
+    const now = JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'web:v2' }] } } } });
+    const out = replaceTemplate(`${now}\n`, 'apps/web.json', { kind: 'Deployment', name: 'web' }, undefined, back);
+    expect(out.split('\n')).toHaveLength(2);
+    expect(JSON.parse(out).spec.template).toEqual({ metadata: { labels: { app: 'web' } }, spec });
   });
 });
 
