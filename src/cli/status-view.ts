@@ -13,6 +13,8 @@ interface RouterTraffic {
 }
 
 export interface RawWorkload extends DeploymentView {
+  /** The commit of the spec the store holds (servers before 0.1 do not send it). */
+  desiredCommit?: string | null;
   revisionName?: string;
   stableRevision?: string;
   reason?: string;

@@ -116,6 +116,9 @@ const deploymentView: ViewBuilder = (desired, status) => {
     syncedCommit: null,
     message: '',
     ...(status ?? {}),
+    // The commit of the spec in the store: a status whose syncedCommit differs has not yet
+    // caught up with the latest sync (what `capstan status --wait` waits for).
+    desiredCommit: (desired as { commit?: string }).commit ?? null,
     object: o,
     source: desired.source,
   };

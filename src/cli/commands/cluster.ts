@@ -121,7 +121,7 @@ async function findRaw(api: ApiClient, name: string, namespace: string): Promise
 }
 
 /** Everything `status` shows, read from the API in one round. */
-async function readStatus(api: ApiClient, name: string, namespace: string): Promise<StatusView> {
+async function readStatus(api: ApiClient, name: string, namespace: string): Promise<{ view: StatusView; caughtUp: boolean }> {
   const [raw, revisions, pods, services, analysis] = await Promise.all([
     findRaw(api, name, namespace),
     list<Revision>(api, 'revisions', namespace),
@@ -130,7 +130,10 @@ async function readStatus(api: ApiClient, name: string, namespace: string): Prom
     // Older servers have no analysis route, and a workload without analysis has no record.
     api.get<RawAnalysisRuns>(`/api/v1/analysisruns/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`).catch(() => undefined),
   ]);
-  return buildStatusView(raw, { revisions, pods, services, ...(analysis ? { analysis } : {}) });
+  const view = buildStatusView(raw, { revisions, pods, services, ...(analysis ? { analysis } : {}) });
+  // Right after a sync the controller may not have seen the new spec yet, and the status
+  // still speaks of the previous revision: --wait must not take that Healthy for the answer.
+  return { view, caughtUp: !raw.desiredCommit || raw.syncedCommit === raw.desiredCommit };
 }
 
 export interface StatusOptions extends CommonOptions {
@@ -149,7 +152,7 @@ export async function runStatus(io: CliIO, name: string, opts: StatusOptions): P
   const namespace = opts.namespace ?? 'default';
   const render = (v: StatusView, compact: boolean): string => (opts.output === 'json' ? `${JSON.stringify(v, null, compact ? 0 : 2)}\n` : statusText(v));
   if (!opts.wait && !opts.watch) {
-    const v = await readStatus(api, name, namespace);
+    const { view: v } = await readStatus(api, name, namespace);
     await print(io, opts.output, v, () => statusText(v));
     return;
   }
@@ -159,16 +162,16 @@ export async function runStatus(io: CliIO, name: string, opts: StatusOptions): P
   const redraw = opts.watch && opts.output !== 'json' && io.interactive === true;
   let last = '';
   for (;;) {
-    const v = await readStatus(api, name, namespace);
+    const { view: v, caughtUp } = await readStatus(api, name, namespace);
     const shown = render(v, true);
     if (opts.watch && shown !== last) io.out(redraw ? `${REDRAW}${shown}` : shown);
     last = shown;
-    if (opts.wait && v.phase === 'Healthy') {
+    if (opts.wait && v.phase === 'Healthy' && caughtUp) {
       if (!opts.watch) io.out(render(v, false));
       return;
     }
     // Degraded, or aborted (a rollout that is aborted never becomes Healthy on its own).
-    if (opts.wait && (v.phase === 'Degraded' || v.reason === 'RolloutAborted')) {
+    if (opts.wait && caughtUp && (v.phase === 'Degraded' || v.reason === 'RolloutAborted')) {
       if (!opts.watch) io.out(render(v, false));
       throw new ExitRequest(EXIT_FAILURE);
     }
