@@ -10,35 +10,22 @@ import type { StoredWorkloadStatus } from '../../src/controllers/index.js';
 import { ALL_STRATEGIES } from '../../src/rollout/index.js';
 import { deployment, harness, type Harness } from '../helpers/fake-kubelet.js';
 
-const open: Harness[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((h) => h.close()));
-});
-
-async function start(): Promise<Harness> {
-  const h = await harness({ registry: ALL_STRATEGIES });
-  open.push(h);
-  return h;
-}
+const running: Harness[] = [];
+afterEach(() => Promise.all(running.splice(0).map((h) => h.close())));
+const start = async (): Promise<Harness> => running[running.push(await harness({ registry: ALL_STRATEGIES })) - 1]!;
 
 const STEPS = [{ setWeight: 20 }, { pause: { duration: 30 } }, { analysis: { templates: [{ templateName: 'success-rate' }] } }, { setWeight: 50 }, { pause: {} }];
 const OVERRIDE = '/capstan/overrides/Rollout/default/web';
 const target = { namespace: 'default', name: 'web' };
 
-function canaryRollout(image: string, extra: Record<string, unknown> = {}) {
-  const d = deployment('web', image, { replicas: 4 });
-  return { ...d, apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', spec: { ...d.spec, strategy: { canary: { steps: STEPS } }, ...extra } };
+/** A Rollout `web` of `image` with `strategy`; `extra` adds spec fields (rollbackWindow). */
+function webRollout(image: string, replicas: number, strategy: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  const d = deployment('web', image, { replicas });
+  return { ...d, apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', spec: { ...d.spec, strategy, ...extra } };
 }
-
-function blueGreenRollout(image: string, blueGreen: Record<string, unknown>) {
-  const d = deployment('web', image, { replicas: 3 });
-  return {
-    ...d,
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'Rollout',
-    spec: { ...d.spec, strategy: { blueGreen: { activeService: 'web-active', previewService: 'web-preview', ...blueGreen } } },
-  };
-}
+const canaryRollout = (image: string, extra: Record<string, unknown> = {}) => webRollout(image, 4, { canary: { steps: STEPS } }, extra);
+const blueGreenRollout = (image: string, blueGreen: Record<string, unknown>) =>
+  webRollout(image, 3, { blueGreen: { activeService: 'web-active', previewService: 'web-preview', ...blueGreen } });
 
 const status = (h: Harness) => h.status('web', 'Rollout');
 const decode = <T>(v: Uint8Array): T => JSON.parse(new TextDecoder().decode(v)) as T;
@@ -53,11 +40,7 @@ async function traffic(h: Harness, svc: string): Promise<TrafficPolicy | undefin
   return item ? decode<TrafficPolicy>(item.value) : undefined;
 }
 
-async function replicasByHash(h: Harness): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const r of await h.revisions()) out[r.metadata.hash] = r.replicas;
-  return out;
-}
+const replicasByHash = async (h: Harness): Promise<Record<string, number>> => Object.fromEntries((await h.revisions()).map((r) => [r.metadata.hash, r.replicas]));
 
 const events = (h: Harness) => h.list<ClusterEvent>(STORE_PREFIX.events);
 const reasons = async (h: Harness): Promise<string[]> => (await events(h)).map((e) => e.reason);
