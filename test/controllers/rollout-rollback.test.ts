@@ -273,6 +273,23 @@ describe('blue-green post-promotion analysis', () => {
     expect((await historyOf(h)).at(-1)).toEqual([2, 'Aborted', 'push']);
   });
 
+  it('an inconclusive analysis pauses with the old revision up; a promote accepts it', async () => {
+    const h = await start();
+    const ctl = rolloutControlHandlers(h.kv, { clock: h.clock });
+    const { blue, green } = await promoted(h);
+    await report(h, green, 'Inconclusive');
+    await h.drive(async () => (await status(h))?.phase === 'Paused');
+    expect((await status(h))!).toMatchObject({ reason: 'AnalysisInconclusive', previousActive: blue });
+    expect((await status(h))!.message).toContain('inconclusive');
+    h.clock.advance(60_000);
+    await h.drive(async () => true);
+    expect(await replicasByHash(h)).toEqual({ [blue]: 3, [green]: 3 });
+    await ctl.promote(target, { body: {} });
+    await h.drive(async () => (await status(h))?.phase === 'Healthy' && (await h.pods()).length === 3);
+    expect(await replicasByHash(h)).toEqual({ [blue]: 0, [green]: 3 });
+    expect((await status(h))!.postPromotionDone).toBe(true);
+  });
+
   it('a fast-tracked return skips the analyses and the manual promotion', async () => {
     const h = await start();
     const { blue, green } = await promoted(h);
