@@ -186,7 +186,11 @@ export class Sim {
   private readonly spares: number[] = [];
   private readonly blocked = new Set<string>();
   /** Entry applied at each index by anyone: no member may apply another there. */
-  private readonly applied = new Map<number, { term: number; data: string }>();
+  /**
+   * `by`: the lowest term of a member seen applying it, an upper bound of the term the entry
+   * was committed in (leaders of higher terms must hold it).
+   */
+  private readonly applied = new Map<number, { term: number; data: string; by: number }>();
   private readonly leaders = new Map<number, number>();
   private readonly drop: number;
   private readonly dup: number;
@@ -256,14 +260,15 @@ export class Sim {
         this.violation(`exception: ${(err as Error).stack ?? String(err)}`);
         break;
       }
-      if (this.violations.length > 20) break;
+      // Verbose replays end at the first violation, so the trace ends where it happened.
+      if (this.violations.length > 20 || (this.verbose && this.violations.length)) break;
     }
     this.finalChecks();
     return { seed: this.o.seed, violations: this.violations, trace: this.trace, stats: this.stats };
   }
 
   private log(line: string): void {
-    this.trace.push(`${String(this.now).padStart(6)} ${line}`);
+    this.trace.push(`${this.now.toFixed(1).padStart(7)} ${line}`);
     if (this.trace.length > 400) this.trace.splice(0, 100);
   }
 
@@ -412,10 +417,11 @@ export class Sim {
         this.q.push(this.now + this.rng.range(20, 300), () => this.restart(m));
       });
     }
-    // Leader completeness: every entry anyone applied is in the new leader's log.
+    // Leader completeness: an entry committed in a term is in the log of every leader of a
+    // later term. (A leader of an earlier term can still win late, from delayed votes.)
     const first = core.firstIndex;
     for (const [i, g] of this.applied) {
-      if (i < first) continue;
+      if (i < first || g.by >= core.term) continue;
       const t = core.termAt(i);
       if (t !== g.term) this.violation(`leader completeness: m${m.id} leads term ${core.term} without committed entry ${i} (term ${g.term}, has ${t})`);
     }
@@ -436,8 +442,9 @@ export class Sim {
     m.applied = e.index;
     const data = dec.decode(e.data);
     const g = this.applied.get(e.index);
-    if (!g) this.applied.set(e.index, { term: e.term, data });
-    else if (g.term !== e.term || g.data !== data) {
+    if (!g) this.applied.set(e.index, { term: e.term, data, by: m.core!.term });
+    else if (m.core!.term < g.by) g.by = m.core!.term;
+    if (g && (g.term !== e.term || g.data !== data)) {
       this.violation(`state machine safety: m${m.id} applies ${e.index}/${e.term} "${data}", another applied ${e.index}/${g.term} "${g.data}"`);
     }
     if (e.data.length === 0) return;

@@ -9,12 +9,15 @@ const start = Number(process.env.CAPSTAN_SIM_START ?? 1);
 const count = Number(process.env.CAPSTAN_SIM_SEEDS ?? 1000);
 
 function explain(r: SimResult): string {
+  // Violations found while running: every message up to the first one. Found by the checks
+  // at the end (linearizability, log matching, liveness): the run's main events.
   const replay = runSeed(r.seed, { verbose: true });
+  const during = replay.violations.length > 0 && !/linearizability|log matching|liveness/.test(replay.violations[0]!);
   return [
     `seed ${r.seed}: ${r.violations.length} violation(s)`,
     ...r.violations.slice(0, 5),
     `--- last trace lines (replay: npm run sim -- --seeds 1 --start ${r.seed}) ---`,
-    ...replay.trace.slice(-80),
+    ...(during ? replay.trace.slice(-80) : r.trace.slice(-60)),
   ].join('\n');
 }
 
