@@ -7,6 +7,8 @@ import { STORE_PREFIX, type ClusterEvent, type Revision, type TrafficPolicy } fr
 import { rolloutControlHandlers } from '../../src/controllers/rollout-control.js';
 import { withinRollbackWindow } from '../../src/controllers/workload/plan.js';
 import type { StoredWorkloadStatus } from '../../src/controllers/index.js';
+import { validateDocument } from '../../src/api/index.js';
+import { parseManifestFile } from '../../src/render/yaml.js';
 import { ALL_STRATEGIES } from '../../src/rollout/index.js';
 import { deployment, harness, type Harness } from '../helpers/fake-kubelet.js';
 
@@ -76,6 +78,17 @@ async function twoHealthy(h: Harness, extra: Record<string, unknown> = {}): Prom
 }
 
 describe('rollback window', () => {
+  it('spec.rollbackWindow is part of the Rollout and Deployment schemas; a bad value is an error at the field', () => {
+    const diagnostics = (manifest: unknown) =>
+      parseManifestFile({ path: 'apps/web.json', content: JSON.stringify(manifest) }).documents.flatMap((d) => validateDocument(d).diagnostics);
+    const rolloutDoc = canaryRollout('web:1', { rollbackWindow: { revisions: 2 } });
+    const deploymentDoc = deployment('web', 'web:1', { rollbackWindow: { revisions: 0 } } as never);
+    expect(diagnostics(rolloutDoc)).toEqual([]);
+    expect(diagnostics(deploymentDoc)).toEqual([]);
+    const bad = diagnostics(canaryRollout('web:1', { rollbackWindow: { revisions: -1 } }));
+    expect(bad.map((d) => [d.severity, d.field])).toEqual([['error', 'spec.rollbackWindow.revisions']]);
+  });
+
   const rev = (revision: number): Revision => ({
     metadata: { name: `web-${revision}`, namespace: 'default', owner: { kind: 'Rollout', name: 'web' }, hash: `h${revision}`, revision, createdAt: 'T' },
     template: { metadata: { labels: {} }, spec: { containers: [], restartPolicy: 'Always', terminationGracePeriodSeconds: 30 } },
