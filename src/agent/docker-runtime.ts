@@ -13,6 +13,7 @@ import { REASONS } from './backoff.js';
 import { expandVars } from './env.js';
 import {
   LABEL_NODE,
+  RUNTIME_UNAVAILABLE,
   freePort,
   ownershipLabels,
   portEnvName,
@@ -58,6 +59,23 @@ function apiMessage(err: unknown): string {
 
 function statusOf(err: unknown): number | undefined {
   return (err as DockerApiError).statusCode;
+}
+
+// The socket is missing or refuses (daemon stopped), or the connection dropped mid-call
+// (daemon killed): the daemon did not answer, as opposed to answering with an error.
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNABORTED']);
+
+function unreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown };
+  if (e?.statusCode !== undefined) return false;
+  return (typeof e?.code === 'string' && CONNECTION_CODES.has(e.code)) || (typeof e?.message === 'string' && /socket hang up/.test(e.message));
+}
+
+/** CAPSTAN_ERR_AGENT_RUNTIME with the daemon's words, marked RuntimeUnavailable when it did not answer at all. */
+function runtimeError(err: unknown, context: Record<string, unknown> = {}): CapstanError {
+  const down = unreachable(err);
+  const message = down ? `the Docker daemon does not answer: ${apiMessage(err)}` : apiMessage(err);
+  return new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', message, { cause: err, context: { ...context, ...(down ? { reason: RUNTIME_UNAVAILABLE } : {}) } });
 }
 
 /** Why Docker tests or a docker agent cannot run here, or undefined when the daemon answers. */
@@ -165,6 +183,7 @@ export class DockerRuntime implements RuntimeDriver {
       const stream = await this.docker.pull(image, { abortSignal: abort.signal });
       failure = await followProgressStream(stream, onProgress);
     } catch (err) {
+      if (!abort.signal.aborted && unreachable(err)) throw runtimeError(err, { image });
       throw fail(abort.signal.aborted ? `no answer within ${Math.round(timeoutMs / 1000)}s` : apiMessage(err), err);
     } finally {
       this.clock.clearTimeout(timer);
@@ -214,7 +233,7 @@ export class DockerRuntime implements RuntimeDriver {
       });
       return { id: created.id, runtime: 'docker', ref, labels, ports };
     } catch (err) {
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { ...ref, image: container.image } });
+      throw runtimeError(err, { ...ref, image: container.image });
     }
   }
 
@@ -225,7 +244,7 @@ export class DockerRuntime implements RuntimeDriver {
       const info = await c.inspect();
       return { ...handle, startedAt: Date.parse(info.State.StartedAt), logPath: info.LogPath || undefined };
     } catch (err) {
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { ...handle.ref, id: handle.id } });
+      throw runtimeError(err, { ...handle.ref, id: handle.id });
     }
   }
 
@@ -236,7 +255,7 @@ export class DockerRuntime implements RuntimeDriver {
     } catch (err) {
       const status = statusOf(err);
       if (status === 304 || status === 404) return; // already stopped, or gone
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { id: handle.id } });
+      throw runtimeError(err, { id: handle.id });
     }
   }
 
@@ -246,7 +265,7 @@ export class DockerRuntime implements RuntimeDriver {
     } catch (err) {
       const status = statusOf(err);
       if (status === 404 || (status === 409 && /already in progress/.test(apiMessage(err)))) return;
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { id: handle.id } });
+      throw runtimeError(err, { id: handle.id });
     }
   }
 
@@ -256,7 +275,7 @@ export class DockerRuntime implements RuntimeDriver {
       info = await this.docker.getContainer(handle.id).inspect();
     } catch (err) {
       if (statusOf(err) === 404) return { running: false, missing: true, exitCode: 137, exitUnknown: true };
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { id: handle.id } });
+      throw runtimeError(err, { id: handle.id });
     }
     const s = info.State;
     const time = (t: string | undefined): number | undefined => {
@@ -280,7 +299,7 @@ export class DockerRuntime implements RuntimeDriver {
     try {
       infos = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${this.options.node}`] } });
     } catch (err) {
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err });
+      throw runtimeError(err);
     }
     const out: ContainerHandle[] = [];
     for (const info of infos) {
@@ -330,6 +349,11 @@ export class DockerRuntime implements RuntimeDriver {
     }
   }
 
+  async ping(): Promise<void> {
+    const reason = await dockerUnavailableReason(this.docker, 3000);
+    if (reason !== undefined) throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', reason, { context: { reason: RUNTIME_UNAVAILABLE } });
+  }
+
   logsPath(handle: ContainerHandle): string | undefined {
     return handle.logPath;
   }
@@ -340,7 +364,7 @@ export class DockerRuntime implements RuntimeDriver {
       return true;
     } catch (err) {
       if (statusOf(err) === 404) return false;
-      throw new CapstanError('CAPSTAN_ERR_AGENT_RUNTIME', apiMessage(err), { cause: err, context: { image } });
+      throw runtimeError(err, { image });
     }
   }
 }

@@ -18,6 +18,8 @@ export {
   LABEL_CONTAINER,
   LABEL_RESTART_COUNT,
   LABEL_SPEC_HASH,
+  RUNTIME_UNAVAILABLE,
+  isRuntimeUnavailable,
   ownershipLabels,
   refFromLabels,
   containerSpecHash,

@@ -30,6 +30,8 @@ export interface NodeAgentOptions {
   address?: string;
   /** Heartbeat period (default 10 s). */
   heartbeatMs?: number;
+  /** How often the runtime is asked whether it answers (default 5 s; runtimes without `ping` are not asked). */
+  runtimeCheckMs?: number;
   /** First retry delay for failed calls, doubling up to `retryMaxMs` (defaults 500 ms, 30 s). */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -74,6 +76,10 @@ export class NodeAgent {
   private revision: number | undefined;
   private abort: AbortController | undefined;
   private heartbeatTimer: TimerHandle | undefined;
+  private runtimeTimer: TimerHandle | undefined;
+  private readonly runtimeCheckMs: number;
+  /** Why the runtime does not answer, while it does not. */
+  private runtimeDown: string | undefined;
   private pushTimer: TimerHandle | undefined;
   private pushing: Promise<void> | undefined;
   private syncing: Promise<void> | undefined;
@@ -89,6 +95,7 @@ export class NodeAgent {
     this.clock = options.clock ?? systemClock();
     this.logger = (options.logger ?? silentLogger()).child({ component: 'node-agent', node: options.name });
     this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    this.runtimeCheckMs = options.runtimeCheckMs ?? 5000;
     this.retryBaseMs = options.retryBaseMs ?? 500;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
     this.address = options.address ?? '127.0.0.1';
@@ -110,15 +117,21 @@ export class NodeAgent {
     return this.abort ? 'RUNNING' : 'STOPPED';
   }
 
-  /** The node object this agent registers. */
-  nodeBody(): Omit<NodeInfo, 'status'> & { status: { ready: boolean; address: string } } {
+  /** Why the container runtime does not answer, while it does not (the node is then not ready). */
+  get runtimeProblem(): string | undefined {
+    return this.runtimeDown;
+  }
+
+  /** The node object this agent registers; not ready while its runtime does not answer (as the kubelet's "container runtime is down"). */
+  nodeBody(): Omit<NodeInfo, 'status'> & { status: { ready: boolean; address: string; message?: string } } {
     const c = this.options.capacity;
+    const down = this.runtimeDown;
     return {
       name: this.name,
       labels: this.options.labels ?? {},
       capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
       runtime: this.options.runtime.name,
-      status: { ready: true, address: this.address },
+      status: down === undefined ? { ready: true, address: this.address } : { ready: false, address: this.address, message: `container runtime is down: ${down}` },
     };
   }
 
@@ -133,6 +146,7 @@ export class NodeAgent {
     this.logger.info({ server: this.options.server, runtime: this.options.runtime.name }, 'node registered');
     this.abort = new AbortController();
     this.scheduleHeartbeat();
+    this.scheduleRuntimeCheck();
     this.watchLoop = this.runWatch(this.abort.signal);
   }
 
@@ -146,6 +160,8 @@ export class NodeAgent {
     this.stopping ??= (async () => {
       abort.abort();
       if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
+      if (this.runtimeTimer !== undefined) this.clock.clearTimeout(this.runtimeTimer);
+      await this.runtimeCheck;
       await this.watchLoop;
       await this.syncing;
       await this.manager.close({ stopContainers: options.stopPods === true });
@@ -177,17 +193,65 @@ export class NodeAgent {
     }
   }
 
-  private scheduleHeartbeat(): void {
+  private scheduleHeartbeat(ms = this.heartbeatMs): void {
+    if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = this.clock.setTimeout(() => {
+      this.heartbeatTimer = undefined;
       this.api
         .call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody(), this.abort?.signal)
         .catch((err: unknown) => {
           if (!this.abort?.signal.aborted) this.logger.warn({ err }, 'heartbeat failed');
         })
         .finally(() => {
-          if (this.abort && !this.abort.signal.aborted) this.scheduleHeartbeat();
+          if (this.abort && !this.abort.signal.aborted && this.heartbeatTimer === undefined) this.scheduleHeartbeat();
         });
-    }, this.heartbeatMs);
+    }, ms);
+  }
+
+  private runtimeCheck: Promise<void> | undefined;
+
+  private scheduleRuntimeCheck(): void {
+    if (this.options.runtime.ping === undefined) return;
+    this.runtimeTimer = this.clock.setTimeout(() => {
+      this.runtimeCheck = this.checkRuntime().finally(() => {
+        this.runtimeCheck = undefined;
+        if (this.abort && !this.abort.signal.aborted) this.scheduleRuntimeCheck();
+      });
+    }, this.runtimeCheckMs);
+  }
+
+  /**
+   * Asks the runtime whether it answers. Going down: the node reports NotReady with the
+   * reason at once. Coming back: the node is ready again, every pod is looked at now
+   * (containers the daemon stopped are started again by their workers) and containers no
+   * pod owns are removed.
+   */
+  private async checkRuntime(): Promise<void> {
+    let problem: string | undefined;
+    try {
+      await this.options.runtime.ping!();
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (this.abort?.signal.aborted) return;
+    if (problem !== undefined) {
+      if (this.runtimeDown === undefined) this.logger.warn({ problem }, 'container runtime does not answer; reporting the node not ready');
+      const changed = this.runtimeDown === undefined;
+      this.runtimeDown = problem;
+      if (changed) this.scheduleHeartbeat(0);
+      return;
+    }
+    if (this.runtimeDown === undefined) return;
+    this.logger.info('container runtime answers again');
+    this.runtimeDown = undefined;
+    this.scheduleHeartbeat(0);
+    this.manager.kickAll();
+    try {
+      const removed = await this.manager.sweep();
+      if (removed > 0) this.logger.info({ removed }, 'removed containers no pod owns after the runtime came back');
+    } catch (err) {
+      this.logger.warn({ err }, 'could not look for containers no pod owns');
+    }
   }
 
   private delay(ms: number, signal: AbortSignal): Promise<void> {

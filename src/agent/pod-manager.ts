@@ -80,6 +80,35 @@ export class PodManager {
     }
   }
 
+  /** Runs a pass of every pod now (e.g. the runtime answers again). */
+  kickAll(): void {
+    for (const w of this.workers.values()) w.kick();
+  }
+
+  /**
+   * Removes containers labelled for this node that no worker knows, e.g. one a create call
+   * made before the daemon went away and never answered for. A container is only taken for
+   * unknown when two listings agree with the workers idle in between, so one being created
+   * right now is never removed. Returns how many went.
+   */
+  async sweep(): Promise<number> {
+    if (this.closed || this.adopted === undefined) return 0;
+    const unknown = async (): Promise<ContainerHandle[]> => {
+      const found = await this.options.driver.list();
+      const workers = [...this.workers.values()];
+      return found.filter((h) => !workers.some((w) => w.owns(h.id)));
+    };
+    const first = await unknown();
+    if (first.length === 0) return 0;
+    await this.idle();
+    const suspects = new Set(first.map((h) => h.id));
+    const orphans = (await unknown()).filter((h) => suspects.has(h.id));
+    if (orphans.length === 0 || this.closed) return 0;
+    this.logger.warn({ containers: orphans.map((h) => h.id) }, 'removing containers no pod owns');
+    await this.removeOrphans(orphans);
+    return orphans.length;
+  }
+
   /** The last status reported for a pod. */
   status(namespace: string, name: string): PodStatus | undefined {
     return this.workers.get(`${namespace}/${name}`)?.status;

@@ -29,7 +29,17 @@ import {
   type ProbeKind,
   type ProbeSettings,
 } from './probes.js';
-import { LABEL_RESTART_COUNT, LABEL_SPEC_HASH, containerSpecHash, portMap, type ContainerHandle, type ContainerState, type RuntimeDriver } from './runtime.js';
+import {
+  LABEL_RESTART_COUNT,
+  LABEL_SPEC_HASH,
+  RUNTIME_UNAVAILABLE,
+  containerSpecHash,
+  isRuntimeUnavailable,
+  portMap,
+  type ContainerHandle,
+  type ContainerState,
+  type RuntimeDriver,
+} from './runtime.js';
 import { podStatus, type ContainerView } from './status.js';
 import { terminateContainer } from './termination.js';
 
@@ -83,6 +93,10 @@ export class PodWorker {
   private readonly log: Logger;
   /** Stale adopted containers being stopped; the first pass waits for them. */
   private discards: Promise<void>[] = [];
+  /** Dead containers whose removal failed (the runtime did not answer): retried every pass. */
+  private leftovers: ContainerHandle[] = [];
+  /** Why the last pass could not reach the runtime; cleared by the next pass that does. */
+  private runtimeDown: string | undefined;
 
   constructor(
     pod: Pod,
@@ -121,8 +135,14 @@ export class PodWorker {
     return this.running !== undefined;
   }
 
+  /** The container is this worker's: running, its last dead one, or one still to remove. */
   owns(id: string): boolean {
-    return this.records.some((r) => r.handle?.id === id);
+    return this.records.some((r) => r.handle?.id === id || r.previous?.id === id) || this.leftovers.some((h) => h.id === id);
+  }
+
+  /** The runtime could not be reached in the last pass (its message), or undefined. */
+  get runtimeProblem(): string | undefined {
+    return this.runtimeDown;
   }
 
   /** A newer copy of the pod; only deletion is acted on (a pod's containers never change). */
@@ -190,15 +210,37 @@ export class PodWorker {
       this.dirty = false;
       try {
         await this.pass();
+        if (this.runtimeDown !== undefined) {
+          this.log.info('container runtime answers again');
+          this.runtimeDown = undefined;
+          this.publish();
+        }
       } catch (err) {
-        this.log.error({ err }, 'pod pass failed');
+        if (isRuntimeUnavailable(err)) this.runtimeUnavailable((err as Error).message);
+        else this.log.error({ err }, 'pod pass failed');
       }
     } while (this.dirty && this.state !== 'removed');
     this.schedule();
   }
 
+  /**
+   * The runtime did not answer: what runs is unknown, so no container counts as ready (the
+   * kubelet's PLEG turns the node NotReady likewise); the pod says why until a pass succeeds.
+   */
+  private runtimeUnavailable(message: string): void {
+    if (this.runtimeDown === undefined) this.log.warn({ message }, 'container runtime unavailable; the pod is not ready until it answers');
+    this.runtimeDown = message;
+    for (const rec of this.records) rec.ready = false;
+    this.publish(this.state === 'terminating');
+  }
+
   private async pass(): Promise<void> {
     if (this.state === 'removed') return;
+    if (this.leftovers.length > 0) {
+      const retry = this.leftovers;
+      this.leftovers = [];
+      for (const h of retry) await this.removeQuietly(h);
+    }
     if (this.discards.length > 0) {
       const pending = this.discards;
       this.discards = [];
@@ -276,6 +318,7 @@ export class PodWorker {
       await driver.ensureImage(rec.spec, (p) => this.log.debug({ image: rec.spec.image, ...p }, 'pulling image'));
       rec.pullBackoff = undefined;
     } catch (err) {
+      if (isRuntimeUnavailable(err)) throw err;
       rec.pullBackoff = backoffNext(rec.pullBackoff, now, this.deps.backoff);
       const reason = isCapstanError(err) && typeof err.context.reason === 'string' ? err.context.reason : REASONS.errImagePull;
       rec.waiting = { reason, message: (err as Error).message };
@@ -295,6 +338,9 @@ export class PodWorker {
     try {
       handle = await driver.create({ ref, container: rec.spec, env, restartCount });
     } catch (err) {
+      // A create the daemon may have done before the connection dropped leaves a container
+      // this worker does not know: the manager's sweep removes it once the runtime answers.
+      if (isRuntimeUnavailable(err)) throw err;
       rec.waiting = { reason: REASONS.createContainerError, message: (err as Error).message };
       rec.retryAt = now + this.deps.resyncMs;
       return;
@@ -311,6 +357,11 @@ export class PodWorker {
     try {
       handle = await driver.start(handle);
     } catch (err) {
+      if (isRuntimeUnavailable(err)) {
+        // Not the container's failure: keep it to be removed, and start another once the runtime answers.
+        rec.previous = handle;
+        throw err;
+      }
       // Like containerd's StartError: a run that ended at once, under the restart policy.
       this.log.warn({ err, container: rec.spec.name }, 'container did not start');
       rec.previous = handle;
@@ -411,7 +462,9 @@ export class PodWorker {
     try {
       await this.deps.driver.remove(handle);
     } catch (err) {
-      this.log.warn({ err, id: handle.id }, 'could not remove container');
+      // Kept and retried each pass, so a dead container never outlives its pod unnoticed.
+      if (!this.leftovers.some((h) => h.id === handle.id)) this.leftovers.push(handle);
+      this.log.warn({ err, id: handle.id }, 'could not remove container; trying again on the next pass');
     }
   }
 
@@ -443,6 +496,10 @@ export class PodWorker {
       startedAt: this.lastStatus?.startedAt !== undefined ? Date.parse(this.lastStatus.startedAt) : started.length > 0 ? Math.min(...started) : undefined,
       terminating,
     });
+    if (this.runtimeDown !== undefined) {
+      if (!terminating) status.reason = RUNTIME_UNAVAILABLE;
+      status.message = `the container runtime does not answer: ${this.runtimeDown}`;
+    }
     const json = JSON.stringify(status);
     if (json === this.lastStatusJson) return;
     this.lastStatus = status;

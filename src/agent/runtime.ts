@@ -101,6 +101,17 @@ export interface RuntimeDriver {
   logsPath(handle: ContainerHandle): string | undefined;
   /** Called when the runtime sees a container exit, so the manager need not wait for its next pass. */
   onExit?(listener: (id: string) => void): () => void;
+  /** Resolves when the runtime answers; throws (CAPSTAN_ERR_AGENT_RUNTIME, reason RuntimeUnavailable) when it does not. */
+  ping?(): Promise<void>;
+}
+
+/** `context.reason` of a CAPSTAN_ERR_AGENT_RUNTIME error raised because the runtime itself did not answer. */
+export const RUNTIME_UNAVAILABLE = 'RuntimeUnavailable';
+
+/** True when `err` says the runtime could not be reached at all (not that one call failed). */
+export function isRuntimeUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; context?: { reason?: unknown } } | undefined;
+  return e?.code === 'CAPSTAN_ERR_AGENT_RUNTIME' && e.context?.reason === RUNTIME_UNAVAILABLE;
 }
 
 export function ownershipLabels(ref: ContainerRef, node: string, restartCount: number, container: ContainerSpec): Record<string, string> {
