@@ -79,6 +79,7 @@ Examples:
   registerChartCommands(program, io);
   registerClusterCommands(program, io);
   registerRunCommands(program, io);
+  registerMembersCommand(program, io); // [raft]
   return program;
 }
 
@@ -128,6 +129,8 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .option('--cluster-name <name>', 'mixed into a new group\'s cluster id, so two groups never mix', 'capstan')
     .option('--heartbeat-interval <ms>', 'Raft heartbeat interval (default 50)', (v) => positiveNumber(v, '--heartbeat-interval'))
     .option('--election-timeout <ms>', 'Raft election timeout, randomised up to twice (default 500)', (v) => positiveNumber(v, '--election-timeout'))
+    .option('--join', 'join an existing group (after `capstan members add`) instead of starting a new one')
+    .option('--cluster-id <id>', 'with --join: the id of the group, as `capstan members add` prints it')
     .addHelpText(
       'after',
       `
@@ -154,6 +157,27 @@ status writer run on the member holding the controller lease.`,
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
+}
+
+/** [raft] `capstan members list|add|remove`. */
+function registerMembersCommand(program: Command, io: CliIO): void {
+  const members = program.command('members').description('the members of the Raft group behind a server (admin token)');
+  const load = () => import('./commands/members.js');
+  withConnection(members.command('list'))
+    .description('every member: name, id, peer URL, role, leader, match index')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (opts) => (await load()).runMembersList(io, opts));
+  withConnection(members.command('add'))
+    .description('add a member as a learner; the leader promotes it to a voter once it has caught up')
+    .argument('<name>', 'the new member\'s name')
+    .argument('<peer-url>', 'where the new member will listen for its peers (http://host:port)')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExample:\n  $ capstan members add d http://10.0.0.4:7481   # then start d with the command it prints')
+    .action(async (name: string, peerUrl: string, opts) => (await load()).runMembersAdd(io, name, peerUrl, opts));
+  withConnection(members.command('remove'))
+    .description('remove a member from the group')
+    .argument('<name>', 'the member to remove')
+    .action(async (name: string, opts) => (await load()).runMembersRemove(io, name, opts));
 }
 
 /** --server, --token and --data-dir for commands that talk to a running Capstan. */

@@ -124,6 +124,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       registry,
       publicMetrics: false,
       webhook, // [webhooks]
+      ...(cluster ? { members: (await import('../store/cluster/index.js')).membersAdmin(cluster) } : {}), // [raft]
       ...(gitHttp ? { gitHttp } : {}), // [gitserve]
       ...(options.nodeLeaseSeconds !== undefined ? { nodeLeaseSeconds: options.nodeLeaseSeconds } : {}),
     });

@@ -16,6 +16,7 @@ import { apiError, DEFAULT_BODY_LIMIT_BYTES, isRecord, readJsonBody, sendError, 
 import { httpMetrics } from './metrics.js';
 import { podNode, resources, type Resource } from './resources.js';
 import { findRoute, type Route, type RouteContext } from './routes.js';
+import { memberRoutes } from './members.js';
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
 
 export interface ServerOptions {
@@ -40,6 +41,8 @@ export interface ServerOptions {
   // API token for push). Absent → those routes answer 404.
   webhook?: RawRequestHandler;
   gitHttp?: RawRequestHandler;
+  /** [raft] Membership of the Raft group this server belongs to (`capstan members`). */
+  members?: import('../store/index.js').MembersAdmin;
 }
 
 /** A handler that writes its own reply (status, headers, body). */
@@ -146,6 +149,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
   }
 
   const routes: Route[] = [
+    ...memberRoutes(options.members), // [raft]
     {
       method: 'GET',
       pattern: '/healthz',

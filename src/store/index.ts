@@ -36,3 +36,5 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<KV> {
   const etcd = await import('./etcd/index.js');
   return etcd.openEtcdStore(options);
 }
+// [raft] a member of a Raft group; loaded by `capstan server --peers` on use.
+export type { ClusterStore, ClusterStoreOptions, MembersAdmin, MemberRow, MemberStatus, PeerSpec } from './cluster/index.js';

@@ -45,6 +45,8 @@ export interface ServerCommandOptions extends UpOptions {
   clusterName?: string;
   heartbeatInterval?: number;
   electionTimeout?: number;
+  join?: boolean;
+  clusterId?: string;
 }
 
 function isUrl(location: string): boolean {
@@ -189,6 +191,7 @@ async function clusterOptions(io: CliIO, opts: ServerCommandOptions) {
   const peers = parsePeers(opts.peers ?? '');
   if (!opts.name) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `--peers needs --name, one of: ${peers.map((p) => p.name).join(', ')}`);
   if (!opts.clusterTokenFile) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--peers needs --cluster-token-file FILE (the same secret on every member)');
+  if (opts.join && !opts.clusterId) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--join needs --cluster-id (as `capstan members add` prints it)');
   let peerListen: { host: string; port: number } | undefined;
   if (opts.peerListen) {
     const m = /^(.+):(\d+)$/.exec(opts.peerListen.replace(/^http:\/\//, ''));
@@ -204,5 +207,7 @@ async function clusterOptions(io: CliIO, opts: ServerCommandOptions) {
     tickMs,
     electionTicks: Math.max(2, Math.round((opts.electionTimeout ?? 500) / tickMs)),
     ...(peerListen ? { peerListen } : {}),
+    ...(opts.join ? { join: true } : {}),
+    ...(opts.clusterId ? { clusterId: opts.clusterId } : {}),
   };
 }

@@ -7,3 +7,6 @@ export type { ClusterMemberOptions, MemberStatus } from './member.js';
 export type { MembershipRequest } from './transport.js';
 export { memberIdFor, clusterIdFor, parsePeers, normalisePeerUrl } from './ids.js';
 export type { PeerSpec } from './ids.js';
+export { membersAdmin } from './admin.js';
+export type { MembersAdmin, MemberRow } from './admin.js';
+export { readClusterToken } from './store.js';
