@@ -172,6 +172,8 @@ describe('live rollback', () => {
       [2, 'RolledBack', 'push'],
       [3, 'Healthy', 'live-rollback'],
     ]);
+    // The entry names the commit of what runs (revision 1's), not Git's tip.
+    expect((await h.history('web')).find((e) => e.revision === 3)?.commit).toBe('c1');
 
     // A sync of the same commit (the desired record rewritten, spec unchanged) keeps the pin.
     await h.apply(canaryRollout('web:2'), 'c2');

@@ -178,7 +178,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   const maxNumber = o.revisions.reduce((n, r) => Math.max(n, r.value.metadata.revision), 0);
   const existing = o.revisions.find((r) => r.value.metadata.hash === hash);
   const leaving = o.revisions.find((r) => r.value.metadata.revision === maxNumber && r.value.metadata.hash !== hash);
-  const prevStatus = o.status?.value;
+  const prev = o.status?.value;
   let current: Revision;
   let starting = false;
   let trigger: HistoryTrigger = 'push';
@@ -188,8 +188,8 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   const retried =
     existing !== undefined &&
     existing.value.metadata.revision === maxNumber &&
-    prevStatus?.aborted === true &&
-    prevStatus.pinnedHash === hash &&
+    prev?.aborted === true &&
+    prev.pinnedHash === hash &&
     ov?.retryOf === hash &&
     ov.abortedHash !== hash;
   if (!existing) {
@@ -218,10 +218,12 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     // Back to an older template: Kubernetes reuses its ReplicaSet under a new revision number.
     // That is a rollback (a `capstan rollback` commit, a revert, or a live rollback), and a
     // return to a recently healthy revision is fast-tracked.
-    current = { ...existing.value, metadata: { ...existing.value.metadata, revision: maxNumber + 1, commit: record.commit } };
+    // A live rollback serves the revision's own commit, not Git's.
+    const commit = pinned ? existing.value.metadata.commit : record.commit;
+    current = { ...existing.value, metadata: { ...existing.value.metadata, revision: maxNumber + 1, commit } };
     starting = true;
     // Leaving a live rollback (resumed, or Git changed) follows Git again: that is no rollback.
-    const unpinned = !pinned && prevStatus?.liveRollback !== undefined;
+    const unpinned = !pinned && prev?.liveRollback !== undefined;
     trigger = pinned ? 'live-rollback' : unpinned ? 'push' : 'rollback';
     const window = spec.rollbackWindow?.revisions ?? DEFAULT_ROLLBACK_WINDOW;
     fastTrack = withinRollbackWindow(
@@ -257,7 +259,6 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     olds.push(s.state);
   }
 
-  const prev = prevStatus;
   const sameRollout = !starting && prev !== undefined && prev.revision === current.metadata.revision;
   if (sameRollout && prev.fastTrack === true) fastTrack = true;
   const deadline = spec.progressDeadlineSeconds ?? 600;
@@ -387,7 +388,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     revision: current.metadata.revision,
     starting,
     phase: decision.phase,
-    commit: record.commit,
+    commit: pinned ? current.metadata.commit : record.commit,
     images,
     now: nowIso,
     keyOf: (n) => historyKeyOf(ref, n),
