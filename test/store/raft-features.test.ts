@@ -47,6 +47,27 @@ describe('raft PreVote and CheckQuorum', () => {
     expect(net.node(net.elect()).term).toBeGreaterThan(term + 1);
   });
 
+  it('a partial partition (one follower cut from the leader only) leaves the leader in place', () => {
+    for (const checkQuorum of [true, false]) {
+      const net = new Net([1, 2, 3], { ...opts, checkQuorum });
+      net.node(1).campaign();
+      net.pump();
+      net.node(1).propose([bytes('a')]);
+      net.tick(2);
+      net.cut.add('1>2');
+      net.cut.add('2>1');
+      net.tick(60);
+      if (checkQuorum) {
+        // Member 3 still hears from the leader, so it ignores member 2's PreVote.
+        expect(net.leader()).toBe(1);
+        expect(net.node(1).term).toBe(1);
+      } else {
+        // PreVote alone does not help: member 3 grants it, and member 2 takes over.
+        expect(net.node(net.leader()!).term).toBeGreaterThan(1);
+      }
+    }
+  });
+
   it('an isolated leader steps down within two election timeouts (CheckQuorum)', () => {
     const net = new Net([1, 2, 3], opts);
     const leader = net.elect();
