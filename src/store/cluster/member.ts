@@ -481,6 +481,17 @@ export class ClusterMember {
         w.resolve(rs.index);
       }
       this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
+      let messages = ready.messages;
+      if (this.raft.isLeader && messages.length && (ready.entries.length || ready.hardState)) {
+        // A leader's appends may go out while its own disk write runs (thesis §10.2.1): it
+        // counts itself toward a commit only once persisted. Anything else (votes, answers)
+        // waits for the fsync.
+        const early = messages.filter((m) => m.type === 'append' || m.type === 'heartbeat');
+        if (early.length) {
+          this.transport.send(early);
+          messages = messages.filter((m) => m.type !== 'append' && m.type !== 'heartbeat');
+        }
+      }
       if (ready.entries.length || ready.hardState) {
         const last = ready.entries[ready.entries.length - 1];
         if (this.wal) {
@@ -495,7 +506,7 @@ export class ClusterMember {
         if (last) this.raft.persisted(last.index, last.term);
       }
       // Only now that what they depend on is durable.
-      if (ready.messages.length) this.transport.send(ready.messages);
+      if (messages.length) this.transport.send(messages);
       if (ready.softState) this.noticeRole();
       const idle = !ready.entries.length && !ready.hardState && !ready.messages.length && !ready.committed.length && !ready.snapshot;
       if (idle && !this.pending.length) return;

@@ -148,6 +148,7 @@ export class HttpTransport {
   async start(): Promise<string> {
     const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => void this.serve(req, res));
     server.on('connection', (s) => {
+      s.setNoDelay(true);
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -342,6 +343,7 @@ export class HttpTransport {
           }, (err: unknown) => reject(unreachable(id, err)));
         },
       );
+      req.on('socket', (s) => s.setNoDelay(true));
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', (err) => reject(unreachable(id, err)));
       req.end(body);
