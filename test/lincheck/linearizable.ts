@@ -287,6 +287,56 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
   let newPeak = false;
   const opOf = (placed: number): number => (placed > 0 ? entryOp[placed] : floating[-placed - 1]);
 
+  // Answered operations that do the same thing and answered the same (kind, values, output)
+  // are interchangeable as well, except for their times: of those callable now, only the one
+  // that returned first is tried. Placing a later-returning twin first leaves the more pressing
+  // one behind, and swapping them keeps any linearization valid.
+  const twinGroup = new Int32Array(ops.length).fill(-1);
+  const twinOrder = new Int32Array(ops.length); // position within its group, by return
+  const twins: number[][] = [];
+  {
+    const bySignature = new Map<string, number[]>();
+    for (const i of known) {
+      const op = ops[i];
+      const signature = `${op.kind}:${op.value}:${op.expected}:${op.out}`;
+      const list = bySignature.get(signature) ?? [];
+      list.push(i);
+      bySignature.set(signature, list);
+    }
+    for (const list of bySignature.values()) {
+      if (list.length < 2) continue;
+      list.sort((a, b) => ops[a].ret - ops[b].ret || a - b);
+      list.forEach((i, position) => {
+        twinGroup[i] = twins.length;
+        twinOrder[i] = position;
+      });
+      twins.push(list);
+    }
+  }
+  const placedKnown = new Uint8Array(ops.length);
+  /** Whether an earlier-returning twin of `o` is unplaced and callable before `limit`. */
+  const shadowed = (o: number, limit: number): boolean => {
+    const g = twinGroup[o];
+    if (g === -1) return false;
+    const list = twins[g];
+    for (let p = twinOrder[o] - 1; p >= 0; p--) {
+      const y = list[p];
+      if (ops[y].ret < limit) break; // returned before the window: placed long ago
+      if (!placedKnown[y] && ops[y].call <= limit) return true;
+    }
+    return false;
+  };
+  // The time of the first return in the main list, found once per visit to a level.
+  let levelCutoff = NaN;
+  const firstReturnTime = (): number => {
+    if (Number.isNaN(levelCutoff)) {
+      let node = next[0];
+      while (isCall[node]) node = next[node];
+      levelCutoff = ops[entryOp[node]].ret;
+    }
+    return levelCutoff;
+  };
+
   // Cursor: in the main list (entry) until its first return, then over the unanswered
   // operations worth trying there (choices[choice]).
   let entry = next[0];
@@ -306,6 +356,10 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
         choice = 0;
         continue;
       }
+      if (twinGroup[entryOp[entry]] !== -1 && shadowed(entryOp[entry], firstReturnTime())) {
+        entry = next[entry];
+        continue;
+      }
       candidate = entry;
     } else if (choice < choices.length) {
       const g = choices[choice];
@@ -318,6 +372,7 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
         newPeak = false;
       }
       if (pathNode.length === 0) return { kind: 'fail', longest };
+      levelCutoff = NaN;
       const placed = pathNode.pop() as number;
       state = pathState.pop() as number;
       cutoff = pathCutoff.pop() as number;
@@ -325,6 +380,7 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
       choice = pathChoice.pop() as number;
       const o = opOf(placed);
       if (placed > 0) {
+        placedKnown[o] = 0;
         kbits[o >>> 5] ^= 1 << (o & 31);
         hash = (hash ^ zobrist[o]) >>> 0;
         relink(match[placed]);
@@ -360,6 +416,7 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
         if (trackLongest && pathNode.length > longest.length) newPeak = true;
         state = after;
         if (candidate > 0) {
+          placedKnown[o] = 1;
           unlink(candidate);
           unlink(match[candidate]);
           returnsLeft--;
@@ -367,6 +424,7 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
           placedInGroup[floatGroup[f]]++;
         }
         entry = next[0];
+        levelCutoff = NaN;
         choices = undefined;
         descended = true;
       } else if (candidate > 0) {
