@@ -35,6 +35,10 @@ export interface SimOptions {
   settleTicks?: number;
   /** Record every message in the trace (slower; used to explain a failing seed). */
   verbose?: boolean;
+  /** Fixed instead of drawn from the seed (for targeted runs). */
+  members?: 3 | 5;
+  churn?: number;
+  maxMsgBytes?: number;
 }
 
 export interface SimStats {
@@ -209,7 +213,8 @@ export class Sim {
     this.rng = new Rng(o.seed);
     this.verbose = o.verbose ?? false;
     const rng = this.rng;
-    const n = rng.chance(0.7) ? 3 : 5;
+    const drawn = rng.chance(0.7) ? 3 : 5;
+    const n = o.members ?? drawn;
     this.drop = rng.pick([0, 0.01, 0.05, 0.15]);
     this.dup = rng.pick([0, 0.02, 0.1]);
     this.jitter = rng.pick([1, 5, 20]);
@@ -217,6 +222,8 @@ export class Sim {
     this.churn = rng.pick([0, 0, 0.3, 0.6]);
     this.maxInflight = rng.pick([1, 2, 4, 64]);
     this.maxMsgBytes = rng.pick([1, 64, 128, 1024]);
+    if (o.churn !== undefined) this.churn = o.churn;
+    if (o.maxMsgBytes !== undefined) this.maxMsgBytes = o.maxMsgBytes;
     this.runEnd = (o.ticks ?? 400) * TICK;
     this.end = this.runEnd + (o.settleTicks ?? 300) * TICK;
     this.stats = {
@@ -373,7 +380,11 @@ export class Sim {
         m.readyReads.push({ index: rs.index, req });
       }
       this.serveReads(m);
-      if (r.committed.length) this.maybeSnapshot(m);
+      if (r.committed.length) {
+        this.maybeSnapshot(m);
+        // A leader that crashes right after committing, before followers learn of it.
+        if (core.isLeader && this.rng.chance(this.churn / 10)) this.crashSoon(m);
+      }
       if (r.entries.length || r.hardState || r.snapshot) {
         const w: Write = { entries: r.entries, hard: core.hardState, snapshot: r.snapshot };
         m.unsynced = w;
@@ -409,14 +420,7 @@ export class Sim {
     const prev = this.leaders.get(core.term);
     if (prev !== undefined && prev !== m.id) this.violation(`election safety: m${prev} and m${m.id} both lead term ${core.term}`);
     this.leaders.set(core.term, m.id);
-    if (this.faultsOn && this.rng.chance(this.churn)) {
-      const inc = m.incarnation;
-      this.q.push(this.now + this.rng.next() * 4, () => {
-        if (m.incarnation !== inc || !this.faultsOn) return;
-        this.crash(m);
-        this.q.push(this.now + this.rng.range(20, 300), () => this.restart(m));
-      });
-    }
+    if (this.rng.chance(this.churn)) this.crashSoon(m);
     // Leader completeness: an entry committed in a term is in the log of every leader of a
     // later term. (A leader of an earlier term can still win late, from delayed votes.)
     const first = core.firstIndex;
@@ -708,6 +712,17 @@ export class Sim {
       }
     }
     this.q.push(this.now + rng.range(50, 300), () => this.fault());
+  }
+
+  /** Crashes a member within 4 ms (and restarts it later), while faults are on. */
+  private crashSoon(m: Member): void {
+    if (!this.faultsOn) return;
+    const inc = m.incarnation;
+    this.q.push(this.now + this.rng.next() * 4, () => {
+      if (m.incarnation !== inc || !this.faultsOn) return;
+      this.crash(m);
+      this.q.push(this.now + this.rng.range(20, 300), () => this.restart(m));
+    });
   }
 
   private pause(m: Member, ms: number): void {
