@@ -7,6 +7,7 @@ import { CapstanError } from '../common/index.js';
 import { ignoreMatcher, isSelected, mapLimit, SnapshotBuilder, type CompiledSourceOptions } from './collect.js';
 import { ObjectReader, type RawTreeEntry } from './objects.js';
 import { isManifestPath, isSafeEntryName, joinRepoPath, normalizeRepoPath, SKIPPED_DIRS } from './paths.js';
+import type { CommitInfo } from './types.js';
 
 const MODE_SYMLINK = '120000';
 const SHA_RE = /^[0-9a-f]{4,40}$/i;
@@ -140,6 +141,11 @@ export class GitTreeReader {
       level = next;
     }
     return { blobs, links };
+  }
+
+  async describeCommit(commit: string): Promise<CommitInfo> {
+    const c = await this.repo.objects.readCommit(commit);
+    return { author: c.author, summary: c.summary };
   }
 
   async snapshot(commit: string, location: string): Promise<Built> {

@@ -8,6 +8,7 @@ export { gitBlobId, checkText } from './content.js';
 export type { TextProblem } from './content.js';
 export { isManifestPath, normalizeRepoPath } from './paths.js';
 export { DEFAULT_SOURCE_LIMITS } from './types.js';
+export type { CommitInfo } from './types.js';
 export type {
   Source,
   SourceAuth,

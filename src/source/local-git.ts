@@ -3,7 +3,7 @@
 import type { CompiledSourceOptions } from './collect.js';
 import type { FolderReader } from './folder.js';
 import { GitTreeReader, resolveCommit, type GitRepo } from './git-tree.js';
-import type { Source, SourceSnapshot } from './types.js';
+import type { CommitInfo, Source, SourceSnapshot } from './types.js';
 
 export class LocalGitSource implements Source {
   readonly kind = 'local-git' as const;
@@ -61,6 +61,10 @@ export class LocalGitSource implements Source {
     const disk = this.onDisk(ref);
     if (disk) return disk.listFiles(dir);
     return this.reader.listFiles(await this.commit(ref), dir);
+  }
+
+  async describeCommit(commit: string): Promise<CommitInfo> {
+    return this.reader.describeCommit(await this.commit(commit));
   }
 
   async changedPaths(fromCommit: string, toCommit: string): Promise<string[]> {

@@ -75,13 +75,21 @@ export class ObjectReader {
     return new Uint8Array(obj.content.buffer, obj.content.byteOffset, obj.content.byteLength);
   }
 
-  async readCommit(oid: string): Promise<{ tree: string; parents: string[] }> {
+  async readCommit(oid: string): Promise<{ tree: string; parents: string[]; author: string; summary: string }> {
     const obj = await this.read(oid);
     if (obj.type !== 'commit') throw new Error(`object ${oid} is a ${obj.type}, not a commit`);
-    const head = obj.content.subarray(0, Math.max(0, obj.content.indexOf('\n\n'))).toString('latin1');
+    const split = obj.content.indexOf('\n\n');
+    const head = obj.content.subarray(0, Math.max(0, split)).toString('utf8');
     const parents: string[] = [];
-    for (const line of head.split('\n')) if (line.startsWith('parent ')) parents.push(line.slice(7, 47));
-    return { tree: commitTree(obj.content), parents };
+    let author = '';
+    for (const line of head.split('\n')) {
+      if (line.startsWith('parent ')) parents.push(line.slice(7, 47));
+      // "author Name <email> 1700000000 +0000": the name and address, without the time.
+      else if (line.startsWith('author ')) author = line.slice(7).replace(/\s+\d+\s+[+-]\d{4}$/, '');
+    }
+    const body = split < 0 ? '' : obj.content.subarray(split + 2, split + 2 + 4096).toString('utf8');
+    const summary = body.split('\n', 1)[0]!.trim();
+    return { tree: commitTree(obj.content), parents, author, summary };
   }
 
   /** Pack indexes are listed once and again only when an object is not found (a new fetch). */

@@ -18,7 +18,7 @@ import { CapstanError, diagnostic, redactUrl, type Diagnostic } from '../common/
 import type { CompiledSourceOptions } from './collect.js';
 import { GitTreeReader, gitRepo, resolveCommit, type GitRepo } from './git-tree.js';
 import { findCredentials, splitUrlAuth, withRemote } from './remote-auth.js';
-import type { Source, SourceAuth, SourceSnapshot } from './types.js';
+import type { CommitInfo, Source, SourceAuth, SourceSnapshot } from './types.js';
 
 const FULL_SHA_RE = /^[0-9a-f]{40}$/i;
 const SHA_RE = /^[0-9a-f]{4,40}$/i;
@@ -116,6 +116,10 @@ export class RemoteGitSource implements Source {
 
   async listFiles(dir: string, ref?: string): Promise<string[]> {
     return this.reader.listFiles(await this.commitFor(ref), dir);
+  }
+
+  async describeCommit(commit: string): Promise<CommitInfo> {
+    return this.reader.describeCommit(await this.commitFor(commit));
   }
 
   async changedPaths(fromCommit: string, toCommit: string): Promise<string[]> {

@@ -76,6 +76,14 @@ export interface SourceSnapshot {
   warnings: Diagnostic[];
 }
 
+/** Who made a commit and its first message line, for history entries. */
+export interface CommitInfo {
+  /** `Name <email>` as Git records it. */
+  author: string;
+  /** The first line of the commit message. */
+  summary: string;
+}
+
 export interface Source {
   readonly kind: SourceKind;
   /** Credential-free description for logs and output. */
@@ -99,4 +107,6 @@ export interface Source {
   listFiles(dir: string, ref?: string): Promise<string[]>;
   /** Paths that differ between two commits (added, modified or deleted). */
   changedPaths(fromCommit: string, toCommit: string): Promise<string[]>;
+  /** Author and summary of a commit (Git sources only). */
+  describeCommit?(commit: string): Promise<CommitInfo>;
 }

@@ -4,6 +4,7 @@ import { STORE_PREFIX } from '../api/cluster.js';
 import { objectId, type SourcedObject } from '../api/types.js';
 import { CapstanError } from '../common/index.js';
 import { computePlan, type Plan } from '../plan/index.js';
+import type { CommitInfo } from '../source/types.js';
 import type { Compare, KV, TxnOp } from '../store/types.js';
 
 /** What the store keeps for each desired object. */
@@ -12,6 +13,9 @@ export interface DesiredRecord {
   source: SourcedObject['source'];
   /** The commit that last changed this object's spec. */
   commit?: string;
+  /** That commit's author (`Name <email>`) and first message line, for history. */
+  author?: string;
+  commitMessage?: string;
   appliedAt: string;
 }
 
@@ -54,6 +58,8 @@ export interface ApplyInput {
   current: CurrentDesired;
   plan: Plan;
   commit?: string;
+  /** Author and summary of `commit`, when the source can tell. */
+  commitInfo?: CommitInfo;
   now: Date;
   /** Extra ops written in the same transaction (the sync state record). */
   alsoPut?: { key: string; value: string }[];
@@ -77,7 +83,13 @@ export async function applyPlan(input: ApplyInput): Promise<{ applied: boolean; 
     }
     const want = byId.get(key);
     if (!want) throw new CapstanError('CAPSTAN_ERR_INTERNAL_ERROR', `plan names ${key} but the desired set does not hold it`);
-    const record: DesiredRecord = { object: want.object, source: want.source, commit: input.commit, appliedAt: input.now.toISOString() };
+    const record: DesiredRecord = {
+      object: want.object,
+      source: want.source,
+      commit: input.commit,
+      ...(input.commitInfo ? { author: input.commitInfo.author, commitMessage: input.commitInfo.summary.slice(0, 200) } : {}),
+      appliedAt: input.now.toISOString(),
+    };
     ops.push({ type: 'put', key, value: JSON.stringify(record) });
   }
   for (const extra of input.alsoPut ?? []) ops.push({ type: 'put', key: extra.key, value: extra.value });

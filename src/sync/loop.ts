@@ -6,7 +6,7 @@ import { STORE_PREFIX } from '../api/cluster.js';
 import { CapstanError, formatDiagnostic, isCapstanError, type Logger } from '../common/index.js';
 import { toProblem, type PlanProblem } from '../plan/index.js';
 import { DesiredTracker } from '../render/index.js';
-import type { Source } from '../source/types.js';
+import type { CommitInfo, Source } from '../source/types.js';
 import type { KV } from '../store/types.js';
 import { applyPlan, planAgainstStore, pruneHeldReason, readDesired } from './apply.js';
 
@@ -133,6 +133,7 @@ export class SyncLoop {
         current,
         plan,
         commit,
+        ...(commit && plan.changes.length > 0 ? { commitInfo: await this.describe(commit) } : {}),
         now: at,
         alsoPut: [{ key: syncStateKey(this.id), value: JSON.stringify(state) }],
       });
@@ -155,6 +156,16 @@ export class SyncLoop {
   async readState(): Promise<SyncState | undefined> {
     const kv = await this.options.kv.get(syncStateKey(this.id));
     return kv ? (JSON.parse(new TextDecoder().decode(kv.value)) as SyncState) : undefined;
+  }
+
+  /** Author and summary of a commit for history entries; nothing when the source cannot tell. */
+  private async describe(commit: string): Promise<CommitInfo | undefined> {
+    try {
+      return await this.options.source.describeCommit?.(commit);
+    } catch (err) {
+      this.log.debug({ commit, err }, 'commit author and message not readable');
+      return undefined;
+    }
   }
 
   private async writeState(state: SyncState): Promise<void> {

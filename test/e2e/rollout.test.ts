@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_PREFIX } from '../../src/api/cluster.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { createRepo, pushCommit, type TestRepo } from '../helpers/git.js';
+import { createRepo, pushCommit, TEST_AUTHOR, type TestRepo } from '../helpers/git.js';
 import { runCli } from '../helpers/cli.js';
 import {
   KEEP_CONFIGMAP,
@@ -91,6 +91,13 @@ describe('a Deployment pushed through Git, on the process runtime', () => {
     const procs = podProcesses(`${c.dataDir}/agent`);
     expect(procs.size).toBe(3);
     for (const list of procs.values()) expect(list).toHaveLength(1);
+
+    // History names the pushed commit's author and message.
+    const out = await runCli(['history', 'web', '--server', c.url, '--token', c.adminToken, '-o', 'json']);
+    expect(out.code, out.stderr).toBe(0);
+    const entries = JSON.parse(out.stdout) as { revision: number; author: string; message: string; outcome: string }[];
+    const newest = entries.reduce((a, b) => (b.revision > a.revision ? b : a));
+    expect(newest).toMatchObject({ author: `${TEST_AUTHOR.name} <${TEST_AUTHOR.email}>`, message: 'web v2', outcome: 'Healthy' });
   });
 
   it('Recreate never has old and new pods alive at once', async () => {

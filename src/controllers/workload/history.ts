@@ -32,6 +32,9 @@ export interface HistoryInput {
   starting: boolean;
   phase: WorkloadPhase;
   commit?: string;
+  /** The commit's author and first message line (empty when unknown). */
+  author?: string;
+  message?: string;
   images: string[];
   /** ISO time. */
   now: string;
@@ -72,8 +75,8 @@ export function planHistory(input: HistoryInput): { compare: Compare[]; ops: Txn
       kind: input.workload.kind,
       revision: input.revision,
       ...(input.commit !== undefined ? { commit: input.commit } : {}),
-      author: '',
-      message: '',
+      author: input.author ?? '',
+      message: input.message ?? '',
       images: input.images,
       createdAt: input.now,
       outcome: 'Progressing',

@@ -389,6 +389,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     starting,
     phase: decision.phase,
     commit: pinned ? current.metadata.commit : record.commit,
+    ...(pinned ? { message: `live rollback to revision ${pinnedNumber}` } : { author: record.author, message: record.commitMessage }),
     images,
     now: nowIso,
     keyOf: (n) => historyKeyOf(ref, n),
