@@ -192,7 +192,11 @@ export async function runHistory(io: CliIO, name: string, opts: CommonOptions): 
   await print(io, opts.output, entries, () =>
     entries.length === 0
       ? `No history for ${namespace}/${name}.\n`
-      : table(['REVISION', 'OUTCOME', 'TRIGGER', 'COMMIT', 'IMAGES', 'CREATED', 'MESSAGE'], entries.map((h) => [String(h.revision), h.outcome, h.trigger, (h.commit ?? '').slice(0, 7), h.images.join(','), h.createdAt, h.message ?? ''])),
+      : table(
+          ['REVISION', 'OUTCOME', 'TRIGGER', 'COMMIT', 'AUTHOR', 'IMAGES', 'CREATED', 'MESSAGE'],
+          // The author's name only: the address is in -o json.
+          entries.map((h) => [String(h.revision), h.outcome, h.trigger, (h.commit ?? '').slice(0, 7), (h.author ?? '').replace(/\s*<[^>]*>$/, ''), h.images.join(','), h.createdAt, h.message ?? '']),
+        ),
   );
 }
 
