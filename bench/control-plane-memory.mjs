@@ -1,6 +1,7 @@
 // Control-plane memory with 1,000 Deployments and 5,000 pods on simulated nodes.
 // `capstan server` runs as a child process on a generated folder of manifests; this process
-// plays 10 nodes through the API as agents do (register, heartbeat, report pods Ready).
+// plays 10 nodes through the API as agents do (register, heartbeat, list and then watch the
+// pods bound to them, report each one Ready).
 // Reported: the server's resident memory once every pod is Ready, against a reference
 // measured in the same run: the same `capstan server` on an empty repository.
 // Usage: node bench/control-plane-memory.mjs [--deployments N] [--replicas N] [--nodes N] [--profile DIR]
@@ -97,8 +98,13 @@ async function api(url, token, method, path, body) {
   return res.json();
 }
 
-/** A node as an agent presents itself; every pod bound to it is reported Ready at once. */
+/**
+ * Nodes as agents present themselves: register and heartbeat, list the pods once and then
+ * watch them (Server-Sent Events, resumed after the last revision seen, listed again when
+ * the stream fails), and report every pod bound to the node Ready as soon as it shows up.
+ */
 async function simulateNodes(url, adminToken, count) {
+  const { AgentApiClient } = await import('../dist/agent/api-client.js');
   const nodes = [];
   for (let i = 0; i < count; i++) {
     const name = `sim-${i}`;
@@ -117,17 +123,28 @@ async function simulateNodes(url, adminToken, count) {
       ),
     );
   await heartbeat();
-  const reportReady = async () => {
-    let ready = 0;
-    for (const n of nodes) {
-      const { items } = await api(url, n.token, 'GET', '/api/v1/pods');
-      for (const pod of items) {
-        if (pod.status?.ready) {
-          ready++;
-          continue;
-        }
+  const abort = new AbortController();
+  const sims = nodes.map((n) => simulateAgent(url, n, new AgentApiClient({ server: url, token: n.token }), abort.signal));
+  return {
+    heartbeat,
+    ready: () => sims.reduce((sum, s) => sum + s.ready(), 0),
+    stop: () => abort.abort(),
+  };
+}
+
+function simulateAgent(url, node, client, signal) {
+  const key = (pod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
+  const pods = new Map();
+  const reported = new Set();
+  let queue = Promise.resolve();
+  const consider = (pod) => {
+    const k = key(pod);
+    if (pod.spec?.nodeName !== node.name || pod.metadata.deletionRequestedAt || pod.status?.ready || reported.has(k)) return;
+    reported.add(k);
+    queue = queue
+      .then(() => {
         const now = new Date().toISOString();
-        await api(url, n.token, 'PUT', `/api/v1/pods/${pod.metadata.namespace}/${pod.metadata.name}/status`, {
+        return api(url, node.token, 'PUT', `/api/v1/pods/${pod.metadata.namespace}/${pod.metadata.name}/status`, {
           phase: 'Running',
           ready: true,
           readySince: now,
@@ -135,12 +152,35 @@ async function simulateNodes(url, adminToken, count) {
           hostIP: '127.0.0.1',
           containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
         });
-        ready++;
-      }
-    }
-    return ready;
+      })
+      .catch(() => reported.delete(k));
   };
-  return { heartbeat, reportReady };
+  const seen = (pod) => {
+    if (pod.spec?.nodeName === node.name) pods.set(key(pod), pod);
+    else pods.delete(key(pod));
+    consider(pod);
+  };
+  void (async () => {
+    while (!signal.aborted) {
+      try {
+        const body = await client.call('GET', '/api/v1/pods', undefined, signal);
+        pods.clear();
+        for (const pod of body.items) seen(pod);
+        await client.watch('/api/v1/pods?watch=1', body.resourceVersion, signal, (events) => {
+          for (const e of events) {
+            if (e.type === 'DELETED') {
+              pods.delete(key(e.object));
+              reported.delete(key(e.object));
+            } else seen(e.object);
+          }
+        });
+      } catch {
+        if (signal.aborted) return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return { ready: () => [...pods.values()].filter((p) => p.status?.ready === true && !p.metadata.deletionRequestedAt).length };
 }
 
 /** Waits until a heap snapshot shows up in `dir` and stops growing. */
@@ -179,11 +219,12 @@ export async function run() {
         await sim.heartbeat();
         lastBeat = Date.now();
       }
-      ready = await sim.reportReady();
+      ready = sim.ready();
       peak = Math.max(peak, rssMiB(srv.child.pid));
       if (ready < want) await new Promise((r) => setTimeout(r, 500));
     }
     const settleMs = Date.now() - t0;
+    sim.stop();
     // Let the controllers finish their last passes, then read the steady state.
     await new Promise((r) => setTimeout(r, 5000));
     const healthy = (await api(srv.url, srv.token, 'GET', '/api/v1/deployments')).items.filter((d) => d.phase === 'Healthy').length;

@@ -23,7 +23,7 @@ export interface WatchCacheOptions {
   prefixes: readonly string[];
   /** What the one store watch covers (default `/capstan/`). */
   root?: string;
-  /** Batches kept to replay to watchers starting a little behind (default 4096). */
+  /** Batches kept to replay to watchers starting a little behind (default 1024). */
   historyBatches?: number;
   /** Batches a cache watcher may fall behind before it is ended (it then lists again; default 100,000). */
   maxWatcherQueue?: number;
@@ -187,7 +187,7 @@ export class WatchCache {
     this.root = options.root ?? '/capstan/';
     this.prefixes = [...options.prefixes];
     for (const p of this.prefixes) if (!p.startsWith(this.root)) throw new Error(`watch cache prefix ${p} is outside ${this.root}`);
-    this.historyBatches = options.historyBatches ?? 4096;
+    this.historyBatches = options.historyBatches ?? 1024;
     this.maxWatcherQueue = options.maxWatcherQueue ?? 100_000;
     this.retryMs = options.retryMs ?? 1000;
     this.clock = options.clock ?? systemClock;

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
 import { silentLogger } from '../../common/index.js';
-import { Scheduler, type Decision } from '../../scheduler/index.js';
+import { Scheduler, type Decision, type PodRequest } from '../../scheduler/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
@@ -73,6 +73,26 @@ class DecodeMemo {
   }
 }
 
+/** A pod bound to `node`, its Unschedulable reason cleared. */
+function withNode(pod: Pod, node: string): Pod {
+  const status = { ...pod.status };
+  if (status.reason === REASON_UNSCHEDULABLE_POD) {
+    delete status.reason;
+    delete status.message;
+  }
+  return { ...pod, spec: { ...pod.spec, nodeName: node }, status };
+}
+
+/** Pods bound per transaction: far under the 1.5 MiB request limit. */
+const BIND_BATCH = 100;
+
+interface PlannedBind {
+  pod: Pod;
+  kv: KeyValue;
+  node: string;
+  request: PodRequest;
+}
+
 type BindOutcome = { kind: 'bound'; node: string } | { kind: 'unschedulable'; reason: string } | { kind: 'skipped' };
 
 export class SchedulingReconciler implements Reconciler {
@@ -134,12 +154,45 @@ export class SchedulingReconciler implements Reconciler {
       if (bound && scheduler.allocated(bound.node) !== undefined) scheduler.assume(bound, bound.node);
     }
     pending.sort((a, b) => schedulingOrder(a.pod, b.pod));
-    for (const { pod, kv } of pending) {
-      const outcome = await this.placeOne(scheduler, pod, kv, result, logger);
+    const record = (pod: Pod, outcome: BindOutcome): void => {
       if (outcome.kind === 'bound') result.bound.push({ pod: podId(pod), node: outcome.node });
       else if (outcome.kind === 'unschedulable') result.unschedulable.push({ pod: podId(pod), reason: outcome.reason });
+    };
+    // Decide every pod first, counting each placement before the next decision; bind in
+    // batches: one transaction (one log entry) per batch instead of one per pod.
+    const binds: PlannedBind[] = [];
+    for (const { pod, kv } of pending) {
+      const request = podRequest(pod);
+      const decision = scheduler.schedule(request);
+      if (decision.fits) {
+        scheduler.assume(request, decision.node);
+        binds.push({ pod, kv, node: decision.node, request });
+      } else {
+        record(pod, await this.placeOne(scheduler, pod, kv, result, logger));
+      }
+    }
+    for (let i = 0; i < binds.length; i += BIND_BATCH) {
+      const batch = binds.slice(i, i + BIND_BATCH);
+      if (await this.bindBatch(batch)) {
+        for (const b of batch) record(b.pod, { kind: 'bound', node: b.node });
+        continue;
+      }
+      // Some pod changed since it was read: undo the batch's placements and bind one by one,
+      // each compare-and-swap re-reading its pod on a conflict.
+      for (const b of batch) scheduler.forget(b.request);
+      for (const b of batch) record(b.pod, await this.placeOne(scheduler, b.pod, b.kv, result, logger));
     }
     return result;
+  }
+
+  /** Binds every pod of `batch` to its node in one transaction, or none when any changed. */
+  private async bindBatch(batch: PlannedBind[]): Promise<boolean> {
+    const r = await this.kv.txn({
+      compare: batch.map((b) => ({ key: b.kv.key, target: 'modRevision' as const, op: '==' as const, value: b.kv.modRevision })),
+      success: batch.map((b) => ({ type: 'put' as const, key: b.kv.key, value: JSON.stringify(withNode(b.pod, b.node)) })),
+      failure: [],
+    });
+    return r.succeeded;
   }
 
   /** `boundPod`, computed once per pod version (quantities parsed once). */
@@ -160,12 +213,7 @@ export class SchedulingReconciler implements Reconciler {
       const decision: Decision = scheduler.schedule(request);
       let txn;
       if (decision.fits) {
-        const status = { ...pod.status };
-        if (status.reason === REASON_UNSCHEDULABLE_POD) {
-          delete status.reason;
-          delete status.message;
-        }
-        const next: Pod = { ...pod, spec: { ...pod.spec, nodeName: decision.node }, status };
+        const next = withNode(pod, decision.node);
         txn = await this.kv.txn({
           compare: [{ key, target: 'modRevision', op: '==', value: current.modRevision }],
           success: [{ type: 'put', key, value: JSON.stringify(next) }],
