@@ -401,14 +401,14 @@ export class Sim {
           m.busy = false;
           const last = w.entries[w.entries.length - 1];
           if (last) core.persisted(last.index, last.term);
-          this.send(m, r.messages);
+          this.send(r.messages);
           this.drive(m);
         };
         this.q.push(this.now + m.rng.range(1, 3), synced);
         return;
       }
       if (!r.messages.length && !r.committed.length && !r.readStates.length && !r.softState) return;
-      this.send(m, r.messages);
+      this.send(r.messages);
     }
   }
 
@@ -500,7 +500,7 @@ export class Sim {
 
   // ---- network ----
 
-  private send(from: Member, messages: RaftMessage[]): void {
+  private send(messages: RaftMessage[]): void {
     for (const msg of messages) {
       this.stats.messages++;
       if (this.blocked.has(`${msg.from}>${msg.to}`) || (this.faultsOn && this.rng.chance(this.drop))) {
@@ -514,7 +514,6 @@ export class Sim {
         this.q.push(this.now + delay, () => this.deliver(msg));
       }
     }
-    void from;
   }
 
   private deliver(msg: RaftMessage): void {
