@@ -505,6 +505,12 @@ export class Sim {
       this.stats.messages++;
       if (this.blocked.has(`${msg.from}>${msg.to}`) || (this.faultsOn && this.rng.chance(this.drop))) {
         if (this.verbose) this.log(`drop ${fmt(msg)}`);
+        // Sometimes the transport notices, as the cluster driver's does.
+        const sender = this.members.get(msg.from)?.core;
+        if (sender && this.rng.chance(0.5)) {
+          if (msg.type === 'snapshot') sender.reportSnapshot(msg.to, false);
+          else if (msg.type === 'append') sender.reportUnreachable(msg.to);
+        }
         continue;
       }
       const copies = this.faultsOn && this.rng.chance(this.dup) ? 2 : 1;
