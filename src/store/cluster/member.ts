@@ -16,8 +16,20 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CapstanError, isCapstanError } from '../../common/index.js';
-import { createStoreMetrics, lockDataDir, realClock, WatchHub, type StoreClock, type StoreMetrics } from '../embedded/index.js';
-import { commandSize, decodeCommand, encodeCommand, MvccState, type Command } from '../mvcc/index.js';
+import {
+  BackgroundSnapshots,
+  createStoreMetrics,
+  failAll,
+  failUnstable,
+  lockDataDir,
+  realClock,
+  tooLarge,
+  WatchHub,
+  WriteLoop,
+  type StoreClock,
+  type StoreMetrics,
+} from '../embedded/index.js';
+import { decodeCommand, encodeCommand, MvccState, type Command } from '../mvcc/index.js';
 import {
   decodeConfEntry,
   isConfChange,
@@ -32,7 +44,6 @@ import {
   type WalFs,
   type WalState,
 } from '../raft/index.js';
-import { MAX_REQUEST_BYTES } from '../types.js';
 import { memberIdFor, normalisePeerUrl, type PeerSpec } from './ids.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { HttpTransport, type MembershipRequest } from './transport.js';
@@ -134,6 +145,7 @@ export class ClusterMember {
   private readonly logger: Logger | undefined;
   private readonly metrics: StoreMetrics;
   private readonly snapshotEvery: number;
+  private readonly snapshots: BackgroundSnapshots;
   private readonly tickMs: number;
   private readonly requestTimeoutMs: number;
   /** Names and peer URLs of every member id known (the configuration's and removed ones). */
@@ -145,15 +157,16 @@ export class ClusterMember {
   private reads = new Map<string, ReadWaiter>();
   private readSeq = 0;
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
-  private loop: Promise<void> | undefined;
+  private readonly writeLoop = new WriteLoop(
+    () => this.run(),
+    (err) => this.fatal(err),
+    () => this.pending.length > 0 && !this.closed,
+  );
   private tickHandle: unknown;
   private ticks = 0;
   private wasLeader = false;
   private expiring = false;
   private promoting = false;
-  private snapshotIndex: number;
-  private snapshotting: Promise<void> | undefined;
-  private snapshotDone: number | undefined;
   /** The membership as of the applied index (what a snapshot of the applied state carries). */
   private appliedConfig: RaftConfig;
 
@@ -176,11 +189,24 @@ export class ClusterMember {
     this.raft = parts.raft;
     this.wal = parts.wal;
     this.mvcc = parts.mvcc;
-    this.snapshotIndex = parts.snapshotIndex;
     this.metrics = parts.metrics;
     this.logger = parts.logger;
     this.clock = o.clock ?? realClock;
     this.snapshotEvery = o.snapshotEvery ?? 10_000;
+    this.snapshots = new BackgroundSnapshots(
+      {
+        raft: this.raft,
+        wal: this.wal,
+        logger: this.logger,
+        every: this.snapshotEvery,
+        encode: () => encodePayload(this.mvcc, this.members(this.appliedConfig), this.appliedConfig),
+        compact: (index) => this.compactLog(index),
+        wake: () => {
+          if (!this.closed) void this.kick();
+        },
+      },
+      parts.snapshotIndex,
+    );
     this.tickMs = o.tickMs ?? 50;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
     this.hub = new WatchHub(o.watchBufferBatches ?? 10_000);
@@ -294,13 +320,8 @@ export class ClusterMember {
 
   propose<T>(cmd: Command): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
-    if (commandSize(cmd) > MAX_REQUEST_BYTES) {
-      return Promise.reject(
-        new CapstanError('CAPSTAN_ERR_STORE_TOO_LARGE', `the request is ${commandSize(cmd)} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`, {
-          context: { bytes: commandSize(cmd), limit: MAX_REQUEST_BYTES },
-        }),
-      );
-    }
+    const large = tooLarge(cmd);
+    if (large) return Promise.reject(large);
     return this.submit(encodeCommand(cmd)).then((a) => a.result as T);
   }
 
@@ -440,25 +461,13 @@ export class ClusterMember {
   // ---- the loop ----
 
   private kick(): Promise<void> {
-    if (!this.loop) this.loop = this.runGuarded();
-    return this.loop;
-  }
-
-  private async runGuarded(): Promise<void> {
-    try {
-      await this.run();
-    } catch (err) {
-      this.fatal(err);
-    } finally {
-      this.loop = undefined;
-      if (this.pending.length && !this.closed) void this.kick();
-    }
+    return this.writeLoop.kick();
   }
 
   private async run(): Promise<void> {
     for (;;) {
       if (this.closed) return;
-      await this.releaseSnapshot();
+      await this.snapshots.release();
       if (this.pending.length) {
         const batch = this.pending;
         this.pending = [];
@@ -473,7 +482,7 @@ export class ClusterMember {
       // Peers added by a change take part as soon as it is appended (as in the core).
       for (const e of ready.entries) if (isConfChange(e.data)) this.learnMembers(decodeConfEntry(e.data).change);
       this.applyEntries(ready.committed);
-      if (ready.committed.length) this.maybeSnapshot();
+      if (ready.committed.length) this.snapshots.maybe();
       for (const rs of ready.readStates) {
         const w = this.reads.get(rs.requestId);
         if (!w) continue;
@@ -498,7 +507,7 @@ export class ClusterMember {
           try {
             await this.wal.append(ready.entries, this.raft.hardState);
           } catch (err) {
-            this.failUnstable(ready.entries, err);
+            failUnstable(this.raft, this.inflight, ready.entries, err, this.logger);
             return;
           }
           this.metrics.batchSize(ready.entries.length);
@@ -551,17 +560,6 @@ export class ClusterMember {
       else keep.push(w);
     }
     this.appliedWaiters = keep;
-  }
-
-  private failUnstable(entries: Entry[], err: unknown): void {
-    this.logger?.error({ err }, 'write-ahead log write failed; refusing the batch');
-    this.raft.dropUnstable();
-    for (const e of entries) {
-      const w = this.inflight.get(e.index);
-      if (!w) continue;
-      this.inflight.delete(e.index);
-      w.reject(err);
-    }
   }
 
   private noticeRole(): void {
@@ -679,7 +677,7 @@ export class ClusterMember {
   }
 
   private async installSnapshot(s: RaftSnapshot): Promise<void> {
-    if (this.snapshotting) await this.snapshotting;
+    await this.snapshots.settle();
     if (this.wal) {
       await this.wal.writeSnapshot(s.index, s.term, s.data);
       await this.wal.releaseBefore(s.index);
@@ -692,7 +690,7 @@ export class ClusterMember {
       this.names.set(id, p);
       if (id !== this.id) this.transport.setPeer(id, p.url);
     }
-    this.snapshotIndex = s.index;
+    this.snapshots.index = s.index;
     // Watchers here missed the entries the snapshot replaced: they re-watch from their
     // last revision, which the snapshot's history serves.
     this.hub.closeAll(
@@ -700,47 +698,6 @@ export class ClusterMember {
     );
     this.logger?.info({ index: s.index, term: s.term, bytes: s.data.length }, 'installed a snapshot from the leader');
     this.releaseApplied();
-  }
-
-  private maybeSnapshot(): void {
-    const applied = this.raft.applied;
-    if (applied - this.snapshotIndex < this.snapshotEvery || this.snapshotting) return;
-    this.snapshotIndex = applied;
-    const wal = this.wal;
-    if (!wal) {
-      this.compactLog(applied);
-      return;
-    }
-    this.snapshotting = new Promise<void>((r) => setImmediate(r))
-      .then(() => {
-        const index = this.raft.applied;
-        this.snapshotIndex = index;
-        const data = encodePayload(this.mvcc, this.members(this.appliedConfig), this.appliedConfig);
-        return wal.writeSnapshot(index, this.raft.termAt(index)!, data).then(() => ({ index, bytes: data.length }));
-      })
-      .then(
-        ({ index, bytes }) => {
-          this.logger?.debug({ index, bytes }, 'snapshot saved');
-          this.snapshotDone = index;
-          if (!this.closed) void this.kick();
-        },
-        (err: unknown) => this.logger?.warn({ err }, 'snapshot failed'),
-      )
-      .finally(() => {
-        this.snapshotting = undefined;
-      });
-  }
-
-  private async releaseSnapshot(): Promise<void> {
-    const index = this.snapshotDone;
-    if (index === undefined || !this.wal) return;
-    this.snapshotDone = undefined;
-    try {
-      await this.wal.releaseBefore(index);
-    } catch (err) {
-      this.logger?.warn({ err, index }, 'could not drop old WAL segments');
-    }
-    this.compactLog(index);
   }
 
   /**
@@ -800,11 +757,7 @@ export class ClusterMember {
   }
 
   private fatal(err: unknown): void {
-    this.logger?.error({ err }, 'the store loop failed');
-    const e = err instanceof CapstanError ? err : new CapstanError('CAPSTAN_ERR_INTERNAL_ERROR', 'the store loop failed', { cause: err });
-    for (const w of this.inflight.values()) w.reject(e);
-    this.inflight.clear();
-    for (const p of this.pending) p.reject(e);
+    failAll(this.inflight, this.pending, err, this.logger);
     this.pending = [];
   }
 
@@ -861,9 +814,9 @@ export class ClusterMember {
     this.closed = true;
     if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
     await this.transport.stop();
-    if (this.loop) await this.loop;
-    if (this.snapshotting) await this.snapshotting;
-    await this.releaseSnapshot();
+    await this.writeLoop.active;
+    await this.snapshots.settle();
+    await this.snapshots.release();
     const err = closedError();
     for (const p of this.pending) p.reject(err);
     this.pending = [];

@@ -7,13 +7,13 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CapstanError } from '../../common/index.js';
-import { decodeCommand, encodeCommand, commandSize, MvccState, decodeSnapshot, encodeSnapshot, type Command } from '../mvcc/index.js';
+import { decodeCommand, encodeCommand, MvccState, decodeSnapshot, encodeSnapshot, type Command } from '../mvcc/index.js';
 import { RaftCore, type Entry } from '../raft/index.js';
 import { Wal, type WalState } from '../raft/wal.js';
 import { nodeWalFs, type WalFs } from '../raft/wal-fs.js';
-import { MAX_REQUEST_BYTES } from '../types.js';
 import { lockDataDir } from './lock.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
+import { BackgroundSnapshots, failAll, failUnstable, tooLarge, WriteLoop } from './write-loop.js';
 import { WatchHub } from './watch.js';
 
 /** Time and timers, injectable so tests can drive lease expiry. */
@@ -69,17 +69,18 @@ export class EmbeddedCore {
   private readonly clock: StoreClock;
   private readonly logger: Logger | undefined;
   private readonly metrics: StoreMetrics;
-  private readonly snapshotEvery: number;
+  private readonly snapshots: BackgroundSnapshots;
   private readonly tickMs: number;
   private pending: Proposal[] = [];
   private inflight = new Map<number, Waiter>();
-  private loop: Promise<void> | undefined;
+  private readonly writeLoop = new WriteLoop(
+    () => this.run(),
+    (err) => this.fatal(err),
+    () => this.pending.length > 0 && !this.closed,
+  );
   private tickHandle: unknown;
-  private snapshotIndex: number;
   private expiring = false;
   private unlock: (() => Promise<void>) | undefined;
-  private snapshotting: Promise<void> | undefined;
-  private snapshotDone: number | undefined;
   closed = false;
 
   private constructor(
@@ -93,10 +94,22 @@ export class EmbeddedCore {
     this.mvcc = mvcc;
     this.raft = raft;
     this.wal = wal;
-    this.snapshotIndex = snapshotIndex;
     this.clock = o.clock ?? realClock;
     this.logger = o.logger;
-    this.snapshotEvery = o.snapshotEvery ?? 10_000;
+    this.snapshots = new BackgroundSnapshots(
+      {
+        raft,
+        wal,
+        logger: o.logger,
+        every: o.snapshotEvery ?? 10_000,
+        encode: () => encodeSnapshot(this.mvcc),
+        compact: (index) => this.raft.compact(index),
+        wake: () => {
+          if (!this.closed) void this.kick();
+        },
+      },
+      snapshotIndex,
+    );
     this.tickMs = o.tickMs ?? 100;
     this.hub = new WatchHub(o.watchBufferBatches ?? 10_000);
     this.metrics = metrics;
@@ -161,40 +174,21 @@ export class EmbeddedCore {
   /** Proposes a command and resolves with its result once applied. */
   propose<T>(cmd: Command): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
-    if (commandSize(cmd) > MAX_REQUEST_BYTES) {
-      return Promise.reject(
-        new CapstanError('CAPSTAN_ERR_STORE_TOO_LARGE', `the request is ${commandSize(cmd)} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`, {
-          context: { bytes: commandSize(cmd), limit: MAX_REQUEST_BYTES },
-        }),
-      );
-    }
+    const large = tooLarge(cmd);
+    if (large) return Promise.reject(large);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ data: encodeCommand(cmd), resolve: resolve as (v: unknown) => void, reject });
       void this.kick();
     });
   }
 
-  /** Runs the loop unless it is running; resolves when it has nothing left to do. */
   private kick(): Promise<void> {
-    if (!this.loop) this.loop = this.runGuarded();
-    return this.loop;
-  }
-
-  private async runGuarded(): Promise<void> {
-    try {
-      await this.run();
-    } catch (err) {
-      this.fatal(err);
-    } finally {
-      this.loop = undefined;
-      // Requests may have queued between the loop's last check and now.
-      if (this.pending.length && !this.closed) void this.kick();
-    }
+    return this.writeLoop.kick();
   }
 
   private async run(): Promise<void> {
     for (;;) {
-      await this.releaseSnapshot();
+      await this.snapshots.release();
       if (this.pending.length && this.raft.isLeader) {
         const batch = this.pending;
         this.pending = [];
@@ -204,7 +198,7 @@ export class EmbeddedCore {
       const ready = this.raft.ready();
       this.applyEntries(ready.committed);
       // Checked on every batch: under steady load every pass also has entries to write.
-      if (ready.committed.length) this.maybeSnapshot();
+      if (ready.committed.length) this.snapshots.maybe();
       this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
       if (ready.entries.length || ready.hardState) {
         const last = ready.entries[ready.entries.length - 1];
@@ -212,7 +206,7 @@ export class EmbeddedCore {
           try {
             await this.wal.append(ready.entries, this.raft.hardState);
           } catch (err) {
-            this.failUnstable(ready.entries, err);
+            failUnstable(this.raft, this.inflight, ready.entries, err, this.logger);
             return; // try again when the next request arrives
           }
           this.metrics.batchSize(ready.entries.length);
@@ -238,74 +232,8 @@ export class EmbeddedCore {
     }
   }
 
-  /** The batch could not be written: its requests fail and the core forgets its entries. */
-  private failUnstable(entries: Entry[], err: unknown): void {
-    this.logger?.error({ err }, 'write-ahead log write failed; refusing the batch');
-    this.raft.dropUnstable();
-    for (const e of entries) {
-      const w = this.inflight.get(e.index);
-      if (!w) continue;
-      this.inflight.delete(e.index);
-      w.reject(err);
-    }
-  }
-
-  /**
-   * Every `snapshotEvery` entries: encode the state (consistent, synchronous) and write it in
-   * the background; the write loop then drops the log it covers (releaseSnapshot).
-   */
-  private maybeSnapshot(): void {
-    const applied = this.raft.applied;
-    if (applied - this.snapshotIndex < this.snapshotEvery || this.snapshotting) return;
-    this.snapshotIndex = applied;
-    const wal = this.wal;
-    if (!wal) {
-      this.raft.compact(applied); // in memory: only bound the log
-      return;
-    }
-    // Encode after the current batch's callers have had their answers; the index is read
-    // at the same moment as the state, so the two always match.
-    this.snapshotting = new Promise<void>((r) => setImmediate(r))
-      .then(() => {
-        const index = this.raft.applied;
-        this.snapshotIndex = index;
-        const data = encodeSnapshot(this.mvcc);
-        return wal.writeSnapshot(index, this.raft.termAt(index)!, data).then(() => ({ index, bytes: data.length }));
-      })
-      .then(
-        ({ index, bytes }) => {
-          this.logger?.debug({ index, bytes }, 'snapshot saved');
-          this.snapshotDone = index;
-          if (!this.closed) void this.kick();
-        },
-        // Not fatal: the log still holds everything; the next snapshot tries again.
-        (err: unknown) => this.logger?.warn({ err }, 'snapshot failed'),
-      )
-      .finally(() => {
-        this.snapshotting = undefined;
-      });
-  }
-
-  /** Drops segments a durable snapshot covers; runs inside the write loop, between writes. */
-  private async releaseSnapshot(): Promise<void> {
-    const index = this.snapshotDone;
-    if (index === undefined || !this.wal) return;
-    this.snapshotDone = undefined;
-    try {
-      await this.wal.releaseBefore(index);
-    } catch (err) {
-      this.logger?.warn({ err, index }, 'could not drop old WAL segments');
-    }
-    this.raft.compact(index);
-  }
-
   private fatal(err: unknown): void {
-    this.logger?.error({ err }, 'the store write loop failed');
-    const e =
-      err instanceof CapstanError ? err : new CapstanError('CAPSTAN_ERR_INTERNAL_ERROR', 'the store write loop failed', { cause: err });
-    for (const w of this.inflight.values()) w.reject(e);
-    this.inflight.clear();
-    for (const p of this.pending) p.reject(e);
+    failAll(this.inflight, this.pending, err, this.logger);
     this.pending = [];
   }
 
@@ -342,9 +270,9 @@ export class EmbeddedCore {
     if (this.closed) return;
     this.closed = true;
     if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
-    if (this.loop) await this.loop;
-    if (this.snapshotting) await this.snapshotting;
-    await this.releaseSnapshot();
+    await this.writeLoop.active;
+    await this.snapshots.settle();
+    await this.snapshots.release();
     const err = closedError();
     for (const p of this.pending) p.reject(err);
     this.pending = [];
