@@ -5,7 +5,7 @@
 // linearizable (no acknowledged write lost, no stale read), the group must keep serving with
 // two members, and a new leader must come within a few election timeouts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +171,7 @@ describe.skipIf(!built)('Raft group: three capstan server processes', () => {
   afterAll(async () => {
     running = false;
     await Promise.all([...members.values()].map((m) => kill(m, 'SIGTERM')));
+    if (dir && !process.env.CAPSTAN_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
   });
 
   it('lists its members, survives kill -9 of the leader and a partition, and the history is linearizable', async () => {

@@ -1,7 +1,9 @@
 // The peer wire formats: every Raft message type survives a binary round trip, and results
-// with bytes survive the JSON form.
+// with bytes survive the JSON form. Also --peers parsing and the ids derived from it.
 import { describe, expect, it } from 'vitest';
 import { decodeMessages, encodeMessages, fromWireJson, toWireJson } from '../../src/store/cluster/codec.js';
+import { clusterIdFor, memberIdFor, parsePeers } from '../../src/store/cluster/index.js';
+import { isCapstanError } from '../../src/common/index.js';
 import type { RaftMessage } from '../../src/store/raft/index.js';
 
 const env = { from: 0x1234567890ab, to: 7, term: 42 };
@@ -53,5 +55,32 @@ describe('peer codec', () => {
     expect(Buffer.from(back.kvs[0]!.value).toString()).toBe('v\u0000\u00ff');
     expect(back.prevKv.value).toBeInstanceOf(Uint8Array);
     expect(Buffer.from(back.prevKv.value).toString()).toBe('p');
+  });
+});
+
+describe('--peers and ids', () => {
+  it('parses name=url pairs and refuses what is not one', () => {
+    expect(parsePeers('a=http://127.0.0.1:7481, b=http://localhost:7482/')).toEqual([
+      { name: 'a', url: 'http://127.0.0.1:7481' },
+      { name: 'b', url: 'http://localhost:7482' },
+    ]);
+    for (const bad of ['', 'a', 'a=ftp://x:1', 'a=http://127.0.0.1', 'A=http://127.0.0.1:1', 'a=http://h:1,a=http://h:2']) {
+      let err: unknown;
+      try {
+        parsePeers(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(isCapstanError(err, 'CAPSTAN_ERR_CLI_USAGE'), bad).toBe(true);
+    }
+  });
+
+  it('derives the same ids from the same names, and a cluster id from the whole list', () => {
+    expect(memberIdFor('a')).toBe(memberIdFor('a'));
+    expect(memberIdFor('a')).not.toBe(memberIdFor('b'));
+    expect(Number.isSafeInteger(memberIdFor('a')) && memberIdFor('a') > 0).toBe(true);
+    const peers = parsePeers('a=http://127.0.0.1:1,b=http://127.0.0.1:2');
+    expect(clusterIdFor('capstan', peers)).toBe(clusterIdFor('capstan', [...peers].reverse()));
+    expect(clusterIdFor('capstan', peers)).not.toBe(clusterIdFor('other', peers));
   });
 });
