@@ -49,7 +49,7 @@ export function formatCounterexample(c: Omit<Counterexample, 'text'>, events?: n
     out.push(`writes of the values they read or expected:`);
     for (const entry of c.writers) out.push(line(entry));
   }
-  if (c.untested > 0) out.push(`(${c.untested} operations not examined: step budget)`);
+  if (c.untested > 0) out.push(`(${c.untested} earlier writes not examined, to keep the search short)`);
   const shown = new Set([...c.involved, ...c.writers].map((p) => p.index));
   const others = c.prefix.filter((p) => !shown.has(p.index));
   if (others.length > 0) {

@@ -142,21 +142,32 @@ describe('checkLinearizable: histories that are not linearizable', () => {
   it('narrows a long history down to the prefix and the answers that break it', () => {
     const h: KvOperation[] = [];
     let t = 0;
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 150; i++) {
       h.push(put(i % 3, 'a', String(i), t, t + 3));
       h.push(get((i + 1) % 3, 'a', String(i), t + 4, t + 6));
       t += 10;
     }
-    h.push(put(7, 'a', 'new', t, t + 1)); // index 400
-    h.push(get(8, 'a', '199', t + 2, t + 3)); // index 401: stale
+    h.push(put(7, 'a', 'new', t, t + 1)); // index 300
+    h.push(get(8, 'a', '149', t + 2, t + 3)); // index 301: stale
     for (let i = 0; i < 50; i++) h.push(get(9, 'a', 'new', t + 10 + i, t + 10 + i));
     const c = violation(checkLinearizable(h));
-    expect(c.last.index).toBe(401);
-    expect(c.prefix.map((p) => p.index)).toContain(400);
-    expect(c.prefix.map((p) => p.index)).not.toContain(402);
-    expect(c.involved.map((i) => i.index)).toEqual([398, 400, 401]);
+    expect(c.last.index).toBe(301);
+    expect(c.prefix.map((p) => p.index)).toContain(300);
+    expect(c.prefix.map((p) => p.index)).not.toContain(302);
+    // The stale read, the write it saw and the write that had overwritten it.
+    expect(c.involved.map((i) => i.index)).toEqual([298, 300, 301]);
     expect(c.untested).toBe(0);
-    expect(c.longestPartial.length).toBeGreaterThanOrEqual(400);
+    expect(c.longestPartial.length).toBeGreaterThanOrEqual(300);
+  });
+
+  it('examines at most 200 writes one by one, and says so', () => {
+    const h: KvOperation[] = [];
+    for (let i = 0; i < 260; i++) h.push(put(1, 'a', String(i), i * 10, i * 10 + 5));
+    h.push(get(2, 'a', '0', 3000, 3001));
+    const c = violation(checkLinearizable(h));
+    expect(c.untested).toBe(60);
+    expect(c.writers.map((i) => i.index)).toEqual([0]);
+    expect(c.text).toContain('60 earlier writes not examined');
   });
 
   it('answers unknown when the step budget runs out', () => {

@@ -34,6 +34,8 @@ import type {
 } from './types.js';
 
 const DEFAULT_MAX_STEPS = 5_000_000;
+/** Writes examined one by one when narrowing a counterexample down. */
+const MAX_WRITE_TRIALS = 200;
 
 const PUT = 0;
 const GET = 1;
@@ -512,24 +514,37 @@ function explain(
       budget.remaining -= before - Math.max(own.remaining, 0);
       return outcome;
     };
-    // Reads: drop them one by one while the prefix still fails; those left are the
-    // witnesses the violation rests on. Dropping reads never widens the search.
-    for (const read of current.filter((op) => op.kind === GET && op !== lastOp)) {
-      const trial = current.filter((op) => op !== read);
+    // Reads: drop them while the prefix still fails; those left are the witnesses the
+    // violation rests on. Dropping reads never widens the search. Tried in halves first (a
+    // chunk that can go saves a search per read), down to single reads.
+    const dropReads = (chunk: LocalOp[]): void => {
+      if (chunk.length === 0) return;
+      const drop = new Set(chunk);
+      const trial = current.filter((op) => !drop.has(op));
       const outcome = attempt(trial);
-      if (outcome.kind === 'fail') current = trial;
-      else if (outcome.kind === 'ok') needed.add(read);
-      else untested++;
-    }
-    // Writes: one at a time, turned into unknown outcome (it may then take effect later, or
-    // never). Those whose answer alone makes the difference are involved. Accumulating
-    // unknown writes would widen the search exponentially, hence one at a time.
-    for (const write of current.filter((op) => op.kind !== GET && op.known && op !== lastOp)) {
-      const trial = current.map((op) => (op === write ? { ...op, known: false, ret: Infinity } : op));
-      const outcome = attempt(trial);
+      if (outcome.kind === 'fail') {
+        current = trial;
+      } else if (chunk.length === 1) {
+        if (outcome.kind === 'ok') needed.add(chunk[0]);
+        else untested++;
+      } else {
+        const half = chunk.length >>> 1;
+        dropReads(chunk.slice(0, half));
+        dropReads(chunk.slice(half));
+      }
+    };
+    dropReads(current.filter((op) => op.kind === GET && op !== lastOp));
+    // Writes: one at a time turned into unknown outcome (then it may take effect later, or
+    // never), to find those whose answer alone makes the difference. One at a time, because
+    // many unknown writes at once widen the search a lot; the latest first, as they are the
+    // likeliest to matter, and at most MAX_WRITE_TRIALS of them.
+    const writes = current.filter((op) => op.kind !== GET && op.known && op !== lastOp).sort((a, b) => b.call - a.call);
+    for (const write of writes.slice(0, MAX_WRITE_TRIALS)) {
+      const outcome = attempt(current.map((op) => (op === write ? { ...op, known: false, ret: Infinity } : op)));
       if (outcome.kind === 'ok') needed.add(write);
       else if (outcome.kind === 'budget') untested++;
     }
+    untested += Math.max(0, writes.length - MAX_WRITE_TRIALS);
   } else {
     for (const op of current) if (op.known) needed.add(op);
   }

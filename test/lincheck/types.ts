@@ -82,7 +82,7 @@ export interface Counterexample {
   involved: IndexedOperation[];
   /** Writes in the prefix of the values the involved operations read or expected (the last 10). */
   writers: IndexedOperation[];
-  /** Operations whose part could not be decided within the step budget. */
+  /** Operations whose part was not decided (step budget, or too many writes to try each). */
   untested: number;
   /** The longest order of operations the search could build before getting stuck. */
   longestPartial: IndexedOperation[];
