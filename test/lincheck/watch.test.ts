@@ -1,8 +1,15 @@
-// The watch and revision checkers on clean histories and on ones with each kind of fault.
+// The watch and revision checkers on clean histories and on ones with each kind of fault,
+// and the public surface of test/lincheck.
 
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/scheduler/index.js';
+import * as lincheck from './index.js';
 import { checkReadRevisions, checkWatches, type RevisionedWrite, type WatcherHistory } from './index.js';
+
+it('exports exactly the checkers and the formatters', () => {
+  // The simulation and the etcd test import these; the surface grows only on purpose.
+  expect(Object.keys(lincheck).sort()).toEqual(['checkLinearizable', 'checkReadRevisions', 'checkWatches', 'formatCounterexample', 'formatOperation']);
+});
 
 /** Revisions 2..n+1, one write each, over keys a/0..a/3 and one key outside the prefix. */
 function writes(n: number, seed = 1): RevisionedWrite[] {
