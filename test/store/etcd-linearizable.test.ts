@@ -188,7 +188,7 @@ describe.skipIf(etcdSkipReason !== undefined)(etcdSuiteName('etcd 3-member clust
     const faults = async (): Promise<string[]> => {
       const log: string[] = [];
       for (const target of ['leader', 'follower', 'leader'] as const) {
-        await sleep(1500);
+        await sleep(1000);
         const leader = await leaderIndex(cluster);
         const index = target === 'leader' ? (leader ?? 0) : ((leader ?? 0) + 1) % cluster.members.length;
         const member = cluster.members[index];
@@ -203,12 +203,12 @@ describe.skipIf(etcdSkipReason !== undefined)(etcdSuiteName('etcd 3-member clust
           resumedFrom = resumed.last() + 1;
           resumed = follow(watchStore, resumedFrom);
         }
-        await sleep(1500);
+        await sleep(2000);
         down.push({ from, to: now() });
         await member.start();
         log.push(`started ${member.name}`);
       }
-      await sleep(1000);
+      await sleep(500);
       return log;
     };
 
