@@ -175,9 +175,20 @@ describe('checkLinearizable: histories that are not linearizable', () => {
     const { history } = randomHistory(42, { operations: 3_000, keys: 1, values: 3, window: 40, unknownRate: 0.1 });
     const result = checkLinearizable(history, { maxSteps: 100_000 });
     expect(result).toMatchObject({ outcome: 'unknown', key: 'k0', steps: 100_000 });
+    expect(result.outcome === 'unknown' && result.reason).toContain('step budget of 100000');
   });
 
-  it('rejects a malformed history', () => {
+  it('still finds a violation in one key when another is too hard to decide', () => {
+    const { history } = randomHistory(42, { operations: 3_000, keys: 1, values: 3, window: 40, unknownRate: 0.1 });
+    // A larger key, so it is searched after the hard one, and a stale read at its end.
+    const other: KvOperation[] = [];
+    for (let i = 0; i < 1_600; i++) other.push(put(1, 'other', String(i), i * 10, i * 10 + 1), get(2, 'other', String(i), i * 10 + 2, i * 10 + 3));
+    other.push(get(2, 'other', '0', 20_000, 20_001));
+    const c = violation(checkLinearizable([...history, ...other], { maxSteps: 100_000, skipShrink: true }));
+    expect(c.key).toBe('other');
+  });
+
+    it('rejects a malformed history', () => {
     expect(() => checkLinearizable([put(1, 'a', '1', 5, 4)])).toThrow(/before its call/);
   });
 });

@@ -612,10 +612,18 @@ export function checkLinearizable(history: readonly KvOperation[], options: Chec
   const used = (): number => maxSteps - Math.max(budget.remaining, 0);
   // Smaller keys first: a violation in a small key is found (and explained) sooner.
   const keys = [...byKey.values()].sort((a, b) => a.ops.length - b.ops.length);
-  for (const key of keys) {
-    const outcome = search(key.ops, budget, false);
+  let undecided: KeyHistory | undefined;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    // Each key may spend its share of what is left (what a small key leaves goes to the
+    // next), so one hard key cannot keep a violation in another from being found.
+    const share: Budget = { remaining: Math.floor(Math.max(budget.remaining, 0) / (keys.length - k)) };
+    const before = share.remaining;
+    const outcome = search(key.ops, share, false);
+    budget.remaining -= before - Math.max(share.remaining, 0);
     if (outcome.kind === 'budget') {
-      return { outcome: 'unknown', key: key.key, reason: `step budget of ${maxSteps} spent on key "${key.key}"`, steps: used() };
+      undecided ??= key;
+      continue;
     }
     if (outcome.kind === 'fail') {
       // Explaining gets a budget of its own (the verdict is already certain); when it runs
@@ -624,6 +632,9 @@ export function checkLinearizable(history: readonly KvOperation[], options: Chec
       const counterexample = explain(history, key, explainBudget, !(options.skipShrink ?? false));
       return { outcome: 'violation', counterexample, steps: used() };
     }
+  }
+  if (undecided !== undefined) {
+    return { outcome: 'unknown', key: undecided.key, reason: `step budget of ${maxSteps} spent before key "${undecided.key}" was decided`, steps: used() };
   }
   return { outcome: 'ok', keys: byKey.size, operations: history.length, steps: used() };
 }

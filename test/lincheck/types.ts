@@ -50,8 +50,10 @@ export type KvOperation = PutOperation | GetOperation | CasOperation | DeleteOpe
 
 export interface CheckOptions {
   /**
-   * Search steps allowed over the whole history (all keys, and the search for the smallest
-   * failing prefix). When spent, the answer is `unknown` instead of a hang. Default 5,000,000.
+   * Search steps allowed over the whole history; each key (smallest first) may spend its share
+   * of what is left. A key that runs out is undecided: the answer is then `unknown` (unless
+   * another key has a violation) instead of a hang. Narrowing a counterexample down has a
+   * budget of its own, as large. Default 5,000,000.
    */
   maxSteps?: number;
   /** Skip narrowing a counterexample down to the answers it rests on (faster). Default false. */
