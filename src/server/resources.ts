@@ -33,22 +33,6 @@ function decode(value: Uint8Array): unknown {
   }
 }
 
-/**
- * `decode` once per stored value. The embedded store hands out the same value object until
- * the key changes, so agents and watchers listing the same pods again (every agent relists
- * on start and after a compaction) no longer decode every pod each time. Values from other
- * backends are fresh objects: they simply miss. Listed items are only serialized, never
- * changed, so sharing them is safe.
- */
-const decodedValues = new WeakMap<Uint8Array, unknown>();
-
-function decodeShared(value: Uint8Array): unknown {
-  if (decodedValues.has(value)) return decodedValues.get(value);
-  const v = decode(value);
-  decodedValues.set(value, v);
-  return v;
-}
-
 function field(item: unknown, ...path: string[]): unknown {
   let v: unknown = item;
   for (const p of path) {
@@ -84,7 +68,7 @@ function simpleResource(
       const r = await kv.range(scope, { prefix: true, revision });
       const items: unknown[] = [];
       for (const item of r.kvs) {
-        const v = decodeShared(item.value);
+        const v = decode(item.value);
         if (v !== undefined && (namespace === undefined || namespaced || namespaceOf(v) === namespace)) items.push(v);
       }
       return items;

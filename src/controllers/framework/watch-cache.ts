@@ -40,13 +40,6 @@ const compacted = (from: number, oldest: number): CapstanError =>
     context: { fromRevision: from, oldest: oldest + 1 },
   });
 
-/** A store value that is a view into a larger buffer keeps all of it alive: keep an exact copy. */
-function compactValue(kv: KeyValue): KeyValue {
-  const v = kv.value;
-  if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) return kv;
-  return { ...kv, value: new Uint8Array(v) };
-}
-
 /** Keys in order, for prefix scans (binary search; splices are cheap at control-plane sizes). */
 class SortedKeyList {
   private keys: string[] = [];
@@ -311,7 +304,7 @@ export class WatchCache {
     for (const prefix of this.prefixes) {
       const r = await this.kv.range(prefix, { prefix: true, ...(revision > 0 ? { revision } : {}) });
       if (revision === 0) revision = r.revision;
-      for (const kv of r.kvs) fresh.set(kv.key, compactValue(kv));
+      for (const kv of r.kvs) fresh.set(kv.key, kv);
     }
     this.items.clear();
     this.order.clear();
@@ -337,7 +330,8 @@ export class WatchCache {
       if (!this.covers(key)) continue;
       const prev = this.items.get(key);
       if (e.type === 'put') {
-        const kv = compactValue(e.kv);
+        // The store's own record: holding it costs nothing while the store holds it too.
+        const kv = e.kv;
         this.items.set(key, kv);
         if (!prev) this.order.add(key);
         (events ??= []).push(prev ? { type: 'put', kv, prevKv: prev } : { type: 'put', kv });

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
 import { silentLogger } from '../../common/index.js';
-import { Scheduler, type Decision, type PodRequest } from '../../scheduler/index.js';
+import { Scheduler, type BoundPod, type Decision, type PodRequest } from '../../scheduler/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
@@ -59,18 +59,16 @@ function decode<T>(kv: KeyValue): T | undefined {
 }
 
 /**
- * Decoded values by stored record. A KV served from a watch cache hands out the same record
- * until the key changes, so each version of a pod is decoded once, not once per pass.
+ * What a pass needs of a stored pod: waiting for a node, or what it holds where it is bound.
+ * Kept per stored record (a KV served from a watch cache hands out the same record until the
+ * key changes), so each version of a pod is decoded once and only this small summary stays.
  */
-class DecodeMemo {
-  private readonly memo = new WeakMap<KeyValue, unknown>();
+type PodSummary = { pending: true } | { pending: false; bound: BoundPod | undefined };
 
-  get<T>(kv: KeyValue): T | undefined {
-    if (this.memo.has(kv)) return this.memo.get(kv) as T | undefined;
-    const v = decode<T>(kv);
-    this.memo.set(kv, v);
-    return v;
-  }
+function summarize(item: KeyValue): PodSummary | undefined {
+  const pod = decode<Pod>(item);
+  if (!pod?.metadata || !pod.spec) return undefined;
+  return needsScheduling(pod) ? { pending: true } : { pending: false, bound: boundPod(pod) };
 }
 
 /** A pod bound to `node`, its Unschedulable reason cleared. */
@@ -103,8 +101,7 @@ export class SchedulingReconciler implements Reconciler {
   private readonly retryMs: number;
   private readonly events: EventRecorder;
   private readonly attempts: number;
-  private readonly decoded = new DecodeMemo();
-  private readonly requests = new WeakMap<Pod, ReturnType<typeof boundPod>>();
+  private readonly summaries = new WeakMap<KeyValue, PodSummary | null>();
 
   constructor(options: SchedulingOptions) {
     this.kv = options.kv;
@@ -127,12 +124,14 @@ export class SchedulingReconciler implements Reconciler {
   async pass(logger: Logger = silentLogger()): Promise<SchedulingPassResult> {
     const result: SchedulingPassResult = { bound: [], unschedulable: [], conflicts: 0 };
     const pods = await this.kv.range(STORE_PREFIX.pods, { prefix: true });
-    const decoded: { pod: Pod; kv: KeyValue }[] = [];
+    const waiting: KeyValue[] = [];
+    const holding: BoundPod[] = [];
     for (const item of pods.kvs) {
-      const pod = this.decoded.get<Pod>(item);
-      if (pod?.metadata && pod.spec) decoded.push({ pod, kv: item });
+      const s = this.summary(item);
+      if (s?.pending) waiting.push(item);
+      else if (s?.bound) holding.push(s.bound);
     }
-    if (!decoded.some((d) => needsScheduling(d.pod))) return result;
+    if (waiting.length === 0) return result;
     const [nodes, leases] = await Promise.all([
       this.kv.range(STORE_PREFIX.nodes, { prefix: true }),
       this.kv.range(NODE_LEASES_PREFIX, { prefix: true, keysOnly: true }),
@@ -140,18 +139,15 @@ export class SchedulingReconciler implements Reconciler {
     const leased = new Set(leases.kvs.map((l) => l.key.slice(NODE_LEASES_PREFIX.length)));
     const scheduler = new Scheduler({ random: this.random });
     for (const item of nodes.kvs) {
-      const node = this.decoded.get<StoredNode>(item);
+      const node = decode<StoredNode>(item);
       if (node?.name && node.capacity) scheduler.upsertNode(schedulerNode(node, leased.has(node.name)));
     }
+    // A pod on a node the view does not know (node object gone) holds nothing anywhere.
+    for (const b of holding) if (scheduler.allocated(b.node) !== undefined) scheduler.assume(b, b.node);
     const pending: { pod: Pod; kv: KeyValue }[] = [];
-    for (const { pod, kv: item } of decoded) {
-      if (needsScheduling(pod)) {
-        pending.push({ pod, kv: item });
-        continue;
-      }
-      const bound = this.boundRequest(pod);
-      // A pod on a node the view does not know (node object gone) holds nothing anywhere.
-      if (bound && scheduler.allocated(bound.node) !== undefined) scheduler.assume(bound, bound.node);
+    for (const item of waiting) {
+      const pod = decode<Pod>(item);
+      if (pod) pending.push({ pod, kv: item });
     }
     pending.sort((a, b) => schedulingOrder(a.pod, b.pod));
     const record = (pod: Pod, outcome: BindOutcome): void => {
@@ -195,12 +191,13 @@ export class SchedulingReconciler implements Reconciler {
     return r.succeeded;
   }
 
-  /** `boundPod`, computed once per pod version (quantities parsed once). */
-  private boundRequest(pod: Pod): ReturnType<typeof boundPod> {
-    if (this.requests.has(pod)) return this.requests.get(pod);
-    const b = boundPod(pod);
-    this.requests.set(pod, b);
-    return b;
+  private summary(item: KeyValue): PodSummary | undefined {
+    let s = this.summaries.get(item);
+    if (s === undefined) {
+      s = summarize(item) ?? null;
+      this.summaries.set(item, s);
+    }
+    return s ?? undefined;
   }
 
   /** Decide, then bind with a CAS; on a conflict re-read the pod and decide again. */
