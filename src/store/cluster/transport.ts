@@ -1,7 +1,9 @@
-// The peer transport: HTTP/1.1 with keep-alive between members, on a listener separate from
-// the API port. Raft messages for a peer are queued and sent as one binary batch per request,
-// one request in flight per peer (so they arrive in order); the next batch holds whatever
-// queued meanwhile. Forwarded proposals, membership changes and status reads are ordinary
+// The peer transport: HTTP/1.1 between members, on a listener separate from the API port.
+// Raft messages go to each peer over one long-lived streaming request (chunked body of
+// length-prefixed binary batches, authenticated once when it opens), so a message costs one
+// write and arrives in order, with no reply to wait for; a stream that breaks is reopened on
+// the next send, and what was written meanwhile is lost (Raft resends). Snapshots go as
+// separate requests, whose answer tells the core whether they arrived. Forwarded proposals, membership changes and status reads are ordinary
 // request/response calls on the same connections. (Linearizable reads need no call of their
 // own: ReadIndex travels in Raft messages.)
 //
@@ -9,7 +11,7 @@
 // member of another cluster is refused with CAPSTAN_ERR_STORE_CLUSTER_MISMATCH. The token is
 // never logged.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { CapstanError } from '../../common/index.js';
@@ -18,6 +20,7 @@ import { decodeMessages, encodeMessages, fromWireError, fromWireJson, toWireErro
 
 export const PEER_PATHS = {
   messages: '/raft/v1/messages',
+  stream: '/raft/v1/stream',
   propose: '/raft/v1/propose',
   membership: '/raft/v1/membership',
   status: '/raft/v1/status',
@@ -29,6 +32,8 @@ const MAX_MESSAGES_BODY = 256 * 1024 * 1024;
 const MAX_RPC_BODY = 4 * 1024 * 1024;
 /** Queued messages per unreachable peer beyond which the oldest are dropped (Raft resends). */
 const MAX_QUEUED = 4096;
+/** Bytes a stream may have buffered unsent before it counts as stuck and is dropped. */
+const MAX_STREAM_BUFFER = 64 * 1024 * 1024;
 
 /** What a member answers to its peers. */
 /** A membership change asked of the leader. */
@@ -66,6 +71,8 @@ export interface TransportOptions {
 
 interface PeerQueue {
   url: URL;
+  /** The open message stream, if any. */
+  stream?: ClientRequest;
   queue: RaftMessage[];
   inflight: boolean;
   reachable: boolean;
@@ -128,6 +135,7 @@ export class HttpTransport {
   }
 
   removePeer(id: number): void {
+    this.peers.get(id)?.stream?.destroy();
     this.peers.delete(id);
   }
 
@@ -139,7 +147,11 @@ export class HttpTransport {
   setBlocked(blocked: boolean): void {
     this.blocked = blocked;
     if (blocked) {
-      for (const p of this.peers.values()) p.queue = [];
+      for (const p of this.peers.values()) {
+        p.queue = [];
+        p.stream?.destroy();
+        p.stream = undefined;
+      }
       for (const s of this.sockets) s.destroy();
       this.agent.destroy();
     }
@@ -167,7 +179,11 @@ export class HttpTransport {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const p of this.peers.values()) p.queue = [];
+    for (const p of this.peers.values()) {
+      p.queue = [];
+      p.stream?.destroy();
+      p.stream = undefined;
+    }
     this.agent.destroy();
     const server = this.server;
     this.server = undefined;
@@ -230,6 +246,7 @@ export class HttpTransport {
         h.messages(decodeMessages(body));
         return this.reply(res, 204);
       }
+      if (req.method === 'POST' && path === PEER_PATHS.stream) return this.serveStream(req, res);
       if (req.method === 'POST' && path === PEER_PATHS.propose) {
         const body = await readBody(req, MAX_RPC_BODY);
         try {
@@ -255,20 +272,125 @@ export class HttpTransport {
     }
   }
 
+  /** An inbound message stream: frames of [u32 length][batch] until the peer closes it. */
+  private serveStream(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.flushHeaders();
+    let buf: Buffer = Buffer.alloc(0);
+    req.on('data', (chunk: Buffer) => {
+      if (this.blocked || this.stopped) return void req.socket.destroy();
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      try {
+        while (buf.length >= 4) {
+          const len = buf.readUInt32LE(0);
+          if (len > MAX_MESSAGES_BODY) throw new RangeError(`a frame of ${len} bytes`);
+          if (buf.length < 4 + len) break;
+          const frame = buf.subarray(4, 4 + len);
+          buf = buf.subarray(4 + len);
+          this.o.handlers.messages(decodeMessages(frame));
+        }
+      } catch (err) {
+        this.logger?.warn({ err, from: req.headers[HEADER_FROM] }, 'dropping a peer stream with a bad frame');
+        req.socket.destroy();
+      }
+    });
+    req.on('end', () => res.end());
+  }
+
   // ---- outbound ----
 
   /** Queues messages for their peers and sends what each idle peer has. */
   send(messages: RaftMessage[]): void {
     if (this.stopped || this.blocked) return;
     const touched = new Set<number>();
+    const streamed = new Map<number, RaftMessage[]>();
     for (const m of messages) {
       const p = this.peers.get(m.to);
       if (!p) continue;
+      if (m.type !== 'snapshot') {
+        const list = streamed.get(m.to);
+        if (list) list.push(m);
+        else streamed.set(m.to, [m]);
+        continue;
+      }
       p.queue.push(m);
       if (p.queue.length > MAX_QUEUED) p.queue.splice(0, p.queue.length - MAX_QUEUED);
       touched.add(m.to);
     }
+    for (const [id, batch] of streamed) this.stream(id, batch);
     for (const id of touched) this.flush(id);
+  }
+
+  /** Writes a batch on the peer's stream, opening one when there is none. */
+  private stream(id: number, batch: RaftMessage[]): void {
+    const p = this.peers.get(id)!;
+    const stream = p.stream ?? this.openStream(id, p);
+    if (stream.writableLength > MAX_STREAM_BUFFER) {
+      this.logger?.warn({ peer: id.toString(16) }, 'peer stream stuck; dropping it');
+      stream.destroy();
+      this.o.onSent?.(id, batch, false);
+      return;
+    }
+    const body = encodeMessages(batch);
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32LE(body.length, 0);
+    stream.write(Buffer.concat([head, body]));
+    this.o.onSent?.(id, batch, true);
+  }
+
+  private openStream(id: number, p: PeerQueue): ClientRequest {
+    const req = request({
+      agent: false,
+      host: p.url.hostname,
+      port: Number(p.url.port),
+      method: 'POST',
+      path: PEER_PATHS.stream,
+      headers: {
+        authorization: `Bearer ${this.o.token}`,
+        [HEADER_CLUSTER]: this.o.clusterId,
+        [HEADER_FROM]: this.o.selfId.toString(16),
+        'content-type': 'application/octet-stream',
+        'transfer-encoding': 'chunked',
+      },
+    });
+    p.stream = req;
+    const drop = (err?: unknown): void => {
+      if (p.stream !== req) return;
+      p.stream = undefined;
+      if (!this.stopped && !this.blocked) {
+        if (p.reachable) this.logger?.warn({ peer: id.toString(16), err: (err as Error | undefined)?.message }, 'peer stream lost; messages dropped until it reopens (Raft resends)');
+        p.reachable = false;
+        this.o.onSent?.(id, [], false);
+      }
+    };
+    req.on('socket', (s) => s.setNoDelay(true));
+    req.on('response', (res) => {
+      if (res.statusCode === 200) {
+        if (!p.reachable) this.logger?.info({ peer: id.toString(16) }, 'peer reachable again');
+        p.reachable = true;
+        res.resume();
+        res.on('end', () => drop());
+        return;
+      }
+      readBody(res, MAX_RPC_BODY).then((buf) => {
+        let error: WireError | undefined;
+        try {
+          error = (fromWireJson<{ error?: WireError }>(buf.toString('utf8')) ?? {}).error;
+        } catch {
+          error = undefined;
+        }
+        if (error && !p.mismatchLogged && (error.code === 'CAPSTAN_ERR_STORE_CLUSTER_MISMATCH' || error.code === 'CAPSTAN_ERR_STORE_AUTH')) {
+          p.mismatchLogged = true;
+          this.logger?.error({ peer: id.toString(16), url: `http://${p.url.host}` }, `peer refused us: ${error.message}`);
+        }
+        req.destroy();
+        drop(new Error(`status ${res.statusCode}`));
+      }, drop);
+    });
+    req.on('error', drop);
+    req.on('close', () => drop());
+    req.flushHeaders();
+    return req;
   }
 
   private flush(id: number): void {
