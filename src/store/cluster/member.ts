@@ -21,6 +21,7 @@ import {
   createStoreMetrics,
   failAll,
   failUnstable,
+  LeaseExpiry,
   lockDataDir,
   realClock,
   tooLarge,
@@ -165,7 +166,10 @@ export class ClusterMember {
   private tickHandle: unknown;
   private ticks = 0;
   private wasLeader = false;
-  private expiring = false;
+  private readonly expiry = new LeaseExpiry(
+    (cmd) => this.submit(encodeCommand(cmd)),
+    (err) => this.logger?.warn({ err }, 'lease expiry failed'),
+  );
   private promoting = false;
   /** The membership as of the applied index (what a snapshot of the applied state carries). */
   private appliedConfig: RaftConfig;
@@ -726,15 +730,7 @@ export class ClusterMember {
     this.ticks++;
     const now = this.clock.now();
     if (this.raft.isLeader) {
-      const next = this.mvcc.nextLeaseExpiry();
-      if (next !== undefined && next <= now && !this.expiring) {
-        this.expiring = true;
-        this.submit(encodeCommand({ type: 'leaseExpire', now }))
-          .catch((err: unknown) => this.logger?.warn({ err }, 'lease expiry failed'))
-          .finally(() => {
-            this.expiring = false;
-          });
-      }
+      this.expiry.check(this.mvcc, now);
       if (this.ticks % 10 === 0) this.promoteCaughtUp();
     }
     if (this.ticks % 10 === 0) this.expireWaiters(now);

@@ -6,5 +6,5 @@ export { WatchHub } from './watch.js';
 export { lockDataDir } from './lock.js';
 export { createStoreMetrics } from './metrics.js';
 export type { StoreMetrics } from './metrics.js';
-export { BackgroundSnapshots, failAll, failUnstable, tooLarge, WriteLoop } from './write-loop.js';
+export { BackgroundSnapshots, failAll, failUnstable, LeaseExpiry, tooLarge, WriteLoop } from './write-loop.js';
 export type { SnapshotHost } from './write-loop.js';

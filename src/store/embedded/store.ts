@@ -13,7 +13,7 @@ import { Wal, type WalState } from '../raft/wal.js';
 import { nodeWalFs, type WalFs } from '../raft/wal-fs.js';
 import { lockDataDir } from './lock.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
-import { BackgroundSnapshots, failAll, failUnstable, tooLarge, WriteLoop } from './write-loop.js';
+import { BackgroundSnapshots, failAll, failUnstable, LeaseExpiry, tooLarge, WriteLoop } from './write-loop.js';
 import { WatchHub } from './watch.js';
 
 /** Time and timers, injectable so tests can drive lease expiry. */
@@ -79,7 +79,10 @@ export class EmbeddedCore {
     () => this.pending.length > 0 && !this.closed,
   );
   private tickHandle: unknown;
-  private expiring = false;
+  private readonly expiry = new LeaseExpiry(
+    (cmd) => this.propose(cmd),
+    (err) => this.logger?.warn({ err }, 'lease expiry failed'),
+  );
   private unlock: (() => Promise<void>) | undefined;
   closed = false;
 
@@ -247,17 +250,7 @@ export class EmbeddedCore {
   private onTick(): void {
     if (this.closed) return;
     this.raft.tick();
-    const now = this.clock.now();
-    const next = this.mvcc.nextLeaseExpiry();
-    if (next !== undefined && next <= now && !this.expiring && this.raft.isLeader) {
-      // The leader decides expiry from its clock and puts the time into the log.
-      this.expiring = true;
-      this.propose<number>({ type: 'leaseExpire', now })
-        .catch((err: unknown) => this.logger?.warn({ err }, 'lease expiry failed'))
-        .finally(() => {
-          this.expiring = false;
-        });
-    }
+    if (this.raft.isLeader) this.expiry.check(this.mvcc, this.clock.now());
     if (this.pending.length) void this.kick();
     this.scheduleTick();
   }

@@ -6,7 +6,7 @@
 // paths both write loops share.
 import type { Logger } from 'pino';
 import { CapstanError } from '../../common/index.js';
-import { commandSize, type Command } from '../mvcc/index.js';
+import { commandSize, type Command, type MvccState } from '../mvcc/index.js';
 import type { Entry, RaftCore, Wal } from '../raft/index.js';
 import { MAX_REQUEST_BYTES } from '../types.js';
 
@@ -155,5 +155,30 @@ export class WriteLoop {
       this.running = undefined;
       if (this.again()) void this.kick();
     }
+  }
+}
+
+/**
+ * Lease expiry, decided by the leader from its clock and put into the log as a command, so
+ * every member applies the same expiry. At most one such proposal at a time.
+ */
+export class LeaseExpiry {
+  private busy = false;
+
+  constructor(
+    private readonly propose: (cmd: Command) => Promise<unknown>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** On the leader's tick: proposes expiry when a lease is due. */
+  check(mvcc: MvccState, now: number): void {
+    const next = mvcc.nextLeaseExpiry();
+    if (next === undefined || next > now || this.busy) return;
+    this.busy = true;
+    this.propose({ type: 'leaseExpire', now })
+      .catch((err: unknown) => this.onError(err))
+      .finally(() => {
+        this.busy = false;
+      });
   }
 }
