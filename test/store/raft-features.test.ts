@@ -365,6 +365,27 @@ describe('raft membership changes', () => {
     expect(net.node(2).proposeConfChange({ type: 'remove', id: 3 })).toEqual({ ok: false, reason: 'not-leader' });
   });
 
+  it('in an idle group, a learner that was down catches up on heartbeats alone (no new proposal)', () => {
+    const net = new Net([1, 2, 3], opts);
+    net.node(1).campaign();
+    net.pump();
+    net.node(1).propose([bytes('a'), bytes('b')]);
+    net.tick(2);
+    net.add(4, { members: [], learners: [4] });
+    net.down.add(4);
+    expect(net.node(1).proposeConfChange({ type: 'addLearner', id: 4 })).toMatchObject({ ok: true });
+    // The first probe is lost while the learner is down; nothing is proposed afterwards.
+    net.tick(30);
+    const lastIndex = net.node(1).lastIndex;
+    net.down.delete(4);
+    net.tick(3);
+    expect(net.node(1).lastIndex).toBe(lastIndex);
+    expect(net.texts(4)).toEqual(['a', 'b']);
+    const s = net.node(1).state;
+    expect(s.role === 'leader' ? s.progress.get(4)?.match : undefined).toBe(lastIndex);
+    expect(net.node(1).proposeConfChange({ type: 'promote', id: 4 })).toMatchObject({ ok: true });
+  });
+
   it('a removed leader steps down once its removal commits, and the rest elect a leader', () => {
     const net = new Net([1, 2, 3], opts);
     net.node(1).campaign();

@@ -646,11 +646,8 @@ export class ClusterMember {
     for (const learner of this.raft.config.learners) {
       const p = s.progress.get(learner);
       if (!p) continue;
-      if (p.match < this.raft.commit) {
-        // An idle group sends a probing follower nothing new; a no-op entry gets it going.
-        if (p.state === 'probe' && !p.paused) this.pending.push({ data: new Uint8Array(0), resolve: () => undefined, reject: () => undefined });
-        continue;
-      }
+      // A lagging learner gets appends on its heartbeat answers (the core), even when idle.
+      if (p.match < this.raft.commit) continue;
       const name = this.names.get(learner)?.name;
       if (!name) continue;
       this.promoting = true;
