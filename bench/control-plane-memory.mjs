@@ -229,7 +229,9 @@ export async function run() {
     let healthy = 0;
     let healthyMs;
     while (Date.now() - t0 < 900_000) {
-      healthy = (await api(srv.url, srv.token, 'GET', '/api/v1/deployments')).items.filter((d) => d.phase === 'Healthy').length;
+      const list = await api(srv.url, srv.token, 'GET', '/api/v1/deployments');
+      healthy = list.items.filter((d) => d.phase === 'Healthy').length;
+      storeRevision = list.resourceVersion;
       peak = Math.max(peak, rssMiB(srv.child.pid));
       if (healthy === DEPLOYMENTS) {
         healthyMs = Date.now() - t0;
@@ -268,7 +270,7 @@ export async function run() {
         ['l', 'r', 'r', 'l'],
       ),
       '',
-      `From start to every pod Ready: ${fmt(settleMs / 1000, 1)} s; to every Deployment Healthy: ${healthyMs === undefined ? 'not within 15 minutes' : `${fmt(healthyMs / 1000, 1)} s`}.`,
+      `From start to every pod Ready: ${fmt(settleMs / 1000, 1)} s; to every Deployment Healthy: ${healthyMs === undefined ? 'not within 15 minutes' : `${fmt(healthyMs / 1000, 1)} s`}; store revision then: ${storeRevision === undefined ? '?' : fmt(Number(storeRevision))}.`,
     ].join('\n');
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -90,6 +90,38 @@ describe('MVCC state machine', () => {
   });
 });
 
+describe('MVCC values', () => {
+  it('keeps each value in its own exact-size buffer, not a view into the log entry', () => {
+    const data = encodeCommand({
+      type: 'txn',
+      compare: [],
+      success: Array.from({ length: 50 }, (_, i) => put(`/pods/p${i}`, `value-${i}`) as never),
+      failure: [],
+    });
+    const s = new MvccState();
+    s.apply(decodeCommand(data));
+    for (let i = 0; i < 50; i++) {
+      const v = s.current(`/pods/p${i}`)!.value;
+      expect(Buffer.from(v).toString()).toBe(`value-${i}`);
+      expect(v.buffer).not.toBe(data.buffer);
+      expect(v.buffer.byteLength).toBe(v.length);
+    }
+    // Changing the entry's bytes afterwards does not reach the state.
+    data.fill(0);
+    expect(Buffer.from(s.current('/pods/p7')!.value).toString()).toBe('value-7');
+  });
+
+  it('restores values from a snapshot without keeping the snapshot buffer', () => {
+    const snap = encodeSnapshot(run(script()));
+    const restored = decodeSnapshot(snap);
+    const v = restored.current('/a')!.value;
+    expect(v.buffer).not.toBe(snap.buffer);
+    expect(v.buffer.byteLength).toBe(v.length);
+    snap.fill(0);
+    expect(Buffer.from(restored.current('/a')!.value).toString()).toBe('again');
+  });
+});
+
 describe('sorted key index', () => {
   it('keeps keys ordered through inserts and removals across many chunks', () => {
     const idx = new SortedKeys();

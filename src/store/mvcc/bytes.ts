@@ -7,6 +7,19 @@ export function copyBytes(src: Uint8Array, dst: Buffer, at: number): void {
   (Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength)).copy(dst, at);
 }
 
+/**
+ * A value in its own exact-size buffer. Decoded commands hand out views into the whole log
+ * entry (a transaction of a hundred pods is one buffer); keeping such a view would keep the
+ * entire entry alive for as long as any one of its values is current. Not from Buffer's
+ * shared pool either, for the same reason at a smaller scale.
+ */
+export function ownBytes(value: Uint8Array): Uint8Array {
+  if (value.length === 0) return new Uint8Array(0);
+  const own = Buffer.allocUnsafeSlow(value.length);
+  copyBytes(value, own, 0);
+  return own;
+}
+
 export class ByteWriter {
   private buf: Buffer;
   private pos = 0;

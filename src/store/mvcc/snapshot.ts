@@ -3,7 +3,7 @@
 // watch replay works the same after a restart.
 import { CapstanError } from '../../common/index.js';
 import type { KeyValue, WatchBatch, WatchEvent } from '../types.js';
-import { ByteReader, ByteWriter } from './bytes.js';
+import { ByteReader, ByteWriter, ownBytes } from './bytes.js';
 import { MvccState, type HistoryEntry } from './state.js';
 
 const MAGIC = 0x4353_4d31; // "CSM1"
@@ -35,8 +35,8 @@ export function decodeSnapshot(data: Uint8Array): MvccState {
 }
 
 function decode(data: Uint8Array): MvccState {
-  // Copy once so the state does not pin a larger read buffer.
-  const r = new ByteReader(Buffer.from(data));
+  // Values are copied out one by one (ownBytes), so the state never pins the read buffer.
+  const r = new ByteReader(data);
   if (r.u32() !== MAGIC) throw new CapstanError('CAPSTAN_ERR_STORE_CORRUPT', 'the MVCC snapshot has an unknown format');
   const s = new MvccState();
   s.revision = r.f64();
@@ -62,7 +62,7 @@ function decode(data: Uint8Array): MvccState {
         const createRevision = r.f64();
         const version = r.f64();
         const lease = r.f64();
-        kv = { key, value: r.bytes(), createRevision, modRevision: rev, version, lease };
+        kv = { key, value: ownBytes(r.bytes()), createRevision, modRevision: rev, version, lease };
       }
       h.push({ rev, sub, kv, deleted });
       if (rev >= s.compactRevision) {

@@ -15,6 +15,7 @@ import type {
   WatchBatch,
   WatchEvent,
 } from '../types.js';
+import { ownBytes } from './bytes.js';
 import type { Command, CommandCompare, CommandOp } from './command.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -166,7 +167,8 @@ export class MvccState {
 
   // ---- writes ----
 
-  private putKey(key: string, value: Uint8Array, lease: number): { kv: KeyValue; prev?: KeyValue } {
+  private putKey(key: string, data: Uint8Array, lease: number): { kv: KeyValue; prev?: KeyValue } {
+    const value = ownBytes(data);
     const rev = this.revision + 1;
     let h = this.histories.get(key);
     if (!h) {
