@@ -205,7 +205,9 @@ export function statusText(v: StatusView): string {
     `  phase:     ${v.phase}${v.message ? ` — ${v.message}` : ''}`,
     `  strategy:  ${v.strategy}`,
     `  revision:  ${v.revision}${v.syncedCommit ? ` (commit ${v.syncedCommit.slice(0, 12)})` : ''}`,
-    `  ready:     ${bar(v.readyReplicas, v.replicas)} ${v.readyReplicas}/${v.replicas}`,
+    // A canary or a blue-green preview runs beside the full stable set, so more pods than
+    // desired can be ready: say so rather than print "6/4".
+    `  ready:     ${bar(Math.min(v.readyReplicas, v.replicas), v.replicas)} ${v.readyReplicas > v.replicas ? `${v.readyReplicas} (${v.replicas} desired, ${v.readyReplicas - v.replicas} extra during the rollout)` : `${v.readyReplicas}/${v.replicas}`}`,
     `  updated:   ${bar(v.updatedReplicas, v.replicas)} ${v.updatedReplicas}/${v.replicas}`,
   ];
   if (v.stepCount) {

@@ -95,6 +95,8 @@ describe('status view', () => {
   it('text: progress bars, the revision tree with pods and figures, and the analysis runs', () => {
     const text = statusText(buildStatusView(raw(), inputs));
     expect(text).toContain('  strategy:  Canary\n');
+    // 3 ready of 2 desired: the canary pod runs beside the full stable set.
+    expect(text).toContain('  ready:     [####################] 3 (2 desired, 1 extra during the rollout)\n');
     expect(text).toContain('  step:      [#####...............] 2/4\n');
     expect(text).toContain('  weight:    [####................] set 20%, actual 21.0%\n');
     expect(text).toContain('  ├── rev 2  new  canary  1/1 ready  commit new1234  web 20% (actual 21.0%, success 90.00%, p99 7.5ms)\n');
