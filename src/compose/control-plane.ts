@@ -174,6 +174,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       registry,
       identity: `${process.pid}@${listening.url}`,
       evictionTimeoutSeconds: options.evictionTimeoutSeconds,
+      ...(options.cluster ? { leaseTiming: clusterLeaseTiming(options.cluster) } : {}),
     });
     stops.push(() => controllers.stop());
 
@@ -247,6 +248,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (isCapstanError(err)) throw err;
     throw err;
   }
+}
+
+/**
+ * [raft] The controller lease in a Raft group: a TTL of six election timeouts (3 s at the
+ * default 500 ms), renewed three times per TTL, retried once per election timeout. After a
+ * kill -9 the lease lasts at most a TTL from its last renewal; when the dead member also led
+ * the group, the new Raft leader first gives every lease a full TTL (leasePromote), so the
+ * worst case is an election (up to two timeouts) plus a TTL plus a retry: about 5 s.
+ */
+export function clusterLeaseTiming(cluster: { tickMs?: number; electionTicks?: number }): { ttlSeconds: number; renewMs: number; retryMs: number } {
+  const electionMs = (cluster.tickMs ?? 50) * (cluster.electionTicks ?? 10);
+  const ttlSeconds = Math.max(3, Math.ceil((6 * electionMs) / 1000));
+  return { ttlSeconds, renewMs: Math.floor((ttlSeconds * 1000) / 3), retryMs: Math.max(100, Math.min(electionMs, 2000)) };
 }
 
 /**

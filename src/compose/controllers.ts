@@ -14,6 +14,7 @@ import {
   nodeLifecycleController,
   schedulingController,
   watchSource,
+  type LeaderElectorOptions,
 } from '../controllers/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
 import { ALL_STRATEGIES } from '../rollout/index.js';
@@ -26,6 +27,11 @@ export interface ControllersOptions {
   /** Who this instance is in the leader lease. */
   identity: string;
   evictionTimeoutSeconds?: number;
+  /**
+   * Timing of the controller lease (the elector's defaults when absent: a 15 s TTL). A Raft
+   * group passes a short one, so controllers move within a few seconds of a member's loss.
+   */
+  leaseTiming?: Pick<LeaderElectorOptions, 'ttlSeconds' | 'renewMs' | 'retryMs'>;
   /** Per-revision traffic figures for analysis (the router's); absent, `capstan` metrics find no data. */
   stats?: RevisionStatsSource;
 }
@@ -74,7 +80,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   });
   const manager = new ControllerManager({
     controllers: [...workloads.all, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
-    leaderElection: { kv: options.kv, identity: options.identity },
+    leaderElection: { kv: options.kv, identity: options.identity, ...options.leaseTiming },
     logger,
   });
   manager.start();

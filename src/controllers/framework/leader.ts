@@ -20,7 +20,10 @@ export interface LeaderElectorOptions {
   /** Who this instance is (host name and pid, say); stored in the election key. */
   identity: string;
   key?: string;
-  /** Lease TTL (default 15 s): how long a dead leader keeps the role. */
+  /**
+   * Lease TTL (default 15 s): how long a dead leader keeps the role. A store whose own leader
+   * changes may give the lease a full TTL again from then (a Raft group does).
+   */
   ttlSeconds?: number;
   /** How often the leader renews (default a third of the TTL). */
   renewMs?: number;
@@ -160,8 +163,12 @@ export class LeaderElector {
         await sleep(this.clock, this.renewMs, signal);
         if (signal.aborted) break;
         try {
-          await this.kv.keepAlive(leaseId);
-          const current = await this.kv.get(this.key);
+          // A renewal that hangs (no store leader) must not keep us leading past the TTL.
+          const left = lastRenew + this.ttlSeconds * 1000 - this.clock.now();
+          const current = await this.within(
+            this.kv.keepAlive(leaseId).then(() => this.kv.get(this.key)),
+            Math.max(1, left),
+          );
           if (!current || current.lease !== leaseId) {
             this.logger.warn('the election key no longer carries our lease; stepping down');
             break;
@@ -200,6 +207,23 @@ export class LeaderElector {
         this.logger.error({ err }, 'onStoppedLeading failed');
       }
     }
+  }
+
+  /** `work`'s outcome, or a rejection once `ms` pass first (the work itself goes on). */
+  private within<T>(work: Promise<T>, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => reject(new Error(`no answer from the store within ${ms} ms`)), ms);
+      work.then(
+        (v) => {
+          this.clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (err: unknown) => {
+          this.clock.clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   private gauge(value: number): void {
