@@ -2,7 +2,8 @@
 // changes the wire format under us. Containers use host networking: a container port is
 // reached on the host at the same number (or at hostPort when the spec sets one).
 
-import Docker from 'dockerode';
+import { createRequire } from 'node:module';
+import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { CapstanError, silentLogger, type Logger } from '../common/index.js';
@@ -27,6 +28,11 @@ import {
   type PullProgress,
   type RuntimeDriver,
 } from './runtime.js';
+
+// dockerode, with the gRPC, protobuf and SSH modules it brings (about 29 MiB resident, a
+// WebAssembly heap among it), loads when a Docker client is first made, not with the CLI.
+const requireModule = createRequire(import.meta.url);
+const newDocker = (options: Docker.DockerOptions): Docker => new (requireModule('dockerode') as typeof Docker)(options);
 
 export const DOCKER_API_VERSION = 'v1.41';
 /** The port bindings, as JSON, so an adopted container's probes know where to go. */
@@ -79,7 +85,7 @@ function runtimeError(err: unknown, context: Record<string, unknown> = {}): Caps
 }
 
 /** Why Docker tests or a docker agent cannot run here, or undefined when the daemon answers. */
-export async function dockerUnavailableReason(docker: Docker = new Docker({ version: DOCKER_API_VERSION }), timeoutMs = 3000): Promise<string | undefined> {
+export async function dockerUnavailableReason(docker: Docker = newDocker({ version: DOCKER_API_VERSION }), timeoutMs = 3000): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -148,7 +154,7 @@ export class DockerRuntime implements RuntimeDriver {
   private readonly logger: Logger;
 
   constructor(private readonly options: DockerRuntimeOptions) {
-    this.docker = options.docker ?? new Docker({ version: DOCKER_API_VERSION });
+    this.docker = options.docker ?? newDocker({ version: DOCKER_API_VERSION });
     this.clock = options.clock ?? systemClock();
     this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.docker' });
   }
