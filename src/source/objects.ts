@@ -72,7 +72,9 @@ export class ObjectReader {
   async readBlob(oid: string): Promise<Uint8Array> {
     const obj = await this.read(oid);
     if (obj.type !== 'blob') throw new Error(`object ${oid} is a ${obj.type}, not a blob`);
-    return new Uint8Array(obj.content.buffer, obj.content.byteOffset, obj.content.byteLength);
+    // A copy of exact size: inflated objects sit in 16 KiB chunks, and blobs are kept for as
+    // long as their commit is current (a 400-byte manifest would hold 16 KiB).
+    return new Uint8Array(obj.content);
   }
 
   async readCommit(oid: string): Promise<{ tree: string; parents: string[]; author: string; summary: string }> {
