@@ -80,7 +80,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   });
   const manager = new ControllerManager({
     controllers: [...workloads.all, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
-    leaderElection: { kv: options.kv, identity: options.identity, ...options.leaseTiming },
+    leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });
   manager.start();
