@@ -111,6 +111,19 @@ describe('MVCC values', () => {
     expect(Buffer.from(s.current('/pods/p7')!.value).toString()).toBe('value-7');
   });
 
+  it('encodes a transaction into a buffer of about its own size (log entries are kept until the next snapshot)', () => {
+    for (const n of [1, 7, 30, 120]) {
+      const data = encodeCommand({
+        type: 'txn',
+        compare: [{ key: '/pods/p0', target: 'modRevision', op: '==', value: 3 }],
+        success: Array.from({ length: n }, (_, i) => put(`/pods/p${i}`, 'x'.repeat(100 + i)) as never),
+        failure: [],
+      });
+      expect(data.buffer.byteLength).toBeLessThanOrEqual(Math.max(8192, Math.ceil(data.length * 1.25)));
+      expect(decodeCommand(data)).toMatchObject({ type: 'txn', success: { length: n } });
+    }
+  });
+
   it('restores values from a snapshot without keeping the snapshot buffer', () => {
     const snap = encodeSnapshot(run(script()));
     const restored = decodeSnapshot(snap);

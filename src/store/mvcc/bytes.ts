@@ -78,6 +78,17 @@ export class ByteWriter {
   finish(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
+
+  /**
+   * The bytes written so far in a buffer of their own size when the writer's buffer is over
+   * a quarter larger (it grows by doubling): for bytes kept a while, such as log entries.
+   */
+  finishExact(): Buffer {
+    if (this.buf.length - this.pos <= this.pos >>> 2) return this.finish();
+    const out = Buffer.allocUnsafeSlow(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
 }
 
 export class ByteReader {

@@ -114,7 +114,8 @@ export function encodeCommand(c: Command): Buffer {
       w.f64(c.now);
       break;
   }
-  return w.finish();
+  // Entries stay in the in-memory log until the next snapshot: no doubling slack.
+  return w.finishExact();
 }
 
 export function decodeCommand(data: Uint8Array): Command {
