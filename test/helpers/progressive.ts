@@ -124,6 +124,8 @@ export async function healthy(kv: KV, name: string, replicas = 2): Promise<boole
 }
 
 export interface Reply {
+  /** When the request was sent and when its reply ended (ms since the epoch). */
+  sentAt: number;
   at: number;
   /** HTTP status, 0 when the request failed without one. */
   status: number;
@@ -143,15 +145,16 @@ export function startLoad(port: number, concurrency = CONCURRENCY, maxMs = 45_00
   let stopped = false;
   const one = (): Promise<Reply> =>
     new Promise((resolve) => {
+      const sentAt = Date.now();
       const req = request({ host: '127.0.0.1', port, path: '/', agent, timeout: 5000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ at: Date.now(), status: res.statusCode ?? 0, body }));
-        res.on('error', () => resolve({ at: Date.now(), status: 0, body: '' }));
+        res.on('end', () => resolve({ sentAt, at: Date.now(), status: res.statusCode ?? 0, body }));
+        res.on('error', () => resolve({ sentAt, at: Date.now(), status: 0, body: '' }));
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (err) => resolve({ at: Date.now(), status: 0, body: err.message }));
+      req.on('error', (err) => resolve({ sentAt, at: Date.now(), status: 0, body: err.message }));
       req.end();
     });
   const worker = async (): Promise<void> => {
