@@ -80,7 +80,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const registry = new Registry();
   const stops: (() => Promise<void>)[] = [];
+  /** [raft] Run before the stops: the group member bounds every store call from then on. */
+  const beforeStops: (() => void)[] = [];
   const stopAll = async (): Promise<void> => {
+    for (const f of beforeStops.splice(0)) f();
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'shutdown step failed'));
   };
 
@@ -93,6 +96,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       kv = cluster.kv;
       const opened = cluster;
       stops.push(() => opened.close());
+      // Without a quorum each store call on the way out (releasing the controller lease, say)
+      // would wait out the whole request timeout; a short grace bounds them all together.
+      const graceMs = clusterShutdownGraceMs(options.cluster);
+      beforeStops.push(() => opened.member.drain(graceMs));
     }
     if (!kv) {
       const { openEmbeddedStore } = await import('../store/embedded/index.js');
@@ -250,6 +257,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   }
 }
 
+type ClusterTiming = { tickMs?: number; electionTicks?: number };
+
+function electionTimeoutMs(cluster: ClusterTiming): number {
+  return (cluster.tickMs ?? 50) * (cluster.electionTicks ?? 10);
+}
+
+/** [raft] Store calls made while stopping get this long in all: an election and a commit, with room. */
+export function clusterShutdownGraceMs(cluster: ClusterTiming): number {
+  return Math.max(2000, 4 * electionTimeoutMs(cluster));
+}
+
 /**
  * [raft] The controller lease in a Raft group: a TTL of six election timeouts (3 s at the
  * default 500 ms), renewed three times per TTL, retried once per election timeout. After a
@@ -257,8 +275,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
  * the group, the new Raft leader first gives every lease a full TTL (leasePromote), so the
  * worst case is an election (up to two timeouts) plus a TTL plus a retry: about 5 s.
  */
-export function clusterLeaseTiming(cluster: { tickMs?: number; electionTicks?: number }): { ttlSeconds: number; renewMs: number; retryMs: number } {
-  const electionMs = (cluster.tickMs ?? 50) * (cluster.electionTicks ?? 10);
+export function clusterLeaseTiming(cluster: ClusterTiming): { ttlSeconds: number; renewMs: number; retryMs: number } {
+  const electionMs = electionTimeoutMs(cluster);
   const ttlSeconds = Math.max(3, Math.ceil((6 * electionMs) / 1000));
   return { ttlSeconds, renewMs: Math.floor((ttlSeconds * 1000) / 3), retryMs: Math.max(100, Math.min(electionMs, 2000)) };
 }

@@ -193,6 +193,31 @@ describe('Raft group over 127.0.0.1', () => {
     expect(isCapstanError(refused, 'CAPSTAN_ERR_CONFIG_INVALID')).toBe(true);
   });
 
+  it('a member left without a quorum shuts down within its grace: waiting and new requests fail with a clear error', async () => {
+    group = await startGroup(['a', 'b', 'c'], false);
+    const leader = await group.leader();
+    for (const s of [...group.stores.values()].filter((x) => x !== leader)) await s.close();
+    const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+    // No quorum: this write waits (for a commit, or for a leader) up to the 10 s request timeout.
+    const waiting = errorOf(leader.kv.put('/no-quorum', 'x'));
+    const reading = errorOf(leader.kv.get('/no-quorum'));
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    leader.member.drain(1000);
+    const [w, r] = await Promise.all([waiting, reading]);
+    for (const err of [w, r]) {
+      expect(isCapstanError(err, 'CAPSTAN_ERR_STORE_CLOSED'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(/shutting down/);
+    }
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Once the grace is over, new requests fail at once instead of waiting.
+    const late = Date.now();
+    expect(isCapstanError(await errorOf(leader.kv.put('/late', 'y')), 'CAPSTAN_ERR_STORE_CLOSED')).toBe(true);
+    expect(Date.now() - late).toBeLessThan(1000);
+    await leader.close();
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+
   it('refuses a member with a wrong token or another cluster id, and the error says so', async () => {
     group = await startGroup(['a', 'b', 'c'], false);
     const leader = await group.leader();

@@ -115,7 +115,8 @@ export class LeaderElector {
     this.leaseId = undefined;
     this.stateNow = 'STOPPED';
     if (lease !== undefined && (options.release ?? true)) {
-      await this.kv.revoke(lease).catch((err: unknown) => this.logger.warn({ err }, 'could not release the leadership lease'));
+      // Bounded: past a TTL the lease is gone anyway, released or not.
+      await this.within(this.kv.revoke(lease), this.ttlSeconds * 1000).catch((err: unknown) => this.logger.warn({ err }, 'could not release the leadership lease'));
     }
   }
 

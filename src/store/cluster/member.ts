@@ -127,6 +127,10 @@ function closedError(): CapstanError {
   return new CapstanError('CAPSTAN_ERR_STORE_CLOSED', 'the store is closed');
 }
 
+function shuttingDown(): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_STORE_CLOSED', 'this member is shutting down: the request was cancelled (a write may or may not have happened)');
+}
+
 const hex = (id: number | undefined): string | null => (id === undefined || id === 0 ? null : id.toString(16));
 
 /** One read attempt waits this long for the leader's answer before asking again. */
@@ -157,7 +161,12 @@ export class ClusterMember {
   private inflight = new Map<number, Inflight>();
   private reads = new Map<string, ReadWaiter>();
   private readSeq = 0;
-  private appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private appliedWaiters: { index: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** Proposals on their way to the leader (forwarded or waiting for one to be known). */
+  private forwarding = new Set<Proposal>();
+  /** Set once shutdown begins: every request is answered (or cancelled) by then. */
+  private drainBy: number | undefined;
+  private drainTimer: unknown;
   private readonly writeLoop = new WriteLoop(
     () => this.run(),
     (err) => this.fatal(err),
@@ -324,6 +333,7 @@ export class ClusterMember {
 
   propose<T>(cmd: Command): Promise<T> {
     if (this.closed) return Promise.reject(closedError());
+    if (this.drained) return Promise.reject(shuttingDown());
     const large = tooLarge(cmd);
     if (large) return Promise.reject(large);
     return this.submit(encodeCommand(cmd)).then((a) => a.result as T);
@@ -332,8 +342,45 @@ export class ClusterMember {
   /** Resolves once this member has applied everything acknowledged before the call. */
   async readBarrier(): Promise<void> {
     if (this.closed) throw closedError();
+    if (this.drained) throw shuttingDown();
     const index = await this.readIndex();
-    await this.waitApplied(index, this.clock.now() + this.requestTimeoutMs);
+    await this.waitApplied(index, this.deadline());
+  }
+
+  /** Now plus the request timeout, or the end of the shutdown grace when that is sooner. */
+  private deadline(): number {
+    const d = this.clock.now() + this.requestTimeoutMs;
+    return this.drainBy === undefined ? d : Math.min(d, this.drainBy);
+  }
+
+  private get drained(): boolean {
+    return this.drainBy !== undefined && this.clock.now() >= this.drainBy;
+  }
+
+  /**
+   * Shutdown begins: requests in progress and new ones get at most `graceMs` more (a group
+   * without a quorum would otherwise hold each of them for the whole request timeout); then
+   * every one still waiting fails with CAPSTAN_ERR_STORE_CLOSED and new ones fail at once.
+   */
+  drain(graceMs: number): void {
+    if (this.closed || this.drainBy !== undefined) return;
+    this.drainBy = this.clock.now() + graceMs;
+    this.logger?.info({ graceMs }, 'shutting down: requests get at most the grace period');
+    this.drainTimer = this.clock.setTimeout(() => this.cancelWaiting(shuttingDown()), graceMs);
+  }
+
+  /** Fails every request still waiting: proposals, forwards, reads and read-your-write waits. */
+  private cancelWaiting(err: CapstanError): void {
+    for (const p of this.pending) p.reject(err);
+    this.pending = [];
+    for (const p of this.forwarding) p.reject(err);
+    this.forwarding.clear();
+    for (const w of this.inflight.values()) w.reject(err);
+    this.inflight.clear();
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
+    for (const w of this.appliedWaiters) w.reject(err);
+    this.appliedWaiters = [];
   }
 
   private submit(data: Uint8Array): Promise<Applied> {
@@ -347,7 +394,8 @@ export class ClusterMember {
   }
 
   private async forward(p: Proposal): Promise<void> {
-    const deadline = this.clock.now() + this.requestTimeoutMs;
+    const deadline = this.deadline();
+    this.forwarding.add(p);
     try {
       for (;;) {
         const leader = await this.waitForLeader(deadline);
@@ -372,6 +420,8 @@ export class ClusterMember {
       }
     } catch (err) {
       p.reject(err);
+    } finally {
+      this.forwarding.delete(p);
     }
   }
 
@@ -382,6 +432,7 @@ export class ClusterMember {
   private async waitForLeader(deadline: number): Promise<number> {
     for (;;) {
       if (this.closed) throw closedError();
+      if (this.drained) throw shuttingDown();
       const leader = this.leader;
       if (leader !== undefined) return leader;
       if (this.clock.now() >= deadline) throw unavailable('no leader: fewer than a majority of the members answer', { member: this.name });
@@ -392,7 +443,7 @@ export class ClusterMember {
   private waitApplied(index: number, deadline: number): Promise<void> {
     if (this.raft.applied >= index) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const w = { index, resolve };
+      const w = { index, resolve, reject };
       this.appliedWaiters.push(w);
       this.clock.setTimeout(
         () => {
@@ -408,7 +459,7 @@ export class ClusterMember {
 
   /** A confirmed read index (ReadIndex through the core; forwarded to the leader by it). */
   private async readIndex(): Promise<number> {
-    const deadline = this.clock.now() + this.requestTimeoutMs;
+    const deadline = this.deadline();
     for (;;) {
       await this.waitForLeader(deadline);
       const requestId = `${this.id.toString(16)}.${++this.readSeq}`;
@@ -477,7 +528,7 @@ export class ClusterMember {
         this.pending = [];
         if (this.raft.isLeader && this.raft.transferTarget === undefined) {
           const indexes = this.raft.propose(batch.map((p) => p.data));
-          const deadline = this.clock.now() + this.requestTimeoutMs;
+          const deadline = this.deadline();
           for (let i = 0; i < batch.length; i++) this.inflight.set(indexes[i]!, { ...batch[i]!, term: this.raft.term, deadline });
         } else for (const p of batch) void this.forward(p);
       }
@@ -603,7 +654,7 @@ export class ClusterMember {
   async changeMembership(req: MembershipRequest): Promise<{ index: number }> {
     if (this.closed) throw closedError();
     if (!this.raft.isLeader) {
-      const leader = await this.waitForLeader(this.clock.now() + this.requestTimeoutMs);
+      const leader = await this.waitForLeader(this.deadline());
       if (leader !== this.id) return this.transport.forwardMembership(leader, req, this.requestTimeoutMs);
     }
     const id = memberIdFor(req.name);
@@ -613,7 +664,7 @@ export class ClusterMember {
       cc = { type: 'addLearner', id, context: JSON.stringify({ name: req.name, url }) };
     } else if (req.op === 'promote') cc = { type: 'promote', id };
     else cc = { type: 'remove', id };
-    const deadline = this.clock.now() + this.requestTimeoutMs;
+    const deadline = this.deadline();
     for (;;) {
       const r = this.raft.proposeConfChange(cc);
       if (r.ok) {
@@ -782,7 +833,7 @@ export class ClusterMember {
 
   /** The leader's status (this member's own when it leads). */
   async leaderStatus(): Promise<MemberStatus> {
-    const leader = await this.waitForLeader(this.clock.now() + this.requestTimeoutMs);
+    const leader = await this.waitForLeader(this.deadline());
     if (leader === this.id) return this.status();
     return this.peerStatus(leader);
   }
@@ -806,17 +857,12 @@ export class ClusterMember {
     await this.transferLeadership().catch((err: unknown) => this.logger?.debug({ err }, 'leadership transfer on shutdown failed'));
     this.closed = true;
     if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
+    if (this.drainTimer !== undefined) this.clock.clearTimeout(this.drainTimer);
     await this.transport.stop();
     await this.writeLoop.active;
     await this.snapshots.settle();
     await this.snapshots.release();
-    const err = closedError();
-    for (const p of this.pending) p.reject(err);
-    this.pending = [];
-    for (const w of this.inflight.values()) w.reject(err);
-    this.inflight.clear();
-    for (const r of this.reads.values()) r.reject(err);
-    this.reads.clear();
+    this.cancelWaiting(this.drainBy !== undefined ? shuttingDown() : closedError());
     this.hub.closeAll();
     await this.wal?.close();
     await this.unlock?.();
