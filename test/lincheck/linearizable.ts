@@ -204,9 +204,12 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
   const blindByValue = new Map<number, number[]>();
   const casByExpected = new Map<number, number[]>();
   const blindGroups: number[] = [];
+  const casGroups: number[] = [];
+  // Group ids follow first calls, so these lists are in call order too.
   groups.forEach((chain, g) => {
     const op = ops[floating[chain[0]]];
     if (op.kind === CAS) {
+      casGroups.push(g);
       const list = casByExpected.get(op.expected) ?? [];
       list.push(g);
       casByExpected.set(op.expected, list);
@@ -228,26 +231,50 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
   //   callable operations, so that next operation is callable now: a read of its value, a
   //   cas expecting its value, or an operation that tells values apart more loosely (a failed
   //   cas, a delete that says whether the key existed), in which case any value may do.
-  const floatChoices = (state: number, cutoff: number): number[] => {
-    const wanted = new Set<number>();
+  const firstCall = (g: number): number => ops[floating[groups[g][0]]].call;
+  let maxValue = 0;
+  for (const op of ops) maxValue = Math.max(maxValue, op.value, op.expected, op.kind === GET ? op.out : 0);
+  // The wanted values of one call: marked with a generation number instead of a fresh set.
+  const wantedMark = new Int32Array(maxValue + 1);
+  const wantedList: number[] = [];
+  let generation = 0;
+  const want = (value: number): void => {
+    if (wantedMark[value] !== generation) {
+      wantedMark[value] = generation;
+      wantedList.push(value);
+    }
+  };
+  const NO_CHOICES: readonly number[] = [];
+  const floatChoices = (state: number, cutoff: number): readonly number[] => {
+    if (groups.length === 0 || firstCall(0) > cutoff) return NO_CHOICES;
+    generation++;
+    wantedList.length = 0;
     let any = false;
     for (let node = next[0]; node !== -1 && isCall[node]; node = next[node]) {
       const op = ops[entryOp[node]];
-      if (op.kind === GET) wanted.add(op.out);
+      if (op.kind === GET) want(op.out);
       else if (op.kind === CAS) {
-        if (op.out === 1) wanted.add(op.expected);
+        if (op.out === 1) want(op.expected);
         else any = true;
       } else if (op.kind === DEL && op.out !== -1) any = true;
     }
-    for (const [expected, list] of casByExpected) if (list.some((g) => callable(g, cutoff))) wanted.add(expected);
-    const useful = (g: number): boolean => callable(g, cutoff) && (any || wanted.has(ops[floating[groups[g][0]]].value));
-    const choices = (casByExpected.get(state) ?? []).filter(useful);
-    if (any) {
-      for (const g of blindGroups) if (useful(g)) choices.push(g);
-    } else {
-      for (const value of wanted) for (const g of blindByValue.get(value) ?? []) if (useful(g)) choices.push(g);
+    for (const g of casGroups) {
+      if (firstCall(g) > cutoff) break;
+      if (callable(g, cutoff)) want(ops[floating[groups[g][0]]].expected);
     }
-    return choices;
+    const useful = (g: number): boolean =>
+      callable(g, cutoff) && (any || wantedMark[ops[floating[groups[g][0]]].value] === generation);
+    const choices: number[] = [];
+    for (const g of casByExpected.get(state) ?? NO_CHOICES) if (useful(g)) choices.push(g);
+    if (any) {
+      for (const g of blindGroups) {
+        if (firstCall(g) > cutoff) break;
+        if (useful(g)) choices.push(g);
+      }
+    } else {
+      for (const value of wantedList) for (const g of blindByValue.get(value) ?? NO_CHOICES) if (useful(g)) choices.push(g);
+    }
+    return choices.length === 0 ? NO_CHOICES : choices;
   };
 
   // Memo: (answered operations placed, register value) → the sets of unanswered ones placed.
@@ -342,10 +369,10 @@ function search(ops: LocalOp[], budget: Budget, trackLongest: boolean): SearchOu
   // Cursor: in the main list (entry) until its first return, then over the unanswered
   // operations worth trying there (choices[choice]).
   let entry = next[0];
-  let choices: number[] | undefined;
+  let choices: readonly number[] | undefined;
   let choice = 0;
   let cutoff = 0;
-  const pathChoices: Array<number[] | undefined> = [];
+  const pathChoices: Array<readonly number[] | undefined> = [];
   const pathChoice: number[] = [];
 
   while (returnsLeft > 0) {
