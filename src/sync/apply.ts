@@ -2,7 +2,7 @@
 
 import { STORE_PREFIX } from '../api/cluster.js';
 import { objectId, type SourcedObject } from '../api/types.js';
-import { CapstanError } from '../common/index.js';
+import { CapstanError, isCapstanError } from '../common/index.js';
 import { computePlan, type Plan } from '../plan/index.js';
 import type { CommitInfo } from '../source/types.js';
 import type { Compare, KV, TxnOp } from '../store/types.js';
@@ -93,7 +93,22 @@ export async function applyPlan(input: ApplyInput): Promise<{ applied: boolean; 
     ops.push({ type: 'put', key, value: JSON.stringify(record) });
   }
   for (const extra of input.alsoPut ?? []) ops.push({ type: 'put', key: extra.key, value: extra.value });
-  const result = await input.kv.txn({ compare, success: ops, failure: [] });
+  let result;
+  try {
+    result = await input.kv.txn({ compare, success: ops, failure: [] });
+  } catch (err) {
+    // etcd caps a transaction (--max-txn-ops, default 128; --max-request-bytes): a commit
+    // is still applied whole or not at all, so say what to change rather than split it.
+    if (isCapstanError(err) && err.code === 'CAPSTAN_ERR_STORE_TOO_LARGE') {
+      throw new CapstanError(
+        'CAPSTAN_ERR_STORE_TOO_LARGE',
+        `the commit changes ${input.plan.changes.length} objects, written in one transaction (${ops.length} operations) so that it lands whole, ` +
+          `and the store refused it as too large; nothing was applied. On etcd, raise --max-txn-ops (default 128) and --max-request-bytes, or split the change across commits`,
+        { cause: err, context: { objects: input.plan.changes.length, operations: ops.length } },
+      );
+    }
+    throw err;
+  }
   return { applied: result.succeeded, revision: result.revision };
 }
 
