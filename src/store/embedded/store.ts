@@ -200,6 +200,9 @@ export class EmbeddedCore {
       }
       const ready = this.raft.ready();
       this.applyEntries(ready.committed);
+      // One member: no peer will ever ask for applied entries and the WAL keeps them for a
+      // restart, so the in-memory log does not hold every write again until the next snapshot.
+      if (ready.committed.length) this.raft.compact(this.raft.applied);
       // Checked on every batch: under steady load every pass also has entries to write.
       if (ready.committed.length) this.snapshots.maybe();
       this.metrics.applyLag(this.raft.lastIndex - this.raft.applied);
