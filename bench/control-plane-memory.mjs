@@ -4,7 +4,7 @@
 // pods bound to them, report each one Ready).
 // Reported: the server's resident memory once every pod is Ready, against a reference
 // measured in the same run: the same `capstan server` on an empty repository.
-// Usage: node bench/control-plane-memory.mjs [--deployments N] [--replicas N] [--nodes N] [--profile DIR]
+// Usage: node bench/control-plane-memory.mjs [--deployments N] [--replicas N] [--nodes N] [--quiet-seconds N] [--profile DIR]
 // With --profile, the server writes a CPU profile and, at steady state, a heap snapshot to DIR.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ const opt = (name, fallback) => {
 const DEPLOYMENTS = opt('deployments', 1000);
 const REPLICAS = opt('replicas', 5);
 const NODES = opt('nodes', 10);
+const QUIET_MS = opt('quiet-seconds', 30) * 1000;
 const PROFILE = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : undefined;
 const bin = fileURLToPath(new URL('../bin/capstan.js', import.meta.url));
 
@@ -197,6 +198,7 @@ async function heapSnapshotWritten(dir) {
 
 export async function run() {
   const root = mkdtempSync(join(tmpdir(), 'capstan-bench-mem-'));
+  let started;
   try {
     // Reference: the same server on an empty repository.
     generate(join(root, 'empty'), 0);
@@ -208,6 +210,7 @@ export async function run() {
     generate(join(root, 'repo'), DEPLOYMENTS);
     const t0 = Date.now();
     const srv = await startServer(join(root, 'repo'), join(root, 'data'), PROFILE);
+    started = srv.child;
     const sim = await simulateNodes(srv.url, srv.token, NODES);
     const want = DEPLOYMENTS * REPLICAS;
     let ready = 0;
@@ -228,6 +231,7 @@ export async function run() {
     // controller writes each one's status after its pods), then a little quiet.
     let healthy = 0;
     let healthyMs;
+    let storeRevision;
     while (Date.now() - t0 < 900_000) {
       const list = await api(srv.url, srv.token, 'GET', '/api/v1/deployments');
       healthy = list.items.filter((d) => d.phase === 'Healthy').length;
@@ -247,6 +251,9 @@ export async function run() {
     await new Promise((r) => setTimeout(r, 5000));
     const steady = rssMiB(srv.child.pid);
     peak = Math.max(peak, steady);
+    // For the reader: how much of that V8 and malloc give back once the process stays quiet.
+    await new Promise((r) => setTimeout(r, QUIET_MS));
+    const quiet = rssMiB(srv.child.pid);
     sim.stop();
     if (PROFILE) {
       srv.child.kill('SIGUSR2');
@@ -265,6 +272,7 @@ export async function run() {
         [
           ['reference: `capstan server` on an empty repository', fmt(refRss), '1.0x', ''],
           [`steady state, all ${fmt(want)} pods Ready, ${healthy} of ${fmt(DEPLOYMENTS)} Deployments Healthy`, fmt(steady), `${(steady / refRss).toFixed(1)}x`, '< 300 MB'],
+          [`the same, ${QUIET_MS / 1000} s later (nodes still watching)`, fmt(quiet), `${(quiet / refRss).toFixed(1)}x`, ''],
           ['peak while converging', fmt(peak), `${(peak / refRss).toFixed(1)}x`, ''],
         ],
         ['l', 'r', 'r', 'l'],
@@ -273,6 +281,8 @@ export async function run() {
       `From start to every pod Ready: ${fmt(settleMs / 1000, 1)} s; to every Deployment Healthy: ${healthyMs === undefined ? 'not within 15 minutes' : `${fmt(healthyMs / 1000, 1)} s`}; store revision then: ${storeRevision === undefined ? '?' : fmt(Number(storeRevision))}.`,
     ].join('\n');
   } finally {
+    // A run that failed part way must not leave its server running.
+    if (started && started.exitCode === null && started.signalCode === null) started.kill('SIGKILL');
     rmSync(root, { recursive: true, force: true });
   }
 }

@@ -15,14 +15,14 @@ export interface CompactorOptions {
   logger: Logger;
   /** Default 5 minutes (the Kubernetes API server's default --etcd-compaction-interval). */
   intervalMs?: number;
-  /** Revisions of history kept by the revision-count check (default 10,000; 0 turns it off). */
+  /** Revisions of history kept by the revision-count check (default 5,000; 0 turns it off). */
   retainRevisions?: number;
   /** How often the revision-count check runs (default 5 s). */
   checkMs?: number;
   clock?: Clock;
 }
 
-export const DEFAULT_RETAIN_REVISIONS = 10_000;
+export const DEFAULT_RETAIN_REVISIONS = 5_000;
 
 /** The revision to compact to so that `retain` revisions stay, or undefined when not yet worth it. */
 export function retentionTarget(current: number, compacted: number, retain: number): number | undefined {
