@@ -79,6 +79,39 @@ describe('LeaderElector', () => {
   });
 });
 
+describe('LeaderElector with a store that stops answering', () => {
+  it('steps down within the TTL when a renewal hangs, instead of leading on a lease that may be gone', async () => {
+    const kv = await store();
+    // The seam: the real store, except that once `hang` is set no call answers, as when a
+    // Raft group has lost its leader and every call waits for one.
+    let hang = false;
+    const hanging: KV = new Proxy(kv, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => (hang ? new Promise<never>(() => undefined) : (v as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    const events: string[] = [];
+    const e = new LeaderElector({
+      kv: hanging,
+      identity: 'a',
+      ...timing,
+      onStartedLeading: () => void events.push('leads'),
+      onStoppedLeading: () => void events.push('stops'),
+    });
+    cleanups.push(() => e.stop({ release: false }));
+    e.start();
+    await vi.waitFor(() => expect(e.isLeader).toBe(true));
+    hang = true;
+    const hungAt = Date.now();
+    await vi.waitFor(() => expect(e.isLeader).toBe(false), { timeout: 5_000, interval: 20 });
+    // Within the TTL (plus a renewal period and scheduling slack), not "whenever the call returns".
+    expect(Date.now() - hungAt).toBeLessThan(TTL * 1000 + timing.renewMs + 1_000);
+    expect(events).toEqual(['leads', 'stops']);
+  });
+});
+
 describe('ControllerManager', () => {
   it('runs controllers only on the leader', async () => {
     const kv = await store();

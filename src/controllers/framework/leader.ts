@@ -194,12 +194,14 @@ export class LeaderElector {
     } finally {
       signal.removeEventListener('abort', stopLeading);
       leading.abort();
-      if (!signal.aborted) {
+      const lost = !signal.aborted;
+      if (lost) {
         // Lost (not stopped): forget the lease; stop() must not revoke a lease we no longer hold.
-        await this.kv.revoke(leaseId).catch(() => undefined);
         this.leaseId = undefined;
         this.stateNow = 'FOLLOWER';
       }
+      // Stop acting as leader before any further store call: with no store leader such a call
+      // can wait for long, and another instance may already lead.
       this.gauge(0);
       this.logger.info('stopped leading');
       try {
@@ -207,6 +209,7 @@ export class LeaderElector {
       } catch (err) {
         this.logger.error({ err }, 'onStoppedLeading failed');
       }
+      if (lost) await this.within(this.kv.revoke(leaseId), this.ttlSeconds * 1000).catch(() => undefined);
     }
   }
 
