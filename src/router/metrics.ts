@@ -113,16 +113,61 @@ export interface Observation {
 
 type Labels = 'service' | 'revision';
 
-interface Series {
-  errors: Counter.Internal;
-  latency: Histogram.Internal<Labels>;
-  window: SlidingWindow;
-  byCode: Map<number, Counter.Internal>;
+/**
+ * Everything one service and revision records into, looked up once and then held by the
+ * listener, so a request does no label lookup: prom-client's labelled children, the window,
+ * and the requests counter per status code.
+ */
+export class RevisionRecorder {
+  private readonly byCode = new Map<number, Counter.Internal>();
+  /** The last status code's counter: nearly every request repeats it. */
+  private lastCode = -1;
+  private lastCounter: Counter.Internal | undefined;
+  private readonly errors: Counter.Internal;
+  private readonly latency: Histogram.Internal<Labels>;
+  /** @internal */
+  readonly window: SlidingWindow;
+
+  constructor(
+    private readonly m: SharedMetrics,
+    private readonly now: () => number,
+    windowSeconds: number,
+    readonly service: string,
+    readonly revision: string,
+  ) {
+    this.errors = m.errors.labels(service, revision);
+    this.latency = m.latency.labels(service, revision);
+    this.window = new SlidingWindow(windowSeconds);
+  }
+
+  /** One proxied request or connection: `code` is the HTTP status, or 0 (connection failure / TCP). */
+  record(seconds: number, error: boolean, code: number): void {
+    let counter = this.lastCounter;
+    if (code !== this.lastCode || counter === undefined) {
+      counter = this.byCode.get(code);
+      if (counter === undefined) {
+        counter = this.m.requests.labels(this.service, this.revision, String(code));
+        this.byCode.set(code, counter);
+      }
+      this.lastCode = code;
+      this.lastCounter = counter;
+    }
+    counter.inc();
+    if (error) this.errors.inc();
+    this.latency.observe(seconds);
+    this.window.record(Math.floor(this.now() / 1000), seconds, error);
+  }
 }
 
-const shared = new WeakMap<Registry, { requests: Counter<Labels | 'code'>; errors: Counter<Labels>; latency: Histogram<Labels> }>();
+interface SharedMetrics {
+  requests: Counter<Labels | 'code'>;
+  errors: Counter<Labels>;
+  latency: Histogram<Labels>;
+}
 
-function metricsOn(registry: Registry): { requests: Counter<Labels | 'code'>; errors: Counter<Labels>; latency: Histogram<Labels> } {
+const shared = new WeakMap<Registry, SharedMetrics>();
+
+function metricsOn(registry: Registry): SharedMetrics {
   const hit = shared.get(registry);
   if (hit) return hit;
   const registers = [registry];
@@ -154,8 +199,8 @@ function metricsOn(registry: Registry): { requests: Counter<Labels | 'code'>; er
 export class RouterMetrics {
   private readonly now: () => number;
   private readonly windowSeconds: number;
-  private readonly series = new Map<string, Series>();
-  private readonly m: ReturnType<typeof metricsOn>;
+  private readonly series = new Map<string, RevisionRecorder>();
+  private readonly m: SharedMetrics;
 
   constructor(options: RouterMetricsOptions) {
     this.now = options.now ?? Date.now;
@@ -163,32 +208,19 @@ export class RouterMetrics {
     this.m = metricsOn(options.registry);
   }
 
-  private seriesFor(service: string, revision: string): Series {
+  /** The recorder of one service and revision; hold it rather than look it up per request. */
+  recorder(service: string, revision: string): RevisionRecorder {
     const key = `${service}\u0000${revision}`;
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = {
-        errors: this.m.errors.labels(service, revision),
-        latency: this.m.latency.labels(service, revision),
-        window: new SlidingWindow(this.windowSeconds),
-        byCode: new Map(),
-      };
-      this.series.set(key, s);
+    let r = this.series.get(key);
+    if (r === undefined) {
+      r = new RevisionRecorder(this.m, this.now, this.windowSeconds, service, revision);
+      this.series.set(key, r);
     }
-    return s;
+    return r;
   }
 
   observe(o: Observation): void {
-    const s = this.seriesFor(o.service, o.revision);
-    let counter = s.byCode.get(o.code);
-    if (counter === undefined) {
-      counter = this.m.requests.labels(o.service, o.revision, String(o.code));
-      s.byCode.set(o.code, counter);
-    }
-    counter.inc();
-    if (o.error) s.errors.inc();
-    s.latency.observe(o.seconds);
-    s.window.record(Math.floor(this.now() / 1000), o.seconds, o.error);
+    this.recorder(o.service, o.revision).record(o.seconds, o.error, o.code);
   }
 
   /** Requests, errors, success rate and latency percentiles over the last `seconds` (at most the window). */

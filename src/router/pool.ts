@@ -29,6 +29,27 @@ export interface Lease {
   release(): void;
 }
 
+// One small object per request, with the release logic on the prototype (no closure).
+class BackendLease implements Lease {
+  private released = false;
+
+  constructor(
+    private readonly pool: BackendPool,
+    private readonly id: string,
+    private readonly backend: Backend,
+  ) {}
+
+  get agent(): http.Agent {
+    return this.backend.agent;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.pool.released(this.id, this.backend);
+  }
+}
+
 export class BackendPool {
   private readonly backends = new Map<string, Backend>();
   private readonly options: Required<BackendPoolOptions>;
@@ -51,7 +72,9 @@ export class BackendPool {
           maxFreeSockets: this.options.maxFreeSockets,
           timeout: this.options.idleSocketMs,
           scheduling: 'lifo',
-        }),
+          // Small requests and responses: send each write at once rather than wait for an ACK.
+          noDelay: true,
+        } as http.AgentOptions),
         inFlight: 0,
         retired: false,
       };
@@ -60,17 +83,13 @@ export class BackendPool {
     // A backend picked again after it was retired (it came back) is live again.
     b.retired = false;
     b.inFlight++;
-    const backend = b;
-    let released = false;
-    return {
-      agent: backend.agent,
-      release: () => {
-        if (released) return;
-        released = true;
-        backend.inFlight--;
-        if (backend.retired && backend.inFlight === 0) this.destroy(id, backend);
-      },
-    };
+    return new BackendLease(this, id, b);
+  }
+
+  /** Called once per lease by `Lease.release()`. */
+  released(id: string, backend: Backend): void {
+    backend.inFlight--;
+    if (backend.retired && backend.inFlight === 0) this.destroy(id, backend);
   }
 
   /** Retires every backend not in `live`; those idle now are closed at once. */

@@ -7,9 +7,10 @@ import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CapstanError } from '../common/index.js';
-import type { RouterMetrics } from './metrics.js';
-import type { BackendPool } from './pool.js';
-import type { Picker, PortProtocol } from './table.js';
+import type stream from 'node:stream';
+import type { RevisionRecorder, RouterMetrics } from './metrics.js';
+import type { BackendPool, Lease } from './pool.js';
+import type { Endpoint, Picker, PortProtocol, RequestHeaders } from './table.js';
 
 // RFC 9110 section 7.6.1: connection-specific fields a proxy must not forward.
 const HOP_BY_HOP = new Set([
@@ -26,23 +27,67 @@ const HOP_BY_HOP = new Set([
 
 type Headers = http.IncomingHttpHeaders | http.OutgoingHttpHeaders;
 
+/** Field names a Connection field lists (lowercase), beyond the fixed hop-by-hop set. */
+function connectionNamed(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  let named = into;
+  for (const part of value.split(',')) {
+    const token = part.trim().toLowerCase();
+    // keep-alive and close are hop-by-hop anyway: the usual Connection value needs no set.
+    if (token === '' || HOP_BY_HOP.has(token)) continue;
+    (named ??= new Set()).add(token);
+  }
+  return named;
+}
+
 /** A copy of `headers` without hop-by-hop fields, including those the Connection field names. */
 export function stripHopByHop(headers: Headers): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   const conn = headers.connection;
-  const named =
-    conn === undefined
-      ? undefined
-      : new Set(
-          String(conn)
-            .split(',')
-            .map((s) => s.trim().toLowerCase())
-            .filter((s) => s !== ''),
-        );
+  const named = conn === undefined ? undefined : connectionNamed(Array.isArray(conn) ? conn.join(',') : String(conn), undefined);
   for (const key in headers) {
     if (HOP_BY_HOP.has(key) || named?.has(key)) continue;
     const v = headers[key];
     if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+/** What `forwardRaw` found while copying a request's raw header list. */
+interface RawScan {
+  /** The request has a body (Content-Length or Transfer-Encoding). */
+  body: boolean;
+}
+
+/**
+ * `raw` (name, value, name, value, ... as `IncomingMessage.rawHeaders`) without hop-by-hop
+ * fields, as a flat list `http.request` and `writeHead` take. With `peer`, the request
+ * variant: X-Forwarded-For gets the peer appended (values of repeated fields joined, as
+ * Node joins them), X-Forwarded-Proto is set to http when absent.
+ */
+export function forwardRaw(raw: readonly string[], peer?: string, scan?: RawScan): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') named = connectionNamed(raw[i + 1], named);
+  }
+  const out: string[] = [];
+  let xff: string | undefined;
+  let proto = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    if (scan !== undefined && (lower === 'content-length' || lower === 'transfer-encoding')) scan.body = true;
+    if (peer !== undefined && lower === 'x-forwarded-for') {
+      const v = raw[i + 1];
+      xff = xff === undefined ? v : `${xff}, ${v}`;
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    if (peer !== undefined && lower === 'x-forwarded-proto') proto = true;
+    out.push(name, raw[i + 1]);
+  }
+  if (peer !== undefined) {
+    out.push('x-forwarded-for', xff === undefined || xff === '' ? peer : `${xff}, ${peer}`);
+    if (!proto) out.push('x-forwarded-proto', 'http');
   }
   return out;
 }
@@ -101,21 +146,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-export class HttpListener implements Listener {
-  readonly protocol = 'http' as const;
-  private readonly server: http.Server;
+/** Start, address and close for either kind of listener; the subclass says what is in flight. */
+abstract class BaseListener implements Listener {
+  abstract readonly protocol: PortProtocol;
   private bound: AddressInfo | undefined;
-  private inFlight = 0;
-  private readonly timeoutMs: number;
 
-  constructor(private readonly options: ListenerOptions) {
-    this.timeoutMs = options.timeoutMs ?? 60_000;
-    this.server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
-  }
+  constructor(
+    protected readonly options: ListenerOptions,
+    protected readonly server: net.Server,
+  ) {}
 
   async start(): Promise<AddressInfo> {
     this.bound = await listen(this.server, this.options.host, this.options.port, this.options.service);
@@ -129,43 +168,195 @@ export class HttpListener implements Listener {
   async close(graceMs: number): Promise<void> {
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    this.closeIdle();
     const deadline = performance.now() + graceMs;
-    while (this.inFlight > 0 && performance.now() < deadline) {
+    while (this.busy() && performance.now() < deadline) {
       await sleep(10);
-      this.server.closeIdleConnections();
+      this.closeIdle();
     }
-    this.server.closeAllConnections();
+    this.closeAll();
     await closed;
+  }
+
+  /** Whether a request or connection is still in flight. */
+  protected abstract busy(): boolean;
+  /** While draining: close connections that carry nothing. */
+  protected abstract closeIdle(): void;
+  /** Past the grace: cut whatever is left. */
+  protected abstract closeAll(): void;
+}
+
+// Per-request state lives on one object, and the event handlers are module functions that
+// find it through a symbol on the emitter: no closures allocated per request.
+const kExchange = Symbol('capstan.exchange');
+type Tagged<T> = T & { [kExchange]?: Exchange };
+
+class Exchange {
+  done = false;
+  timedOut = false;
+  code = 0;
+  upstream: http.ClientRequest | undefined;
+  body: http.IncomingMessage | undefined;
+
+  constructor(
+    readonly listener: HttpListener,
+    readonly res: http.ServerResponse,
+    readonly endpoint: Endpoint,
+    readonly lease: Lease,
+    readonly recorder: RevisionRecorder,
+    readonly start: number,
+  ) {}
+
+  finish(code: number, error: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.listener.inFlight--;
+    this.lease.release();
+    this.recorder.record((performance.now() - this.start) / 1000, error, code);
+  }
+}
+
+function exchangeOf(emitter: object): Exchange {
+  return (emitter as Tagged<object>)[kExchange] as Exchange;
+}
+
+function onUpstreamResponse(this: http.ClientRequest, ur: http.IncomingMessage): void {
+  const ex = exchangeOf(this);
+  const code = ur.statusCode ?? 502;
+  ex.code = code;
+  ex.body = ur;
+  (ur as Tagged<http.IncomingMessage>)[kExchange] = ex;
+  ex.res.writeHead(code, ur.statusMessage, forwardRaw(ur.rawHeaders));
+  // Streamed chunk by chunk with backpressure (what pipe does, with fewer listeners).
+  ur.on('data', onBodyData);
+  ur.on('end', onBodyEnd);
+  ur.on('error', onBodyError);
+  ex.res.on('drain', onClientDrain);
+  ex.res.on('finish', onClientFinish);
+}
+
+function onBodyData(this: http.IncomingMessage, chunk: Buffer): void {
+  if (!exchangeOf(this).res.write(chunk)) this.pause();
+}
+
+function onBodyEnd(this: http.IncomingMessage): void {
+  exchangeOf(this).res.end();
+}
+
+function onBodyError(this: http.IncomingMessage): void {
+  // The backend broke off mid-body: the client cannot get a whole response.
+  const ex = exchangeOf(this);
+  ex.res.destroy();
+  ex.finish(ex.code, true);
+}
+
+function onClientDrain(this: http.ServerResponse): void {
+  exchangeOf(this).body?.resume();
+}
+
+function onClientFinish(this: http.ServerResponse): void {
+  const ex = exchangeOf(this);
+  ex.finish(ex.code, ex.code >= 500);
+}
+
+function onUpstreamTimeout(this: http.ClientRequest): void {
+  const ex = exchangeOf(this);
+  ex.timedOut = true;
+  this.destroy(new Error(`backend ${ex.endpoint.id} sent nothing for ${ex.listener.timeoutMs} ms`));
+}
+
+function onUpstreamError(this: http.ClientRequest, err: Error): void {
+  const ex = exchangeOf(this);
+  // Already accounted for (the client left first, or the body broke off).
+  if (ex.done) return;
+  const code = ex.timedOut ? 504 : 502;
+  const res = ex.res;
+  if (!res.headersSent) {
+    res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+    res.end(`${ex.timedOut ? 'backend timed out' : 'backend unreachable'}: ${ex.endpoint.id}\n`);
+  } else {
+    res.destroy();
+  }
+  ex.listener.logFailure(ex.endpoint, err);
+  ex.finish(code, true);
+}
+
+function onClientClose(this: http.ServerResponse): void {
+  const ex = exchangeOf(this);
+  if (ex.done) return;
+  // The client went away first (nginx's 499): not the backend's error.
+  ex.upstream?.destroy();
+  ex.finish(499, false);
+}
+
+function onClientError(err: Error, socket: stream.Duplex): void {
+  void err;
+  if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  else socket.destroy();
+}
+
+const NO_HEADERS: RequestHeaders = Object.freeze({});
+
+export class HttpListener extends BaseListener {
+  readonly protocol = 'http' as const;
+  /** @internal */
+  inFlight = 0;
+  /** @internal */
+  readonly timeoutMs: number;
+  /** Recorder per revision, so a request does no metrics label lookup. */
+  private readonly recorders = new Map<string, RevisionRecorder>();
+
+  constructor(options: ListenerOptions) {
+    super(options, http.createServer({ keepAlive: true, noDelay: true }));
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    const server = this.server as http.Server;
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
+    server.on('clientError', onClientError);
+  }
+
+  protected busy(): boolean {
+    return this.inFlight > 0;
+  }
+
+  protected closeIdle(): void {
+    (this.server as http.Server).closeIdleConnections();
+  }
+
+  protected closeAll(): void {
+    (this.server as http.Server).closeAllConnections();
+  }
+
+  /** @internal */
+  logFailure(endpoint: Endpoint, err: Error): void {
+    this.options.logger.debug({ service: this.options.service, backend: endpoint.id, err: err.message }, 'proxied request failed');
+  }
+
+  private recorderFor(revision: string): RevisionRecorder {
+    let r = this.recorders.get(revision);
+    if (r === undefined) {
+      r = this.options.metrics.recorder(this.options.service, revision);
+      this.recorders.set(revision, r);
+    }
+    return r;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const start = performance.now();
-    const { service, pool, metrics } = this.options;
-    const endpoint = this.options.picker()?.pick(req.headers);
+    const picker = this.options.picker();
+    // Headers are only parsed into an object when a header or cookie route needs them.
+    const endpoint = picker?.pick(picker.table.routes.length === 0 ? NO_HEADERS : req.headers);
     if (endpoint === undefined) {
       // No revision to charge it to: visible to the client, not in any revision's error rate.
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`no ready endpoint for service ${service}\n`);
+      res.end(`no ready endpoint for service ${this.options.service}\n`);
       return;
     }
     this.inFlight++;
-    const lease = pool.acquire(endpoint.id);
-    let done = false;
-    const finish = (code: number, error: boolean): void => {
-      if (done) return;
-      done = true;
-      this.inFlight--;
-      lease.release();
-      metrics.observe({ service, revision: endpoint.revision, seconds: (performance.now() - start) / 1000, error, code });
-    };
+    const lease = this.options.pool.acquire(endpoint.id);
+    const ex = new Exchange(this, res, endpoint, lease, this.recorderFor(endpoint.revision), start);
 
-    const headers = stripHopByHop(req.headers);
-    const peer = req.socket.remoteAddress ?? '';
-    const prior = req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = prior === undefined || prior === '' ? peer : `${String(prior)}, ${peer}`;
-    if (headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http';
-
+    const scan: RawScan = { body: false };
+    const headers = forwardRaw(req.rawHeaders, req.socket.remoteAddress ?? '', scan);
     const upstream = http.request({
       agent: lease.agent,
       host: endpoint.host,
@@ -173,48 +364,18 @@ export class HttpListener implements Listener {
       method: req.method,
       path: req.url,
       headers,
+      timeout: this.timeoutMs,
     });
-    let timedOut = false;
-    upstream.setTimeout(this.timeoutMs, () => {
-      timedOut = true;
-      upstream.destroy(new Error(`backend ${endpoint.id} sent nothing for ${this.timeoutMs} ms`));
-    });
-
-    upstream.on('response', (ur) => {
-      const code = ur.statusCode ?? 502;
-      res.writeHead(code, ur.statusMessage, stripHopByHop(ur.headers));
-      ur.pipe(res);
-      ur.on('error', () => {
-        // The backend broke off mid-body: the client cannot get a whole response.
-        res.destroy();
-        finish(code, true);
-      });
-      res.on('finish', () => finish(code, code >= 500));
-    });
-
-    upstream.on('error', (err) => {
-      // Already accounted for (the client left first, or the body broke off).
-      if (done) return;
-      const code = timedOut ? 504 : 502;
-      if (!res.headersSent) {
-        res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-        res.end(`${timedOut ? 'backend timed out' : 'backend unreachable'}: ${endpoint.id}\n`);
-      } else {
-        res.destroy();
-      }
-      this.options.logger.debug({ service, backend: endpoint.id, err: err.message }, 'proxied request failed');
-      finish(code, true);
-    });
-
-    res.on('close', () => {
-      if (done) return;
-      // The client went away first (nginx's 499): not the backend's error.
-      upstream.destroy();
-      finish(499, false);
-    });
+    ex.upstream = upstream;
+    (upstream as Tagged<http.ClientRequest>)[kExchange] = ex;
+    (res as Tagged<http.ServerResponse>)[kExchange] = ex;
+    upstream.on('timeout', onUpstreamTimeout);
+    upstream.on('response', onUpstreamResponse);
+    upstream.on('error', onUpstreamError);
+    res.on('close', onClientClose);
 
     // Most requests have no body: end at once instead of waiting for the stream to finish.
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+    if (!scan.body) {
       req.resume();
       upstream.end();
     } else {
@@ -223,33 +384,26 @@ export class HttpListener implements Listener {
   }
 }
 
-export class TcpListener implements Listener {
+export class TcpListener extends BaseListener {
   readonly protocol = 'tcp' as const;
-  private readonly server: net.Server;
-  private bound: AddressInfo | undefined;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly options: ListenerOptions) {
+  constructor(options: ListenerOptions) {
     // Half-open both ways, so a client that sends and then shuts its side still gets the reply.
-    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.handle(socket));
+    super(options, net.createServer({ allowHalfOpen: true }));
+    this.server.on('connection', (socket: net.Socket) => this.handle(socket));
   }
 
-  async start(): Promise<AddressInfo> {
-    this.bound = await listen(this.server, this.options.host, this.options.port, this.options.service);
-    return this.bound;
+  protected busy(): boolean {
+    return this.sockets.size > 0;
   }
 
-  address(): string | undefined {
-    return formatAddress(this.bound);
+  protected closeIdle(): void {
+    // A TCP relay cannot tell an idle connection from a quiet one: it waits out the grace.
   }
 
-  async close(graceMs: number): Promise<void> {
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const deadline = performance.now() + graceMs;
-    while (this.sockets.size > 0 && performance.now() < deadline) await sleep(10);
+  protected closeAll(): void {
     for (const s of this.sockets) s.destroy();
-    await closed;
   }
 
   private handle(client: net.Socket): void {
