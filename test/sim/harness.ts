@@ -1,9 +1,12 @@
 // The deterministic simulation of a Raft group: every member's pure core in one process, a
 // virtual clock (an event queue), one seeded generator for every choice, an in-memory WAL
 // per member whose un-fsynced tail is dropped or torn on a crash, and a network that loses,
-// delays, reorders, duplicates and partitions messages. Clients run put / get / cas against
-// a small KV state machine through the leader (reads through ReadIndex) and record every
-// request and answer. The run reports every broken invariant it sees.
+// delays, reorders, duplicates and partitions messages. Clients run put / get / cas / delete
+// against a small KV state machine through the leader (reads through ReadIndex) and record
+// every request and answer. Each applied write gets the entry's index as its revision, and
+// watchers follow a member's applied writes from a revision, are cut and resume from the
+// revision after the last one seen, possibly on another member. The run reports every broken
+// invariant it sees, checks the histories for linearizability and the watch guarantees.
 import {
   RaftCore,
   decodeConfEntry,
@@ -14,8 +17,18 @@ import {
   type RaftConfig,
   type RaftMessage,
   type RaftSnapshot,
+  type Ready,
 } from '../../src/store/raft/index.js';
-import { checkLinearizable, type KvOperation } from '../lincheck/index.js';
+import {
+  checkLinearizable,
+  checkReadRevisions,
+  checkWatches,
+  type KvOperation,
+  type RevisionObservation,
+  type RevisionedWrite,
+  type UnacknowledgedWrite,
+  type WatchSegment,
+} from '../lincheck/index.js';
 import { Rng } from './prng.js';
 
 /** Virtual milliseconds per Raft tick. */
@@ -38,6 +51,8 @@ export interface SimOptions {
   /** Fixed instead of drawn from the seed (for targeted runs). */
   members?: 3 | 5;
   churn?: number;
+  /** Chance of the figure-8 crashes (a leader dying between persisting or applying and sending). */
+  fig8?: number;
   maxMsgBytes?: number;
 }
 
@@ -56,6 +71,9 @@ export interface SimStats {
   transfers: number;
   tornWrites: number;
   messages: number;
+  deletes: number;
+  watchEvents: number;
+  watchResumes: number;
 }
 
 export interface SimResult {
@@ -97,6 +115,8 @@ interface Member {
   /** Client requests that arrived during a pause. */
   requests: ClientReq[];
   kv: Map<string, string>;
+  /** Every write applied, in revision order (kept whole: this store never compacts them). */
+  events: RevisionedWrite[];
   applied: number;
   writes: Map<number, ClientReq>;
   reads: Map<string, ClientReq>;
@@ -112,9 +132,21 @@ interface Client {
   count: number;
 }
 
+/** A watch on a key (or, with `prefix`, every key starting with it), one connection at a time. */
+interface Watcher {
+  name: string;
+  key: string;
+  prefix: boolean;
+  /** The member it reads from now, if connected. */
+  member: number | undefined;
+  segments: WatchSegment[];
+  /** Where the next connection starts: after the last revision seen. */
+  next: number;
+}
+
 interface Command {
   op: number;
-  t: 'put' | 'cas';
+  t: 'put' | 'cas' | 'del';
   k: string;
   v: string;
   e?: string | null;
@@ -168,12 +200,17 @@ function less(a: { at: number; seq: number }, b: { at: number; seq: number }): b
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function encodeKv(kv: Map<string, string>): Uint8Array {
-  return enc.encode(JSON.stringify([...kv]));
+function encodeState(kv: Map<string, string>, events: RevisionedWrite[]): Uint8Array {
+  return enc.encode(JSON.stringify({ kv: [...kv], events }));
 }
 
-function decodeKv(data: Uint8Array): Map<string, string> {
-  return new Map(JSON.parse(dec.decode(data)) as Array<[string, string]>);
+function decodeState(data: Uint8Array): { kv: Map<string, string>; events: RevisionedWrite[] } {
+  const s = JSON.parse(dec.decode(data)) as { kv: Array<[string, string]>; events: RevisionedWrite[] };
+  return { kv: new Map(s.kv), events: s.events };
+}
+
+function watches(w: Watcher, key: string): boolean {
+  return w.prefix ? key.startsWith(w.key) : key === w.key;
 }
 
 export class Sim {
@@ -187,6 +224,7 @@ export class Sim {
   now = 0;
   private readonly members = new Map<number, Member>();
   private readonly clients: Client[] = [];
+  private readonly watchers: Watcher[] = [];
   private readonly spares: number[] = [];
   private readonly blocked = new Set<string>();
   /** Entry applied at each index by anyone: no member may apply another there. */
@@ -201,6 +239,13 @@ export class Sim {
   private readonly jitter: number;
   /** Chance that a new leader is cut off or crashes right after winning (figure 8 histories). */
   private readonly churn: number;
+  /**
+   * Chance that a leader dies after persisting its no-op (or, a tenth of it, client entries)
+   * but before sending them, and after committing entries of earlier terms but before telling
+   * anyone: with the un-committed entries of older terms that crashes and elections leave on
+   * a minority, the histories of the paper's figure 8.
+   */
+  private readonly fig8: number;
   private readonly maxInflight: number;
   private readonly maxMsgBytes: number;
   private readonly runEnd: number;
@@ -222,7 +267,9 @@ export class Sim {
     this.churn = rng.pick([0, 0, 0.3, 0.6]);
     this.maxInflight = rng.pick([1, 2, 4, 64]);
     this.maxMsgBytes = rng.pick([1, 64, 128, 1024]);
+    this.fig8 = rng.pick([0, 0.2, 0.5]);
     if (o.churn !== undefined) this.churn = o.churn;
+    if (o.fig8 !== undefined) this.fig8 = o.fig8;
     if (o.maxMsgBytes !== undefined) this.maxMsgBytes = o.maxMsgBytes;
     this.runEnd = (o.ticks ?? 400) * TICK;
     this.end = this.runEnd + (o.settleTicks ?? 300) * TICK;
@@ -241,12 +288,18 @@ export class Sim {
       transfers: 0,
       tornWrites: 0,
       messages: 0,
+      deletes: 0,
+      watchEvents: 0,
+      watchResumes: 0,
     };
     const voters = Array.from({ length: n }, (_, i) => i + 1);
     for (const id of voters) this.addMember(id, { voters, learners: [] });
     this.spares.push(n + 1, n + 2);
     for (let c = 0; c < 3; c++) this.clients.push({ id: c, target: rng.pick(voters), current: undefined, attempt: 0, count: 0 });
-    this.log(`seed ${o.seed}: ${n} members, drop ${this.drop}, dup ${this.dup}, jitter ${this.jitter}ms, churn ${this.churn}, inflight ${this.maxInflight}, bytes ${this.maxMsgBytes}`);
+    for (const [key, prefix] of [['x', false], ['', true], [rng.pick(KEYS), false]] as const) {
+      this.watchers.push({ name: `w${this.watchers.length}`, key, prefix, member: undefined, segments: [], next: rng.range(1, 3) });
+    }
+    this.log(`seed ${o.seed}: ${n} members, drop ${this.drop}, dup ${this.dup}, jitter ${this.jitter}ms, churn ${this.churn}, fig8 ${this.fig8}, inflight ${this.maxInflight}, bytes ${this.maxMsgBytes}`);
   }
 
   // ---- running ----
@@ -255,6 +308,7 @@ export class Sim {
     for (const m of this.members.values()) this.start(m);
     this.q.push(TICK, () => this.tickAll());
     for (const c of this.clients) this.q.push(this.rng.range(50, 150), () => this.nextOp(c));
+    for (const w of this.watchers) this.q.push(this.rng.range(1, 400), () => this.connect(w));
     this.q.push(this.rng.range(200, 500), () => this.fault());
     this.q.push(this.runEnd, () => this.heal());
     for (;;) {
@@ -308,6 +362,7 @@ export class Sim {
       inbox: [],
       requests: [],
       kv: new Map(),
+      events: [],
       applied: 0,
       writes: new Map(),
       reads: new Map(),
@@ -320,7 +375,9 @@ export class Sim {
 
   private start(m: Member): void {
     const snap = m.disk.snap;
-    m.kv = snap ? decodeKv(snap.data) : new Map();
+    const state = snap ? decodeState(snap.data) : { kv: new Map<string, string>(), events: [] };
+    m.kv = state.kv;
+    m.events = state.events;
     m.applied = snap?.index ?? 0;
     m.core = new RaftCore({
       id: m.id,
@@ -355,6 +412,7 @@ export class Sim {
     m.unsynced = undefined;
     m.core = undefined;
     m.busy = false;
+    for (const w of this.watchers) if (w.member === m.id) this.cut(w);
     m.incarnation++;
     m.pausedUntil = 0;
     m.inbox = [];
@@ -384,6 +442,9 @@ export class Sim {
         this.maybeSnapshot(m);
         // A leader that crashes right after committing, before followers learn of it.
         if (core.isLeader && this.rng.chance(this.churn / 10)) this.crashSoon(m);
+        // A leader that commits entries of an earlier term and dies before sending anything:
+        // the followers that made the quorum may hold those entries and nothing of its term.
+        if (core.isLeader && r.committed[0]!.term < core.term && this.dieNow(m, this.fig8, 'after committing entries of an earlier term', r)) return;
       }
       if (r.entries.length || r.hardState || r.snapshot) {
         const w: Write = { entries: r.entries, hard: core.hardState, snapshot: r.snapshot };
@@ -399,6 +460,12 @@ export class Sim {
           applyWrite(m.disk, w, Infinity);
           m.unsynced = undefined;
           m.busy = false;
+          // A leader that dies with entries on its disk alone: its no-op (a leader elected and
+          // gone without a trace but a log entry of its term), or client entries.
+          if (core.isLeader && w.entries.length) {
+            const noop = w.entries.some((e) => e.term === core.term && e.data.length === 0);
+            if (this.dieNow(m, noop ? this.fig8 : this.fig8 / 10, noop ? 'after persisting its no-op' : 'after persisting entries')) return;
+          }
           const last = w.entries[w.entries.length - 1];
           if (last) core.persisted(last.index, last.term);
           this.send(r.messages);
@@ -436,8 +503,13 @@ export class Sim {
     this.log(`m${m.id} installs snapshot ${s.index}/${s.term}`);
     const g = this.applied.get(s.index);
     if (g && g.term !== s.term) this.violation(`snapshot at ${s.index} has term ${s.term}, committed entry has ${g.term}`);
-    m.kv = decodeKv(s.data);
+    const state = decodeState(s.data);
+    // What the snapshot holds beyond what this member applied reaches its watchers as well.
+    const from = m.applied;
+    m.kv = state.kv;
+    m.events = state.events;
     m.applied = s.index;
+    for (const ev of m.events) if (ev.revision > from) this.notify(m, ev);
     for (const i of [...m.writes.keys()]) if (i <= s.index) m.writes.delete(i);
   }
 
@@ -459,13 +531,25 @@ export class Sim {
     }
     const cmd = JSON.parse(data) as Command;
     let output: KvOperation['output'];
+    const write = (ev: RevisionedWrite): void => {
+      if (ev.type === 'put') m.kv.set(ev.key, ev.value!);
+      else m.kv.delete(ev.key);
+      m.events.push(ev);
+      this.notify(m, ev);
+    };
+    const revision = e.index;
     if (cmd.t === 'put') {
-      m.kv.set(cmd.k, cmd.v);
-      output = {};
+      write({ key: cmd.k, revision, type: 'put', value: cmd.v });
+      output = { revision };
+    } else if (cmd.t === 'del') {
+      // Deleting a key that does not exist writes nothing, as in etcd.
+      const deleted = m.kv.has(cmd.k);
+      if (deleted) write({ key: cmd.k, revision, type: 'delete' });
+      output = deleted ? { deleted, revision } : { deleted };
     } else {
       const ok = m.kv.get(cmd.k) === (cmd.e ?? undefined);
-      if (ok) m.kv.set(cmd.k, cmd.v);
-      output = { ok };
+      if (ok) write({ key: cmd.k, revision, type: 'put', value: cmd.v });
+      output = ok ? { ok, revision } : { ok };
     }
     const w = m.writes.get(e.index);
     if (!w) return;
@@ -482,7 +566,8 @@ export class Sim {
         continue;
       }
       const op = this.history[r.req.op] as Extract<KvOperation, { op: 'get' }>;
-      this.reply(r.req, { output: { value: m.kv.get(op.input.key) } });
+      // The revision a read answers with: everything this member applied.
+      this.reply(r.req, { output: { value: m.kv.get(op.input.key), revision: m.applied } });
     }
     m.readyReads = keep;
   }
@@ -493,7 +578,7 @@ export class Sim {
     if (m.applied - from < SNAP_EVERY || m.applied < core.firstIndex) return;
     const index = m.applied;
     const term = core.termAt(index)!;
-    m.disk.snap = { index, term, config: core.configAt(index), data: encodeKv(m.kv) };
+    m.disk.snap = { index, term, config: core.configAt(index), data: encodeState(m.kv, m.events) };
     m.disk.entries = m.disk.entries.filter((e) => e.index > index);
     core.compact(index);
   }
@@ -543,8 +628,9 @@ export class Sim {
     const value = `c${c.id}.${++c.count}`;
     const kind = rng.next();
     let op: KvOperation;
-    if (kind < 0.4) op = { client: c.id, call: this.now, op: 'get', input: { key } };
-    else if (kind < 0.8) op = { client: c.id, call: this.now, op: 'put', input: { key, value } };
+    if (kind < 0.35) op = { client: c.id, call: this.now, op: 'get', input: { key } };
+    else if (kind < 0.7) op = { client: c.id, call: this.now, op: 'put', input: { key, value } };
+    else if (kind < 0.8) op = { client: c.id, call: this.now, op: 'delete', input: { key } };
     else {
       const seen = this.history.filter((h) => h.input.key === key && h.op !== 'get' && h.op !== 'delete');
       const expected = seen.length && rng.chance(0.7) ? (rng.pick(seen).input as { value: string }).value : undefined;
@@ -589,7 +675,9 @@ export class Sim {
       const cmd: Command =
         op.op === 'put'
           ? { op: req.op, t: 'put', k: op.input.key, v: op.input.value }
-          : { op: req.op, t: 'cas', k: op.input.key, v: (op.input as { value: string }).value, e: (op.input as { expected?: string }).expected ?? null };
+          : op.op === 'delete'
+            ? { op: req.op, t: 'del', k: op.input.key, v: '' }
+            : { op: req.op, t: 'cas', k: op.input.key, v: (op.input as { value: string }).value, e: (op.input as { expected?: string }).expected ?? null };
       const [index] = core.propose([enc.encode(JSON.stringify(cmd))]);
       m.writes.set(index!, req);
     }
@@ -614,6 +702,7 @@ export class Sim {
       c.current = undefined;
       this.stats.opsOk++;
       if (op.op === 'get') this.stats.readsOk++;
+      if (op.op === 'delete') this.stats.deletes++;
       if (req.op === this.finalOp) this.log(`final write acknowledged`);
       if (this.clientsOn) this.q.push(this.now + this.rng.range(0, 20), () => this.nextOp(c));
     });
@@ -636,7 +725,7 @@ export class Sim {
     const live = [...this.members.values()].filter((m) => m.core);
     const kind = rng.pick([
       'partition', 'asymmetric', 'partial', 'isolate', 'isolate', 'heal', 'heal',
-      'crash', 'crash', 'crashLeader', 'pause', 'pause', 'conf', 'conf', 'transfer', 'shutdown',
+      'crash', 'crash', 'crashLeader', 'pause', 'pause', 'conf', 'conf', 'transfer', 'shutdown', 'watch',
     ]);
     switch (kind) {
       case 'partition': {
@@ -697,6 +786,11 @@ export class Sim {
       case 'conf':
         this.confChange();
         break;
+      case 'watch': {
+        const w = rng.pick(this.watchers);
+        if (w.member !== undefined) this.cut(w);
+        break;
+      }
       case 'transfer':
       case 'shutdown': {
         const l = this.leader();
@@ -717,6 +811,56 @@ export class Sim {
       }
     }
     this.q.push(this.now + rng.range(50, 300), () => this.fault());
+  }
+
+  // ---- watchers ----
+
+  /** Opens the watcher's next connection, on a random member that is up, from `next`. */
+  private connect(w: Watcher): void {
+    if (w.member !== undefined) return;
+    const up = [...this.members.values()].filter((m) => m.core);
+    if (!up.length) {
+      this.q.push(this.now + 50, () => this.connect(w));
+      return;
+    }
+    const m = this.rng.pick(up);
+    w.member = m.id;
+    w.segments.push({ fromRevision: w.next, events: [] });
+    if (w.segments.length > 1) this.stats.watchResumes++;
+    this.log(`${w.name} watches ${w.prefix ? `prefix "${w.key}"` : w.key} on m${m.id} from ${w.next}`);
+    // What the member already applied first, then its applies as they happen.
+    for (const ev of m.events) if (ev.revision >= w.next) this.deliverEvent(w, ev);
+  }
+
+  /** Drops the watcher's connection; it reconnects a little later, from after the last revision seen. */
+  private cut(w: Watcher): void {
+    w.member = undefined;
+    this.q.push(this.now + this.rng.range(5, 200), () => this.connect(w));
+  }
+
+  private notify(m: Member, ev: RevisionedWrite): void {
+    for (const w of this.watchers) if (w.member === m.id && ev.revision >= w.segments[w.segments.length - 1]!.fromRevision) this.deliverEvent(w, ev);
+  }
+
+  private deliverEvent(w: Watcher, ev: RevisionedWrite): void {
+    if (!watches(w, ev.key)) return;
+    w.segments[w.segments.length - 1]!.events.push({ ...ev });
+    w.next = ev.revision + 1;
+    this.stats.watchEvents++;
+  }
+
+  /**
+   * With chance `p` (while faults are on), crashes a member at once, before it sends the
+   * messages of the ready it is handling (and with `r`'s writes not yet durable); it restarts
+   * later.
+   */
+  private dieNow(m: Member, p: number, why: string, r?: Ready): boolean {
+    if (!this.faultsOn || !p || !this.rng.chance(p)) return false;
+    if (r && (r.entries.length || r.hardState || r.snapshot)) m.unsynced = { entries: r.entries, hard: m.core!.hardState, snapshot: r.snapshot };
+    this.log(`m${m.id} dies ${why}`);
+    this.crash(m);
+    this.q.push(this.now + this.rng.range(20, 300), () => this.restart(m));
+    return true;
   }
 
   /** Crashes a member within 4 ms (and restarts it later), while faults are on. */
@@ -822,6 +966,33 @@ export class Sim {
     }
     this.checkLogMatching();
     this.checkHistory();
+    this.checkWatchers();
+  }
+
+  /** Watch streams (ordered, no gaps, no duplicates, resumable) and read revisions (never backwards). */
+  private checkWatchers(): void {
+    const acknowledged: RevisionedWrite[] = [];
+    const unacknowledged: UnacknowledgedWrite[] = [];
+    const observations: RevisionObservation[] = [];
+    for (const op of this.history) {
+      if (op.op === 'get') {
+        if (op.ret !== undefined && op.output?.revision !== undefined) observations.push({ client: op.client, call: op.call, ret: op.ret, revision: op.output.revision });
+        continue;
+      }
+      const w: UnacknowledgedWrite = op.op === 'delete' ? { key: op.input.key, type: 'delete' } : { key: op.input.key, type: 'put', value: op.input.value };
+      if (op.ret === undefined) unacknowledged.push(w);
+      else if (op.output?.revision !== undefined) {
+        acknowledged.push({ ...w, revision: op.output.revision });
+        observations.push({ client: op.client, call: op.call, ret: op.ret, revision: op.output.revision });
+      }
+    }
+    const watchers = this.watchers.map((w) => {
+      // A watcher still connected to a live member has had everything that member applied.
+      const m = w.member === undefined ? undefined : this.members.get(w.member);
+      return { watcher: w.name, key: w.key, prefix: w.prefix, segments: w.segments, until: m?.core ? m.applied : undefined };
+    });
+    for (const v of checkWatches({ acknowledged, unacknowledged, watchers }).violations) this.violation(`watch ${v.kind}: ${v.message}`);
+    for (const v of checkReadRevisions(observations, { realTime: true }).violations) this.violation(`read revision ${v.kind}: ${v.message}`);
   }
 
   /** Two logs holding an entry with the same index and term are identical up to it. */
