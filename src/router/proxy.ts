@@ -29,10 +29,12 @@ type Headers = http.IncomingHttpHeaders | http.OutgoingHttpHeaders;
 
 /** Field names a Connection field lists (lowercase), beyond the fixed hop-by-hop set. */
 function connectionNamed(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  // The usual values, checked without splitting.
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return into;
   let named = into;
   for (const part of value.split(',')) {
     const token = part.trim().toLowerCase();
-    // keep-alive and close are hop-by-hop anyway: the usual Connection value needs no set.
+    // keep-alive and close are hop-by-hop anyway.
     if (token === '' || HOP_BY_HOP.has(token)) continue;
     (named ??= new Set()).add(token);
   }
