@@ -126,8 +126,8 @@ function cpuMs(pids) {
 
 function ensureNginx() {
   if (spawnSync('nginx', ['-v']).status === 0) return;
-  console.error('nginx missing: apt-get install -y nginx');
-  const r = spawnSync('apt-get', ['install', '-y', 'nginx'], { stdio: 'inherit' });
+  console.error('nginx missing: apt-get install -y nginx-light');
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', 'nginx-light'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (r.status !== 0) throw new Error('could not install nginx');
 }
 
