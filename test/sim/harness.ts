@@ -444,7 +444,11 @@ export class Sim {
         if (core.isLeader && this.rng.chance(this.churn / 10)) this.crashSoon(m);
         // A leader that commits entries of an earlier term and dies before sending anything:
         // the followers that made the quorum may hold those entries and nothing of its term.
-        if (core.isLeader && r.committed[0]!.term < core.term && this.dieNow(m, this.fig8, 'after committing entries of an earlier term', r)) return;
+        // Most likely when another member holds a different entry at one of those indexes.
+        if (core.isLeader && r.committed[0]!.term < core.term) {
+          const p = this.fig8 && this.otherHolds(m, (e) => r.committed.some((c) => c.index === e.index && c.term !== e.term)) ? 0.8 : this.fig8;
+          if (this.dieNow(m, p, 'after committing entries of an earlier term', r)) return;
+        }
       }
       if (r.entries.length || r.hardState || r.snapshot) {
         const w: Write = { entries: r.entries, hard: core.hardState, snapshot: r.snapshot };
@@ -462,9 +466,11 @@ export class Sim {
           m.busy = false;
           // A leader that dies with entries on its disk alone: its no-op (a leader elected and
           // gone without a trace but a log entry of its term), or client entries.
+          // Most likely for a no-op written over entries of an earlier term another member holds.
           if (core.isLeader && w.entries.length) {
-            const noop = w.entries.some((e) => e.term === core.term && e.data.length === 0);
-            if (this.dieNow(m, noop ? this.fig8 : this.fig8 / 10, noop ? 'after persisting its no-op' : 'after persisting entries')) return;
+            const noop = w.entries.find((e) => e.term === core.term && e.data.length === 0);
+            const over = noop && this.fig8 && this.otherHolds(m, (e) => e.index >= noop.index && e.term < noop.term);
+            if (this.dieNow(m, over ? 0.7 : noop ? this.fig8 : this.fig8 / 10, noop ? 'after persisting its no-op' : 'after persisting entries')) return;
           }
           const last = w.entries[w.entries.length - 1];
           if (last) core.persisted(last.index, last.term);
@@ -847,6 +853,12 @@ export class Sim {
     w.segments[w.segments.length - 1]!.events.push({ ...ev });
     w.next = ev.revision + 1;
     this.stats.watchEvents++;
+  }
+
+  /** Whether a member other than `m` holds a log entry on disk that `match` accepts. */
+  private otherHolds(m: Member, match: (e: Entry) => boolean): boolean {
+    for (const o of this.members.values()) if (o !== m && o.disk.entries.some(match)) return true;
+    return false;
   }
 
   /**
