@@ -113,17 +113,48 @@ export class StatusWriter {
     }
     this.repo = opened.repo;
     this.state = 'running';
-    const r = await o.kv.range(STORE_PREFIX.status, { prefix: true });
+    const revision = await this.list();
+    this.watching = this.follow(revision + 1);
+  }
+
+  /** A method, not a field test, so the compiler does not narrow it across awaits. */
+  private stopped(): boolean {
+    return this.state === 'stopped';
+  }
+
+  /** Observe every status record; the store revision they were read at. */
+  private async list(): Promise<number> {
+    const r = await this.options.kv.range(STORE_PREFIX.status, { prefix: true });
     for (const item of r.kvs) await this.observe(item.key, item.value);
-    const watch = o.kv.watch(STORE_PREFIX.status, { prefix: true, fromRevision: r.revision + 1 });
-    this.watch = watch;
-    this.watching = (async () => {
-      for await (const batch of watch) {
-        for (const ev of batch.events) if (ev.type === 'put') await this.observe(ev.kv.key, ev.kv.value);
+    return r.revision;
+  }
+
+  /**
+   * Follow status changes from `from`. A watch that fails (the store compacted past it, or a
+   * store error) is not the end: list again and go on, as every other watcher does.
+   */
+  private async follow(from: number): Promise<void> {
+    let fromRevision = from;
+    while (!this.stopped()) {
+      try {
+        const watch = this.options.kv.watch(STORE_PREFIX.status, { prefix: true, fromRevision });
+        this.watch = watch;
+        for await (const batch of watch) {
+          for (const ev of batch.events) if (ev.type === 'put') await this.observe(ev.kv.key, ev.kv.value);
+          fromRevision = batch.revision + 1;
+        }
+      } catch (err) {
+        if (!this.stopped()) this.log.warn({ err }, 'status watch failed; listing again');
       }
-    })().catch((err: unknown) => {
-      if (this.state !== 'stopped') this.log.error({ err }, 'status watch ended');
-    });
+      if (this.stopped()) return;
+      await sleep(this.clock, 1000);
+      if (this.stopped()) return;
+      try {
+        fromRevision = (await this.list()) + 1;
+      } catch (err) {
+        this.log.warn({ err }, 'listing status records failed; retrying');
+      }
+    }
   }
 
   /** Stop watching; waits for a flush in progress. Pending changes are written by `flush` only. */

@@ -4,6 +4,8 @@
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { STORE_PREFIX } from '../../src/api/cluster.js';
+import { CapstanError } from '../../src/common/index.js';
+import type { KV, Watch } from '../../src/store/index.js';
 import { readDesired } from '../../src/sync/index.js';
 import { gitAsync, tempDir } from '../helpers/git.js';
 
@@ -47,6 +49,37 @@ describe('StatusWriter', () => {
     expect(synced.summary).toMatchObject({ create: 0, update: 0, delete: 0 });
     const desiredAfter = await readDesired(f.kv);
     for (const [key, v] of desiredBefore.records) expect(desiredAfter.records.get(key)?.modRevision).toBe(v.modRevision);
+  });
+
+  it('keeps following the store after its watch fails (compacted past it): lists again and commits what changed', async () => {
+    const before = f.bareGit('rev-parse', 'main');
+    // The seam: the first watch fails as a watch the store compacted past does; the rest is
+    // the real store.
+    let failed = false;
+    const kv: KV = new Proxy(f.kv, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'watch' && !failed) {
+          failed = true;
+          return (): Watch => ({
+            close: () => undefined,
+            [Symbol.asyncIterator]: async function* () {
+              await new Promise((r) => setTimeout(r, 20));
+              throw new CapstanError('CAPSTAN_ERR_STORE_COMPACTED', 'compacted');
+            },
+          });
+        }
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    await f.startWriter({ kv });
+    await f.kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(status()));
+    const after = await until(async () => {
+      const tip = f.bareGit('rev-parse', 'main');
+      return tip !== before ? tip : undefined;
+    }, 'a status commit after the watch failed');
+    expect(failed).toBe(true);
+    expect(f.bareGit('show', `${after}:apps/web.yaml`)).toContain('capstan.dev/phase: "Healthy"');
   });
 
   it('reports no status that is not a rollout (a Service\'s traffic record has no phase)', async () => {
