@@ -74,6 +74,8 @@ export interface SimStats {
   deletes: number;
   watchEvents: number;
   watchResumes: number;
+  /** Leaders that died between persisting or committing and sending (figure 8 histories). */
+  leaderDeaths: number;
 }
 
 export interface SimResult {
@@ -291,6 +293,7 @@ export class Sim {
       deletes: 0,
       watchEvents: 0,
       watchResumes: 0,
+      leaderDeaths: 0,
     };
     const voters = Array.from({ length: n }, (_, i) => i + 1);
     for (const id of voters) this.addMember(id, { voters, learners: [] });
@@ -870,6 +873,7 @@ export class Sim {
     if (!this.faultsOn || !p || !this.rng.chance(p)) return false;
     if (r && (r.entries.length || r.hardState || r.snapshot)) m.unsynced = { entries: r.entries, hard: m.core!.hardState, snapshot: r.snapshot };
     this.log(`m${m.id} dies ${why}`);
+    this.stats.leaderDeaths++;
     this.crash(m);
     this.q.push(this.now + this.rng.range(20, 300), () => this.restart(m));
     return true;

@@ -37,7 +37,10 @@ describe('raft simulation', () => {
     expect(failed.join('\n\n')).toBe('');
     // The faults and features the run is meant to exercise did happen.
     if (count >= 200) {
-      for (const k of ['crashes', 'partitions', 'pauses', 'snapshotsInstalled', 'confChanges', 'transfers', 'tornWrites', 'followerReads'] as const) {
+      for (const k of [
+        'crashes', 'partitions', 'pauses', 'snapshotsInstalled', 'confChanges', 'transfers', 'tornWrites', 'followerReads',
+        'deletes', 'watchEvents', 'watchResumes', 'leaderDeaths',
+      ] as const) {
         expect(total[k], k).toBeGreaterThan(0);
       }
       expect(total.opsOk!).toBeGreaterThan(count * 20);
