@@ -172,7 +172,7 @@ function registerMembersCommand(program: Command, io: CliIO): void {
     .argument('<name>', 'the new member\'s name')
     .argument('<peer-url>', 'where the new member will listen for its peers (http://host:port)')
     .addOption(outputOption(['text', 'json']))
-    .addHelpText('after', '\nExample:\n  $ capstan members add d http://10.0.0.4:7481   # then start d with the command it prints')
+    .addHelpText('after', '\nExample:\n  $ capstan members add d http://host-d:7481   # then start d with the command it prints')
     .action(async (name: string, peerUrl: string, opts) => (await load()).runMembersAdd(io, name, peerUrl, opts));
   withConnection(members.command('remove'))
     .description('remove a member from the group')

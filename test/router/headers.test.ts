@@ -11,11 +11,11 @@ describe('forwardRaw', () => {
 
   it('appends the peer to X-Forwarded-For (repeats joined) and sets X-Forwarded-Proto when absent', () => {
     const scan = { body: false };
-    expect(forwardRaw(['X-Forwarded-For', '10.0.0.1', 'x-forwarded-for', '10.0.0.2', 'Accept', '*/*'], '127.0.0.1', scan)).toEqual([
+    expect(forwardRaw(['X-Forwarded-For', '192.0.2.1', 'x-forwarded-for', '192.0.2.2', 'Accept', '*/*'], '127.0.0.1', scan)).toEqual([
       'Accept',
       '*/*',
       'x-forwarded-for',
-      '10.0.0.1, 10.0.0.2, 127.0.0.1',
+      '192.0.2.1, 192.0.2.2, 127.0.0.1',
       'x-forwarded-proto',
       'http',
     ]);
