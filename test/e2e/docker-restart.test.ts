@@ -16,7 +16,7 @@ import { DOCKER_API_VERSION, DockerRuntime, NodeAgent, RUNTIME_UNAVAILABLE } fro
 import { STORE_PREFIX, type NodeInfo } from '../../src/api/cluster.js';
 import { startControlPlane, type ControlPlane } from '../../src/compose/index.js';
 import { createToken } from '../../src/server/index.js';
-import { ensureTestImage, privateDockerdSkipReason, startPrivateDockerd, TEST_IMAGE, type PrivateDockerd } from '../helpers/docker.js';
+import { ensureTestImage, privateDockerdSkipReason, startPrivateDockerd, httpdContainerLines, TEST_IMAGE, type PrivateDockerd } from '../helpers/docker.js';
 import { freePort } from '../helpers/git-server.js';
 import { KEEP_CONFIGMAP, NEVER, cleanupCluster, fileLogger, rolledOut, tempDataDir, waitFor, workloadPods } from '../helpers/cluster.js';
 
@@ -52,17 +52,7 @@ function manifest(port: number): string {
     '      nodeSelector:',
     `        kubernetes.io/hostname: ${NODE}`,
     '      containers:',
-    '        - name: httpd',
-    `          image: ${TEST_IMAGE}`,
-    '          command: ["sh", "-c", "exec httpd -f -p 127.0.0.1:$PORT -h /www"]',
-    '          ports:',
-    '            - name: http',
-    `              containerPort: ${port}`,
-    '          readinessProbe:',
-    '            httpGet:',
-    '              path: /index.html',
-    '              port: http',
-    '            periodSeconds: 1',
+    ...httpdContainerLines(port, 'exec httpd -f -p 127.0.0.1:$PORT -h /www'),
     '',
   ].join('\n');
 }

@@ -189,3 +189,23 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
   await daemon.start();
   return daemon;
 }
+
+/**
+ * The `containers:` entry both Docker e2e manifests run: busybox httpd from the test image,
+ * on a named port, ready once /index.html answers. `command` is the shell script it runs.
+ */
+export function httpdContainerLines(port: number, command: string): string[] {
+  return [
+    '        - name: httpd',
+    `          image: ${TEST_IMAGE}`,
+    `          command: ["sh", "-c", ${JSON.stringify(command)}]`,
+    '          ports:',
+    '            - name: http',
+    `              containerPort: ${port}`,
+    '          readinessProbe:',
+    '            httpGet:',
+    '              path: /index.html',
+    '              port: http',
+    '            periodSeconds: 1',
+  ];
+}
