@@ -16,7 +16,7 @@ import { DOCKER_API_VERSION, DockerRuntime, NodeAgent, RUNTIME_UNAVAILABLE } fro
 import { STORE_PREFIX, type NodeInfo } from '../../src/api/cluster.js';
 import { startControlPlane, type ControlPlane } from '../../src/compose/index.js';
 import { createToken } from '../../src/server/index.js';
-import { ensureTestImage, privateDockerdSkipReason, startPrivateDockerd, httpdContainerLines, TEST_IMAGE, type PrivateDockerd } from '../helpers/docker.js';
+import { ensureTestImage, privateDockerdSkipReason, startPrivateDockerd, httpdContainerLines, type PrivateDockerd } from '../helpers/docker.js';
 import { freePort } from '../helpers/git-server.js';
 import { KEEP_CONFIGMAP, NEVER, cleanupCluster, fileLogger, rolledOut, tempDataDir, waitFor, workloadPods } from '../helpers/cluster.js';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startGitServer, freePort, type GitServer } from '../helpers/git-server.js';
 import { createRepo, pushCommit, type TestRepo } from '../helpers/git.js';
-import { dockerSkipReason, ensureTestImage, removeTestContainers, testDocker, httpdContainerLines, TEST_IMAGE } from '../helpers/docker.js';
+import { dockerSkipReason, ensureTestImage, removeTestContainers, testDocker, httpdContainerLines } from '../helpers/docker.js';
 import { KEEP_CONFIGMAP, cleanupCluster, httpGet, rolledOut, startTestCluster, waitFor, workloadPods, type TestCluster } from '../helpers/cluster.js';
 
 const NODE = `e2e-docker-${randomBytes(3).toString('hex')}`;
