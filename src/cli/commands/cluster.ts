@@ -73,7 +73,9 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
     case 'pods': {
       const items = (await list<Pod>(api, 'pods', ns)).map(contractPod);
       rows = items;
-      text = () => table(['NAMESPACE', 'NAME', 'NODE', 'PHASE', 'READY', 'RESTARTS', 'REVISION'], items.map((p) => [p.namespace, p.name, p.node ?? '<none>', p.phase, p.ready ? 'true' : 'false', String(p.restarts), p.revision]));
+      // As kubectl's STATUS: a pod that is not ready says why (ImagePullBackOff, CrashLoopBackOff...).
+      const shown = (p: (typeof items)[number]): string => (!p.ready && p.reason ? `${p.phase} (${p.reason})` : p.phase);
+      text = () => table(['NAMESPACE', 'NAME', 'NODE', 'PHASE', 'READY', 'RESTARTS', 'REVISION'], items.map((p) => [p.namespace, p.name, p.node ?? '<none>', shown(p), p.ready ? 'true' : 'false', String(p.restarts), p.revision]));
       break;
     }
     case 'nodes': {
