@@ -66,6 +66,8 @@ interface ContainerRecord {
   restartCount: number;
   crashBackoff?: BackoffEntry;
   pullBackoff?: BackoffEntry;
+  /** Why the last pull failed (the daemon's words), kept for the back-off message. */
+  lastPullError?: string;
   waiting?: { reason: string; message?: string };
   lastTermination?: { exitCode: number; reason: string; message?: string; finishedAt: number };
   finished: boolean;
@@ -310,18 +312,21 @@ export class PodWorker {
     }
     const pullUntil = pullBackoffUntil(rec.pullBackoff, now, this.deps.backoff);
     if (pullUntil !== undefined) {
-      rec.waiting = { reason: REASONS.imagePullBackOff, message: `Back-off pulling image "${rec.spec.image}"` };
+      const why = rec.lastPullError ? `: ${rec.lastPullError}` : '';
+      rec.waiting = { reason: REASONS.imagePullBackOff, message: `Back-off pulling image "${rec.spec.image}"${why}` };
       rec.retryAt = pullUntil;
       return;
     }
     try {
       await driver.ensureImage(rec.spec, (p) => this.log.debug({ image: rec.spec.image, ...p }, 'pulling image'));
       rec.pullBackoff = undefined;
+      rec.lastPullError = undefined;
     } catch (err) {
       if (isRuntimeUnavailable(err)) throw err;
       rec.pullBackoff = backoffNext(rec.pullBackoff, now, this.deps.backoff);
       const reason = isCapstanError(err) && typeof err.context.reason === 'string' ? err.context.reason : REASONS.errImagePull;
-      rec.waiting = { reason, message: (err as Error).message };
+      rec.lastPullError = (err as Error).message;
+      rec.waiting = { reason, message: rec.lastPullError };
       rec.retryAt = rec.pullBackoff.lastUpdate + rec.pullBackoff.backoffMs;
       return;
     }

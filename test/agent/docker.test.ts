@@ -120,6 +120,10 @@ describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
     );
     // The next attempt waits: ImagePullBackOff.
     await until(manager, clock, 1000, () => expect(log.last('ghost')?.containerStatuses?.[0].state).toMatchObject({ waiting: { reason: 'ImagePullBackOff' } }));
+    // The back-off still says why the last attempt failed.
+    expect(log.last('ghost')?.containerStatuses?.[0].state).toMatchObject({
+      waiting: { message: 'Back-off pulling image "capstan-test/does-not-exist:1": Container image "capstan-test/does-not-exist:1" is not present with pull policy of Never' },
+    });
     expect(log.last('ghost')!.phase).toBe('Pending');
   });
 
