@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { CapstanError, silentLogger, type ErrorCode, type Logger } from '../common/index.js';
+import { SyncCoalescer } from './coalesce.js';
 import { DeliveryCache } from './dedup.js';
 import { matchPush, parsePush, type WatchedRepository } from './payload.js';
 import { deliveryId, detectProvider, eventName, verifyWebhook } from './verify.js';
@@ -24,6 +25,8 @@ export interface WebhookHandlerOptions {
   bodyLimitBytes?: number;
   /** Replay protection; a fresh cache (10,000 ids, 24 h) when absent. */
   deliveries?: DeliveryCache;
+  /** Least time between two webhook-triggered syncs, in ms (default 2,000); deliveries in between join one sync. */
+  minSyncIntervalMs?: number;
 }
 
 export type WebhookHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -75,6 +78,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
   const log = (options.logger ?? silentLogger()).child({ component: 'webhooks' });
   const limit = options.bodyLimitBytes ?? DEFAULT_WEBHOOK_BODY_LIMIT;
   const deliveries = options.deliveries ?? new DeliveryCache();
+  const syncs = new SyncCoalescer({
+    run: () => options.sync('webhook'),
+    ...(options.minSyncIntervalMs !== undefined ? { minIntervalMs: options.minSyncIntervalMs } : {}),
+    onError: (err) => log.error({ err }, 'sync after webhook failed'),
+  });
 
   return async (req, res) => {
     const secret = options.secret;
@@ -128,9 +136,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
       reply(res, 200, { ignored: match.reason });
       return;
     }
-    log.info({ provider, delivery: id, branch: push.branch, commit: push.after }, 'webhook: push, syncing');
-    options.sync('webhook').catch((err: unknown) => log.error({ err }, 'sync after webhook failed'));
-    reply(res, 202, { synced: true, provider, branch: push.branch, ...(push.after ? { commit: push.after } : {}) });
+    // `sync`: started now, queued (behind a running sync or the pacing interval), or joined to
+    // the sync already queued — a flood of deliveries costs at most one sync per interval.
+    const sync = syncs.trigger();
+    log.info({ provider, delivery: id, branch: push.branch, commit: push.after, sync }, 'webhook: push, syncing');
+    reply(res, 202, { synced: true, sync, provider, branch: push.branch, ...(push.after ? { commit: push.after } : {}) });
   };
 }
 

@@ -15,3 +15,5 @@ export { matchPush, normalizeRepoUrl, parsePush } from './payload.js';
 export type { PushEvent, PushMatch, WatchedRepository } from './payload.js';
 export { createWebhookHandler, DEFAULT_WEBHOOK_BODY_LIMIT, loadWebhookSecret, WEBHOOK_PATH } from './handler.js';
 export type { WebhookHandler, WebhookHandlerOptions, WebhookSecretOptions } from './handler.js';
+export { SyncCoalescer } from './coalesce.js';
+export type { SyncCoalescerOptions, SyncTrigger } from './coalesce.js';

@@ -146,6 +146,20 @@ describe('POST /api/v1/webhooks/git', () => {
     });
   }
 
+  it('a flood of signed deliveries with new ids costs one sync, not one per delivery', async () => {
+    const body = githubPush('main');
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => post(body, signed('github', body, `flood-${i}`)).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))),
+    );
+    expect(replies.every((r) => r.status === 202)).toBe(true);
+    const kinds = replies.map((r) => r.body.sync as string);
+    expect(kinds.filter((k) => k === 'started')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'queued')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'joined')).toHaveLength(48);
+    // One sync ran at once; the queued one waits for the 2 s pacing interval.
+    expect(syncs).toEqual(['webhook']);
+  });
+
   it('a tampered body fails the GitHub signature', async () => {
     const body = githubPush('main');
     const headers = signed('github', body, 'tamper');
