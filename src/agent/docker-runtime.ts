@@ -215,7 +215,8 @@ export class DockerRuntime implements RuntimeDriver {
     const fullEnv = { ...portEnv, ...env };
     const labels = { ...ownershipLabels(ref, this.options.node, request.restartCount, container), [LABEL_PORTS]: JSON.stringify(ports) };
     const limits = container.resources?.limits;
-    const hostConfig: Docker.HostConfig = { NetworkMode: 'host' };
+    // no-new-privileges: a setuid binary in the image cannot raise what the container runs as.
+    const hostConfig: Docker.HostConfig = { NetworkMode: 'host', SecurityOpt: ['no-new-privileges'] };
     try {
       if (limits?.cpu !== undefined) hostConfig.NanoCpus = parseQuantity(limits.cpu, 'cpu') * 1_000_000;
       if (limits?.memory !== undefined) hostConfig.Memory = parseQuantity(limits.memory, 'memory');

@@ -96,10 +96,13 @@ describe.skipIf(dockerSkipReason !== undefined)('docker runtime', () => {
     expect(info.HostConfig.NetworkMode).toBe('host');
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(info.HostConfig.SecurityOpt).toEqual(['no-new-privileges']);
     // exec runs inside the container and reports exit code and output.
     const runtime = new DockerRuntime({ node, docker });
     const [handle] = await runtime.list();
     expect(await runtime.exec(handle, ['/bin/sh', '-c', 'echo hi; exit 3'], 5000)).toEqual({ exitCode: 3, output: 'hi\n', timedOut: false });
+    // The kernel holds the container to it: no process in it can gain privileges by exec.
+    expect((await runtime.exec(handle, ['/bin/cat', '/proc/self/status'], 5000)).output).toMatch(/^NoNewPrivs:\s+1$/m);
     // The exec liveness probe keeps passing: no restarts.
     expect(status.containerStatuses![0].restartCount).toBe(0);
     expect(info.Config.Labels).toMatchObject({ [LABEL_NODE]: node, [LABEL_POD]: 'httpd', 'capstan.dev/namespace': 'default', 'capstan.dev/container': 'web' });
