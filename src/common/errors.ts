@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_SOURCE_WEBHOOK_SIGNATURE: 'the webhook signature or token does not match the configured secret',
   CAPSTAN_ERR_SOURCE_GIT_MISSING: 'the git program is not installed, and serving a repository over HTTP needs it',
   CAPSTAN_ERR_SOURCE_READ_ONLY: 'the source cannot be written (a rollback commit needs a writable repository)',
+  CAPSTAN_ERR_SOURCE_RESOURCE_EXHAUSTED: 'reading the source ran out of a system resource (file descriptors or memory)',
+  CAPSTAN_ERR_SOURCE_PUSH_TOO_LARGE: 'a push to the served repository is over --max-push-size',
 
   // render: YAML, JSON and charts
   CAPSTAN_ERR_RENDER_SYNTAX: 'the file is not valid YAML or JSON',
