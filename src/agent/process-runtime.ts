@@ -1,12 +1,16 @@
 // The `process` runtime: each container is a child process (no shell) in its own process
 // group, so stopping it reaches everything it spawned. Ports are free 127.0.0.1 ports handed
 // to the process as PORT / PORT_<NAME>. State files let a restarted agent adopt its children.
+// A Capstan running as root starts pods (and their exec probes and hooks) as an unprivileged
+// user (see pod-user.ts) in a working dir of their own; the state dir, logs and state files
+// stay private to Capstan. The environment is the pod's own plus PATH, HOME, HOSTNAME and
+// the ports: nothing of Capstan's (CAPSTAN_TOKEN, say) is passed on.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
-import { isAbsolute, join, resolve, sep } from 'node:path';
-import { CapstanError, silentLogger, type Logger } from '../common/index.js';
+import { chmod, chown, mkdir, open, readdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { CapstanError, logModeChanges, silentLogger, tightenModes, type Logger } from '../common/index.js';
 import type { ContainerSpec } from '../api/cluster.js';
 import { systemClock, sleep, type AgentClock } from './clock.js';
 import { expandVars } from './env.js';
@@ -23,7 +27,8 @@ import {
   type PortBinding,
   type RuntimeDriver,
 } from './runtime.js';
-import { processMatches, procStartTime, readStates, removeState, writeState, type ProcessStateFile } from './process-state.js';
+import { processMatches, procStartTime, readStates, removeState, stateDirFor, writeState, type ProcessStateFile } from './process-state.js';
+import { defaultPodUser, describePodUser, userCanReach, type PodUser } from './pod-user.js';
 
 export interface ProcessRuntimeOptions {
   /** Root for state files, working dirs and logs. */
@@ -37,6 +42,11 @@ export interface ProcessRuntimeOptions {
   logger?: Logger;
   /** How often stop() checks whether an adopted process (not our child) has exited. */
   pollMs?: number;
+  /**
+   * Who pods run as. By default `nobody` when Capstan runs as root, else Capstan's own user
+   * (only root can switch); null runs them as Capstan's own user even as root.
+   */
+  user?: PodUser | null;
 }
 
 interface Child {
@@ -56,11 +66,51 @@ export class ProcessRuntime implements RuntimeDriver {
   private readonly children = new Map<string, Child>();
   private readonly states = new Map<string, ProcessStateFile>();
   private readonly listeners = new Set<(id: string) => void>();
+  /** The user pods run as, or undefined for Capstan's own. */
+  readonly user: PodUser | undefined;
+  private prepared?: Promise<void>;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     this.clock = options.clock ?? systemClock();
     this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.process' });
     this.host = options.host ?? '127.0.0.1';
+    this.user = options.user === null ? undefined : (options.user ?? defaultPodUser(process.getuid?.()));
+  }
+
+  /** Who pods run as, in one line for the console. */
+  get isolation(): string {
+    return describePodUser(this.user, process.getuid?.());
+  }
+
+  /**
+   * The state dir, once per runtime: private to Capstan (0700; 0711 when pods run as another
+   * user, who must pass through it to its working dir but cannot list it), state files and
+   * logs 0600, with an info line when older modes were looser.
+   */
+  private prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      const root = this.options.stateDir;
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      const pods = join(root, 'pods');
+      // Everything but the pods' working dirs, which belong to the pods, and the folders on
+      // the way to them, which a pod user passes through.
+      const changes = await tightenModes(root, Infinity, (p) => p === pods);
+      for (const ns of await readdir(pods).catch(() => [])) {
+        if (this.user === undefined) changes.push(...(await tightenModes(join(pods, ns), 0)));
+        for (const pod of await readdir(join(pods, ns)).catch(() => [])) {
+          if (this.user === undefined) changes.push(...(await tightenModes(join(pods, ns, pod), 0)));
+          changes.push(...(await tightenModes(join(pods, ns, pod, 'logs'), Infinity)));
+        }
+      }
+      logModeChanges(this.logger, changes, root);
+      if (this.user !== undefined) {
+        await chmod(root, 0o711);
+        await mkdir(pods, { recursive: true, mode: 0o711 });
+        await chmod(pods, 0o711);
+      }
+      await mkdir(stateDirFor(root), { recursive: true, mode: 0o700 });
+    })();
+    return this.prepared;
   }
 
   // No image to fetch: the command runs from the host.
@@ -73,11 +123,11 @@ export class ProcessRuntime implements RuntimeDriver {
       throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', 'the process runtime needs a command', { context: { ...ref } });
     }
     const ports = await this.choosePorts(container, ref.container);
+    await this.prepare();
     const podDir = join(this.options.stateDir, 'pods', safe(ref.namespace), safe(ref.pod));
-    const cwd = workingDir(join(podDir, 'work'), container.workingDir);
+    const cwd = await this.workDir(podDir, container.workingDir, ref);
     const logDir = join(podDir, 'logs');
-    await mkdir(cwd, { recursive: true });
-    await mkdir(logDir, { recursive: true });
+    await mkdir(logDir, { recursive: true, mode: 0o700 });
     const id = `${safe(ref.namespace)}_${safe(ref.pod)}_${safe(ref.container)}_${request.restartCount}_${randomBytes(4).toString('hex')}`;
     const state: ProcessStateFile = {
       version: 1,
@@ -105,6 +155,7 @@ export class ProcessRuntime implements RuntimeDriver {
       const spawned = spawn(state.command[0], state.command.slice(1), {
         cwd: state.cwd,
         env: entry.env,
+        ...this.identity(),
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
       });
@@ -177,6 +228,7 @@ export class ProcessRuntime implements RuntimeDriver {
   }
 
   async list(): Promise<ContainerHandle[]> {
+    await this.prepare();
     const out: ContainerHandle[] = [];
     for (const state of await readStates(this.options.stateDir)) {
       if (state.labels[LABEL_NODE] !== this.options.node) continue;
@@ -207,7 +259,7 @@ export class ProcessRuntime implements RuntimeDriver {
     return new Promise<ExecResult>((resolve) => {
       let output = '';
       let timedOut = false;
-      const child = spawn(command[0], command.slice(1), { cwd: state.cwd, env: entry.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command[0], command.slice(1), { cwd: state.cwd, env: entry.env, ...this.identity(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       const take = (chunk: Buffer): void => {
         if (output.length < MAX_EXEC_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_EXEC_OUTPUT - output.length);
       };
@@ -235,6 +287,52 @@ export class ProcessRuntime implements RuntimeDriver {
   onExit(listener: (id: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** spawn's uid and gid for pods (libuv also drops the supplementary groups), or nothing to run as ourselves. */
+  private identity(): { uid?: number; gid?: number } {
+    return this.user === undefined ? {} : { uid: this.user.uid, gid: this.user.gid };
+  }
+
+  /**
+   * The container's working dir. By default `<pod dir>/work`, owned by the pod user (0700);
+   * a relative workingDir lives inside it. An absolute one is used as it is, but when pods run
+   * as another user only if that user could reach it on its own: the process enters it before
+   * it drops root, so `workingDir: /root` must not hand it what it could not open.
+   */
+  private async workDir(podDir: string, wanted: string | undefined, ref: CreateRequest['ref']): Promise<string> {
+    const podWork = join(podDir, 'work');
+    const user = this.user;
+    const cwd = workingDir(podWork, wanted);
+    if (user === undefined) {
+      await mkdir(cwd, { recursive: true });
+      return cwd;
+    }
+    // The pod dir lets the pod user pass (not list) on the way to its working dir.
+    await mkdir(podDir, { recursive: true, mode: 0o711 });
+    await chmod(dirname(podDir), 0o711);
+    await chmod(podDir, 0o711);
+    if (cwd !== podWork && !cwd.startsWith(podWork + sep)) {
+      const reachable = await stat(cwd).then((s) => s.isDirectory() && userCanReach(cwd, user), () => false);
+      if (!reachable) {
+        throw new CapstanError(
+          'CAPSTAN_ERR_AGENT_CONTAINER_CONFIG',
+          `workingDir ${cwd} is not a directory user ${user.name} (uid ${user.uid}) can enter; the process runtime runs pods as that user`,
+          { context: { ...ref, workingDir: cwd } },
+        );
+      }
+      return cwd;
+    }
+    // Each level from the pod's work dir down to the working dir is the pod user's.
+    await mkdir(cwd, { recursive: true, mode: 0o700 });
+    let dir = cwd;
+    for (;;) {
+      await chown(dir, user.uid, user.gid);
+      if (dir === podWork) break;
+      dir = dirname(dir);
+    }
+    await chmod(podWork, 0o700);
+    return cwd;
   }
 
   private async isRunning(handle: ContainerHandle): Promise<boolean> {

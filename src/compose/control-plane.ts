@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Registry } from 'prom-client';
-import { isCapstanError, type Logger } from '../common/index.js';
+import { isCapstanError, tightenDataDir, type Logger } from '../common/index.js';
 import { openSource } from '../source/index.js';
 import type { Source } from '../source/types.js';
 import { buildServer, bootstrapAdminToken, type CapstanServer } from '../server/index.js';
@@ -78,6 +78,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const log = options.logger;
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Tokens, logs and the store are Capstan's alone: an older, looser data dir is tightened.
+  await tightenDataDir(dataDir, log);
   const registry = new Registry();
   const stops: (() => Promise<void>)[] = [];
   /** [raft] Run before the stops: the group member bounds every store call from then on. */

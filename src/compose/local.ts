@@ -3,7 +3,7 @@
 import { cpus, hostname, totalmem } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { NodeAgent, chooseRuntime } from '../agent/index.js';
+import { NodeAgent, pickRuntime } from '../agent/index.js';
 import { createToken, lookupToken } from '../server/index.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 
@@ -17,6 +17,8 @@ export interface LocalCluster extends ControlPlane {
   agent: NodeAgent;
   nodeName: string;
   runtime: string;
+  /** Which runtime was chosen and why, and who process pods run as (one line). */
+  runtimeSummary: string;
 }
 
 /** A DNS-label version of the host name, for the local node. */
@@ -45,7 +47,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const nodeName = options.nodeName ?? localNodeName();
     const stateDir = resolve(options.dataDir, 'agent');
     const logger = options.logger.child({ component: 'agent', node: nodeName });
-    const runtime = await chooseRuntime({ runtime: options.runtime ?? 'auto', name: nodeName, stateDir }, logger);
+    const { driver: runtime, summary: runtimeSummary } = await pickRuntime({ runtime: options.runtime ?? 'auto', name: nodeName, stateDir }, logger);
     const token = await agentToken(plane, nodeName, stateDir);
     const agent = new NodeAgent({
       server: plane.url,
@@ -64,6 +66,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       agent,
       nodeName,
       runtime: runtime.name,
+      runtimeSummary,
       // Pods keep running across a restart of `capstan up` and are adopted when it comes back.
       stop: async () => {
         await agent.stop();

@@ -1,7 +1,7 @@
 // The process runtime end to end: real child processes on 127.0.0.1 driven by a PodManager.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,8 @@ function pidOf(status: ContainerStatus | undefined): number {
 }
 
 let stateDir: string;
+/** Where pods leave markers: writable for the pod user (pods run as nobody when the tests run as root). */
+let markers: string;
 let clock: ManualClock;
 let log: StatusLog;
 const managers: PodManager[] = [];
@@ -77,6 +79,8 @@ function newManager(options: { clock?: ManualClock } = {}): { manager: PodManage
 
 beforeEach(() => {
   stateDir = mkdtempSync(join(tmpdir(), 'capstan-agent-'));
+  markers = mkdtempSync(join(tmpdir(), 'capstan-markers-'));
+  chmodSync(markers, 0o777);
   clock = new ManualClock();
   log = new StatusLog();
 });
@@ -84,6 +88,7 @@ beforeEach(() => {
 afterEach(async () => {
   for (const m of managers.splice(0)) await m.close({ stopContainers: true });
   rmSync(stateDir, { recursive: true, force: true });
+  rmSync(markers, { recursive: true, force: true });
 });
 
 describe('process runtime', () => {
@@ -219,8 +224,8 @@ describe('process runtime', () => {
 
   it('runs preStop, then SIGTERM: a process that handles it exits cleanly', async () => {
     const { manager } = newManager();
-    const marker = join(stateDir, 'term-marker');
-    const hook = join(stateDir, 'prestop-marker');
+    const marker = join(markers, 'term-marker');
+    const hook = join(markers, 'prestop-marker');
     const pod = makePod('graceful', [
       {
         name: 'web',
@@ -250,7 +255,7 @@ describe('process runtime', () => {
 
   it('SIGKILLs a process that ignores SIGTERM once the grace period is over', async () => {
     const { manager } = newManager();
-    const marker = join(stateDir, 'stubborn-marker');
+    const marker = join(markers, 'stubborn-marker');
     const pod = makePod('stubborn', [{ name: 'c', image: 'unused', command: [NODE, '-e', STUBBORN], env: [{ name: 'MARKER', value: marker }] }], {
       terminationGracePeriodSeconds: 1,
     });

@@ -4,11 +4,12 @@
 // compiled store (dist/), which `npm test` builds first.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import { isCapstanError } from '../../src/common/index.js';
 import { lockDataDir, openEmbeddedStore } from '../../src/store/embedded/index.js';
 
@@ -105,5 +106,34 @@ describe.skipIf(!linux)('store lock in one process', () => {
     await writeFile(join(dir, 'LOCK'), '1\n');
     const kv = await openEmbeddedStore({ dir });
     await kv.close();
+  });
+});
+
+describe('store file modes', () => {
+  const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o7777;
+
+  it('keeps the WAL, snapshots and LOCK 0600 in a 0700 folder, and tightens an older looser one with an info line', async () => {
+    const store = join(dir, 'store');
+    const kv = await openEmbeddedStore({ dir: store, snapshotEvery: 10 });
+    for (let i = 0; i < 30; i++) await kv.put(`/k${i}`, 'v');
+    expect(await mode(join(store, 'LOCK'))).toBe(0o600);
+    await kv.close();
+    const names = await readdir(store);
+    expect(names.some((n) => n.endsWith('.snap'))).toBe(true);
+    expect(names.some((n) => n.endsWith('.wal'))).toBe(true);
+    expect(await mode(store)).toBe(0o700);
+    for (const n of names) expect([n, await mode(join(store, n))]).toEqual([n, 0o600]);
+
+    await chmod(store, 0o755);
+    for (const n of names) await chmod(join(store, n), 0o644);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info', base: undefined }, { write: (l: string) => void lines.push(l) });
+    const again = await openEmbeddedStore({ dir: store, logger });
+    expect(await mode(store)).toBe(0o700);
+    for (const n of await readdir(store)) expect([n, await mode(join(store, n))]).toEqual([n, 0o600]);
+    // The folder itself and each file in it.
+    const info = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.startsWith('tightened the modes'));
+    expect(info).toMatchObject({ level: 30, msg: `tightened the modes of ${names.length + 1} path(s) in ${store}: group and others had access` });
+    await again.close();
   });
 });

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parseQuantity } from '../../api/index.js';
 import { CapstanError, createLogger } from '../../common/index.js';
-import { NodeAgent, chooseRuntime } from '../../agent/index.js';
+import { NodeAgent, pickRuntime } from '../../agent/index.js';
 import type { CliIO } from '../io.js';
 
 export interface AgentCommandOptions {
@@ -106,12 +106,12 @@ function processSignal(): { signal: AbortSignal; dispose: () => void } {
 export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Promise<void> {
   const parsed = parseAgentOptions(opts, io.env, io.cwd);
   const logger = opts.logger ?? createLogger();
-  const runtime = await chooseRuntime(parsed, logger);
+  const { driver: runtime, summary } = await pickRuntime(parsed, logger);
   const agent = new NodeAgent({ ...parsed, runtime, logger, ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
   const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
   try {
     await agent.start();
-    io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server} (runtime ${runtime.name})\n`);
+    io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server}\n  runtime: ${summary}\n`);
     opts.onStarted?.(agent);
     await new Promise<void>((done) => {
       if (stopper.signal.aborted) return done();

@@ -1,6 +1,6 @@
 // `capstan up` (everything in one process) and `capstan server` (the control plane alone).
 
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pino } from 'pino';
 import { CapstanError, REDACT_PATHS, type Logger } from '../../common/index.js';
@@ -58,8 +58,11 @@ function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logg
   const options = { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined };
   if (opts.logFile === '-') return { logger: pino(options, pino.destination(2)), where: 'stderr' };
   const file = resolve(io.cwd, opts.logFile ?? resolve(dataDir, 'capstan.log'));
-  mkdirSync(resolve(file, '..'), { recursive: true });
-  return { logger: pino(options, createWriteStream(file, { flags: 'a' })), where: relative(io.cwd, file) || file };
+  mkdirSync(resolve(file, '..'), { recursive: true, mode: 0o700 });
+  // Logs are Capstan's own (0600): a new file is made so, an existing regular one tightened.
+  const stream = createWriteStream(file, { flags: 'a', mode: 0o600 });
+  if (statSync(file, { throwIfNoEntry: false })?.isFile() && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  return { logger: pino(options, stream), where: relative(io.cwd, file) || file };
 }
 
 /** Options every run command passes to the control plane: router, status write-back, webhooks. */
@@ -120,7 +123,8 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
       `  source:   ${cluster.source.location}${opts.branch ? ` (branch ${opts.branch})` : ''}`,
       ...(cluster.gitUrl ? [`  git:      git clone ${cluster.gitUrl}   (edit, push, and watch it roll out)`] : []),
       `  ${describeSync(cluster)}`,
-      `  node:     ${cluster.nodeName} (runtime: ${cluster.runtime})`,
+      `  node:     ${cluster.nodeName}`,
+      `  runtime:  ${cluster.runtimeSummary}`,
       `  token:    ${relative(io.cwd, cluster.adminTokenFile) || cluster.adminTokenFile} (the CLI reads it from --data-dir ${shownDir})`,
       `  logs:     ${where}`,
       '',

@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:net';
 import { open, readFile, realpath, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { CapstanError } from '../../common/index.js';
+import { CapstanError, logModeChanges, tightenModes } from '../../common/index.js';
 
 const heldHere = new Set<string>();
 
@@ -53,7 +53,11 @@ async function ownerOf(path: string): Promise<number | undefined> {
   return Number.isInteger(owner) && owner > 0 ? owner : undefined;
 }
 
-/** Locks `dir` (which must exist); resolves with the function that releases it. */
+/**
+ * Locks `dir` (which must exist); resolves with the function that releases it. Once held,
+ * the folder (WAL segments, snapshots, LOCK) is made private to Capstan's user: 0700 for
+ * folders, 0600 for files, with an info line when anything was looser.
+ */
 export async function lockDataDir(dir: string, logger?: Logger): Promise<() => Promise<void>> {
   const abs = resolve(dir);
   const real = await realpath(abs);
@@ -77,6 +81,14 @@ export async function lockDataDir(dir: string, logger?: Logger): Promise<() => P
     release = () => unlink(path).catch(() => undefined);
   }
   heldHere.add(real);
+  try {
+    const changes = await tightenModes(abs, Infinity);
+    if (logger !== undefined) logModeChanges(logger, changes, abs);
+  } catch (err) {
+    heldHere.delete(real);
+    await release();
+    throw err;
+  }
   return async () => {
     heldHere.delete(real);
     await release();

@@ -26,7 +26,7 @@ export interface WalFs {
 /** The real file system. */
 export const nodeWalFs: WalFs = {
   async mkdirp(dir) {
-    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   },
   readdir: (dir) => fsp.readdir(dir),
   readFile: (path) => fsp.readFile(path),
