@@ -55,7 +55,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       name: nodeName,
       runtime,
       capacity: { cpu: cpus().length * 1000, memory: totalmem() },
-      labels: { 'kubernetes.io/hostname': nodeName, 'capstan.dev/runtime': runtime.name },
+      labels: { 'kubernetes.io/hostname': nodeName },
       stateDir,
       logger,
     });

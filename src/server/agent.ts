@@ -30,6 +30,33 @@ function checkNodeBody(name: string, body: unknown): void {
   if (!isRecord(body.status) || typeof body.status.address !== 'string') throw bad('status.address must be set');
 }
 
+/** Label prefixes only the control plane sets: `capstan.dev/` and any `<sub>.capstan.dev/`. */
+export function isReservedLabel(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const prefix = key.slice(0, slash).toLowerCase();
+  return prefix === 'capstan.dev' || prefix.endsWith('.capstan.dev');
+}
+
+export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
+
+/**
+ * Labels an agent may not set on its own node (as Kubernetes' NodeRestriction): anything under
+ * the reserved `capstan.dev/` prefixes, and `kubernetes.io/hostname` other than its node name.
+ * Admins are not restricted.
+ */
+function checkAgentLabels(principal: Principal, name: string, labels: Record<string, string> | undefined): void {
+  if (principal.role === 'admin' || !labels) return;
+  for (const [key, value] of Object.entries(labels)) {
+    if (isReservedLabel(key)) {
+      throw forbidden(principal, `set label ${key} on node ${name}: labels under capstan.dev/ are set by the control plane only`);
+    }
+    if (key === HOSTNAME_LABEL && value !== name) {
+      throw forbidden(principal, `set label ${HOSTNAME_LABEL}=${value} on node ${name}: it must equal the node's own name`);
+    }
+  }
+}
+
 export function checkAgentNode(principal: Principal, node: string): void {
   if (principal.role === 'admin') return;
   if (principal.role !== 'agent' || principal.node !== node) throw forbidden(principal, `act for node ${node}`);
@@ -63,8 +90,9 @@ function sameExceptHeartbeat(a: NodeInfo, b: NodeInfo): boolean {
 export async function heartbeatNode(kv: KV, principal: Principal, name: string, body: unknown, options: HeartbeatOptions): Promise<NodeHeartbeatResult> {
   checkAgentNode(principal, name);
   checkNodeBody(name, body);
-  const { leaseSeconds, now } = options;
   const b = body as NodeInfo;
+  checkAgentLabels(principal, name, b.labels);
+  const { leaseSeconds, now } = options;
   const at = new Date(now()).toISOString();
   const node: NodeInfo = {
     ...b,
