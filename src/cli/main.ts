@@ -153,7 +153,8 @@ status writer run on the member holding the controller lease.`,
     .option('--name <node>', 'the node name')
     .option('--runtime <runtime>', 'auto | process | docker', 'auto')
     .option('--labels <k=v,...>', 'node labels')
-    .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine)')
+    .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine); cpu or memory above the machine\'s is refused without --allow-overcommit')
+    .option('--allow-overcommit', 'accept a --capacity above the machine\'s cores or memory (the server cannot check the machine)')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));

@@ -16,6 +16,8 @@ function bad(message: string): CapstanError {
   return apiError('CAPSTAN_ERR_API_BAD_REQUEST', message);
 }
 
+// The server cannot see the agent's machine: capacity is taken as reported. The agent refuses a
+// --capacity above its machine unless started with --allow-overcommit (src/cli/commands/agent.ts).
 function checkNodeBody(name: string, body: unknown): void {
   if (!isRecord(body)) throw bad('the body must be a node object');
   if (body.name !== undefined && body.name !== name) throw bad(`the body names node ${JSON.stringify(body.name)} but the path names ${name}`);

@@ -16,6 +16,8 @@ export interface AgentCommandOptions {
   runtime?: string;
   labels?: string;
   capacity?: string;
+  /** Accept a --capacity above what the machine has (cpu cores, total memory). */
+  allowOvercommit?: boolean;
   stateDir?: string;
   /** Seconds between heartbeats. */
   heartbeat?: number;
@@ -55,8 +57,22 @@ export function parseKeyValues(text: string | undefined, flag: string): Record<s
   return out;
 }
 
-/** Flags (and CAPSTAN_SERVER / CAPSTAN_TOKEN) → validated agent settings; usage errors name the flag. */
-export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.ProcessEnv, cwd: string): ParsedAgentOptions {
+/** What this machine has: cpu in millicores (one core = 1000), memory in bytes. */
+export interface MachineResources {
+  cpu: number;
+  memory: number;
+}
+
+export function machineResources(): MachineResources {
+  return { cpu: cpus().length * 1000, memory: totalmem() };
+}
+
+/**
+ * Flags (and CAPSTAN_SERVER / CAPSTAN_TOKEN) → validated agent settings; usage errors name the flag.
+ * A --capacity cpu or memory above the machine's is refused unless allowOvercommit is set: the
+ * server cannot check what the machine has, so the agent is where this is enforced.
+ */
+export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.ProcessEnv, cwd: string, machine: MachineResources = machineResources()): ParsedAgentOptions {
   const server = opts.server ?? env.CAPSTAN_SERVER ?? DEFAULT_SERVER;
   try {
     const u = new URL(server);
@@ -73,7 +89,7 @@ export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.Process
   if (runtime !== 'auto' && runtime !== 'process' && runtime !== 'docker') throw usage(`--runtime takes auto, process or docker, got "${runtime}"`);
   const labels = parseKeyValues(opts.labels, '--labels');
   const cap = parseKeyValues(opts.capacity, '--capacity');
-  const capacity = { cpu: cpus().length * 1000, memory: totalmem(), pods: 110 };
+  const capacity = { cpu: machine.cpu, memory: machine.memory, pods: 110 };
   for (const [k, v] of Object.entries(cap)) {
     try {
       if (k === 'cpu') capacity.cpu = parseQuantity(v, 'cpu');
@@ -83,6 +99,14 @@ export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.Process
     } catch (err) {
       if (err instanceof CapstanError && err.code === 'CAPSTAN_ERR_CLI_USAGE') throw err;
       throw usage(`--capacity ${k}=${v}: not a quantity (cpu like 2 or 500m, memory like 4Gi)`);
+    }
+  }
+  if (!opts.allowOvercommit) {
+    const over: string[] = [];
+    if (capacity.cpu > machine.cpu) over.push(`cpu ${capacity.cpu}m > ${machine.cpu}m (${machine.cpu / 1000} cores)`);
+    if (capacity.memory > machine.memory) over.push(`memory ${capacity.memory} bytes > ${machine.memory} bytes`);
+    if (over.length > 0) {
+      throw usage(`--capacity is above what this machine has: ${over.join(', ')}; pass --allow-overcommit to offer it anyway`);
     }
   }
   return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent') };
