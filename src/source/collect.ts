@@ -90,6 +90,17 @@ export class SnapshotBuilder {
     }
   }
 
+  /** Throws when the manifests add up to more than maxTotalBytes (callers that know sizes check before reading). */
+  checkTotal(bytes: number): void {
+    if (bytes > this.limits.maxTotalBytes) {
+      throw new CapstanError(
+        'CAPSTAN_ERR_SOURCE_TOO_LARGE',
+        `the manifests of ${this.location} add up to more than ${this.limits.maxTotalBytes} bytes`,
+        { context: { maxTotalBytes: this.limits.maxTotalBytes } },
+      );
+    }
+  }
+
   /** False (with a diagnostic) when a file is over maxFileBytes: the caller skips reading it. */
   acceptSize(path: string, size: number): boolean {
     if (size <= this.limits.maxFileBytes) return true;
@@ -112,13 +123,7 @@ export class SnapshotBuilder {
   add(path: string, content: Uint8Array, blobId?: string): void {
     if (!this.acceptSize(path, content.byteLength)) return;
     this.totalBytes += content.byteLength;
-    if (this.totalBytes > this.limits.maxTotalBytes) {
-      throw new CapstanError(
-        'CAPSTAN_ERR_SOURCE_TOO_LARGE',
-        `the manifests of ${this.location} add up to more than ${this.limits.maxTotalBytes} bytes`,
-        { context: { maxTotalBytes: this.limits.maxTotalBytes } },
-      );
-    }
+    this.checkTotal(this.totalBytes);
     const problem = checkText(content);
     if (problem) {
       const what = problem.reason === 'nul' ? 'holds a NUL byte (binary file)' : 'is not valid UTF-8';

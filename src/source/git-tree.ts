@@ -6,6 +6,7 @@ import git from 'isomorphic-git';
 import { CapstanError } from '../common/index.js';
 import { ignoreMatcher, isSelected, mapLimit, SnapshotBuilder, type CompiledSourceOptions } from './collect.js';
 import { ObjectReader, type RawTreeEntry } from './objects.js';
+import { checkResources, isExhausted, resourceError } from './resource.js';
 import { isManifestPath, isSafeEntryName, joinRepoPath, normalizeRepoPath, SKIPPED_DIRS } from './paths.js';
 import type { CommitInfo } from './types.js';
 
@@ -43,9 +44,12 @@ export async function resolveCommit(repo: GitRepo, ref: string, location: string
   let oid: string | undefined;
   try {
     oid = await git.resolveRef({ fs: repo.fs, gitdir: repo.gitdir, ref });
-  } catch {
+  } catch (err) {
+    if (isExhausted(err)) throw resourceError(err, `resolving ref "${ref}" in ${location}`);
     oid = undefined;
   }
+  // isomorphic-git reads a ref it could not open as missing: rule out a resource shortage first.
+  if (oid === undefined) await checkResources(repo.gitdir, `resolving ref "${ref}" in ${location}`);
   if (oid === undefined && SHA_RE.test(ref)) {
     try {
       oid = await git.expandOid({ fs: repo.fs, gitdir: repo.gitdir, oid: ref.toLowerCase(), cache: repo.cache });
@@ -60,6 +64,7 @@ export async function resolveCommit(repo: GitRepo, ref: string, location: string
     try {
       obj = await repo.objects.read(oid);
     } catch (cause) {
+      if (cause instanceof CapstanError) throw cause;
       throw notFound(cause);
     }
     if (obj.type === 'commit') return oid;
@@ -81,8 +86,9 @@ export class GitTreeReader {
     return (await this.repo.objects.readTree(oid)).filter((e) => isSafeEntryName(e.path));
   }
 
+  /** A blob, refused from its header (before it is inflated) when over maxFileBytes. */
   private async blob(oid: string): Promise<Uint8Array> {
-    return this.repo.objects.readBlob(oid);
+    return this.repo.objects.readBlob(oid, this.opts.limits.maxFileBytes);
   }
 
   /** The tree entry at `path` ('' is the root tree of the commit). */
@@ -190,9 +196,13 @@ export class GitTreeReader {
       );
     }
     b.checkCount(blobs.length);
-    // Git trees do not record sizes, so maxFileBytes is checked once the blob is in memory.
-    const contents = await mapLimit(blobs, this.opts.concurrency, (c) => this.blob(c.oid));
-    blobs.forEach((c, i) => b.add(c.path, contents[i], c.oid));
+    // Git trees do not record sizes: each blob's size comes from its object header, read
+    // without inflating the body, and a blob over maxFileBytes is never inflated.
+    const sizes = await mapLimit(blobs, this.opts.concurrency, async (c) => (await this.repo.objects.header(c.oid)).size);
+    const wanted = blobs.filter((c, i) => b.acceptSize(c.path, sizes[i]!));
+    b.checkTotal(wanted.reduce((sum, c) => sum + sizes[blobs.indexOf(c)]!, 0));
+    const contents = await mapLimit(wanted, this.opts.concurrency, (c) => this.blob(c.oid));
+    wanted.forEach((c, i) => b.add(c.path, contents[i]!, c.oid));
     return b.finish();
   }
 
@@ -205,15 +215,13 @@ export class GitTreeReader {
         location: { file: rel },
       });
     }
-    const content = await this.blob(e.oid);
-    if (content.byteLength > this.opts.limits.maxFileBytes) {
-      throw new CapstanError(
-        'CAPSTAN_ERR_SOURCE_TOO_LARGE',
-        `${rel} is ${content.byteLength} bytes, over the limit of ${this.opts.limits.maxFileBytes} bytes per file`,
-        { location: { file: rel } },
-      );
+    const { size } = await this.repo.objects.header(e.oid);
+    if (size > this.opts.limits.maxFileBytes) {
+      throw new CapstanError('CAPSTAN_ERR_SOURCE_TOO_LARGE', `${rel} is ${size} bytes, over the limit of ${this.opts.limits.maxFileBytes} bytes per file`, {
+        location: { file: rel },
+      });
     }
-    return content;
+    return this.blob(e.oid);
   }
 
   async listFiles(commit: string, dir: string): Promise<string[]> {

@@ -2,17 +2,31 @@
 // the gitdir, probes the file system and lists objects/pack on every single object, which
 // dominates reading thousands of small blobs; this reads loose objects and pack files (index
 // v2, ofs/ref deltas) directly with native zlib. Anything it cannot read (alternates, odd
-// pack versions) falls back to isomorphic-git, so it only ever adds speed.
+// pack versions) falls back to isomorphic-git.
+//
+// Every read is bounded before it inflates: a pack entry's header carries the object's size
+// (a delta's own header the size of its result), a loose object's header is the first bytes
+// of its stream. An object over the caller's cap is refused from that size, and bodies are
+// inflated with a hard output cap, so a header that lies cannot blow memory either. Pack files
+// are read entry by entry (positional reads), never whole.
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
+import { constants as zc, inflateSync } from 'node:zlib';
 import * as nodeFs from 'node:fs';
 import git from 'isomorphic-git';
+import { CapstanError } from '../common/index.js';
+import { isMissing, resourceError } from './resource.js';
 
 export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
 export interface GitObject {
   type: ObjectType;
   content: Buffer;
+}
+export interface ObjectHeader {
+  type: ObjectType;
+  /** Inflated size in bytes. */
+  size: number;
 }
 export interface RawTreeEntry {
   mode: string;
@@ -21,17 +35,47 @@ export interface RawTreeEntry {
   type: 'tree' | 'blob' | 'commit';
 }
 
+/** The file system calls the reader makes (tests inject failures here). */
+export type ObjectFs = Pick<typeof fsp, 'readFile' | 'readdir' | 'open'>;
+
 const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
-/** Resolved delta bases kept in memory (by pack offset): chains share bases. */
-const BASE_CACHE_ENTRIES = 512;
+/** Largest tree, commit or tag read (blobs are capped by the caller, e.g. maxFileBytes). */
+export const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+/** Resolved delta bases and trees kept in memory per pack: chains share bases. */
+const BASE_CACHE_BYTES = 32 * 1024 * 1024;
+/** Bytes read at an entry's offset for its header (type/size varint, then ofs varint or base id). */
+const ENTRY_HEAD_BYTES = 32;
 
 interface Pack {
   idxPath: string;
+  packPath: string;
   offsets: Map<string, number>;
-  data?: Promise<Buffer>;
+  /** Entry offset → offset just past its compressed data. */
+  ends: Map<number, number>;
+  fh?: Promise<FileHandle>;
   bases: Map<number, GitObject>;
+  baseBytes: number;
+}
+
+interface EntryHead {
+  kind: number;
+  /** The inflated size the entry header states (for a delta: the delta's own size). */
+  size: number;
+  /** Where the zlib stream starts and ends in the pack. */
+  dataAt: number;
+  end: number;
+  /** OFS_DELTA: the base's offset; REF_DELTA: the base's id. */
+  baseOffset?: number;
+  baseOid?: string;
+}
+
+/** CAPSTAN_ERR_SOURCE_TOO_LARGE for an object over a cap; `context.size` is what it would inflate to. */
+export function objectTooLarge(oid: string, size: number, limit: number, what = 'object'): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_SOURCE_TOO_LARGE', `Git ${what} ${oid.slice(0, 12)} is ${size} bytes, over the limit of ${limit} bytes; it was not read`, {
+    context: { oid, size, limit },
+  });
 }
 
 export class ObjectReader {
@@ -40,26 +84,29 @@ export class ObjectReader {
   constructor(
     readonly gitdir: string,
     private readonly isoCache: object,
+    private readonly fs: ObjectFs = fsp,
   ) {}
 
-  async read(oid: string): Promise<GitObject> {
-    // Packs first, like Git: a failed open per object would cost more than the lookup.
-    const inPack = async (refresh: boolean) => {
-      for (const pack of await this.loadPacks(refresh)) {
-        const off = pack.offsets.get(oid);
-        if (off !== undefined) return this.readPacked(pack, off);
-      }
-      return undefined;
-    };
-    const packed = await inPack(false);
-    if (packed) return packed;
-    const loose = await fsp.readFile(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2))).catch(() => undefined);
-    if (loose) return parseLoose(inflateSync(loose));
-    const fetched = await inPack(true);
-    if (fetched) return fetched;
+  /** An object, refused with CAPSTAN_ERR_SOURCE_TOO_LARGE when it would inflate to more than `maxBytes`. */
+  async read(oid: string, maxBytes = MAX_OBJECT_BYTES): Promise<GitObject> {
+    const found = await this.locate(oid);
+    if (found?.pack) return this.readPacked(found.pack, found.offset, maxBytes, oid);
+    if (found?.loose) return this.readLoose(oid, found.loose, maxBytes);
     // Not found here: let isomorphic-git look (and throw its NotFoundError if it is missing).
+    // It inflates whole, so its result is checked after the fact.
     const obj = await git.readObject({ fs: nodeFs, gitdir: this.gitdir, oid, format: 'content', cache: this.isoCache });
-    return { type: obj.type as ObjectType, content: Buffer.from(obj.object as Uint8Array) };
+    const content = Buffer.from(obj.object as Uint8Array);
+    if (content.length > maxBytes) throw objectTooLarge(oid, content.length, maxBytes);
+    return { type: obj.type as ObjectType, content };
+  }
+
+  /** Type and inflated size of an object, read from its header without inflating its body. */
+  async header(oid: string): Promise<ObjectHeader> {
+    const found = await this.locate(oid);
+    if (found?.pack) return this.packedHeader(found.pack, found.offset);
+    if (found?.loose) return (await this.looseHeader(found.loose)).header;
+    const obj = await git.readObject({ fs: nodeFs, gitdir: this.gitdir, oid, format: 'content', cache: this.isoCache });
+    return { type: obj.type as ObjectType, size: (obj.object as Uint8Array).byteLength };
   }
 
   async readTree(oid: string): Promise<RawTreeEntry[]> {
@@ -69,11 +116,11 @@ export class ObjectReader {
     return parseTree(obj.content);
   }
 
-  async readBlob(oid: string): Promise<Uint8Array> {
-    const obj = await this.read(oid);
+  async readBlob(oid: string, maxBytes = MAX_OBJECT_BYTES): Promise<Uint8Array> {
+    const obj = await this.read(oid, maxBytes);
     if (obj.type !== 'blob') throw new Error(`object ${oid} is a ${obj.type}, not a blob`);
-    // A copy of exact size: inflated objects sit in 16 KiB chunks, and blobs are kept for as
-    // long as their commit is current (a 400-byte manifest would hold 16 KiB).
+    // A copy of exact size: a blob is kept for as long as its commit is current, and the
+    // inflated buffer may be a view into a larger one.
     return new Uint8Array(obj.content);
   }
 
@@ -94,6 +141,57 @@ export class ObjectReader {
     return { tree: commitTree(obj.content), parents, author, summary };
   }
 
+  /** Where an object is: packs first, like Git (a failed open per object would cost more). */
+  private async locate(oid: string): Promise<{ pack?: Pack; offset: number; loose?: string } | undefined> {
+    const inPack = async (refresh: boolean) => {
+      for (const pack of await this.loadPacks(refresh)) {
+        const offset = pack.offsets.get(oid);
+        if (offset !== undefined) return { pack, offset };
+      }
+      return undefined;
+    };
+    const packed = await inPack(false);
+    if (packed) return packed;
+    const loose = join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+    const fh = await this.fs.open(loose, 'r').catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw resourceError(err, `reading Git object ${oid.slice(0, 12)} in ${this.gitdir}`);
+    });
+    if (fh) {
+      await fh.close();
+      return { offset: 0, loose };
+    }
+    return inPack(true);
+  }
+
+  private async looseHeader(path: string): Promise<{ header: ObjectHeader; headerLength: number; fileSize: number }> {
+    const fh = await this.fs.open(path, 'r').catch((err: unknown) => {
+      throw resourceError(err, `reading ${path}`);
+    });
+    try {
+      const fileSize = (await fh.stat()).size;
+      // "blob 1234\0" sits in the first bytes of the stream; inflate only a prefix of the file.
+      const { bytesRead, buffer } = await fh.read(Buffer.alloc(Math.min(fileSize, 512)), 0, Math.min(fileSize, 512), 0);
+      const head = inflatePrefix(buffer.subarray(0, bytesRead), 64);
+      const nul = head.indexOf(0);
+      const [type, size] = head.subarray(0, Math.max(0, nul)).toString('latin1').split(' ');
+      if (nul < 0 || !TYPES_BY_NAME.has(type as ObjectType) || !/^\d+$/.test(size ?? '')) throw new Error(`${path} is not a Git object`);
+      return { header: { type: type as ObjectType, size: Number(size) }, headerLength: nul + 1, fileSize };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async readLoose(oid: string, path: string, maxBytes: number): Promise<GitObject> {
+    const { header, headerLength } = await this.looseHeader(path);
+    if (header.size > maxBytes) throw objectTooLarge(oid, header.size, maxBytes, header.type);
+    const raw = await this.fs.readFile(path).catch((err: unknown) => {
+      throw resourceError(err, `reading ${path}`);
+    });
+    const out = inflateCapped(raw, headerLength + header.size, oid);
+    return { type: header.type, content: out.subarray(headerLength) };
+  }
+
   /** Pack indexes are listed once and again only when an object is not found (a new fetch). */
   private loadPacks(refresh: boolean): Promise<Pack[]> {
     if (!this.packs || refresh) {
@@ -101,12 +199,42 @@ export class ObjectReader {
       this.packs = (async () => {
         const known = previous ? await previous.catch(() => []) : [];
         const dir = join(this.gitdir, 'objects', 'pack');
-        const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.idx'));
-        const keep = known.filter((p) => names.includes(p.idxPath.slice(dir.length + 1)));
+        const names = (
+          await this.fs.readdir(dir).catch((err: unknown) => {
+            if (isMissing(err)) return [] as string[];
+            throw resourceError(err, `listing ${dir}`);
+          })
+        ).filter((n) => n.endsWith('.idx'));
+        const keep: Pack[] = [];
+        for (const p of known) {
+          if (names.includes(p.idxPath.slice(dir.length + 1))) keep.push(p);
+          else void p.fh?.then((fh) => fh.close()).catch(() => undefined); // gone (repacked)
+        }
         for (const name of names) {
-          if (keep.some((p) => p.idxPath.endsWith(name))) continue;
-          const offsets = parseIdxV2(await fsp.readFile(join(dir, name)));
-          if (offsets) keep.push({ idxPath: join(dir, name), offsets, bases: new Map() });
+          if (keep.some((p) => p.idxPath.endsWith(`/${name}`))) continue;
+          const idxPath = join(dir, name);
+          const packPath = idxPath.replace(/\.idx$/, '.pack');
+          const idx = await this.fs.readFile(idxPath).catch((err: unknown) => {
+            if (isMissing(err)) return undefined;
+            throw resourceError(err, `reading ${idxPath}`);
+          });
+          const offsets = idx ? parseIdxV2(idx) : undefined;
+          if (!offsets) continue;
+          const packSize = await this.fs
+            .open(packPath, 'r')
+            .then(async (fh) => {
+              try {
+                return (await fh.stat()).size;
+              } finally {
+                await fh.close();
+              }
+            })
+            .catch((err: unknown) => {
+              if (isMissing(err)) return undefined;
+              throw resourceError(err, `opening ${packPath}`);
+            });
+          if (packSize === undefined) continue;
+          keep.push({ idxPath, packPath, offsets, ends: entryEnds(offsets, packSize), bases: new Map(), baseBytes: 0 });
         }
         return keep;
       })();
@@ -114,55 +242,154 @@ export class ObjectReader {
     return this.packs;
   }
 
-  private async readPacked(pack: Pack, offset: number): Promise<GitObject> {
-    const cached = pack.bases.get(offset);
-    if (cached) return cached;
-    pack.data ??= fsp.readFile(pack.idxPath.replace(/\.idx$/, '.pack'));
-    const buf = await pack.data;
-    let p = offset;
-    let c = buf[p++];
+  private async pread(pack: Pack, at: number, length: number): Promise<Buffer> {
+    pack.fh ??= this.fs.open(pack.packPath, 'r');
+    let fh: FileHandle;
+    try {
+      fh = await pack.fh;
+    } catch (err) {
+      pack.fh = undefined;
+      throw resourceError(err, `opening ${pack.packPath}`);
+    }
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, at + got).catch((err: unknown) => {
+        throw resourceError(err, `reading ${pack.packPath}`);
+      });
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
+  }
+
+  private async entryHead(pack: Pack, offset: number): Promise<EntryHead> {
+    const end = pack.ends.get(offset);
+    if (end === undefined) throw new Error(`no entry at offset ${offset} of ${pack.packPath}`);
+    const buf = await this.pread(pack, offset, Math.min(ENTRY_HEAD_BYTES, end - offset));
+    let p = 0;
+    let c = buf[p++]!;
     const kind = (c >> 4) & 7;
     let size = c & 0x0f;
     for (let shift = 4; c & 0x80; shift += 7) {
-      c = buf[p++];
+      c = buf[p++]!;
       size += (c & 0x7f) * 2 ** shift;
     }
-    // Inflate into one buffer of the known size instead of growing 16 KiB chunks.
-    const inflate = (at: number) => inflateSync(buf.subarray(at), { chunkSize: Math.max(64, size) });
-    let obj: GitObject;
-    if (kind === OFS_DELTA || kind === REF_DELTA) {
-      let base: GitObject;
-      if (kind === OFS_DELTA) {
-        c = buf[p++];
-        let back = c & 0x7f;
-        while (c & 0x80) {
-          c = buf[p++];
-          back = ((back + 1) * 128) | (c & 0x7f);
-        }
-        base = await this.readPacked(pack, offset - back);
-      } else {
-        base = await this.read(buf.subarray(p, p + 20).toString('hex'));
-        p += 20;
+    const head: EntryHead = { kind, size, dataAt: offset, end };
+    if (kind === OFS_DELTA) {
+      c = buf[p++]!;
+      let back = c & 0x7f;
+      while (c & 0x80) {
+        c = buf[p++]!;
+        back = (back + 1) * 128 + (c & 0x7f);
       }
-      obj = { type: base.type, content: applyDelta(base.content, inflate(p)) };
+      head.baseOffset = offset - back;
+    } else if (kind === REF_DELTA) {
+      head.baseOid = buf.subarray(p, p + 20).toString('hex');
+      p += 20;
+    } else if (!TYPES[kind]) {
+      throw new Error(`unknown object type ${kind} in ${pack.packPath}`);
+    }
+    head.dataAt = offset + p;
+    return head;
+  }
+
+  /** A delta's base and result sizes, from the first inflated bytes of the delta. */
+  private async deltaSizes(pack: Pack, head: EntryHead): Promise<{ baseSize: number; resultSize: number }> {
+    const prefix = await this.pread(pack, head.dataAt, Math.min(512, head.end - head.dataAt));
+    const d = inflatePrefix(prefix, 20);
+    let p = 0;
+    const varint = (): number => {
+      let v = 0;
+      let shift = 0;
+      let c: number;
+      do {
+        c = d[p++]!;
+        v += (c & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (c & 0x80 && p < d.length);
+      return v;
+    };
+    return { baseSize: varint(), resultSize: varint() };
+  }
+
+  private async packedHeader(pack: Pack, offset: number): Promise<ObjectHeader> {
+    const head = await this.entryHead(pack, offset);
+    if (head.kind !== OFS_DELTA && head.kind !== REF_DELTA) return { type: TYPES[head.kind]!, size: head.size };
+    const { resultSize } = await this.deltaSizes(pack, head);
+    const base = head.baseOffset !== undefined ? await this.packedHeader(pack, head.baseOffset) : await this.header(head.baseOid!);
+    return { type: base.type, size: resultSize };
+  }
+
+  private async readPacked(pack: Pack, offset: number, maxBytes: number, oid: string): Promise<GitObject> {
+    const cached = pack.bases.get(offset);
+    if (cached) {
+      if (cached.content.length > maxBytes) throw objectTooLarge(oid, cached.content.length, maxBytes, cached.type);
+      return cached;
+    }
+    const head = await this.entryHead(pack, offset);
+    let obj: GitObject;
+    if (head.kind === OFS_DELTA || head.kind === REF_DELTA) {
+      const { resultSize } = await this.deltaSizes(pack, head);
+      if (resultSize > maxBytes) throw objectTooLarge(oid, resultSize, maxBytes);
+      // The base is bounded by the same cap: reading a small result off a huge base costs the base.
+      const base =
+        head.baseOffset !== undefined
+          ? await this.readPacked(pack, head.baseOffset, maxBytes, oid)
+          : await this.read(head.baseOid!, maxBytes);
+      // A delta is at most two bytes per result byte (one-byte inserts) plus its header.
+      const delta = inflateCapped(await this.pread(pack, head.dataAt, head.end - head.dataAt), 2 * resultSize + 64, oid);
+      obj = { type: base.type, content: applyDelta(base.content, delta) };
     } else {
-      const type = TYPES[kind];
-      if (!type) throw new Error(`unknown object type ${kind} in ${pack.idxPath}`);
-      obj = { type, content: inflate(p) };
+      const type = TYPES[head.kind]!;
+      if (head.size > maxBytes) throw objectTooLarge(oid, head.size, maxBytes, type);
+      obj = { type, content: inflateCapped(await this.pread(pack, head.dataAt, head.end - head.dataAt), head.size, oid) };
+      if (obj.content.length !== head.size) throw new Error(`object ${oid} in ${pack.packPath} is not the size its header states`);
     }
     // Only trees and bases of chains are worth keeping; blobs are read once.
-    if (obj.type !== 'blob' || kind >= OFS_DELTA) {
-      if (pack.bases.size >= BASE_CACHE_ENTRIES) pack.bases.delete(pack.bases.keys().next().value as number);
-      pack.bases.set(offset, obj);
-    }
+    if (obj.type !== 'blob' || head.kind >= OFS_DELTA) this.keepBase(pack, offset, obj);
     return obj;
+  }
+
+  private keepBase(pack: Pack, offset: number, obj: GitObject): void {
+    if (obj.content.length > BASE_CACHE_BYTES / 4) return;
+    while (pack.baseBytes + obj.content.length > BASE_CACHE_BYTES && pack.bases.size > 0) {
+      const [first, old] = pack.bases.entries().next().value as [number, GitObject];
+      pack.bases.delete(first);
+      pack.baseBytes -= old.content.length;
+    }
+    pack.bases.set(offset, obj);
+    pack.baseBytes += obj.content.length;
   }
 }
 
-function parseLoose(raw: Buffer): GitObject {
-  const nul = raw.indexOf(0);
-  const [type] = raw.subarray(0, nul).toString('latin1').split(' ');
-  return { type: type as ObjectType, content: raw.subarray(nul + 1) };
+const TYPES_BY_NAME = new Set(Object.values(TYPES));
+
+/**
+ * The first `want` bytes (or fewer, if the stream is shorter) of a zlib stream, from a prefix
+ * of it. Output is bounded by the input given (deflate expands at most ~1032×), never the whole.
+ */
+function inflatePrefix(prefix: Buffer, want: number): Buffer {
+  try {
+    return inflateSync(prefix, { finishFlush: zc.Z_SYNC_FLUSH, maxOutputLength: Math.max(want, prefix.length * 1100) }).subarray(0, want);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return Buffer.alloc(0);
+    throw err;
+  }
+}
+
+/** Inflate with a hard cap on the output: a stream that inflates to more is refused, not buffered. */
+function inflateCapped(data: Buffer, cap: number, oid: string): Buffer {
+  try {
+    return inflateSync(data, { maxOutputLength: Math.max(1, cap), chunkSize: Math.max(64, Math.min(cap, 1024 * 1024)) });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new CapstanError('CAPSTAN_ERR_SOURCE_TOO_LARGE', `Git object ${oid.slice(0, 12)} inflates to more than its header states (${cap} bytes); it was not read`, {
+        context: { oid, limit: cap },
+      });
+    }
+    throw resourceError(err, `inflating Git object ${oid.slice(0, 12)}`);
+  }
 }
 
 function commitTree(content: Buffer): string {
@@ -189,7 +416,7 @@ export function parseTree(buf: Buffer): RawTreeEntry[] {
 
 /** Pack index version 2: oid → offset. undefined for other versions (isomorphic-git reads those). */
 function parseIdxV2(idx: Buffer): Map<string, number> | undefined {
-  if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) return undefined;
+  if (idx.length < 8 + 256 * 4 || idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) return undefined;
   const n = idx.readUInt32BE(8 + 255 * 4);
   const shaStart = 8 + 256 * 4;
   const offStart = shaStart + n * 20 + n * 4;
@@ -207,6 +434,14 @@ function parseIdxV2(idx: Buffer): Map<string, number> | undefined {
   return map;
 }
 
+/** Each entry ends where the next one starts; the last before the pack's 20-byte trailer. */
+function entryEnds(offsets: Map<string, number>, packSize: number): Map<number, number> {
+  const sorted = [...new Set(offsets.values())].sort((a, b) => a - b);
+  const ends = new Map<number, number>();
+  sorted.forEach((off, i) => ends.set(off, i + 1 < sorted.length ? sorted[i + 1]! : packSize - 20));
+  return ends;
+}
+
 function applyDelta(base: Buffer, delta: Buffer): Buffer {
   let p = 0;
   const varint = (): number => {
@@ -214,7 +449,7 @@ function applyDelta(base: Buffer, delta: Buffer): Buffer {
     let shift = 0;
     let c: number;
     do {
-      c = delta[p++];
+      c = delta[p++]!;
       v += (c & 0x7f) * 2 ** shift;
       shift += 7;
     } while (c & 0x80);
@@ -225,16 +460,18 @@ function applyDelta(base: Buffer, delta: Buffer): Buffer {
   const out = Buffer.allocUnsafe(varint());
   let o = 0;
   while (p < delta.length) {
-    const op = delta[p++];
+    const op = delta[p++]!;
     if (op & 0x80) {
       let off = 0;
       let size = 0;
-      for (let i = 0; i < 4; i++) if (op & (1 << i)) off += delta[p++] * 2 ** (8 * i);
-      for (let i = 0; i < 3; i++) if (op & (0x10 << i)) size += delta[p++] << (8 * i);
+      for (let i = 0; i < 4; i++) if (op & (1 << i)) off += delta[p++]! * 2 ** (8 * i);
+      for (let i = 0; i < 3; i++) if (op & (0x10 << i)) size += delta[p++]! << (8 * i);
       if (size === 0) size = 0x10000;
+      if (off + size > base.length || o + size > out.length) throw new Error('delta copies outside its base or result');
       base.copy(out, o, off, off + size);
       o += size;
     } else if (op > 0) {
+      if (o + op > out.length) throw new Error('delta inserts past its result');
       delta.copy(out, o, p, p + op);
       o += op;
       p += op;
