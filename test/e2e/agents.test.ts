@@ -69,7 +69,7 @@ function stopChild(name: string, signal: NodeJS.Signals): Promise<void> {
 async function startAgent(node: string): Promise<void> {
   await spawnCapstan(
     node,
-    ['agent', '--server', url, '--token', tokens.get(node)!, '--name', node, '--runtime', 'process', '--state-dir', join(dir, node), '--heartbeat', '1', '--capacity', 'cpu=4,memory=8Gi'],
+    ['agent', '--server', url, '--token', tokens.get(node)!, '--name', node, '--runtime', 'process', '--state-dir', join(dir, node), '--heartbeat', '1', '--capacity', 'cpu=4,memory=8Gi', '--allow-overcommit'],
     new RegExp(`node ${node} registered`),
   );
 }

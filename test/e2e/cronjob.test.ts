@@ -2,7 +2,7 @@
 // composed control plane every minute (the fastest five-field schedule), its job pods run by
 // the local agent as real processes that exit 0, and only successfulJobsHistoryLimit jobs
 // kept. A Deployment runs beside it: its controllers must leave the job pods alone.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -75,6 +75,8 @@ function recordJobPods(): { seen: Map<string, Pod[]>; stop(): void } {
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'capstan-cron-out-'));
+  // Pods of the process runtime run as nobody when the tests run as root: let them write here.
+  chmodSync(out, 0o777);
   server = await startGitServer();
   const repo = createRepo(server, 'cron', {
     'jobs/tick.yaml': `${cronJob(join(out, 'runs.log'))}\n`,
