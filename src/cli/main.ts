@@ -102,7 +102,8 @@ function runOptions(cmd: Command): Command {
     .option('--router-address <address>', 'address the service router listens on', '127.0.0.1')
     .option('--no-status-write', 'do not commit capstan.dev/* status annotations back to Git')
     .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
-    .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)');
+    .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')
+    .option('--git-anonymous-read', 'let anyone who reaches the port clone the served repository without a token (Secrets included)');
 }
 
 function registerRunCommands(program: Command, io: CliIO): void {

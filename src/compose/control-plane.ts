@@ -18,7 +18,7 @@ import { StatusWriter } from '../gitstatus/index.js';
 import type { RevisionStatsSource } from '../analysis/index.js';
 import { rolloutControlHandlers } from '../controllers/index.js';
 // [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
-import { createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
+import { anonymousReadWarning, createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
 // [rollback] `capstan rollback` commits to the source repository (or pins, with --live).
 import { rollbackHandler, rollbackWriter } from '../rollback/index.js';
@@ -40,6 +40,8 @@ export interface ControlPlaneOptions {
   // [webhooks/gitserve]
   /** Serve a plain-folder source as `<dataDir>/repo.git` over /git/ (default true). */
   serveGit?: boolean;
+  /** `--git-anonymous-read`: clone and fetch of the served repository without a token. */
+  gitAnonymousRead?: boolean;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
   webhookSecretFile?: string;
   /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
@@ -124,7 +126,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       logger: log,
     });
     const gitHttp = origin.served
-      ? createGitHttpHandler({ repoPath: origin.served.path, kv: store, logger: log, onPush: () => sync.sync('push') })
+      ? createGitHttpHandler({
+          repoPath: origin.served.path,
+          kv: store,
+          logger: log,
+          onPush: () => sync.sync('push'),
+          ...(options.gitAnonymousRead ? { anonymousRead: true } : {}),
+        })
       : undefined;
 
     const server = buildServer({
@@ -156,6 +164,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     const listening = await server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7480 });
     stops.push(() => server.close());
+    if (origin.served && options.gitAnonymousRead) log.warn({ component: 'git-http' }, anonymousReadWarning(`${listening.url}/git/${basename(origin.served.path)}`));
     const adminTokenFile = resolve(dataDir, 'admin.token');
     await bootstrapAdminToken(store, dataDir);
 

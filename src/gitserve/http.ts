@@ -1,9 +1,9 @@
 // Smart HTTP for the one served repository, mounted at /git/<name>.git/ on the API port and
 // run by `git http-backend` as a CGI program.
-// Access: push (git-receive-pack) needs Basic auth whose password is an API token with the
-// deployer or admin role (the user name is free; the token's user is the pusher). Fetch and
-// clone need any non-agent token, except from loopback (127.0.0.1, ::1) when
-// `anonymousLoopbackFetch` is on (the default), so a newcomer can clone without a token.
+// Access: HTTP Basic auth whose password is an API token (the user name is free; the token's
+// user is the pusher). Push (git-receive-pack) needs the deployer or admin role; fetch and
+// clone need a viewer, deployer or admin token, from every address, unless `anonymousRead`
+// is on (`--git-anonymous-read`): then anyone who reaches the port can clone.
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname } from 'node:path';
@@ -22,8 +22,8 @@ export interface GitHttpOptions {
   logger?: Logger;
   /** Called after a push went through (e.g. to sync at once); not awaited by the reply. */
   onPush?: (pusher: string) => Promise<unknown>;
-  /** Clone and fetch from 127.0.0.1 / ::1 without a token (default true). */
-  anonymousLoopbackFetch?: boolean;
+  /** Clone and fetch without a token, from any address (default false). */
+  anonymousRead?: boolean;
   gitBinary?: string;
 }
 
@@ -54,10 +54,6 @@ export function basicPassword(header: string | undefined): string | undefined {
   return colon >= 0 && colon < text.length - 1 ? text.slice(colon + 1) : undefined;
 }
 
-function isLoopback(address: string | undefined): boolean {
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
-}
-
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
   res.end(`${text}\n`);
@@ -68,7 +64,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
   const repoName = basename(options.repoPath);
   const root = dirname(options.repoPath);
   const mount = `${GIT_HTTP_PREFIX}${repoName}`;
-  const anonymous = options.anonymousLoopbackFetch ?? true;
+  const anonymous = options.anonymousRead ?? false;
 
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -87,11 +83,12 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
     const password = basicPassword(req.headers.authorization);
     if (password !== undefined) principal = await lookupToken(options.kv, password);
     const needed = service === 'receive' ? PUSH_ROLES : FETCH_ROLES;
-    const free = service === 'upload' && anonymous && isLoopback(req.socket.remoteAddress);
+    const free = service === 'upload' && anonymous;
     if (!free && !principal) {
       req.resume();
+      if (password !== undefined) log.warn({ service, remote: req.socket.remoteAddress }, 'git request refused: unknown token');
       // 401 with a challenge makes git ask its credential helper for a user and password.
-      return plain(res, 401, 'authentication required: use an API token as the password', { 'www-authenticate': 'Basic realm="capstan"' });
+      return plain(res, 401, 'authentication required: use a Capstan API token as the password (any user name)', { 'www-authenticate': 'Basic realm="capstan"' });
     }
     if (!free && principal && !needed.has(principal.role)) {
       req.resume();

@@ -6,3 +6,4 @@ export { basicPassword, createGitHttpHandler, GIT_HTTP_PREFIX, gitService, split
 export type { GitHttpHandler, GitHttpOptions } from './http.js';
 export { servedSourceFor } from './compose.js';
 export type { ServedSource, ServedSourceOptions } from './compose.js';
+export { anonymousReadWarning, cloneCommand, credentialHelper, shellQuote } from './clone-hint.js';

@@ -2,6 +2,7 @@
 // through the API port syncs at once (trigger "push").
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/index.js';
 import { startControlPlane, type ControlPlane } from '../../src/compose/index.js';
@@ -45,11 +46,13 @@ describe('control plane serving a plain folder', () => {
     expect(plane.source.kind).toBe('local-git');
     expect(plane.firstSync.phase).toBe('Synced');
 
-    await gitAsync(work, 'clone', '--quiet', plane.gitUrl!, 'clone');
-    const clone = join(work, 'clone');
-    const commit = commitFiles(clone, { 'config/app.yaml': config('v2') }, 'greeting v2');
+    const refused = await gitAsync(work, 'clone', '--quiet', plane.gitUrl!, 'refused').then(() => undefined, (e: { stderr?: string }) => e);
+    expect(String(refused?.stderr)).toMatch(/Authentication failed/);
     const token = readFileSync(plane.adminTokenFile, 'utf8').trim();
     const remote = plane.gitUrl!.replace('http://', `http://admin:${token}@`);
+    await gitAsync(work, 'clone', '--quiet', remote, 'clone');
+    const clone = join(work, 'clone');
+    const commit = commitFiles(clone, { 'config/app.yaml': config('v2') }, 'greeting v2');
     await gitAsync(clone, 'push', '--quiet', remote, 'HEAD:main');
 
     const state = await until('the sync after the push', async () => {
@@ -86,12 +89,33 @@ describe('control plane serving a plain folder', () => {
     const body = (await res.json()) as { commit?: string };
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect((await plane.sync.readState())).toMatchObject({ trigger: 'rollback', syncedCommit: body.commit });
-    await gitAsync(clone, 'pull', '--quiet', '--ff-only', plane.gitUrl!, 'main');
+    await gitAsync(clone, 'pull', '--quiet', '--ff-only', remote, 'main');
     expect(readFileSync(join(clone, 'apps/web.yaml'), 'utf8')).toBe(deployment('web:v1'));
   });
 
   it('answers 404 on the webhook route without a configured secret', async () => {
     const res = await fetch(`${plane.url}/api/v1/webhooks/git`, { method: 'POST', headers: { 'x-github-event': 'push' }, body: '{}' });
     expect(res.status).toBe(404);
+  });
+});
+
+describe('control plane with --git-anonymous-read', () => {
+  it('clones without a token and warns in the log that anyone can clone, Secrets included', async () => {
+    const dataDir = tempDir('capstan-anon-data-');
+    const seed = tempDir('capstan-anon-seed-');
+    const work = tempDir('capstan-anon-work-');
+    writeFiles(seed, { 'config/app.yaml': config('v1') });
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const plane = await startControlPlane({ source: seed, dataDir, port: 0, logger, kv: await openEmbeddedStore(), gitAnonymousRead: true });
+    try {
+      await gitAsync(work, 'clone', '--quiet', plane.gitUrl!, 'clone');
+      expect(readFileSync(join(work, 'clone', 'config/app.yaml'), 'utf8')).toBe(config('v1'));
+      expect(lines.join('\n')).toContain(`anyone who can reach ${plane.gitUrl} can clone everything in the repository, Secrets included`);
+    } finally {
+      await plane.stop();
+      await plane.kv.close();
+      for (const d of [dataDir, seed, work]) rmSync(d, { recursive: true, force: true });
+    }
   });
 });

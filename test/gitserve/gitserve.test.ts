@@ -1,12 +1,32 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkGit, createGitHttpHandler, ensureServedRepo, isPlainFolder, runGit, splitCgiOutput } from '../../src/gitserve/index.js';
+import {
+  checkGit,
+  cloneCommand,
+  createGitHttpHandler,
+  ensureServedRepo,
+  isPlainFolder,
+  runGit,
+  splitCgiOutput,
+  type GitHttpHandler,
+  type GitHttpOptions,
+} from '../../src/gitserve/index.js';
 import { openSource } from '../../src/source/index.js';
 import { startApi, type TestApi } from '../helpers/api.js';
 import { commitFiles, gitAsync, tempDir, writeFiles } from '../helpers/git.js';
 
 const MANIFEST = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n';
+
+/** A command line as a user pastes it, run by sh with no git config and no prompts. */
+function sh(cwd: string, command: string): Promise<string> {
+  const env = { PATH: process.env.PATH, HOME: tmpdir(), GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' };
+  return new Promise((resolve, reject) => {
+    execFile('sh', ['-c', command], { cwd, env, encoding: 'utf8' }, (err, stdout, stderr) => (err ? reject(Object.assign(err, { stderr })) : resolve(stdout)));
+  });
+}
 
 describe('served repository', () => {
   let dataDir: string;
@@ -16,6 +36,9 @@ describe('served repository', () => {
   let pushes: string[];
   let pushed: Promise<void>;
   let onPushed: () => void = () => undefined;
+  let handler: GitHttpHandler | undefined;
+  let makeHandler: (extra?: Partial<GitHttpOptions>) => GitHttpHandler;
+  const failure = (p: Promise<unknown>): Promise<{ stderr?: string } | undefined> => p.then(() => undefined, (e: { stderr?: string }) => e);
 
   beforeAll(async () => {
     dataDir = tempDir('capstan-gitserve-data-');
@@ -26,16 +49,18 @@ describe('served repository', () => {
     pushed = new Promise((r) => (onPushed = r));
     const served = await ensureServedRepo({ dataDir, seedFolder: seed });
     // The API server is started first, then the Git handler, which needs its store.
-    let handler: ReturnType<typeof createGitHttpHandler> | undefined;
     api = await startApi({ gitHttp: (req, res) => handler!(req, res) });
-    handler = createGitHttpHandler({
-      repoPath: served.path,
-      kv: api.kv,
-      onPush: async (user) => {
-        pushes.push(user);
-        onPushed();
-      },
-    });
+    makeHandler = (extra) =>
+      createGitHttpHandler({
+        repoPath: served.path,
+        kv: api.kv,
+        onPush: async (user) => {
+          pushes.push(user);
+          onPushed();
+        },
+        ...extra,
+      });
+    handler = makeHandler();
   });
 
   afterAll(async () => {
@@ -61,10 +86,55 @@ describe('served repository', () => {
     expect(await runGit(['--git-dir', repo, 'rev-list', '--count', 'main'])).toBe('1');
   });
 
-  it('clones over HTTP without a token from loopback, pushes with a deployer token and triggers the sync', async () => {
+  it('refuses a clone without a token, with an unknown one and with an agent token, even from loopback', async () => {
     const base = new URL(api.url);
-    const anon = `${api.url}/git/repo.git`;
-    await gitAsync(work, 'clone', '--quiet', anon, 'clone');
+    const anon = await failure(gitAsync(work, 'clone', '--quiet', `${api.url}/git/repo.git`, 'refused-anon'));
+    expect(anon).toBeDefined();
+    expect(String(anon!.stderr)).toMatch(/Authentication failed/);
+    const wrong = await failure(gitAsync(work, 'clone', '--quiet', `http://x:capstan_wrong@${base.host}/git/repo.git`, 'refused-wrong'));
+    expect(String(wrong?.stderr)).toMatch(/Authentication failed/);
+    const agent = await failure(gitAsync(work, 'clone', '--quiet', `http://x:${api.tokens.agentA}@${base.host}/git/repo.git`, 'refused-agent'));
+    expect(String(agent?.stderr)).toMatch(/403/);
+    expect(existsSync(join(work, 'refused-anon', 'apps'))).toBe(false);
+    // What git reads from the 401: a Basic challenge, so it asks its credential helper.
+    const res = await fetch(`${api.url}/git/repo.git/info/refs?service=git-upload-pack`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Basic realm="capstan"');
+  });
+
+  it('clones with a viewer token as the password, and through the printed credential-helper command', async () => {
+    const base = new URL(api.url);
+    await gitAsync(work, 'clone', '--quiet', `http://anyone:${api.tokens.viewer}@${base.host}/git/repo.git`, 'viewer');
+    expect(readFileSync(join(work, 'viewer', 'apps/web.yaml'), 'utf8')).toBe(MANIFEST);
+    const tokenFile = join(work, 'token dir', "it's.token");
+    mkdirSync(join(work, 'token dir'));
+    writeFileSync(tokenFile, `${api.tokens.viewer}\n`);
+    const command = cloneCommand(`${api.url}/git/repo.git`, tokenFile, 'helper');
+    expect(command).not.toContain(api.tokens.viewer);
+    await sh(work, command);
+    expect(readFileSync(join(work, 'helper', 'apps/web.yaml'), 'utf8')).toBe(MANIFEST);
+    // The helper stays in the clone's config: a later fetch authenticates the same way.
+    await sh(join(work, 'helper'), 'git fetch --quiet origin');
+    expect(readFileSync(join(work, 'helper', '.git', 'config'), 'utf8')).not.toContain(api.tokens.viewer);
+  });
+
+  it('clones without a token with anonymousRead, but still refuses an anonymous push', async () => {
+    handler = makeHandler({ anonymousRead: true });
+    try {
+      await gitAsync(work, 'clone', '--quiet', `${api.url}/git/repo.git`, 'anonymous');
+      const clone = join(work, 'anonymous');
+      expect(readFileSync(join(clone, 'apps/web.yaml'), 'utf8')).toBe(MANIFEST);
+      commitFiles(clone, { 'apps/anon.yaml': MANIFEST.replace('web', 'anon') }, 'anonymous push');
+      const err = await failure(gitAsync(clone, 'push', '--quiet', 'origin', 'HEAD:main'));
+      expect(String(err?.stderr)).toMatch(/Authentication failed/);
+    } finally {
+      handler = makeHandler();
+    }
+  });
+
+  it('pushes with a deployer token and triggers the sync', async () => {
+    const base = new URL(api.url);
+    await gitAsync(work, 'clone', '--quiet', `http://x:${api.tokens.viewer}@${base.host}/git/repo.git`, 'clone');
     const clone = join(work, 'clone');
     expect(readFileSync(join(clone, 'apps/web.yaml'), 'utf8')).toBe(MANIFEST);
     const commit = commitFiles(clone, { 'apps/web.yaml': `${MANIFEST}# edited\n` }, 'edit web');
@@ -97,7 +167,8 @@ describe('served repository', () => {
   it('serves only smart HTTP paths of its one repository', async () => {
     expect((await fetch(`${api.url}/git/repo.git/HEAD`)).status).toBe(404);
     expect((await fetch(`${api.url}/git/other.git/info/refs?service=git-upload-pack`)).status).toBe(404);
-    const refs = await fetch(`${api.url}/git/repo.git/info/refs?service=git-upload-pack`);
+    const basic = `Basic ${Buffer.from(`x:${api.tokens.viewer}`).toString('base64')}`;
+    const refs = await fetch(`${api.url}/git/repo.git/info/refs?service=git-upload-pack`, { headers: { authorization: basic } });
     expect(refs.status).toBe(200);
     expect(refs.headers.get('content-type')).toBe('application/x-git-upload-pack-advertisement');
   });

@@ -5,6 +5,7 @@ import { relative, resolve } from 'node:path';
 import { pino } from 'pino';
 import { CapstanError, REDACT_PATHS, type Logger } from '../../common/index.js';
 import type { ControlPlane } from '../../compose/index.js';
+import { anonymousReadWarning, cloneCommand } from '../../gitserve/clone-hint.js';
 import type { KV } from '../../store/types.js';
 import type { CliIO } from '../io.js';
 
@@ -15,6 +16,8 @@ export interface UpOptions {
   statusWrite?: boolean;
   statusBranch?: string;
   webhookSecretFile?: string;
+  /** `--git-anonymous-read`: clone the served repository without a token. */
+  gitAnonymousRead?: boolean;
   dataDir: string;
   port: number;
   host: string;
@@ -71,7 +74,16 @@ function planeExtras(opts: UpOptions) {
     ...(opts.router !== false ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1' } } : {}),
     ...(opts.statusWrite !== false ? { statusWriteBack: { ...(opts.statusBranch ? { statusBranch: opts.statusBranch } : {}) } } : {}),
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
+    ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
   };
+}
+
+/** The `git:` lines: a clone command that reads the token file when git asks for it. */
+function gitLines(plane: ControlPlane, opts: UpOptions): string[] {
+  if (!plane.gitUrl) return [];
+  const lines = [`  git:      ${cloneCommand(plane.gitUrl, plane.adminTokenFile)}`, '            (the clone reads the token from that file when git asks; edit, push, and watch it roll out)'];
+  if (opts.gitAnonymousRead) lines.push(`  WARNING:  ${anonymousReadWarning(plane.gitUrl)}`);
+  return lines;
 }
 
 function untilStopped(signal: AbortSignal | undefined): Promise<void> {
@@ -121,7 +133,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
     [
       `Capstan is up: ${cluster.url}`,
       `  source:   ${cluster.source.location}${opts.branch ? ` (branch ${opts.branch})` : ''}`,
-      ...(cluster.gitUrl ? [`  git:      git clone ${cluster.gitUrl}   (edit, push, and watch it roll out)`] : []),
+      ...gitLines(cluster, opts),
       `  ${describeSync(cluster)}`,
       `  node:     ${cluster.nodeName}`,
       `  runtime:  ${cluster.runtimeSummary}`,
@@ -175,6 +187,7 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     [
       `Capstan server: ${plane.url} (store: ${plane.cluster ? `Raft group member ${opts.name}, peers on ${plane.cluster.member.peerUrl}` : opts.store})`,
       `  source:   ${plane.source.location}`,
+      ...gitLines(plane, opts),
       `  ${describeSync(plane)}`,
       `  token:    ${relative(io.cwd, plane.adminTokenFile) || plane.adminTokenFile}`,
       `  logs:     ${where}`,
