@@ -12,6 +12,17 @@ function positiveNumber(value: string, flag: string): number {
   return n;
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
+
+/** A byte size such as `100MiB`, `100MB`, `512k` or `1048576`. */
+function byteSize(value: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const n = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a size such as 100MiB, 500MB or 1048576, got "${value}"`);
+  return n;
+}
+
 function outputOption(choices: string[], fallback = 'text'): Option {
   return new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
 }
@@ -103,7 +114,8 @@ function runOptions(cmd: Command): Command {
     .option('--no-status-write', 'do not commit capstan.dev/* status annotations back to Git')
     .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
     .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')
-    .option('--git-anonymous-read', 'let anyone who reaches the port clone the served repository without a token (Secrets included)');
+    .option('--git-anonymous-read', 'let anyone who reaches the port clone the served repository without a token (Secrets included)')
+    .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'));
 }
 
 function registerRunCommands(program: Command, io: CliIO): void {

@@ -42,6 +42,8 @@ export interface ControlPlaneOptions {
   serveGit?: boolean;
   /** `--git-anonymous-read`: clone and fetch of the served repository without a token. */
   gitAnonymousRead?: boolean;
+  /** `--max-push-size`: largest push the served repository accepts (default 100 MiB). */
+  maxPushBytes?: number;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
   webhookSecretFile?: string;
   /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
@@ -132,6 +134,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           logger: log,
           onPush: () => sync.sync('push'),
           ...(options.gitAnonymousRead ? { anonymousRead: true } : {}),
+          ...(options.maxPushBytes !== undefined ? { maxPushBytes: options.maxPushBytes } : {}),
         })
       : undefined;
 

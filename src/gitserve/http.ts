@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../common/index.js';
 import { lookupToken, type Principal } from '../server/index.js';
 import type { KV } from '../store/index.js';
 import { gitEnv } from './git-cli.js';
+import { parseReceiveCommands, refusalReport } from './receive-report.js';
 
 export const GIT_HTTP_PREFIX = '/git/';
 
@@ -25,7 +26,11 @@ export interface GitHttpOptions {
   /** Clone and fetch without a token, from any address (default false). */
   anonymousRead?: boolean;
   gitBinary?: string;
+  /** Largest receive-pack request body accepted (default 100 MiB, `--max-push-size`). */
+  maxPushBytes?: number;
 }
+
+export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
 
 export type GitHttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
@@ -65,6 +70,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
   const root = dirname(options.repoPath);
   const mount = `${GIT_HTTP_PREFIX}${repoName}`;
   const anonymous = options.anonymousRead ?? false;
+  const maxPush = options.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES;
 
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -96,14 +102,22 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
       return plain(res, 403, `a ${principal.role} token may not ${service === 'receive' ? 'push' : 'fetch'}; ${service === 'receive' ? 'push needs a deployer or admin token' : ''}`.trim());
     }
 
-    const status = await runBackend(req, res, {
+    const { status, refs } = await runBackend(req, res, {
       root,
       pathInfo: `/${repoName}${inRepo}`,
       query: url.search.replace(/^\?/, ''),
       user: principal?.user ?? '',
       ...(options.gitBinary ? { gitBinary: options.gitBinary } : {}),
+      ...(service === 'receive' && req.method === 'POST'
+        ? {
+            maxBodyBytes: maxPush,
+            onTooLarge: (received: number) =>
+              log.warn({ user: principal?.user, received, limit: maxPush, code: 'CAPSTAN_ERR_SOURCE_PUSH_TOO_LARGE' }, 'push refused: over --max-push-size'),
+          }
+        : {}),
     });
-    if (service === 'receive' && req.method === 'POST' && status === 200) {
+    // git sends a body-less probe before a large (chunked) push; only ref updates count.
+    if (service === 'receive' && req.method === 'POST' && status === 200 && refs.length > 0) {
       const pusher = principal?.user ?? '';
       log.info({ user: pusher }, 'push received');
       options.onPush?.(pusher).catch((err: unknown) => log.error({ err }, 'sync after push failed'));
@@ -117,10 +131,29 @@ interface BackendRequest {
   query: string;
   user: string;
   gitBinary?: string;
+  /** Most request-body bytes forwarded; over it the backend is killed and 413 answered. */
+  maxBodyBytes?: number;
+  /** Called once when the body went over `maxBodyBytes`. */
+  onTooLarge?: (received: number) => void;
+  /** Bytes past the limit read and dropped before the connection is cut with a 413. */
+  drainBytes?: number;
 }
 
-/** Pipes the request through `git http-backend`; resolves with the status it answered. */
-function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<number> {
+/** How much of a request's start is kept to name its refs in a refusal. */
+const COMMANDS_BYTES = 64 * 1024;
+const DEFAULT_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/** Status answered when a request body went over `maxBodyBytes`. */
+export const PAYLOAD_TOO_LARGE = 413;
+
+/**
+ * Pipes the request through `git http-backend`; resolves with the status it answered.
+ * With `maxBodyBytes`, body bytes are counted as they arrive (chunked bodies have no
+ * Content-Length) and the backend's answer is held until the whole body was read, so a body
+ * over the limit can still be refused with a plain 413: forwarding stops, the backend and its
+ * children (receive-pack, index-pack) are killed, and nothing of the push is kept.
+ */
+function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<{ status: number; refs: string[] }> {
   const env = gitEnv({
     HOME: r.root,
     GIT_PROJECT_ROOT: r.root,
@@ -141,43 +174,127 @@ function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest
     ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: req.headers['content-encoding'] } : {}),
     ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
   });
-  const child = spawn(r.gitBinary ?? 'git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  req.pipe(child.stdin);
+  // Its own process group, so a refused push can stop receive-pack and index-pack with it.
+  const child = spawn(r.gitBinary ?? 'git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   child.stdin.on('error', () => undefined); // the backend may stop reading early
   const stderr: Buffer[] = [];
   child.stderr.on('data', (b: Buffer) => stderr.push(b));
 
-  return new Promise((resolve) => {
-    let head: Buffer = Buffer.alloc(0);
-    let status = 200;
-    let started = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (started) {
-        res.write(chunk);
-        return;
-      }
-      head = Buffer.concat([head, chunk]);
-      const parsed = splitCgiOutput(head);
-      if (!parsed) return;
-      started = true;
-      status = parsed.status;
-      res.writeHead(parsed.status, parsed.headers);
-      if (parsed.body.length > 0) res.write(parsed.body);
-    });
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (res.headersSent) res.destroy();
-      else plain(res, 500, err.code === 'ENOENT' ? 'git is not installed on the server' : 'git http-backend could not start');
-      resolve(500);
-    });
-    child.on('close', (code) => {
-      if (!started) {
-        if (!res.headersSent) plain(res, 500, Buffer.concat(stderr).toString('utf8').trim() || `git http-backend exited with ${code}`);
-        return resolve(500);
-      }
-      res.end();
-      resolve(code === 0 ? status : 500);
-    });
+  const limit = r.maxBodyBytes;
+  let received = 0;
+  let refused = false;
+  // Without a limit the answer streams at once; with one it waits for the end of the body.
+  let bodyDone = limit === undefined;
+  const held: Buffer[] = [];
+  let settle: (status: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => (settle = resolve));
+
+  const killBackend = (): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  // The start of the body, where the ref updates are, for the refusal report.
+  let start: Buffer = Buffer.alloc(0);
+  const drainBytes = r.drainBytes ?? DEFAULT_DRAIN_BYTES;
+  const reason = (): string => `push refused: the request is over ${formatBytes(limit!)} (--max-push-size) [CAPSTAN_ERR_SOURCE_PUSH_TOO_LARGE]`;
+  const overLimit = (): void => {
+    refused = true;
+    // End of input: index-pack stops at the truncated pack and receive-pack removes its
+    // quarantine folder; a backend still running after that is killed.
+    child.stdin.end();
+    const killTimer = setTimeout(killBackend, 2000);
+    child.once('close', () => clearTimeout(killTimer));
+    r.onTooLarge?.(received);
+    settle(PAYLOAD_TOO_LARGE);
+    if (req.isPaused()) req.resume();
+  };
+  // Too much even to read and drop: a plain 413 now (curl stops sending on it), then close.
+  const cutOff = (): void => {
+    req.removeAllListeners('data');
+    if (!res.headersSent) plain(res, PAYLOAD_TOO_LARGE, reason(), { connection: 'close' });
+    const timer = setTimeout(() => req.socket.destroy(), 2000);
+    timer.unref();
+    req.resume();
+  };
+
+  req.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (start.length < COMMANDS_BYTES) start = Buffer.concat([start, chunk.subarray(0, COMMANDS_BYTES - start.length)]);
+    if (refused) {
+      // The rest of the body is read and dropped, so git reads the report as the answer.
+      if (received > limit! + drainBytes) cutOff();
+      return;
+    }
+    if (limit !== undefined && received > limit) return overLimit();
+    if (!child.stdin.write(chunk)) {
+      req.pause();
+      child.stdin.once('drain', () => req.resume());
+    }
   });
+  req.on('end', () => {
+    if (refused) {
+      if (res.headersSent) return;
+      // A receive-pack answer of our own: git prints the reason for every ref.
+      res.writeHead(200, { 'content-type': 'application/x-git-receive-pack-result', 'cache-control': 'no-cache', connection: 'close' });
+      res.end(refusalReport(parseReceiveCommands(start), reason()));
+      return;
+    }
+    child.stdin.end();
+    bodyDone = true;
+    for (const chunk of held.splice(0)) deliver(chunk);
+  });
+  req.on('error', () => {
+    if (!refused) killBackend();
+  });
+
+  let head: Buffer = Buffer.alloc(0);
+  let status = 200;
+  let started = false;
+  const deliver = (chunk: Buffer): void => {
+    if (started) {
+      res.write(chunk);
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    const parsed = splitCgiOutput(head);
+    if (!parsed) return;
+    started = true;
+    status = parsed.status;
+    res.writeHead(parsed.status, parsed.headers);
+    if (parsed.body.length > 0) res.write(parsed.body);
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (refused) return;
+    if (bodyDone) deliver(chunk);
+    else held.push(chunk);
+  });
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    if (refused) return;
+    if (res.headersSent) res.destroy();
+    else plain(res, 500, err.code === 'ENOENT' ? 'git is not installed on the server' : 'git http-backend could not start');
+    settle(500);
+  });
+  child.on('close', (code) => {
+    if (refused) return;
+    // The backend ended before the body did (it failed early): answer with what it said.
+    for (const chunk of held.splice(0)) deliver(chunk);
+    if (!started) {
+      if (!res.headersSent) plain(res, 500, Buffer.concat(stderr).toString('utf8').trim() || `git http-backend exited with ${code}`);
+      return settle(500);
+    }
+    res.end();
+    settle(code === 0 ? status : 500);
+  });
+  return done.then((status) => ({ status, refs: parseReceiveCommands(start).refs }));
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
 }
 
 /** CGI output: headers, a blank line, the body. Undefined until the blank line has arrived. */

@@ -18,6 +18,8 @@ export interface UpOptions {
   webhookSecretFile?: string;
   /** `--git-anonymous-read`: clone the served repository without a token. */
   gitAnonymousRead?: boolean;
+  /** `--max-push-size`: largest receive-pack body the served repository accepts, in bytes. */
+  maxPushSize?: number;
   dataDir: string;
   port: number;
   host: string;
@@ -75,6 +77,7 @@ function planeExtras(opts: UpOptions) {
     ...(opts.statusWrite !== false ? { statusWriteBack: { ...(opts.statusBranch ? { statusBranch: opts.statusBranch } : {}) } } : {}),
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
     ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
+    ...(opts.maxPushSize !== undefined ? { maxPushBytes: opts.maxPushSize } : {}),
   };
 }
 
