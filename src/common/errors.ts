@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_NAME: 'a name is not a valid RFC 1123 name',
   CAPSTAN_ERR_API_SELECTOR: "the selector does not match the template's labels",
   CAPSTAN_ERR_API_REFERENCE: 'an object refers to another that does not exist',
+  CAPSTAN_ERR_API_LIMIT: 'a workload asks for more pods than --max-replicas allows',
+  CAPSTAN_ERR_API_QUOTA: "the commit goes over a namespace's ResourceQuota",
 
   // server: HTTP API, auth; controllers
   CAPSTAN_ERR_API_BAD_REQUEST: 'the request is not valid: bad JSON, path or query parameter',
@@ -55,6 +57,7 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_CONFLICT: 'the object changed while it was being written; try again',
   CAPSTAN_ERR_API_NOT_IMPLEMENTED: 'this server has no handler for the endpoint',
   CAPSTAN_ERR_API_GONE: 'the resourceVersion was compacted; list again and watch from the new resourceVersion',
+  CAPSTAN_ERR_SERVER_RESOURCE_EXHAUSTED: 'the API server ran out of file descriptors accepting connections, or refused one over its connection limits',
   CAPSTAN_ERR_AUTH_MISSING_TOKEN: 'the request has no bearer token',
   CAPSTAN_ERR_AUTH_INVALID_TOKEN: 'the bearer token is not known',
   CAPSTAN_ERR_AUTH_FORBIDDEN: "the token's role does not allow this request",

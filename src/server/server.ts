@@ -10,10 +10,11 @@ import { silentLogger } from '../common/index.js';
 import type { KV } from '../store/index.js';
 import { agentNeedsEnvSource, heartbeatNode, writePodStatus } from './agent.js';
 import { analysisRunsRoute } from './analysis-runs.js';
-import { allowed, authenticate, createToken, forbidden, listTokens, revokeToken, type Principal, type Role } from './auth.js';
+import { allowed, authenticate, createToken, forbidden, listTokens, lookupToken, revokeToken, type Principal, type Role } from './auth.js';
 import { DEPLOYMENT_ACTIONS, type ControlHandlers, type ControlRequest, type DeploymentAction } from './control.js';
 import { apiError, DEFAULT_BODY_LIMIT_BYTES, isRecord, readJsonBody, sendError, sendJson } from './http.js';
 import { httpMetrics } from './metrics.js';
+import { checkingIntervalMs, ConnectionGuard, resolveConnectionLimits, type ConnectionLimits } from './connections.js';
 import { podNode, resources, type Resource } from './resources.js';
 import { findRoute, type Route, type RouteContext } from './routes.js';
 import { memberRoutes } from './members.js';
@@ -43,6 +44,8 @@ export interface ServerOptions {
   gitHttp?: RawRequestHandler;
   /** [raft] Membership of the Raft group this server belongs to (`capstan members`). */
   members?: import('../store/index.js').MembersAdmin;
+  /** Timeouts and connection caps of the listener (see connections.ts for the defaults and how the caps decide). */
+  connections?: ConnectionLimits;
 }
 
 /** A handler that writes its own reply (status, headers, body). */
@@ -55,6 +58,8 @@ export interface ListenOptions {
 
 export interface CapstanServer {
   readonly server: Server;
+  /** The connection caps in effect and the sockets they track. */
+  readonly connections: ConnectionGuard;
   readonly registry: Registry;
   /** The request listener, usable without a socket. */
   readonly handle: RequestListener;
@@ -258,6 +263,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
       access: 'public',
       handler: async ({ req, res }) => {
         if (!options.gitHttp) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', 'this server does not serve a Git repository');
+        if (method === 'POST') await exemptAuthenticatedUpload(req, res);
         await options.gitHttp(req, res);
         return undefined;
       },
@@ -318,7 +324,62 @@ export function buildServer(options: ServerOptions): CapstanServer {
     return {};
   }
 
-  const server = createServer(handle);
+  const limits = resolveConnectionLimits(options.connections, heartbeatMs);
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // Node checks both timeouts on this interval (30 s by default, far longer than they are).
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+    },
+    handle,
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.setTimeout(limits.idleTimeoutMs); // sockets silent both ways; watch streams send heartbeats
+  const guard = new ConnectionGuard(limits, logger, registry);
+  server.on('connection', (socket: Socket) => {
+    guard.connection(socket);
+  });
+  // Failed accepts (EMFILE/ENFILE) arrive as 'error' on the server: without a listener they
+  // would end the process. Errors before listening are listen()'s to report.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (guard.acceptError(err)) return;
+    if (server.listening) logger.error({ err }, 'API listener error');
+  });
+  // The response in progress on each socket, and the sockets whose request body may take
+  // longer than requestTimeout (an authenticated Git push uploading its pack).
+  const current = new Map<Socket, ServerResponse>();
+  const longUploads = new Set<Socket>();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && longUploads.has(socket) && !socket.destroyed) return;
+    // Otherwise what Node does without a listener: a minimal reply when none has started, then close.
+    if (err.code !== 'ECONNRESET' && socket.writable && !current.get(socket)?.headersSent) {
+      const status =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+              ? '413 Payload Too Large'
+              : '400 Bad Request';
+      socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`, () => {});
+    }
+    socket.destroy();
+  });
+
+  /** A Git POST with a valid token is exempt from requestTimeout while its response is open. */
+  async function exemptAuthenticatedUpload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const m = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m) return;
+    const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+    const token = text.slice(text.indexOf(':') + 1);
+    if (text.indexOf(':') < 0 || token === '' || !(await lookupToken(kv, token))) return;
+    const socket = req.socket;
+    if (res.writableEnded || socket.destroyed) return;
+    longUploads.add(socket);
+    res.once('close', () => longUploads.delete(socket));
+  }
+
   // Sockets and how many requests each is serving, so close() can drop the unused ones
   // (closeIdleConnections() misses a socket that never sent a request).
   const sockets = new Map<Socket, number>();
@@ -329,13 +390,18 @@ export function buildServer(options: ServerOptions): CapstanServer {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    guard.requestStarted(socket);
+    current.set(socket, res);
     res.once('close', () => {
       if (sockets.has(socket)) sockets.set(socket, Math.max(0, sockets.get(socket)! - 1));
+      guard.requestEnded(socket);
+      if (current.get(socket) === res) current.delete(socket);
     });
   });
 
   return {
     server,
+    connections: guard,
     registry,
     handle,
     setControlHandlers(handlers) {
@@ -366,6 +432,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
       server.closeIdleConnections();
       for (const [socket, active] of sockets) if (active === 0) socket.destroy();
       await closed;
+      guard.close();
     },
   };
 }
