@@ -118,21 +118,41 @@ export async function heartbeatNode(kv: KV, principal: Principal, name: string, 
     await kv.put(leaseKey, JSON.stringify({ holder: name, acquiredAt: at, leaseDurationSeconds: leaseSeconds }), { lease: leaseId });
   }
 
+  // The node object is written by compare-and-swap, so a cordon (`unschedulable`, set by an
+  // admin through src/server/nodes-admin.ts) between the read and the write is never lost.
   const nodeKey = STORE_PREFIX.nodes + name;
-  const stored = await kv.get(nodeKey);
-  let previous: NodeInfo | undefined;
-  try {
-    previous = stored ? (JSON.parse(Buffer.from(stored.value).toString('utf8')) as NodeInfo) : undefined;
-  } catch {
-    previous = undefined;
-  }
   const maxAgeMs = (options.statusUpdateSeconds ?? 60) * 1000;
-  const fresh = previous !== undefined && now() - Date.parse(previous.status?.lastHeartbeat ?? '') < maxAgeMs;
-  if (previous && fresh && sameExceptHeartbeat(previous, node)) {
-    return { node: previous, leaseId, leaseSeconds, written: false };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const stored = await kv.get(nodeKey);
+    let previous: NodeInfo | undefined;
+    try {
+      previous = stored ? (JSON.parse(Buffer.from(stored.value).toString('utf8')) as NodeInfo) : undefined;
+    } catch {
+      previous = undefined;
+    }
+    const next = keepAdminFields(node, previous, principal, b.unschedulable);
+    const fresh = previous !== undefined && now() - Date.parse(previous.status?.lastHeartbeat ?? '') < maxAgeMs;
+    if (previous && fresh && sameExceptHeartbeat(previous, next)) {
+      return { node: previous, leaseId, leaseSeconds, written: false };
+    }
+    const r = await kv.txn({
+      compare: [stored ? { key: nodeKey, target: 'modRevision', op: '==', value: stored.modRevision } : { key: nodeKey, target: 'createRevision', op: '==', value: 0 }],
+      success: [{ type: 'put', key: nodeKey, value: JSON.stringify(next) }],
+      failure: [],
+    });
+    if (r.succeeded) return { node: next, leaseId, leaseSeconds, written: true };
   }
-  await kv.put(nodeKey, JSON.stringify(node));
-  return { node, leaseId, leaseSeconds, written: true };
+  throw apiError('CAPSTAN_ERR_API_CONFLICT', `node ${name} kept changing while its heartbeat was written`);
+}
+
+/**
+ * `unschedulable` belongs to admins (`capstan node cordon`): an agent's registration or
+ * heartbeat keeps what is stored, whatever its body says. An admin's PUT may set it.
+ */
+function keepAdminFields(node: NodeInfo, previous: NodeInfo | undefined, principal: Principal, asked: unknown): NodeInfo {
+  const { unschedulable: _dropped, ...rest } = node;
+  const value = principal.role === 'admin' && typeof asked === 'boolean' ? asked : previous?.unschedulable === true;
+  return value ? { ...rest, unschedulable: true } : rest;
 }
 
 function checkPodStatus(body: unknown): PodStatus {

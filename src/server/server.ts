@@ -18,6 +18,7 @@ import { checkingIntervalMs, ConnectionGuard, resolveConnectionLimits, type Conn
 import { podNode, resources, type Resource } from './resources.js';
 import { findRoute, type Route, type RouteContext } from './routes.js';
 import { memberRoutes } from './members.js';
+import { nodeAdminRoutes } from './nodes-admin.js';
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
 
 export interface ServerOptions {
@@ -155,6 +156,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
 
   const routes: Route[] = [
     ...memberRoutes(options.members), // [raft]
+    ...nodeAdminRoutes({ kv, bodyLimit, now, logger }), // cordon, uncordon, drain, delete node (admin)
     {
       method: 'GET',
       pattern: '/healthz',
