@@ -20,6 +20,7 @@ export interface ApiClient {
   readonly server: string;
   get<T = unknown>(path: string): Promise<T>;
   post<T = unknown>(path: string, body?: unknown): Promise<T>;
+  delete<T = unknown>(path: string): Promise<T>;
   /** Server-Sent Events from a watch URL; ends when the signal aborts. */
   watch(path: string, onEvent: (type: string, data: unknown, id?: string) => void, signal: AbortSignal): Promise<void>;
 }
@@ -86,6 +87,7 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
     server: shown,
     get: (path) => request('GET', path),
     post: (path, body) => request('POST', path, body ?? {}),
+    delete: (path) => request('DELETE', path),
     async watch(path, onEvent, signal) {
       let res: Response;
       try {

@@ -91,6 +91,7 @@ Examples:
   registerClusterCommands(program, io);
   registerRunCommands(program, io);
   registerMembersCommand(program, io); // [raft]
+  registerNodeCommands(program, io);
   return program;
 }
 
@@ -192,6 +193,47 @@ function registerMembersCommand(program: Command, io: CliIO): void {
     .description('remove a member from the group')
     .argument('<name>', 'the member to remove')
     .action(async (name: string, opts) => (await load()).runMembersRemove(io, name, opts));
+}
+
+/** A duration such as `300`, `90s`, `5m` or `1h`, in seconds. */
+function duration(value: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h']) : NaN;
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a duration such as 300, 90s or 5m, got "${value}"`);
+  return n;
+}
+
+/** `capstan node list|cordon|uncordon|drain|delete`, as kubectl's node maintenance. */
+function registerNodeCommands(program: Command, io: CliIO): void {
+  const node = program.command('node').description('node maintenance: list, cordon, uncordon, drain, delete (admin token, except list)');
+  const load = () => import('./commands/node.js');
+  withConnection(node.command('list'))
+    .description('every node: status (Ready, NotReady, SchedulingDisabled when cordoned), runtime, allocated / capacity, labels')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (opts) => (await load()).runNodeList(io, opts));
+  withConnection(node.command('cordon'))
+    .description('mark a node unschedulable: no new pods are placed on it; pods running there stay')
+    .argument('<name>', 'the node')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (name: string, opts) => (await load()).runCordon(io, name, true, opts));
+  withConnection(node.command('uncordon'))
+    .description('make a cordoned node schedulable again')
+    .argument('<name>', 'the node')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (name: string, opts) => (await load()).runCordon(io, name, false, opts));
+  withConnection(node.command('drain'))
+    .description('cordon a node, then evict its pods in batches so their controllers recreate them elsewhere; waits until none is left')
+    .argument('<name>', 'the node')
+    .option('--force', 'also evict pods no controller recreates (such as an analysis job\'s pod)')
+    .option('--timeout <duration>', 'give up after this long (exit 1), e.g. 300, 90s, 5m', (v) => duration(v, '--timeout'), 300)
+    .option('--batch-size <n>', 'pods evicted per request (default 10, at most 100)', (v) => positiveNumber(v, '--batch-size'))
+    .addHelpText('after', '\nExit codes: 0 drained, 1 refused (pods no controller recreates, without --force), error or timed out.\n\nExample:\n  $ capstan node drain worker-2 --timeout 10m && capstan node delete worker-2')
+    .action(async (name: string, opts) => (await load()).runDrain(io, name, opts));
+  withConnection(node.command('delete'))
+    .description('remove a node and its pods (recreated elsewhere); an agent that heartbeats again registers it anew')
+    .argument('<name>', 'the node')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (name: string, opts) => (await load()).runNodeDelete(io, name, opts));
 }
 
 /** --server, --token and --data-dir for commands that talk to a running Capstan. */

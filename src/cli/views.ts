@@ -83,7 +83,7 @@ export function contractNode(n: NodeInfo, pods: Pod[]) {
     },
     { cpu: 0, memory: 0, pods: 0 },
   );
-  return { name: n.name, ready: n.status?.ready === true, runtime: n.runtime, capacity: n.capacity, allocated, labels: n.labels ?? {} };
+  return { name: n.name, ready: n.status?.ready === true, unschedulable: n.unschedulable === true, runtime: n.runtime, capacity: n.capacity, allocated, labels: n.labels ?? {} };
 }
 
 interface ServiceLike {

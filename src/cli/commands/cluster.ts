@@ -82,7 +82,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       const [nodes, pods] = await Promise.all([list<NodeInfo>(api, 'nodes'), list<Pod>(api, 'pods')]);
       const items = nodes.map((n) => contractNode(n, pods));
       rows = items;
-      text = () => table(['NAME', 'READY', 'RUNTIME', 'CPU', 'MEMORY', 'PODS', 'LABELS'], items.map((n) => [n.name, n.ready ? 'Ready' : 'NotReady', n.runtime, `${n.allocated.cpu}m/${n.capacity.cpu}m`, `${Math.round(n.allocated.memory / 2 ** 20)}Mi/${Math.round(n.capacity.memory / 2 ** 20)}Mi`, `${n.allocated.pods}/${n.capacity.pods}`, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]));
+      text = () => table(['NAME', 'READY', 'RUNTIME', 'CPU', 'MEMORY', 'PODS', 'LABELS'], items.map((n) => [n.name, `${n.ready ? 'Ready' : 'NotReady'}${n.unschedulable ? ',SchedulingDisabled' : ''}`, n.runtime, `${n.allocated.cpu}m/${n.capacity.cpu}m`, `${Math.round(n.allocated.memory / 2 ** 20)}Mi/${Math.round(n.capacity.memory / 2 ** 20)}Mi`, `${n.allocated.pods}/${n.capacity.pods}`, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]));
       break;
     }
     case 'services': {
