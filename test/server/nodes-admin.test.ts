@@ -67,6 +67,19 @@ describe('node maintenance API', () => {
     expect((await post('/api/v1/nodes/nope/cordon', t.tokens.admin)).status).toBe(404);
   });
 
+  it("leaves a pod Pending with the scheduler's unschedulable reason when every node is cordoned", async () => {
+    await post('/api/v1/nodes/node-a/cordon', t.tokens.admin);
+    await post('/api/v1/nodes/node-b/cordon', t.tokens.admin);
+    await putJson(t.kv, `${STORE_PREFIX.pods}default/web-1`, pod('default', 'web-1', undefined, 'Pending'));
+    const pass = await new SchedulingReconciler({ kv: t.kv, random: seededRandom(1) }).pass();
+    expect(pass.bound).toEqual([]);
+    const p = (await pods()).get('default/web-1')!;
+    expect(p.spec.nodeName).toBeUndefined();
+    expect(p.status).toMatchObject({ phase: 'Pending', reason: 'Unschedulable', message: '0/2 nodes are available: 2 node(s) were unschedulable.' });
+    const shown = await call(t.url, 'GET', '/api/v1/pods/default/web-1', { token: t.tokens.viewer });
+    expect(shown.json.status.message).toContain('node(s) were unschedulable');
+  });
+
   it("keeps a cordon across the agent's heartbeats and re-registration, whatever the body says", async () => {
     await post('/api/v1/nodes/node-a/cordon', t.tokens.admin);
     const changed = { ...nodeBody('node-a'), labels: { zone: 'b' } }; // a real write, not a skipped one
