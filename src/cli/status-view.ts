@@ -70,7 +70,8 @@ export interface RevisionView {
   readyReplicas: number;
   commit: string | null;
   createdAt: string;
-  pods: { name: string; node: string | null; phase: string; ready: boolean; restarts: number }[];
+  /** `message`: why a pod waits for a node (the scheduler's reason), only while it does. */
+  pods: { name: string; node: string | null; phase: string; ready: boolean; restarts: number; message?: string }[];
   traffic: RevisionTrafficView[];
 }
 
@@ -154,6 +155,7 @@ export function buildStatusView(raw: RawWorkload, input: StatusInputs): StatusVi
           phase: p.metadata.deletionRequestedAt ? 'Terminating' : (p.status?.phase ?? 'Pending'),
           ready: p.status?.ready === true,
           restarts: (p.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0),
+          ...(!p.spec.nodeName && p.status?.reason === 'Unschedulable' && p.status.message ? { message: p.status.message } : {}),
         }))
         .sort((a, b) => a.name.localeCompare(b.name)),
       traffic,
@@ -224,7 +226,7 @@ export function statusText(v: StatusView): string {
         .join('; ');
       lines.push(`  ${lastRev ? '└──' : '├──'} rev ${r.revision}  ${r.hash}  ${r.role}  ${r.readyReplicas}/${r.replicas} ready${r.commit ? `  commit ${r.commit.slice(0, 7)}` : ''}${traffic ? `  ${traffic}` : ''}`);
       r.pods.forEach((p, j) => {
-        lines.push(`  ${lastRev ? '   ' : '│  '} ${j === r.pods.length - 1 ? '└──' : '├──'} ${p.name}  ${p.node ?? '<unbound>'}  ${p.phase}${p.ready ? ' ready' : ''}${p.restarts ? `  ${p.restarts} restarts` : ''}`);
+        lines.push(`  ${lastRev ? '   ' : '│  '} ${j === r.pods.length - 1 ? '└──' : '├──'} ${p.name}  ${p.node ?? '<unbound>'}  ${p.phase}${p.ready ? ' ready' : ''}${p.restarts ? `  ${p.restarts} restarts` : ''}${p.message ? ` — ${p.message}` : ''}`);
       });
     });
   }
