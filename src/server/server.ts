@@ -17,6 +17,7 @@ import { httpMetrics } from './metrics.js';
 import { checkingIntervalMs, ConnectionGuard, resolveConnectionLimits, type ConnectionLimits } from './connections.js';
 import { podNode, resources, type Resource } from './resources.js';
 import { findRoute, type Route, type RouteContext } from './routes.js';
+import { readsMasked, redactingResource } from './redact.js';
 import { memberRoutes } from './members.js';
 import { nodeAdminRoutes } from './nodes-admin.js';
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
@@ -94,7 +95,8 @@ export function buildServer(options: ServerOptions): CapstanServer {
     // Agents read only pods, and only the ones bound to their node (filtered below), plus
     // single ConfigMaps and Secrets those pods reference (checked in getOne).
     if (p.role === 'agent' && r.name !== 'pods' && !(single && r.name === 'desired')) throw forbidden(p, `read ${r.name}`);
-    return r;
+    // Everyone else reads Secret values masked, in every object of every resource (redact.ts).
+    return readsMasked(p) ? redactingResource(r) : r;
   }
 
   /** Namespace filter plus, for agents, "bound to my node". */
