@@ -4,6 +4,7 @@
 
 import { CAPSTAN_ANNOTATION_PREFIX, type ManifestObject } from '../api/types.js';
 import type { FieldChange } from './types.js';
+import { MANIFEST_COPY_ANNOTATIONS, SECRET_MASK } from '../server/redact.js';
 
 type Json = unknown;
 
@@ -90,8 +91,28 @@ function diffArrays(from: Json[], to: Json[], path: string, out: FieldChange[]):
   }
 }
 
+/** A Secret's annotations that copy the whole manifest, as they appear in a path. */
+const COPY_PATHS = MANIFEST_COPY_ANNOTATIONS.map((a) => joinKey('metadata.annotations', a));
+
 function isSensitivePath(kind: string, path: string): boolean {
-  return kind === 'Secret' && /^(data|stringData)\b/.test(path);
+  return kind === 'Secret' && (/^(data|stringData)\b/.test(path) || COPY_PATHS.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`)));
+}
+
+/** `metadata` or `metadata.annotations` of a Secret shown whole (create, delete, first annotations): manifest copies hidden. */
+function hideCopies(kind: string, path: string, value: Json): Json {
+  if (kind !== 'Secret' || !isPlainObject(value)) return value;
+  if (path === 'metadata') return isPlainObject(value.annotations) ? { ...value, annotations: hideCopies(kind, 'metadata.annotations', value.annotations) } : value;
+  if (path !== 'metadata.annotations') return value;
+  const out = { ...value };
+  for (const a of MANIFEST_COPY_ANNOTATIONS) if (a in out) out[a] = SENSITIVE;
+  return out;
+}
+
+function hideCopiesIn(kind: string, change: FieldChange): FieldChange {
+  const out: FieldChange = { ...change };
+  if ('from' in change) out.from = hideCopies(kind, change.path, change.from);
+  if ('to' in change) out.to = hideCopies(kind, change.path, change.to);
+  return out;
 }
 
 function redact(change: FieldChange): FieldChange {
@@ -102,12 +123,36 @@ function redact(change: FieldChange): FieldChange {
 }
 
 /**
+ * A Secret read from a server has every value masked (src/server/redact.ts). Such a value
+ * cannot be compared: where the current side holds the mask, the desired side's value is
+ * taken as the same, so only added and removed keys show as changes.
+ */
+function withMaskedLikeCurrent(current: ManifestObject | undefined, desired: ManifestObject): ManifestObject {
+  if (!current || current.kind !== 'Secret' || desired.kind !== 'Secret') return desired;
+  const out = { ...desired } as Record<string, Json>;
+  for (const field of ['data', 'stringData']) {
+    const have = (current as Record<string, Json>)[field];
+    const want = out[field];
+    if (!isPlainObject(have) || !isPlainObject(want)) continue;
+    const masked = Object.keys(want).filter((k) => have[k] === SECRET_MASK);
+    if (masked.length > 0) out[field] = { ...want, ...Object.fromEntries(masked.map((k) => [k, SECRET_MASK])) };
+  }
+  const haveNotes = current.metadata.annotations ?? {};
+  const wantNotes = desired.metadata.annotations;
+  const maskedNotes = MANIFEST_COPY_ANNOTATIONS.filter((a) => wantNotes?.[a] !== undefined && haveNotes[a] === SECRET_MASK);
+  if (wantNotes && maskedNotes.length > 0) {
+    out.metadata = { ...desired.metadata, annotations: { ...wantNotes, ...Object.fromEntries(maskedNotes.map((a) => [a, SECRET_MASK])) } };
+  }
+  return out as ManifestObject;
+}
+
+/**
  * Field changes from `from` to `to` (either may be undefined: create or delete). Secret data
  * is compared but never shown.
  */
 export function diffObjects(from: ManifestObject | undefined, to: ManifestObject | undefined): FieldChange[] {
   const a = from ? normalizeForDiff(from) : undefined;
-  const b = to ? normalizeForDiff(to) : undefined;
+  const b = to ? withMaskedLikeCurrent(a, normalizeForDiff(to)) : undefined;
   const kind = (b ?? a)?.kind ?? '';
   const out: FieldChange[] = [];
   if (a && b) {
@@ -120,7 +165,7 @@ export function diffObjects(from: ManifestObject | undefined, to: ManifestObject
       out.push(a ? { path: key, from: only[key] } : { path: key, to: only[key] });
     }
   }
-  return out.map((c) => (isSensitivePath(kind, c.path) ? redact(c) : c));
+  return out.map((c) => (isSensitivePath(kind, c.path) ? redact(c) : hideCopiesIn(kind, c)));
 }
 
 /** Structural equality of JSON data; key order does not matter. */
