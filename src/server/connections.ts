@@ -84,7 +84,12 @@ export function openFilesSoftLimit(read: () => string = () => readFileSync('/pro
  * the limit, at least 256; between 64 and 16,384. Node raises the soft limit to the hard
  * one at start, so this is the limit the process really has.
  */
-export function defaultMaxConnections(softLimit: number | undefined = openFilesSoftLimit()): number {
+export function defaultMaxConnections(): number {
+  return maxConnectionsFor(openFilesSoftLimit());
+}
+
+/** The default overall cap for a soft open-files limit (undefined: unknown). */
+export function maxConnectionsFor(softLimit: number | undefined): number {
   if (softLimit === undefined) return FALLBACK_MAX_CONNECTIONS;
   const reserve = Math.max(256, Math.floor(softLimit / 5));
   return Math.min(16_384, Math.max(64, softLimit - reserve));

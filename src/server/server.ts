@@ -56,6 +56,12 @@ export type RawRequestHandler = (req: IncomingMessage, res: ServerResponse) => P
 export interface ListenOptions {
   port?: number;
   host?: string;
+  /**
+   * Pending-accept queue length (default 4096; the kernel caps it at net.core.somaxconn).
+   * Node's 511 overflows under a connection flood, and a dropped SYN costs a real client a
+   * 1 s retransmit.
+   */
+  backlog?: number;
 }
 
 export interface CapstanServer {
@@ -416,7 +422,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
       return new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
         server.once('error', onError);
-        server.listen(listenOptions.port ?? 0, host, () => {
+        server.listen(listenOptions.port ?? 0, host, listenOptions.backlog ?? 4096, () => {
           server.off('error', onError);
           const port = (server.address() as AddressInfo).port;
           const shown = host.includes(':') ? `[${host}]` : host;
