@@ -116,7 +116,11 @@ function runOptions(cmd: Command): Command {
     .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
     .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')
     .option('--git-anonymous-read', 'let anyone who reaches the port clone the served repository without a token (Secrets included)')
-    .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'));
+    .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'))
+    .option('--max-connections <n>', 'open API connections in all (default: from the open-files limit, at most 16384)', (v) => Math.floor(positiveNumber(v, '--max-connections')))
+    .option('--max-pending-per-address <n>', 'API connections per client address that have not sent a complete request yet (default 256)', (v) =>
+      Math.floor(positiveNumber(v, '--max-pending-per-address')),
+    );
 }
 
 function registerRunCommands(program: Command, io: CliIO): void {

@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { isCapstanError, tightenDataDir, type Logger } from '../common/index.js';
 import { openSource } from '../source/index.js';
 import type { Source } from '../source/types.js';
-import { buildServer, bootstrapAdminToken, type CapstanServer } from '../server/index.js';
+import { buildServer, bootstrapAdminToken, type CapstanServer, type ConnectionLimits } from '../server/index.js';
 import type { KV } from '../store/types.js';
 import type { ClusterStore, ClusterStoreOptions } from '../store/cluster/index.js';
 import { SyncLoop, type SyncState } from '../sync/index.js';
@@ -44,6 +44,8 @@ export interface ControlPlaneOptions {
   gitAnonymousRead?: boolean;
   /** `--max-push-size`: largest push the served repository accepts (default 100 MiB). */
   maxPushBytes?: number;
+  /** Timeouts and connection caps of the API listener (`--max-connections`, `--max-pending-per-address`). */
+  connections?: ConnectionLimits;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
   webhookSecretFile?: string;
   /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
@@ -147,6 +149,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(cluster ? { members: (await import('../store/cluster/index.js')).membersAdmin(cluster) } : {}), // [raft]
       ...(gitHttp ? { gitHttp } : {}), // [gitserve]
       ...(options.nodeLeaseSeconds !== undefined ? { nodeLeaseSeconds: options.nodeLeaseSeconds } : {}),
+      ...(options.connections ? { connections: options.connections } : {}),
     });
     server.setControlHandlers({
       // promote, abort, retry, pause and resume: override records the workload controller acts on.

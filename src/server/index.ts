@@ -1,6 +1,7 @@
 // The API server: HTTP routes over the store, bearer-token auth, SSE watches, /metrics.
 export { buildServer } from './server.js';
 export type { ServerOptions, ListenOptions, CapstanServer, RawRequestHandler } from './server.js';
+export type { ConnectionLimits } from './connections.js';
 export {
   ROLES,
   createToken,

@@ -20,6 +20,10 @@ export interface UpOptions {
   gitAnonymousRead?: boolean;
   /** `--max-push-size`: largest receive-pack body the served repository accepts, in bytes. */
   maxPushSize?: number;
+  /** `--max-connections`: open API connections in all (default derived from the open-files limit). */
+  maxConnections?: number;
+  /** `--max-pending-per-address`: API connections per address without a complete request yet (default 256). */
+  maxPendingPerAddress?: number;
   dataDir: string;
   port: number;
   host: string;
@@ -78,6 +82,14 @@ function planeExtras(opts: UpOptions) {
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
     ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
     ...(opts.maxPushSize !== undefined ? { maxPushBytes: opts.maxPushSize } : {}),
+    ...(opts.maxConnections !== undefined || opts.maxPendingPerAddress !== undefined
+      ? {
+          connections: {
+            ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+            ...(opts.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: opts.maxPendingPerAddress } : {}),
+          },
+        }
+      : {}),
   };
 }
 
