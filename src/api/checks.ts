@@ -4,6 +4,7 @@
 import type { ErrorCode } from '../common/index.js';
 import type { FieldPath } from '../render/types.js';
 import { cronProblem } from './cron.js';
+import { checkResourceQuota } from './quota.js';
 import {
   configKeyProblem,
   dns1035LabelProblem,
@@ -59,6 +60,9 @@ export function checkObject(o: Obj, report: Report): void {
       break;
     case 'ChartRelease':
       if (isObj(spec)) checkChartRelease(spec, report);
+      break;
+    case 'ResourceQuota':
+      checkResourceQuota(o, report);
       break;
   }
 }

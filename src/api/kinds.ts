@@ -4,6 +4,7 @@ import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { analysisTemplateSchema, chartReleaseSchema, configMapSchema, cronJobSchema, secretSchema, serviceSchema } from './others.js';
 import { sharedSchemas } from './pod.js';
+import { resourceQuotaSchema } from './quota.js';
 import type { Schema } from './schema-util.js';
 import { deploymentSchema, rolloutSchema } from './workload.js';
 
@@ -21,6 +22,7 @@ const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', schema: rolloutSchema },
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisTemplate', schema: analysisTemplateSchema },
   { apiVersion: 'capstan.dev/v1', kind: 'ChartRelease', schema: chartReleaseSchema },
+  { apiVersion: 'v1', kind: 'ResourceQuota', schema: resourceQuotaSchema },
 ];
 
 export const KNOWN_KINDS: ReadonlyArray<Readonly<KindInfo>> = Object.freeze(

@@ -34,6 +34,8 @@ export interface ObjectSource {
   item?: number;
   line: number;
   column: number;
+  /** Positions of the fields admission checks across objects (src/api/admission.ts), by field path. */
+  at?: Record<string, { line: number; column: number }>;
   /** Set when the object was rendered from a chart: the release that produced it. */
   release?: { namespace: string; name: string; file: string; line: number };
 }

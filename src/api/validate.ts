@@ -6,6 +6,7 @@ import type { Diagnostic, ErrorCode } from '../common/index.js';
 import type { FieldPath, ParsedDocument } from '../render/types.js';
 import { checkObject, fieldPathString, isObj } from './checks.js';
 import type { Report } from './checks.js';
+import { admissionFieldPaths } from './admission.js';
 import { applyDefaults } from './defaults.js';
 import { KNOWN_KINDS, validatorFor } from './kinds.js';
 import { closest } from './suggest.js';
@@ -40,6 +41,8 @@ export function validateDocument(doc: ParsedDocument): ValidationResult {
   const object = applyDefaults(o as ManifestObject);
   const source: SourcedObject['source'] = { file: doc.file, index: doc.index, line: doc.position.line, column: doc.position.column };
   if (doc.item !== undefined) source.item = doc.item;
+  const paths = admissionFieldPaths(object);
+  if (paths.length > 0) source.at = Object.fromEntries(paths.map((p) => [fieldPathString(p), doc.locate(p)]));
   return { object: { object, source }, diagnostics };
 }
 

@@ -44,6 +44,8 @@ export interface ControlPlaneOptions {
   gitAnonymousRead?: boolean;
   /** `--max-push-size`: largest push the served repository accepts (default 100 MiB). */
   maxPushBytes?: number;
+  /** `--max-replicas`: most pods one workload may ask for (default 1,000). */
+  maxReplicas?: number;
   /** Timeouts and connection caps of the API listener (`--max-connections`, `--max-pending-per-address`). */
   connections?: ConnectionLimits;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
@@ -120,7 +122,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // [gitserve] a plain folder is served as a Git repository, which becomes the source.
     const origin = await servedSourceFor({ source: options.source, branch: options.branch, dataDir, serveGit: options.serveGit, logger: log.child({ component: 'git-serve' }) });
     const source = await openSource(origin.source, { dataDir, logger: log.child({ component: 'source' }) });
-    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule });
+    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
     // [webhooks/gitserve] a verified webhook or a push through /git/ syncs at once.
     const webhookSecret = await loadWebhookSecret(options.webhookSecretFile ? { file: options.webhookSecretFile } : {});
     const webhook = createWebhookHandler({

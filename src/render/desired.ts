@@ -2,7 +2,7 @@
 // validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
 // so it is cached by Git blob id: a re-plan after a one-file commit parses one file.
 
-import { findDuplicateObjects } from '../api/index.js';
+import { admit, findDuplicateObjects, type AdmissionLimits } from '../api/index.js';
 import type { SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
 import type { SourceFile, SourceSnapshot } from '../source/types.js';
@@ -59,6 +59,8 @@ export interface DesiredOptions {
   renderReleases?: (releases: SourcedObject[]) => Promise<FileResult>;
   /** Report the same kind/namespace/name defined twice (default true). */
   checkDuplicates?: boolean;
+  /** Limits the whole commit must meet (replicas per workload; quotas come from the objects). */
+  admission?: Partial<AdmissionLimits>;
 }
 
 /** Every desired object of a snapshot, with all problems found (none hidden, none thrown). */
@@ -86,6 +88,7 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
     warnings.push(...rendered.warnings);
   }
   if (options.checkDuplicates !== false) errors.push(...findDuplicateObjects(objects));
+  errors.push(...admit(objects, options.admission).errors);
   return {
     snapshot: { kind: snapshot.kind, location: snapshot.location, ref: snapshot.ref, commit: snapshot.commit },
     objects,

@@ -1,6 +1,7 @@
 // The sync loop: source → render → validate → plan → apply, on a schedule and on demand.
 // Runs never overlap; a run that finds errors applies nothing and says why in the sync state.
 
+import type { AdmissionLimits } from '../api/index.js';
 import { schedule as cronSchedule, validate as cronValid, type ScheduledTask } from 'node-cron';
 import { STORE_PREFIX } from '../api/cluster.js';
 import { CapstanError, formatDiagnostic, isCapstanError, type Logger } from '../common/index.js';
@@ -39,6 +40,8 @@ export interface SyncLoopOptions {
   /** node-cron expression for polling (default every minute). */
   schedule?: string;
   allowMassPrune?: boolean;
+  /** Limits every commit must meet before it is applied (`--max-replicas`). */
+  admission?: Partial<AdmissionLimits>;
 }
 
 const MAX_ERRORS_KEPT = 50;
@@ -57,7 +60,7 @@ export class SyncLoop {
 
   constructor(private readonly options: SyncLoopOptions) {
     this.id = options.id ?? 'default';
-    this.tracker = new DesiredTracker(options.source);
+    this.tracker = new DesiredTracker(options.source, options.admission ? { admission: options.admission } : {});
     this.now = options.now ?? (() => new Date());
     this.log = options.logger.child({ component: 'sync', source: options.source.location });
   }

@@ -157,12 +157,18 @@ spec:
   values:
     replicas: 2
     anything: {goes: [here]}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: compute, namespace: shop}
+spec:
+  hard: {pods: "20", requests.cpu: "4", requests.memory: 8Gi, limits.memory: 16Gi, count/services: "10"}
 `;
 
 describe('validateDocument', () => {
   it('accepts realistic manifests of every kind with no errors and no warnings', () => {
     const results = validateText(GOOD);
-    expect(results).toHaveLength(9);
+    expect(results).toHaveLength(10);
     for (const r of results) {
       expect(r.diagnostics).toEqual([]);
       expect(r.object).toBeDefined();
@@ -226,7 +232,9 @@ describe('validateDocument', () => {
 
   it('keeps the source position on the object', () => {
     const results = validateText(GOOD);
-    expect(results[0].object!.source).toEqual({ file: 'apps/web.yaml', index: 0, line: 1, column: 1 });
+    expect(results[0].object!.source).toMatchObject({ file: 'apps/web.yaml', index: 0, line: 1, column: 1 });
+    // Fields checked across objects at admission keep their own positions.
+    expect(results[0].object!.source.at).toMatchObject({ 'spec.replicas': { line: 8, column: 3 } });
     expect(results[1].object!.source).toMatchObject({ index: 1, line: 47 });
   });
 

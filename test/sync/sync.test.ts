@@ -64,6 +64,34 @@ describe('SyncLoop', () => {
     expect(await kv.revision()).toBe(before + 1);
   });
 
+  it('refuses a commit asking for 1e9 replicas whole, naming file, line and the limit; what is stored stays', async () => {
+    await loop.sync('test');
+    const before = await kv.revision();
+    const huge = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: huge
+spec:
+  replicas: 1000000000
+  selector: { matchLabels: { app: huge } }
+  template:
+    metadata: { labels: { app: huge } }
+    spec:
+      containers: [{ name: huge, image: huge:1 }]
+`;
+    commitFiles(dir, { 'a.yaml': configMap('a', '2'), 'huge.yaml': huge });
+    const state = await loop.sync('test');
+    expect(state.phase).toBe('Invalid');
+    expect(state.errors).toHaveLength(1);
+    expect(state.errors[0]).toMatchObject({ code: 'CAPSTAN_ERR_API_LIMIT', file: 'huge.yaml', line: 6, column: 3 });
+    expect(state.message).toContain('huge.yaml:6:3');
+    expect(state.message).toContain('over the limit of 1000 pods per workload (--max-replicas)');
+    expect(await names()).toEqual(['a=1', 'b=1', 'c=1']);
+    // Only the sync state record was written.
+    const current = await readDesired(kv);
+    for (const { modRevision } of current.records.values()) expect(modRevision).toBeLessThanOrEqual(before);
+  });
+
   it('prunes removed objects, but holds a commit that deletes more than half', async () => {
     await loop.sync('test');
     commitFiles(dir, { 'c.yaml': null });

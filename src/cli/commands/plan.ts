@@ -19,6 +19,7 @@ interface PlanOptions {
   path?: string[];
   detailedExitcode?: boolean;
   gitTimeout?: number;
+  maxReplicas?: number;
   output: 'text' | 'json' | 'markdown';
 }
 
@@ -46,14 +47,15 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
     auth: gitAuthFromEnv(io.env),
     timeoutMs: opts.gitTimeout !== undefined ? opts.gitTimeout * 1000 : Number(io.env.CAPSTAN_GIT_TIMEOUT_MS) || undefined,
   });
-  const head = await loadDesiredFrom(source, { ref: opts.ref });
+  const admission = opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {};
+  const head = await loadDesiredFrom(source, { ref: opts.ref, admission });
 
   let current: SourcedObject[] = [];
   let live: { nodes: NodeInfo[]; pods: Pod[] } | undefined;
   let base: Plan['base'] = { kind: 'empty' };
   const warnings: Diagnostic[] = [...head.warnings];
   if (opts.base) {
-    const before = await loadDesiredFrom(source, { ref: opts.base });
+    const before = await loadDesiredFrom(source, { ref: opts.base, admission });
     current = before.objects;
     base = { kind: 'ref', location: before.snapshot.location, ref: opts.base, commit: before.snapshot.commit ?? null };
     if (before.errors.length > 0) {

@@ -20,6 +20,8 @@ export interface UpOptions {
   gitAnonymousRead?: boolean;
   /** `--max-push-size`: largest receive-pack body the served repository accepts, in bytes. */
   maxPushSize?: number;
+  /** `--max-replicas`: most pods one workload may ask for. */
+  maxReplicas?: number;
   /** `--max-connections`: open API connections in all (default derived from the open-files limit). */
   maxConnections?: number;
   /** `--max-pending-per-address`: API connections per address without a complete request yet (default 256). */
@@ -82,6 +84,7 @@ function planeExtras(opts: UpOptions) {
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
     ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
     ...(opts.maxPushSize !== undefined ? { maxPushBytes: opts.maxPushSize } : {}),
+    ...(opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {}),
     ...(opts.maxConnections !== undefined || opts.maxPendingPerAddress !== undefined
       ? {
           connections: {

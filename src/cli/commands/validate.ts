@@ -10,6 +10,7 @@ import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 
 interface ValidateOptions {
   strict?: boolean;
+  maxReplicas?: number;
   output: 'text' | 'json';
 }
 
@@ -20,14 +21,14 @@ interface Found {
 }
 
 /** Problems in one file or folder, with paths shown relative to where the user is. */
-async function examine(io: CliIO, path: string): Promise<Found> {
+async function examine(io: CliIO, path: string, opts: ValidateOptions): Promise<Found> {
   const abs = resolve(io.cwd, path);
   const info = await stat(abs).catch(() => undefined);
   if (!info) throw new CapstanError('CAPSTAN_ERR_SOURCE_NOT_FOUND', `${path}: no such file or folder`);
   const shown = (file: string) => relative(io.cwd, resolve(abs, file)) || file;
   if (info.isDirectory()) {
     if (existsSync(join(abs, 'Chart.yaml'))) return lintOne(io, dirname(abs), basename(abs));
-    const state = await loadDesired(abs, { checkDuplicates: false });
+    const state = await loadDesired(abs, { checkDuplicates: false, ...(opts.maxReplicas !== undefined ? { admission: { maxReplicas: opts.maxReplicas } } : {}) });
     const fix = (d: Diagnostic): Diagnostic => ({ ...d, file: shown(d.file) });
     const objects = state.objects.map((o) => ({ ...o, source: { ...o.source, file: shown(o.source.file) } }));
     const found: Found = { objects, errors: state.errors.map(fix), warnings: state.warnings.map(fix) };
@@ -56,7 +57,7 @@ async function lintOne(io: CliIO, root: string, chartDir: string): Promise<Found
 export async function runValidate(io: CliIO, paths: string[], opts: ValidateOptions): Promise<void> {
   const all: Found = { objects: [], errors: [], warnings: [] };
   for (const p of paths) {
-    const r = await examine(io, p);
+    const r = await examine(io, p, opts);
     all.objects.push(...r.objects);
     all.errors.push(...r.errors);
     all.warnings.push(...r.warnings);
