@@ -29,7 +29,7 @@ export type { RolloutOverride, ProgressiveStatusFields, ServiceInfo, ObservedPro
 export type { ObservedWorkload, StoredWorkloadStatus, Stored } from './observed.js';
 export { planHistory, MAX_HISTORY } from './history.js';
 export type { HistoryInput } from './history.js';
-export { planRevision, observeRevision, deletionOrder, newPod, MAX_CREATES_PER_PASS } from './revision-plan.js';
+export { planRevision, observeRevision, deletionOrder, newPod, MAX_CREATES_PER_PASS, MAX_REMOVALS_PER_PASS } from './revision-plan.js';
 export type { ObservedRevision, RevisionPlan } from './revision-plan.js';
 export {
   REVISION_HASH_LABEL,

@@ -10,6 +10,11 @@ import { STORE_PREFIX } from '../../api/cluster.js';
 
 /** Pods created per pass at most, so one transaction stays well under the request limit. */
 export const MAX_CREATES_PER_PASS = 250;
+/**
+ * Pods stopped or removed per pass at most: a scale-down or cleanup of any size is a series of
+ * bounded transactions (each pass's writes wake the next), never one over the store's limit.
+ */
+export const MAX_REMOVALS_PER_PASS = 250;
 
 export interface ObservedRevision {
   namespace: string;
@@ -94,7 +99,7 @@ export function planRevision(o: ObservedRevision, now: number, random: () => num
     const m = p.value.metadata;
     if (m.deletionRequestedAt === undefined) {
       active.push(p);
-    } else if (p.value.status.terminatedAt !== undefined || !p.value.spec.nodeName) {
+    } else if ((p.value.status.terminatedAt !== undefined || !p.value.spec.nodeName) && plan.removed < MAX_REMOVALS_PER_PASS) {
       // Stopped by its agent, or never bound to a node: nothing runs it any more.
       guard(p);
       ops.push({ type: 'delete', key: p.key });
@@ -118,7 +123,8 @@ export function planRevision(o: ObservedRevision, now: number, random: () => num
       plan.created++;
     }
   } else if (active.length > want) {
-    for (const p of deletionOrder(active).slice(0, active.length - want)) {
+    const budget = Math.max(0, MAX_REMOVALS_PER_PASS - plan.removed);
+    for (const p of deletionOrder(active).slice(0, Math.min(active.length - want, budget))) {
       guard(p);
       if (!p.value.spec.nodeName) {
         // Unbound: no agent will ever see it, so it goes now (the guard loses to a concurrent bind).
