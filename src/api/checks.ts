@@ -67,16 +67,27 @@ export function checkObject(o: Obj, report: Report): void {
   }
 }
 
+/** What controllers append to a workload's name to name its pods, for the name length limit. */
+const DERIVED_SUFFIX: Record<string, { length: number; why: string }> = {
+  Deployment: { length: 17, why: 'its pods are named <name>-<10-character revision hash>-<5-character suffix>, at most 253 characters' },
+  Rollout: { length: 17, why: 'its pods are named <name>-<10-character revision hash>-<5-character suffix>, at most 253 characters' },
+  // Jobs append an 11-character suffix, and their pods a few more.
+  CronJob: { length: 201, why: 'its Jobs are named <name>-<11-character suffix>, which must fit in a 63-character label value' },
+};
+
 function checkMetadata(o: Obj, kind: string, report: Report): void {
   const meta = o.metadata;
   if (!isObj(meta)) return;
   if (str(meta.name)) {
-    const problem =
+    // Names the controllers derive must fit too: a pod name is at most 253 characters.
+    const derived = DERIVED_SUFFIX[kind];
+    let problem =
       kind === 'Service'
         ? dns1035LabelProblem(meta.name)
-        : kind === 'CronJob'
-          ? dnsSubdomainProblem(meta.name, 52) // Jobs append an 11-character suffix.
+        : derived
+          ? dnsSubdomainProblem(meta.name, 253 - derived.length)
           : dnsSubdomainProblem(meta.name);
+    if (problem && derived && meta.name.length > 253 - derived.length) problem += `: ${derived.why}`;
     if (problem) report('CAPSTAN_ERR_API_NAME', `metadata.name "${meta.name}" ${problem}`, ['metadata', 'name']);
   }
   if (str(meta.namespace)) {

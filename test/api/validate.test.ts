@@ -230,6 +230,16 @@ describe('validateDocument', () => {
     expect(analysis.spec.noDataPolicy).toBe('Inconclusive');
   });
 
+  it('refuses a workload name whose pod names would be over 253 characters, and takes the longest that fits', () => {
+    const doc = GOOD.split('---')[0];
+    const long = 'a'.repeat(237);
+    const r = one(doc.replace('name: web\n', `name: ${long}\n`));
+    expect(r.object).toBeUndefined();
+    expect(r.diagnostics).toMatchObject([{ code: 'CAPSTAN_ERR_API_NAME', line: 4, field: 'metadata.name' }]);
+    expect(r.diagnostics[0]!.message).toContain('must be at most 236 characters, got 237: its pods are named <name>-<10-character revision hash>-<5-character suffix>');
+    expect(one(doc.replace('name: web\n', `name: ${'a'.repeat(236)}\n`)).diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  });
+
   it('keeps the source position on the object', () => {
     const results = validateText(GOOD);
     expect(results[0].object!.source).toMatchObject({ file: 'apps/web.yaml', index: 0, line: 1, column: 1 });
@@ -313,8 +323,8 @@ describe('validateDocument', () => {
     const dep = GOOD.split('---')[0];
     const bad = (from: string, to: string) => one(dep.replace(from, to)).diagnostics.filter((d) => d.severity === 'error');
     expect(bad('name: web\n  labels', 'name: Web\n  labels')).toMatchObject([{ code: 'CAPSTAN_ERR_API_NAME', field: 'metadata.name' }]);
-    expect(bad('name: web\n  labels', `name: ${'a'.repeat(253)}\n  labels`)).toEqual([]);
-    expect(bad('name: web\n  labels', `name: ${'a'.repeat(254)}\n  labels`)).toMatchObject([{ code: 'CAPSTAN_ERR_API_NAME' }]);
+    expect(bad('name: web\n  labels', `name: ${'a'.repeat(236)}\n  labels`)).toEqual([]);
+    expect(bad('name: web\n  labels', `name: ${'a'.repeat(237)}\n  labels`)).toMatchObject([{ code: 'CAPSTAN_ERR_API_NAME' }]);
     expect(bad('name: web\n  labels', 'name: web\n  namespace: a.b\n  labels')).toMatchObject([
       { code: 'CAPSTAN_ERR_API_NAME', field: 'metadata.namespace' },
     ]);
