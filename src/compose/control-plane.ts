@@ -16,7 +16,7 @@ import { startCompactor } from './compaction.js';
 import { startServiceTraffic } from './services.js';
 import { StatusWriter } from '../gitstatus/index.js';
 import type { RevisionStatsSource } from '../analysis/index.js';
-import { rolloutControlHandlers } from '../controllers/index.js';
+import { EventRecorder, rolloutControlHandlers } from '../controllers/index.js';
 // [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
 import { anonymousReadWarning, createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
@@ -131,12 +131,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       sync: (trigger) => sync.sync(trigger),
       logger: log,
     });
+    const gitEvents = new EventRecorder({ kv: store, source: 'git-server', logger: log });
     const gitHttp = origin.served
       ? createGitHttpHandler({
           repoPath: origin.served.path,
           kv: store,
           logger: log,
           onPush: () => sync.sync('push'),
+          onHistoryRewritten: (r) =>
+            gitEvents.record({
+              namespace: 'default',
+              object: `Repository/${basename(origin.served!.path)}`,
+              type: 'Warning',
+              reason: 'HistoryRewritten',
+              message: `force push by ${r.pusher || 'an anonymous user'} to ${r.ref}: ${r.old.slice(0, 12)} -> ${r.new.slice(0, 12)}, ${r.dropped} commit(s) no longer in its history`,
+            }),
           ...(options.gitAnonymousRead ? { anonymousRead: true } : {}),
           ...(options.maxPushBytes !== undefined ? { maxPushBytes: options.maxPushBytes } : {}),
         })

@@ -10,8 +10,8 @@ import { basename, dirname } from 'node:path';
 import { silentLogger, type Logger } from '../common/index.js';
 import { lookupToken, type Principal } from '../server/index.js';
 import type { KV } from '../store/index.js';
-import { gitEnv } from './git-cli.js';
-import { parseReceiveCommands, refusalReport } from './receive-report.js';
+import { gitEnv, runGit } from './git-cli.js';
+import { parseReceiveCommands, refusalReport, type RefUpdate } from './receive-report.js';
 
 export const GIT_HTTP_PREFIX = '/git/';
 
@@ -23,11 +23,22 @@ export interface GitHttpOptions {
   logger?: Logger;
   /** Called after a push went through (e.g. to sync at once); not awaited by the reply. */
   onPush?: (pusher: string) => Promise<unknown>;
+  /** A push moved a ref to a commit that does not contain its old one (a force push). */
+  onHistoryRewritten?: (rewrite: HistoryRewrite) => Promise<unknown>;
   /** Clone and fetch without a token, from any address (default false). */
   anonymousRead?: boolean;
   gitBinary?: string;
   /** Largest receive-pack request body accepted (default 100 MiB, `--max-push-size`). */
   maxPushBytes?: number;
+}
+
+export interface HistoryRewrite {
+  ref: string;
+  old: string;
+  new: string;
+  /** Commits reachable from the old tip and no longer from the new one. */
+  dropped: number;
+  pusher: string;
 }
 
 export const DEFAULT_MAX_PUSH_BYTES = 100 * 1024 * 1024;
@@ -102,7 +113,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
       return plain(res, 403, `a ${principal.role} token may not ${service === 'receive' ? 'push' : 'fetch'}; ${service === 'receive' ? 'push needs a deployer or admin token' : ''}`.trim());
     }
 
-    const { status, refs } = await runBackend(req, res, {
+    const { status, refs, updates } = await runBackend(req, res, {
       root,
       pathInfo: `/${repoName}${inRepo}`,
       query: url.search.replace(/^\?/, ''),
@@ -120,6 +131,11 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
     if (service === 'receive' && req.method === 'POST' && status === 200 && refs.length > 0) {
       const pusher = principal?.user ?? '';
       log.info({ user: pusher }, 'push received');
+      // Force pushes are accepted (history is the team's to rewrite) but never silently.
+      for (const rewrite of await historyRewrites(options.repoPath, updates, pusher, options.gitBinary)) {
+        log.warn({ ...rewrite }, `force push to ${rewrite.ref}: ${rewrite.dropped} commit(s) no longer in its history`);
+        await options.onHistoryRewritten?.(rewrite).catch((err: unknown) => log.error({ err }, 'history rewrite could not be recorded'));
+      }
       options.onPush?.(pusher).catch((err: unknown) => log.error({ err }, 'sync after push failed'));
     }
   };
@@ -153,7 +169,7 @@ export const PAYLOAD_TOO_LARGE = 413;
  * over the limit can still be refused with a plain 413: forwarding stops, the backend and its
  * children (receive-pack, index-pack) are killed, and nothing of the push is kept.
  */
-function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<{ status: number; refs: string[] }> {
+function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<{ status: number; refs: string[]; updates: RefUpdate[] }> {
   const env = gitEnv({
     HOME: r.root,
     GIT_PROJECT_ROOT: r.root,
@@ -288,7 +304,10 @@ function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest
     res.end();
     settle(code === 0 ? status : 500);
   });
-  return done.then((status) => ({ status, refs: parseReceiveCommands(start).refs }));
+  return done.then((status) => {
+    const commands = parseReceiveCommands(start);
+    return { status, refs: commands.refs, updates: commands.updates };
+  });
 }
 
 function formatBytes(n: number): string {
@@ -318,4 +337,22 @@ export function splitCgiOutput(buf: Buffer): { status: number; headers: Record<s
     else headers[name] = value;
   }
   return { status, headers, body: buf.subarray(end + sep) };
+}
+
+/** Ref updates of an accepted push whose new commit does not contain the old one. */
+async function historyRewrites(repoPath: string, updates: readonly RefUpdate[], pusher: string, gitBinary?: string): Promise<HistoryRewrite[]> {
+  const out: HistoryRewrite[] = [];
+  const zero = /^0+$/;
+  for (const u of updates) {
+    if (zero.test(u.old) || zero.test(u.new)) continue;
+    const opts = gitBinary ? { gitBinary } : {};
+    const contained = await runGit(['--git-dir', repoPath, 'merge-base', '--is-ancestor', u.old, u.new], opts).then(
+      () => true,
+      () => false,
+    );
+    if (contained) continue;
+    const count = await runGit(['--git-dir', repoPath, 'rev-list', '--count', u.old, `^${u.new}`], opts).catch(() => '0');
+    out.push({ ref: u.ref, old: u.old, new: u.new, dropped: Number(count.trim()) || 0, pusher });
+  }
+  return out;
 }

@@ -4,8 +4,17 @@
 // `ng <ref> <reason>` for every ref, inside side-band 1 (with the reason on side-band 2 as
 // well, which git shows as `remote: ...`) when the client asked for side-band-64k.
 
+export interface RefUpdate {
+  ref: string;
+  /** All zeros when the ref is created. */
+  old: string;
+  /** All zeros when the ref is deleted. */
+  new: string;
+}
+
 export interface ReceiveCommands {
   refs: string[];
+  updates: RefUpdate[];
   capabilities: string[];
   /** False until the flush that ends the command list has been read. */
   complete: boolean;
@@ -13,7 +22,7 @@ export interface ReceiveCommands {
 
 /** The ref updates at the start of a git-receive-pack request body (as much as is there). */
 export function parseReceiveCommands(body: Buffer): ReceiveCommands {
-  const out: ReceiveCommands = { refs: [], capabilities: [], complete: false };
+  const out: ReceiveCommands = { refs: [], updates: [], capabilities: [], complete: false };
   let at = 0;
   while (at + 4 <= body.length) {
     const len = Number.parseInt(body.subarray(at, at + 4).toString('latin1'), 16);
@@ -31,8 +40,11 @@ export function parseReceiveCommands(body: Buffer): ReceiveCommands {
       line = line.slice(0, nul);
     }
     line = line.replace(/\n$/, '');
-    const m = /^[0-9a-f]{40,64} [0-9a-f]{40,64} (\S+)$/.exec(line);
-    if (m) out.refs.push(m[1]!);
+    const m = /^([0-9a-f]{40,64}) ([0-9a-f]{40,64}) (\S+)$/.exec(line);
+    if (m) {
+      out.refs.push(m[3]!);
+      out.updates.push({ ref: m[3]!, old: m[1]!, new: m[2]! });
+    }
   }
   return out;
 }
