@@ -165,7 +165,7 @@ export function admit(objects: readonly SourcedObject[], limits: Partial<Admissi
           s,
           c.path,
           'CAPSTAN_ERR_API_LIMIT',
-          `${fieldPathString(c.path)} is ${c.value}, over the limit of ${maxReplicas} pods per workload (--max-replicas); nothing in this commit was applied`,
+          `${fieldPathString(c.path)} is ${c.value}, over the limit of ${maxReplicas} pods per workload (--max-replicas)`,
         );
       }
     }
@@ -233,7 +233,7 @@ export function admit(objects: readonly SourcedObject[], limits: Partial<Admissi
         crossing.s,
         path,
         'CAPSTAN_ERR_API_QUOTA',
-        `${idOf(crossing.s)} takes namespace ${ns} over ${limitText}: the commit asks for ${formatAmount(q.measure, total)} in all; nothing in this commit was applied`,
+        `${idOf(crossing.s)} takes namespace ${ns} over ${limitText}: the commit asks for ${formatAmount(q.measure, total)} in all`,
       );
     }
   }

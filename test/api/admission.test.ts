@@ -115,18 +115,18 @@ describe('ResourceQuota', () => {
     const e = state.errors[0]!;
     expect(e).toMatchObject({ code: 'CAPSTAN_ERR_API_QUOTA', file: 'b-api.yaml', line: 7, column: 3 });
     expect(e.message).toBe(
-      'Deployment shop/api takes namespace shop over pods: 10 pods of ResourceQuota shop/compute (quota.yaml:8:5): the commit asks for 12 pods in all; nothing in this commit was applied',
+      'Deployment shop/api takes namespace shop over pods: 10 pods of ResourceQuota shop/compute (quota.yaml:8:5): the commit asks for 12 pods in all',
     );
   });
 
   it('sums cpu and memory requests over containers and replicas', async () => {
     const state = await load({ 'quota.yaml': QUOTA, 'web.yaml': deployment('web', 5, requests('500m', '128Mi')) });
     expect(state.errors.map((e) => e.message)).toEqual([
-      'Deployment shop/web takes namespace shop over requests.cpu: 2 cpu of ResourceQuota shop/compute (quota.yaml:9:5): the commit asks for 2500m cpu in all; nothing in this commit was applied',
+      'Deployment shop/web takes namespace shop over requests.cpu: 2 cpu of ResourceQuota shop/compute (quota.yaml:9:5): the commit asks for 2500m cpu in all',
     ]);
     const memory = await load({ 'quota.yaml': QUOTA, 'web.yaml': deployment('web', 3, requests('100m', '512Mi')) });
     expect(memory.errors.map((e) => e.message)).toEqual([
-      'Deployment shop/web takes namespace shop over requests.memory: 1Gi memory of ResourceQuota shop/compute (quota.yaml:10:5): the commit asks for 1536Mi memory in all; nothing in this commit was applied',
+      'Deployment shop/web takes namespace shop over requests.memory: 1Gi memory of ResourceQuota shop/compute (quota.yaml:10:5): the commit asks for 1536Mi memory in all',
     ]);
   });
 
