@@ -122,7 +122,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // [gitserve] a plain folder is served as a Git repository, which becomes the source.
     const origin = await servedSourceFor({ source: options.source, branch: options.branch, dataDir, serveGit: options.serveGit, logger: log.child({ component: 'git-serve' }) });
     const source = await openSource(origin.source, { dataDir, logger: log.child({ component: 'source' }) });
-    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
+    const gitEvents = new EventRecorder({ kv: store, source: 'git-sync', logger: log });
+    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, events: gitEvents, ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
     // [webhooks/gitserve] a verified webhook or a push through /git/ syncs at once.
     const webhookSecret = await loadWebhookSecret(options.webhookSecretFile ? { file: options.webhookSecretFile } : {});
     const webhook = createWebhookHandler({
@@ -131,7 +132,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       sync: (trigger) => sync.sync(trigger),
       logger: log,
     });
-    const gitEvents = new EventRecorder({ kv: store, source: 'git-server', logger: log });
     const gitHttp = origin.served
       ? createGitHttpHandler({
           repoPath: origin.served.path,
@@ -143,7 +143,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
               namespace: 'default',
               object: `Repository/${basename(origin.served!.path)}`,
               type: 'Warning',
-              reason: 'HistoryRewritten',
+              reason: 'ForcePush',
               message: `force push by ${r.pusher || 'an anonymous user'} to ${r.ref}: ${r.old.slice(0, 12)} -> ${r.new.slice(0, 12)}, ${r.dropped} commit(s) no longer in its history`,
             }),
           ...(options.gitAnonymousRead ? { anonymousRead: true } : {}),

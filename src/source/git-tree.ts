@@ -236,6 +236,16 @@ export class GitTreeReader {
    * Paths that differ between two commits. Subtrees with equal ids are skipped without being
    * read, so the cost follows the size of the change, not of the repository.
    */
+  /** Whether `commit` has `ancestor` in its history; false when it cannot tell (a shallow edge, a missing object). */
+  async isAncestor(ancestor: string, commit: string): Promise<boolean> {
+    if (ancestor === commit) return true;
+    try {
+      return await git.isDescendent({ fs: this.repo.fs, gitdir: this.repo.gitdir, oid: commit, ancestor, depth: -1, cache: this.repo.cache });
+    } catch {
+      return false;
+    }
+  }
+
   async changedPaths(from: string, to: string): Promise<string[]> {
     const out: string[] = [];
     const rootOf = async (oid: string) => (await this.repo.objects.readCommit(oid)).tree;

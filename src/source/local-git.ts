@@ -67,6 +67,10 @@ export class LocalGitSource implements Source {
     return this.reader.describeCommit(await this.commit(commit));
   }
 
+  async isAncestor(ancestor: string, commit: string): Promise<boolean> {
+    return this.reader.isAncestor(ancestor, commit);
+  }
+
   async changedPaths(fromCommit: string, toCommit: string): Promise<string[]> {
     const [from, to] = await Promise.all([this.commit(fromCommit), this.commit(toCommit)]);
     return this.reader.changedPaths(from, to);

@@ -238,7 +238,7 @@ export class RemoteGitSource implements Source {
   }
 
   /** Whether `ancestor` is reachable from `oid` through parents that are in the cache. */
-  private async isAncestor(ancestor: string, oid: string): Promise<boolean> {
+  async isAncestor(ancestor: string, oid: string): Promise<boolean> {
     const seen = new Set<string>([oid]);
     let queue = [oid];
     while (queue.length > 0 && seen.size < MAX_ANCESTRY_WALK) {

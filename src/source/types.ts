@@ -109,4 +109,6 @@ export interface Source {
   changedPaths(fromCommit: string, toCommit: string): Promise<string[]>;
   /** Author and summary of a commit (Git sources only). */
   describeCommit?(commit: string): Promise<CommitInfo>;
+  /** Whether `commit` contains `ancestor` in its history (Git sources only; false when unknown). */
+  isAncestor?(ancestor: string, commit: string): Promise<boolean>;
 }

@@ -26,6 +26,8 @@ export interface SyncState {
   message: string;
   errors: PlanProblem[];
   summary?: { create: number; update: number; delete: number; unchanged: number };
+  /** Set when the applied commit does not contain the one synced before it (a force push). */
+  historyRewritten?: { from: string; to: string };
   trigger: string;
   at: string;
 }
@@ -40,6 +42,8 @@ export interface SyncLoopOptions {
   /** node-cron expression for polling (default every minute). */
   schedule?: string;
   allowMassPrune?: boolean;
+  /** Records a Warning event when history was rewritten (a force push) between two syncs. */
+  events?: { record(e: { namespace: string; object: string; type: 'Warning'; reason: string; message: string }): Promise<void> };
   /** Limits every commit must meet before it is applied (`--max-replicas`). */
   admission?: Partial<AdmissionLimits>;
 }
@@ -81,6 +85,12 @@ export class SyncLoop {
   }
 
   /** Sync now; a call while a run is in progress waits for it and then runs again. */
+  private async historyRewritten(from: string | undefined, to: string | undefined): Promise<{ from: string; to: string } | undefined> {
+    const isAncestor = this.options.source.isAncestor?.bind(this.options.source);
+    if (!from || !to || from === to || !isAncestor) return undefined;
+    return (await isAncestor(from, to)) ? undefined : { from, to };
+  }
+
   async sync(trigger = 'manual', options: { allowMassPrune?: boolean } = {}): Promise<SyncState> {
     const previous = this.running?.catch(() => undefined);
     const run = (async () => {
@@ -121,8 +131,10 @@ export class SyncLoop {
         this.log.warn({ commit, deletes: plan.summary.delete }, 'sync held: mass prune');
         return state;
       }
+      const rewritten = await this.historyRewritten(previous?.syncedCommit, commit);
       state = {
         ...base,
+        ...(rewritten ? { historyRewritten: rewritten } : {}),
         phase: 'Synced',
         syncedCommit: commit,
         seenCommit: commit,
@@ -146,6 +158,11 @@ export class SyncLoop {
         return state;
       }
       if (plan.changes.length > 0) this.log.info({ commit, ...plan.summary }, 'synced');
+      if (rewritten) {
+        const message = `history of ${this.options.ref ?? 'the branch'} was rewritten (force push): synced ${rewritten.to.slice(0, 12)}, which does not contain the previously synced ${rewritten.from.slice(0, 12)}`;
+        this.log.warn({ ...rewritten }, message);
+        await this.options.events?.record({ namespace: 'default', object: `Source/${this.id}`, type: 'Warning', reason: 'HistoryRewritten', message });
+      }
       return state;
     } catch (err) {
       const message = isCapstanError(err) ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);

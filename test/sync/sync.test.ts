@@ -1,6 +1,7 @@
 // The sync loop against a real Git repository and the embedded store: a commit applies whole
 // or not at all, removed objects are pruned, mass prunes are held, and Capstan's own status
 // annotations never count as a change.
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/index.js';
@@ -90,6 +91,27 @@ spec:
     // Only the sync state record was written.
     const current = await readDesired(kv);
     for (const { modRevision } of current.records.values()) expect(modRevision).toBeLessThanOrEqual(before);
+  });
+
+  it('syncs a force-pushed commit, marks the history rewrite in the sync state and records a Warning event', async () => {
+    const events: Array<{ reason: string; message: string; type: string }> = [];
+    const source = await openSource(dir, {});
+    const watched = new SyncLoop({ source, ref: 'main', kv, logger: silentLogger(), events: { record: async (e) => void events.push(e) } });
+    await watched.sync('test');
+    const dropped = commitFiles(dir, { 'a.yaml': configMap('a', '2') }, 'a=2');
+    expect((await watched.sync('test')).historyRewritten).toBeUndefined();
+    expect(events).toEqual([]);
+    execFileSync('git', ['reset', '--quiet', '--hard', 'HEAD~1'], { cwd: dir });
+    const replacement = commitFiles(dir, { 'a.yaml': configMap('a', '3') }, 'a=3 instead');
+    const state = await watched.sync('test');
+    expect(state.phase).toBe('Synced');
+    expect(state.syncedCommit).toBe(replacement);
+    expect(state.historyRewritten).toEqual({ from: dropped, to: replacement });
+    expect(await names()).toEqual(['a=3', 'b=1', 'c=1']);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'Warning', reason: 'HistoryRewritten' });
+    expect(events[0]!.message).toContain(`does not contain the previously synced ${dropped.slice(0, 12)}`);
+    await watched.stop();
   });
 
   it('prunes removed objects, but holds a commit that deletes more than half', async () => {
