@@ -9,6 +9,7 @@ import type { NodeInfo, Pod, PodStatus } from '../api/cluster.js';
 import { AgentApiClient, statusOf, type ApiEvent } from './api-client.js';
 import { systemClock, type AgentClock, type TimerHandle } from './clock.js';
 import type { EnvSourceRef } from './env.js';
+import { wellKnownNodeLabels } from './node-labels.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import type { RuntimeDriver } from './runtime.js';
 
@@ -128,7 +129,7 @@ export class NodeAgent {
     const down = this.runtimeDown;
     return {
       name: this.name,
-      labels: this.options.labels ?? {},
+      labels: { ...wellKnownNodeLabels(this.name), ...this.options.labels },
       capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
       runtime: this.options.runtime.name,
       status: down === undefined ? { ready: true, address: this.address } : { ready: false, address: this.address, message: `container runtime is down: ${down}` },

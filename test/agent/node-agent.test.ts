@@ -112,6 +112,8 @@ describe('node agent', () => {
     await agent.start();
     const node = JSON.parse(Buffer.from((await t.kv.get(`${STORE_PREFIX.nodes}node-a`))!.value).toString('utf8')) as NodeInfo;
     expect(node).toMatchObject({ name: 'node-a', labels: { zone: 'a' }, runtime: 'process', capacity: { cpu: 2000, pods: 110 }, status: { ready: true, address: '127.0.0.1' } });
+    // The kubelet's well-known labels, so Kubernetes nodeSelectors (kubernetes.io/os: linux) fit.
+    expect(node.labels).toMatchObject({ 'kubernetes.io/hostname': 'node-a', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch });
     expect(await t.kv.get(`${STORE_PREFIX.leases}nodes/node-a`)).toBeDefined();
 
     await t.kv.put(`${STORE_PREFIX.pods}default/web`, JSON.stringify(webPod('web')));
