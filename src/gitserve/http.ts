@@ -113,7 +113,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
       return plain(res, 403, `a ${principal.role} token may not ${service === 'receive' ? 'push' : 'fetch'}; ${service === 'receive' ? 'push needs a deployer or admin token' : ''}`.trim());
     }
 
-    const { status, refs, updates } = await runBackend(req, res, {
+    const { status, updates } = await runBackend(req, res, {
       root,
       pathInfo: `/${repoName}${inRepo}`,
       query: url.search.replace(/^\?/, ''),
@@ -128,7 +128,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
         : {}),
     });
     // git sends a body-less probe before a large (chunked) push; only ref updates count.
-    if (service === 'receive' && req.method === 'POST' && status === 200 && refs.length > 0) {
+    if (service === 'receive' && req.method === 'POST' && status === 200 && updates.length > 0) {
       const pusher = principal?.user ?? '';
       log.info({ user: pusher }, 'push received');
       // Force pushes are accepted (history is the team's to rewrite) but never silently.
@@ -163,13 +163,13 @@ const DEFAULT_DRAIN_BYTES = 64 * 1024 * 1024;
 export const PAYLOAD_TOO_LARGE = 413;
 
 /**
- * Pipes the request through `git http-backend`; resolves with the status it answered.
+ * Pipes the request through `git http-backend`; resolves with the status it answered and the ref updates the request asked for.
  * With `maxBodyBytes`, body bytes are counted as they arrive (chunked bodies have no
  * Content-Length) and the backend's answer is held until the whole body was read, so a body
  * over the limit can still be refused with a plain 413: forwarding stops, the backend and its
  * children (receive-pack, index-pack) are killed, and nothing of the push is kept.
  */
-function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<{ status: number; refs: string[]; updates: RefUpdate[] }> {
+function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest): Promise<{ status: number; updates: RefUpdate[] }> {
   const env = gitEnv({
     HOME: r.root,
     GIT_PROJECT_ROOT: r.root,
@@ -304,10 +304,7 @@ function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest
     res.end();
     settle(code === 0 ? status : 500);
   });
-  return done.then((status) => {
-    const commands = parseReceiveCommands(start);
-    return { status, refs: commands.refs, updates: commands.updates };
-  });
+  return done.then((status) => ({ status, updates: parseReceiveCommands(start).updates }));
 }
 
 function formatBytes(n: number): string {

@@ -13,7 +13,6 @@ export interface RefUpdate {
 }
 
 export interface ReceiveCommands {
-  refs: string[];
   updates: RefUpdate[];
   capabilities: string[];
   /** False until the flush that ends the command list has been read. */
@@ -22,7 +21,7 @@ export interface ReceiveCommands {
 
 /** The ref updates at the start of a git-receive-pack request body (as much as is there). */
 export function parseReceiveCommands(body: Buffer): ReceiveCommands {
-  const out: ReceiveCommands = { refs: [], updates: [], capabilities: [], complete: false };
+  const out: ReceiveCommands = { updates: [], capabilities: [], complete: false };
   let at = 0;
   while (at + 4 <= body.length) {
     const len = Number.parseInt(body.subarray(at, at + 4).toString('latin1'), 16);
@@ -36,15 +35,12 @@ export function parseReceiveCommands(body: Buffer): ReceiveCommands {
     at += len;
     const nul = line.indexOf('\0');
     if (nul >= 0) {
-      if (out.refs.length === 0) out.capabilities = line.slice(nul + 1).trim().split(/\s+/).filter(Boolean);
+      if (out.updates.length === 0) out.capabilities = line.slice(nul + 1).trim().split(/\s+/).filter(Boolean);
       line = line.slice(0, nul);
     }
     line = line.replace(/\n$/, '');
     const m = /^([0-9a-f]{40,64}) ([0-9a-f]{40,64}) (\S+)$/.exec(line);
-    if (m) {
-      out.refs.push(m[3]!);
-      out.updates.push({ ref: m[3]!, old: m[1]!, new: m[2]! });
-    }
+    if (m) out.updates.push({ ref: m[3]!, old: m[1]!, new: m[2]! });
   }
   return out;
 }
@@ -59,7 +55,7 @@ const FLUSH = Buffer.from('0000', 'latin1');
 /** The body of a `application/x-git-receive-pack-result` refusing every ref with `reason`. */
 export function refusalReport(commands: ReceiveCommands, reason: string): Buffer {
   const oneLine = reason.replace(/\s+/g, ' ').trim();
-  const report = Buffer.concat([pkt(`unpack ${oneLine}\n`), ...commands.refs.map((ref) => pkt(`ng ${ref} ${oneLine}\n`)), FLUSH]);
+  const report = Buffer.concat([pkt(`unpack ${oneLine}\n`), ...commands.updates.map((u) => pkt(`ng ${u.ref} ${oneLine}\n`)), FLUSH]);
   if (!commands.capabilities.includes('side-band-64k') && !commands.capabilities.includes('side-band')) return report;
   const max = commands.capabilities.includes('side-band-64k') ? 65515 : 995;
   const parts: Buffer[] = [pkt(Buffer.concat([Buffer.from([2]), Buffer.from(`${oneLine}\n`, 'utf8')]))];
