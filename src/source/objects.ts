@@ -297,20 +297,8 @@ export class ObjectReader {
   /** A delta's base and result sizes, from the first inflated bytes of the delta. */
   private async deltaSizes(pack: Pack, head: EntryHead): Promise<{ baseSize: number; resultSize: number }> {
     const prefix = await this.pread(pack, head.dataAt, Math.min(512, head.end - head.dataAt));
-    const d = inflatePrefix(prefix, 20);
-    let p = 0;
-    const varint = (): number => {
-      let v = 0;
-      let shift = 0;
-      let c: number;
-      do {
-        c = d[p++]!;
-        v += (c & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (c & 0x80 && p < d.length);
-      return v;
-    };
-    return { baseSize: varint(), resultSize: varint() };
+    const { baseSize, resultSize } = deltaHeader(inflatePrefix(prefix, 20));
+    return { baseSize, resultSize };
   }
 
   private async packedHeader(pack: Pack, offset: number): Promise<ObjectHeader> {
@@ -442,22 +430,30 @@ function entryEnds(offsets: Map<string, number>, packSize: number): Map<number, 
   return ends;
 }
 
-function applyDelta(base: Buffer, delta: Buffer): Buffer {
+/** A delta's header: its base and result sizes (two varints), and where its instructions start. */
+function deltaHeader(d: Buffer): { baseSize: number; resultSize: number; at: number } {
   let p = 0;
   const varint = (): number => {
     let v = 0;
     let shift = 0;
     let c: number;
     do {
-      c = delta[p++]!;
+      c = d[p++]!;
       v += (c & 0x7f) * 2 ** shift;
       shift += 7;
-    } while (c & 0x80);
+    } while (c & 0x80 && p < d.length);
     return v;
   };
-  const srcSize = varint();
-  if (srcSize !== base.length) throw new Error('delta base size mismatch');
-  const out = Buffer.allocUnsafe(varint());
+  const baseSize = varint();
+  const resultSize = varint();
+  return { baseSize, resultSize, at: p };
+}
+
+function applyDelta(base: Buffer, delta: Buffer): Buffer {
+  const header = deltaHeader(delta);
+  if (header.baseSize !== base.length) throw new Error('delta base size mismatch');
+  const out = Buffer.allocUnsafe(header.resultSize);
+  let p = header.at;
   let o = 0;
   while (p < delta.length) {
     const op = delta[p++]!;
