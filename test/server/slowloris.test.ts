@@ -271,7 +271,7 @@ describe('limits', () => {
 
   it('counts IPv6 clients by their /64', () => {
     expect(addressKey('127.0.0.1')).toBe('127.0.0.1');
-    expect(addressKey('::ffff:10.0.0.7')).toBe('10.0.0.7');
+    expect(addressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
     expect(addressKey('2001:db8:1:2:aaaa::1')).toBe(addressKey('2001:0db8:0001:0002:bbbb:cccc:dddd:eeee'));
     expect(addressKey('2001:db8:1:2::1')).not.toBe(addressKey('2001:db8:1:3::1'));
     expect(addressKey('::1')).toBe('0:0:0:0::/64');
