@@ -202,3 +202,18 @@ export interface HistoryEntry {
   outcome: HistoryOutcome;
   trigger: 'push' | 'rollback' | 'retry' | 'live-rollback' | 'scale';
 }
+
+/** What one drain request did and what is still on the node. */
+export interface DrainStep {
+  node: string;
+  /** Whether this request set `unschedulable` (false when the node was cordoned already). */
+  cordoned: boolean;
+  /** `namespace/name` of the pods asked to stop (or removed) by this request. */
+  evicted: string[];
+  /** Pods bound to the node that still run or are stopping. */
+  remaining: string[];
+  /** Pods no controller would recreate (evicted only with force). */
+  unmanaged: string[];
+  /** Nothing runs on the node any more. */
+  done: boolean;
+}

@@ -18,7 +18,7 @@
 //
 // A deleted node that heartbeats again re-registers as a new, schedulable node.
 import type { Logger } from 'pino';
-import { STORE_PREFIX, type NodeInfo, type Pod } from '../api/cluster.js';
+import { STORE_PREFIX, type DrainStep, type NodeInfo, type Pod } from '../api/cluster.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger } from '../common/index.js';
 import { EventRecorder } from '../controllers/index.js';
@@ -44,20 +44,6 @@ export interface NodeAdminOptions {
   logger?: Logger;
 }
 
-/** What one drain request did and what is still on the node. */
-export interface DrainStep {
-  node: string;
-  /** Whether this request set `unschedulable` (false when the node was cordoned already). */
-  cordoned: boolean;
-  /** `namespace/name` of the pods asked to stop (or removed) by this request. */
-  evicted: string[];
-  /** Pods bound to the node that still run or are stopping. */
-  remaining: string[];
-  /** Pods no controller would recreate (evicted only with force). */
-  unmanaged: string[];
-  /** Nothing runs on the node any more. */
-  done: boolean;
-}
 
 const decoder = new TextDecoder();
 

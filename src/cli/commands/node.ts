@@ -1,7 +1,7 @@
 // `capstan node list|cordon|uncordon|drain|delete`: node maintenance, as kubectl's (admin token
 // for everything but list). Drain repeats the server's bounded drain step until the node runs
 // no pods, printing what it evicts, and fails when --timeout passes first.
-import type { NodeInfo, Pod } from '../../api/cluster.js';
+import type { DrainStep, NodeInfo, Pod } from '../../api/cluster.js';
 import { CapstanError } from '../../common/errors.js';
 import { connect, type ApiClient, type ConnectionOptions } from '../api-client.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
@@ -20,15 +20,6 @@ export interface DrainOptions extends NodeOptions {
   batchSize?: number;
   /** Poll period while pods stop (default 1 s). */
   intervalMs?: number;
-}
-
-interface DrainStep {
-  node: string;
-  cordoned: boolean;
-  evicted: string[];
-  remaining: string[];
-  unmanaged: string[];
-  done: boolean;
 }
 
 const path = (name: string, action?: string): string => `/api/v1/nodes/${encodeURIComponent(name)}${action ? `/${action}` : ''}`;
