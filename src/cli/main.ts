@@ -126,9 +126,9 @@ function runOptions(cmd: Command): Command {
     .option('--git-anonymous-read', 'let anyone who reaches the port clone the served repository without a token (Secrets included)')
     .option('--max-replicas <n>', 'most pods one workload may ask for; a commit over it is refused whole (default 1000)', (v) => positiveInteger(v, '--max-replicas'))
     .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'))
-    .option('--max-connections <n>', 'open API connections in all (default: from the open-files limit, at most 16384)', (v) => Math.floor(positiveNumber(v, '--max-connections')))
+    .option('--max-connections <n>', 'open API connections in all (default: from the open-files limit, at most 16384)', (v) => positiveInteger(v, '--max-connections'))
     .option('--max-pending-per-address <n>', 'API connections per client address that have not sent a complete request yet (default 256)', (v) =>
-      Math.floor(positiveNumber(v, '--max-pending-per-address')),
+      positiveInteger(v, '--max-pending-per-address'),
     );
 }
 
