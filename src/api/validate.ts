@@ -24,6 +24,11 @@ export function validateDocument(doc: ParsedDocument): ValidationResult {
     diagnostics.push(diagnostic(severity, code, message, { file: doc.file, ...doc.locate(path) }, fieldPathString(path) || undefined));
   };
   const o = doc.object;
+  if (o.apiVersion === undefined && o.kind === undefined && o.metadata === undefined) {
+    // Some other tool's YAML (values, CI settings): say it is not read rather than fail the commit.
+    report('CAPSTAN_ERR_API_NOT_AN_OBJECT', 'not a Kubernetes object (no apiVersion, kind or metadata): skipped; list the file in .capstanignore to silence this', [], 'warning');
+    return { diagnostics };
+  }
   if (!checkKind(o, report)) return { diagnostics };
   const apiVersion = o.apiVersion as string;
   const kind = o.kind as string;

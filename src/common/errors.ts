@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_REFERENCE: 'an object refers to another that does not exist',
   CAPSTAN_ERR_API_LIMIT: 'a workload asks for more pods than --max-replicas allows',
   CAPSTAN_ERR_API_QUOTA: "the commit goes over a namespace's ResourceQuota",
+  CAPSTAN_ERR_API_NOT_AN_OBJECT: 'a YAML or JSON document has no apiVersion, kind or metadata: it is skipped with a warning',
 
   // server: HTTP API, auth; controllers
   CAPSTAN_ERR_API_BAD_REQUEST: 'the request is not valid: bad JSON, path or query parameter',

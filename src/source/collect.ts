@@ -45,11 +45,76 @@ export function compileSourceOptions(options: SourceOptions = {}): CompiledSourc
   };
 }
 
-/** A matcher for the ignore file's text (gitignore syntax); folders are tested as `dir/`. */
-export function ignoreMatcher(text: string | undefined): (path: string, isDir: boolean) => boolean {
-  if (text === undefined) return () => false;
-  const ig: Ignore = ignore().add(text);
-  return (path, isDir) => path !== '' && ig.ignores(isDir ? `${path}/` : path);
+/**
+ * Paths that are not manifests in most repositories, skipped unless the ignore file
+ * re-includes them (`!.github/`): hidden files and folders (CI workflows, editor and tool
+ * settings) and the configuration files of package managers, compilers, CI services and
+ * other tools that happen to be YAML or JSON. Matched below each source path, so a source
+ * path given on purpose (`--path .deploy`) is still read.
+ */
+export const DEFAULT_IGNORES: readonly string[] = Object.freeze([
+  '.*',
+  'package.json',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'pnpm-lock.yaml',
+  'pnpm-workspace.yaml',
+  'tsconfig.json',
+  'tsconfig.*.json',
+  'jsconfig.json',
+  'composer.json',
+  'renovate.json',
+  'lerna.json',
+  'nx.json',
+  'turbo.json',
+  'deno.json',
+  'bower.json',
+  'docker-compose*.yml',
+  'docker-compose*.yaml',
+  'compose.yml',
+  'compose.yaml',
+  'mkdocs.yml',
+  'mkdocs.yaml',
+  'codecov.yml',
+  'codecov.yaml',
+  'skaffold.yaml',
+  'devfile.yaml',
+  'catalog-info.yaml',
+  'azure-pipelines.yml',
+  'bitbucket-pipelines.yml',
+  'appveyor.yml',
+  'cloudbuild.yaml',
+  'buildspec.yml',
+  '_config.yml',
+]);
+
+export type IgnoreTest = (path: string, isDir: boolean) => boolean;
+
+/**
+ * A matcher for the ignore file's text (gitignore syntax) over the default ignores; folders
+ * are tested as `dir/`. The file is read first: what it ignores is ignored, what it
+ * re-includes with `!` is kept, and only then do the defaults apply, to paths below one of
+ * the source paths (`roots`).
+ */
+export function ignoreMatcher(text: string | undefined, roots: readonly string[] = ['']): IgnoreTest {
+  const user: Ignore | undefined = text === undefined ? undefined : ignore().add(text);
+  const defaults: Ignore = ignore().add([...DEFAULT_IGNORES]);
+  return (path, isDir) => {
+    if (path === '') return false;
+    const key = isDir ? `${path}/` : path;
+    if (user) {
+      const verdict = user.test(key);
+      if (verdict.ignored) return true;
+      if (verdict.unignored) return false;
+    }
+    const root = roots.find((r) => isUnder(path, r));
+    if (root === undefined) return false;
+    if (path === root) return false;
+    // Every default is a name pattern: test the last segment alone, so a folder the ignore
+    // file re-includes (`!.github/`) has its files read.
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    return defaults.ignores(isDir ? `${name}/` : name);
+  };
 }
 
 /**

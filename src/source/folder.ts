@@ -41,7 +41,7 @@ export class FolderReader {
   }
 
   async snapshot(location: string): Promise<SourceSnapshot> {
-    const ignored = ignoreMatcher(await this.readText(this.opts.ignoreFile));
+    const ignored = ignoreMatcher(await this.readText(this.opts.ignoreFile), this.opts.paths);
     const walk: WalkResult = { files: [], refused: [] };
     for (const start of this.opts.paths) {
       const abs = await this.realStart(start);
@@ -58,7 +58,7 @@ export class FolderReader {
 
   /** The given manifest paths only, filtered like `snapshot` (paths option, ignore file). */
   async readFiles(paths: string[], location: string): Promise<ReturnType<SnapshotBuilder['finish']>> {
-    const ignored = ignoreMatcher(await this.readText(this.opts.ignoreFile));
+    const ignored = ignoreMatcher(await this.readText(this.opts.ignoreFile), this.opts.paths);
     const walk: WalkResult = { files: [], refused: [] };
     for (const p of new Set(paths.map((x) => normalizeRepoPath(x)))) {
       if (!isSelected(p, this.opts.paths, ignored)) continue;

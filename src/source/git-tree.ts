@@ -107,8 +107,8 @@ export class GitTreeReader {
 
   private async ignoreAt(commit: string): Promise<Ignored> {
     const e = await this.entryAt(commit, this.opts.ignoreFile);
-    if (!e || e.type !== 'blob' || e.mode === MODE_SYMLINK) return ignoreMatcher(undefined);
-    return ignoreMatcher(Buffer.from(await this.blob(e.oid)).toString('utf8'));
+    if (!e || e.type !== 'blob' || e.mode === MODE_SYMLINK) return ignoreMatcher(undefined, this.opts.paths);
+    return ignoreMatcher(Buffer.from(await this.blob(e.oid)).toString('utf8'), this.opts.paths);
   }
 
   /**

@@ -319,6 +319,20 @@ describe('validateDocument', () => {
     expect(one(base).diagnostics.map((d) => d.code)).toEqual(['CAPSTAN_ERR_API_REQUIRED', 'CAPSTAN_ERR_API_REQUIRED']);
   });
 
+  it('skips a document that is not a Kubernetes object with a warning, and still fails one that looks like an object', () => {
+    const skipped = one('stages: [build]\nimage: node:22\n');
+    expect(skipped.object).toBeUndefined();
+    expect(skipped.diagnostics).toMatchObject([
+      { severity: 'warning', code: 'CAPSTAN_ERR_API_NOT_AN_OBJECT', file: 'apps/web.yaml', line: 1, message: expect.stringContaining('.capstanignore') },
+    ]);
+    // metadata without apiVersion/kind is a manifest with fields missing, not some other file.
+    expect(one('metadata: {name: x}\nspec: {}\n').diagnostics.map((d) => [d.severity, d.code])).toEqual([
+      ['error', 'CAPSTAN_ERR_API_REQUIRED'],
+      ['error', 'CAPSTAN_ERR_API_REQUIRED'],
+    ]);
+    expect(one('kind: Deployment\n').diagnostics.map((d) => [d.severity, d.code])).toEqual([['error', 'CAPSTAN_ERR_API_REQUIRED']]);
+  });
+
   it('checks names, namespaces, container names and labels as Kubernetes does', () => {
     const dep = GOOD.split('---')[0];
     const bad = (from: string, to: string) => one(dep.replace(from, to)).diagnostics.filter((d) => d.severity === 'error');

@@ -65,6 +65,31 @@ describe('folder source', () => {
     expect(await (await openSource(dir)).listFiles('missing')).toEqual([]);
   });
 
+  it('skips hidden folders and other tools\' files by default, unless the ignore file re-includes them', async () => {
+    const files = {
+      '.github/workflows/ci.yml': 'on: push\n',
+      '.gitlab-ci.yml': 'stages: []\n',
+      'package.json': '{}',
+      'tsconfig.json': '{}',
+      'tsconfig.build.json': '{}',
+      'docker-compose.prod.yml': 'services: {}\n',
+      'apps/web.yaml': 'a: 1\n',
+      'apps/.hidden/x.yaml': 'x: 1\n',
+      'apps/package.json': '{}',
+      '.deploy/d.yaml': 'd: 1\n',
+    };
+    const plain = folder(files);
+    expect((await (await openSource(plain)).snapshot()).files.map((f) => f.path)).toEqual(['apps/web.yaml']);
+    // A source path given on purpose is read even when it is hidden.
+    expect((await (await openSource(plain, { paths: ['.deploy'] })).snapshot()).files.map((f) => f.path)).toEqual(['.deploy/d.yaml']);
+    // readFiles (the changed paths of a commit) applies the same defaults.
+    expect((await (await openSource(plain)).readFiles(['.github/workflows/ci.yml', 'package.json', 'apps/web.yaml'])).files.map((f) => f.path)).toEqual([
+      'apps/web.yaml',
+    ]);
+    const reincluded = folder({ ...files, '.capstanignore': '!.github/\n!package.json\napps/web.yaml\n' });
+    expect((await (await openSource(reincluded)).snapshot()).files.map((f) => f.path)).toEqual(['.github/workflows/ci.yml', 'apps/package.json', 'package.json']);
+  });
+
   it('refuses paths that leave the folder and reports missing ones', async () => {
     const dir = folder({ 'a.yaml': 'a: 1\n' });
     expect(await codeOf(openSource(dir, { paths: ['../etc'] }))).toBe('CAPSTAN_ERR_SOURCE_PATH_ESCAPE');

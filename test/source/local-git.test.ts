@@ -110,6 +110,18 @@ describe('local Git repository', () => {
     expect(read.diagnostics.map((d) => d.file)).toEqual(['link.yaml']);
   });
 
+  it('skips hidden folders and package files in Git trees by default', async () => {
+    const dir = initWorkTree({ '.github/workflows/ci.yml': 'on: push\n', 'package-lock.json': '{}', 'k8s/app.yaml': 'a: 1\n' });
+    const c = commitFiles(dir, {}, 'c');
+    try {
+      expect((await (await openSource(dir)).snapshot(c)).files.map((f) => f.path)).toEqual(['k8s/app.yaml']);
+      const again = commitFiles(dir, { '.capstanignore': '!.github/\n' }, 're-include');
+      expect((await (await openSource(dir)).snapshot(again)).files.map((f) => f.path)).toEqual(['.github/workflows/ci.yml', 'k8s/app.yaml']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('applies limits and the ignore file to Git trees', async () => {
     const dir = initWorkTree({ '.capstanignore': 'skip/\n', 'skip/s.yaml': 's: 1\n', 'big.yaml': 'x'.repeat(300), 'bin.json': '\0' });
     const c = commitFiles(dir, {}, 'c');
