@@ -9,6 +9,7 @@ describe('well-known node labels', () => {
       'kubernetes.io/arch': 'amd64',
       'beta.kubernetes.io/os': 'linux',
       'beta.kubernetes.io/arch': 'amd64',
+      'node.kubernetes.io/instance-type': 'capstan',
     });
     expect(wellKnownNodeLabels('n2', 'win32', 'arm64')).toMatchObject({ 'kubernetes.io/os': 'windows', 'kubernetes.io/arch': 'arm64' });
     expect(wellKnownNodeLabels('n3', 'linux', 'ppc64')['kubernetes.io/arch']).toBe('ppc64le');
