@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_CHART_TEMPLATE: 'a template could not be parsed or rendered',
   CAPSTAN_ERR_CHART_LIMIT: 'rendering went over its time or output limit',
   CAPSTAN_ERR_CHART_CYCLE: 'chart dependencies form a cycle',
+  CAPSTAN_ERR_KUSTOMIZE_INVALID: 'a kustomization file has a field of the wrong type or value, or one Capstan does not implement (warning)',
+  CAPSTAN_ERR_KUSTOMIZE_RESOURCE: 'a kustomization names a resource, base, component, patch or generator file that does not exist, leaves the repository, or is remote',
+  CAPSTAN_ERR_KUSTOMIZE_PATCH: 'a kustomization patch is not valid or its target is not found',
+  CAPSTAN_ERR_KUSTOMIZE_CYCLE: 'kustomizations refer to each other in a cycle',
 
   // api: object model
   CAPSTAN_ERR_API_UNKNOWN_KIND: 'the apiVersion/kind is not one Capstan accepts',
