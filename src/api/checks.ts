@@ -4,6 +4,7 @@
 import type { ErrorCode } from '../common/index.js';
 import type { FieldPath } from '../render/types.js';
 import { cronProblem } from './cron.js';
+import { checkJobSpec, checkServiceAccount } from './kinds-core.js';
 import { checkResourceQuota } from './quota.js';
 import {
   configKeyProblem,
@@ -64,6 +65,23 @@ export function checkObject(o: Obj, report: Report): void {
     case 'ResourceQuota':
       checkResourceQuota(o, report);
       break;
+    case 'ServiceAccount':
+      checkServiceAccount(o, report);
+      break;
+    case 'Pod':
+      if (isObj(spec)) checkPodSpec(spec, ['spec'], report);
+      break;
+    case 'Job':
+      if (isObj(spec)) {
+        const template = spec.template;
+        if (isObj(template) && isObj(template.metadata)) {
+          checkLabels(template.metadata.labels, ['spec', 'template', 'metadata', 'labels'], report);
+          checkAnnotations(template.metadata.annotations, ['spec', 'template', 'metadata', 'annotations'], report);
+        }
+        if (isObj(template) && isObj(template.spec)) checkPodSpec(template.spec, ['spec', 'template', 'spec'], report);
+        checkJobSpec(spec, ['spec'], report);
+      }
+      break;
   }
 }
 
@@ -73,6 +91,7 @@ const DERIVED_SUFFIX: Record<string, { length: number; why: string }> = {
   Rollout: { length: 17, why: 'its pods are named <name>-<10-character revision hash>-<5-character suffix>, at most 253 characters' },
   // Jobs append an 11-character suffix, and their pods a few more.
   CronJob: { length: 201, why: 'its Jobs are named <name>-<11-character suffix>, which must fit in a 63-character label value' },
+  Job: { length: 190, why: "it is its pods' job-name label value, at most 63 characters" },
 };
 
 function checkMetadata(o: Obj, kind: string, report: Report): void {

@@ -48,6 +48,18 @@ export function applyDefaults<T extends ManifestObject>(input: T): T {
     case 'CronJob':
       if (spec) defaultCronJob(spec);
       break;
+    case 'Job':
+      if (spec) {
+        defaultJobSpec(spec);
+        def(spec, 'completionMode', 'NonIndexed');
+        // Kubernetes: completions and parallelism both default to 1.
+        def(spec, 'completions', 1);
+        def(spec, 'parallelism', 1);
+      }
+      break;
+    case 'Pod':
+      if (spec) defaultPodSpec(spec, 'Always');
+      break;
     case 'AnalysisTemplate':
       if (spec) {
         def(spec, 'noDataPolicy', 'Inconclusive');

@@ -3,6 +3,7 @@
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { analysisTemplateSchema, chartReleaseSchema, configMapSchema, cronJobSchema, secretSchema, serviceSchema } from './others.js';
+import { jobSchema, namespaceSchema, podSchema, serviceAccountSchema } from './kinds-core.js';
 import { sharedSchemas } from './pod.js';
 import { resourceQuotaSchema } from './quota.js';
 import type { Schema } from './schema-util.js';
@@ -23,6 +24,10 @@ const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisTemplate', schema: analysisTemplateSchema },
   { apiVersion: 'capstan.dev/v1', kind: 'ChartRelease', schema: chartReleaseSchema },
   { apiVersion: 'v1', kind: 'ResourceQuota', schema: resourceQuotaSchema },
+  { apiVersion: 'v1', kind: 'Namespace', schema: namespaceSchema },
+  { apiVersion: 'v1', kind: 'ServiceAccount', schema: serviceAccountSchema },
+  { apiVersion: 'v1', kind: 'Pod', schema: podSchema },
+  { apiVersion: 'batch/v1', kind: 'Job', schema: jobSchema },
 ];
 
 export const KNOWN_KINDS: ReadonlyArray<Readonly<KindInfo>> = Object.freeze(
