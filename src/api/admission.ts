@@ -11,6 +11,7 @@ import { diagnostic, type Diagnostic, type ErrorCode } from '../common/index.js'
 import type { FieldPath } from '../render/types.js';
 import { fieldPathString, isObj } from './checks.js';
 import type { Container } from './pod.js';
+import { networkFieldPaths } from './others.js';
 import { parseQuantity, quantityValue } from './quantity.js';
 import { quotaMeasure, type QuotaMeasure, type ResourceQuota } from './quota.js';
 import type { ManifestObject, ObjectSource, SourcedObject } from './types.js';
@@ -95,6 +96,7 @@ export function admissionFieldPaths(o: ManifestObject): FieldPath[] {
     demand.containers.forEach((_, i) => paths.push([...demand.containersPath, i]));
   }
   for (const c of otherCounts(o)) paths.push(c.path);
+  paths.push(...networkFieldPaths(o));
   if (o.kind === 'ResourceQuota') {
     const hard = (o as ResourceQuota).spec?.hard ?? {};
     for (const key of Object.keys(hard)) paths.push(['spec', 'hard', key]);

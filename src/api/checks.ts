@@ -3,9 +3,13 @@
 
 import type { ErrorCode } from '../common/index.js';
 import type { FieldPath } from '../render/types.js';
+import { checkAppsWorkload } from './apps.js';
 import { cronProblem } from './cron.js';
 import { checkJobSpec, checkServiceAccount } from './kinds-core.js';
+import { checkIngress } from './ingress.js';
+import { checkServiceNetwork } from './others.js';
 import { checkResourceQuota } from './quota.js';
+import { checkVolumes } from './volumes.js';
 import {
   configKeyProblem,
   dns1035LabelProblem,
@@ -46,11 +50,22 @@ export function checkObject(o: Obj, report: Report): void {
     case 'Rollout':
       if (isObj(spec)) checkWorkload(spec, kind, report);
       break;
+    case 'StatefulSet':
+    case 'DaemonSet':
+      if (isObj(spec)) {
+        checkWorkload(spec, kind, report);
+        checkAppsWorkload(spec, kind, report);
+      }
+      break;
     case 'CronJob':
       if (isObj(spec)) checkCronJob(spec, report);
       break;
     case 'Service':
       if (isObj(spec)) checkService(spec, report);
+      if (isObj(spec)) checkServiceNetwork(spec, report);
+      break;
+    case 'Ingress':
+      checkIngress(o, report);
       break;
     case 'ConfigMap':
     case 'Secret':
@@ -89,6 +104,10 @@ export function checkObject(o: Obj, report: Report): void {
 const DERIVED_SUFFIX: Record<string, { length: number; why: string }> = {
   Deployment: { length: 17, why: 'its pods are named <name>-<10-character revision hash>-<5-character suffix>, at most 253 characters' },
   Rollout: { length: 17, why: 'its pods are named <name>-<10-character revision hash>-<5-character suffix>, at most 253 characters' },
+  // The pod name is also the statefulset.kubernetes.io/pod-name label value (at most 63), and
+  // Kubernetes' controller-revision-hash label (<name>-<hash>) caps the name at 52.
+  StatefulSet: { length: 201, why: 'its pods are named <name>-<ordinal> and labelled with <name>-<revision hash>, which must fit in a 63-character label value' },
+  DaemonSet: { length: 17, why: 'its pods are named <name>-<5-character suffix> and carry <name>-<revision hash> labels, at most 253 characters' },
   // Jobs append an 11-character suffix, and their pods a few more.
   CronJob: { length: 201, why: 'its Jobs are named <name>-<11-character suffix>, which must fit in a 63-character label value' },
   Job: { length: 190, why: "it is its pods' job-name label value, at most 63 characters" },
@@ -281,6 +300,7 @@ function checkPodSpec(pod: Obj, path: FieldPath, report: Report): void {
       portNames.add(p.name);
     });
   });
+  checkVolumes(pod, path, report);
   list(pod.tolerations).forEach((t, i) => {
     if (isObj(t) && t.operator === 'Exists' && t.value !== undefined && t.value !== '') {
       report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...path, 'tolerations', i, 'value'])} must be empty when operator is Exists`, [

@@ -33,6 +33,12 @@ export function applyDefaults<T extends ManifestObject>(input: T): T {
     case 'Rollout':
       if (spec) defaultWorkload(spec, o.kind);
       break;
+    case 'StatefulSet':
+      if (spec) defaultStatefulSet(spec);
+      break;
+    case 'DaemonSet':
+      if (spec) defaultDaemonSet(spec);
+      break;
     case 'Service':
       if (spec) {
         def(spec, 'type', 'ClusterIP');
@@ -97,6 +103,40 @@ function defaultWorkload(spec: Obj, kind: string): void {
       def(ru, 'maxSurge', '25%');
       def(ru, 'maxUnavailable', '25%');
     }
+  }
+  const template = isObj(spec.template) ? spec.template : undefined;
+  if (template && isObj(template.spec)) defaultPodSpec(template.spec, 'Always');
+}
+
+function defaultStatefulSet(spec: Obj): void {
+  def(spec, 'replicas', 1);
+  def(spec, 'podManagementPolicy', 'OrderedReady');
+  def(spec, 'revisionHistoryLimit', 10);
+  def(spec, 'minReadySeconds', 0);
+  const us = child(spec, 'updateStrategy');
+  def(us, 'type', 'RollingUpdate');
+  if (us.type === 'RollingUpdate') def(child(us, 'rollingUpdate'), 'partition', 0);
+  const retention = child(spec, 'persistentVolumeClaimRetentionPolicy');
+  def(retention, 'whenDeleted', 'Retain');
+  def(retention, 'whenScaled', 'Retain');
+  each(spec.volumeClaimTemplates, (t) => {
+    const ts = child(t, 'spec');
+    def(ts, 'volumeMode', 'Filesystem');
+    def(ts, 'accessModes', ['ReadWriteOnce']);
+  });
+  const template = isObj(spec.template) ? spec.template : undefined;
+  if (template && isObj(template.spec)) defaultPodSpec(template.spec, 'Always');
+}
+
+function defaultDaemonSet(spec: Obj): void {
+  def(spec, 'revisionHistoryLimit', 10);
+  def(spec, 'minReadySeconds', 0);
+  const us = child(spec, 'updateStrategy');
+  def(us, 'type', 'RollingUpdate');
+  if (us.type === 'RollingUpdate') {
+    const ru = child(us, 'rollingUpdate');
+    def(ru, 'maxUnavailable', 1);
+    def(ru, 'maxSurge', 0);
   }
   const template = isObj(spec.template) ? spec.template : undefined;
   if (template && isObj(template.spec)) defaultPodSpec(template.spec, 'Always');

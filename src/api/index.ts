@@ -52,6 +52,8 @@ export type {
   Deployment,
   Rollout,
 } from './workload.js';
+export { statefulSetSchema, daemonSetSchema } from './apps.js';
+export type { StatefulSet, StatefulSetSpec, DaemonSet, DaemonSetSpec, VolumeClaimTemplate, ClaimRetention } from './apps.js';
 export type {
   ServicePort,
   Service,
@@ -65,3 +67,6 @@ export type {
   AnalysisTemplate,
   ChartRelease,
 } from './others.js';
+export { exposesNodePorts, findNodePortConflicts, isHeadless, NODE_PORT_MAX, NODE_PORT_MIN } from './others.js';
+export { checkIngress, ingressHostProblem, ingressSchema, INGRESS_CLASS } from './ingress.js';
+export type { Ingress, IngressBackend, IngressPath, IngressRule, IngressTLS, PathType } from './ingress.js';

@@ -2,9 +2,11 @@
 
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
+import { daemonSetSchema, statefulSetSchema } from './apps.js';
 import { analysisTemplateSchema, chartReleaseSchema, configMapSchema, cronJobSchema, secretSchema, serviceSchema } from './others.js';
 import { jobSchema, namespaceSchema, podSchema, serviceAccountSchema } from './kinds-core.js';
 import { sharedSchemas } from './pod.js';
+import { ingressSchema } from './ingress.js';
 import { resourceQuotaSchema } from './quota.js';
 import type { Schema } from './schema-util.js';
 import { deploymentSchema, rolloutSchema } from './workload.js';
@@ -24,6 +26,9 @@ const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisTemplate', schema: analysisTemplateSchema },
   { apiVersion: 'capstan.dev/v1', kind: 'ChartRelease', schema: chartReleaseSchema },
   { apiVersion: 'v1', kind: 'ResourceQuota', schema: resourceQuotaSchema },
+  { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', schema: ingressSchema },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', schema: statefulSetSchema },
+  { apiVersion: 'apps/v1', kind: 'DaemonSet', schema: daemonSetSchema },
   { apiVersion: 'v1', kind: 'Namespace', schema: namespaceSchema },
   { apiVersion: 'v1', kind: 'ServiceAccount', schema: serviceAccountSchema },
   { apiVersion: 'v1', kind: 'Pod', schema: podSchema },

@@ -1,5 +1,9 @@
 // Service, ConfigMap, Secret, CronJob, AnalysisTemplate and ChartRelease.
 
+import { diagnostic } from '../common/index.js';
+import type { Diagnostic } from '../common/index.js';
+import type { FieldPath } from '../render/types.js';
+import type { Report } from './checks.js';
 import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';
 import {
@@ -22,7 +26,7 @@ import {
   topLevel,
 } from './schema-util.js';
 import type { Schema } from './schema-util.js';
-import type { ManifestObject } from './types.js';
+import type { ManifestObject, SourcedObject } from './types.js';
 
 export interface ServicePort {
   name?: string;
@@ -38,8 +42,13 @@ export interface Service extends ManifestObject {
   spec: {
     selector?: Record<string, string>;
     ports: ServicePort[];
-    /** Informational: Capstan's router serves every Service the same way. */
+    /**
+     * ClusterIP: the router listens on each port. NodePort: also on each port's `nodePort`
+     * (allocated from 30000-32767 when unset). LoadBalancer: as NodePort (no external balancer).
+     */
     type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+    /** `None`: a headless Service, no router listener; its endpoints are published instead. */
+    clusterIP?: string;
   };
 }
 
@@ -128,6 +137,94 @@ export interface ChartRelease extends ManifestObject {
   };
 }
 
+/** Kubernetes' default --service-node-port-range. */
+export const NODE_PORT_MIN = 30000;
+export const NODE_PORT_MAX = 32767;
+
+/** Whether the router serves a Service on node ports (NodePort, and LoadBalancer as NodePort). */
+export function exposesNodePorts(spec: Pick<Service['spec'], 'type'>): boolean {
+  return spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+}
+
+/** `clusterIP: None`. */
+export function isHeadless(spec: Pick<Service['spec'], 'clusterIP'>): boolean {
+  return spec.clusterIP === 'None';
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** type, nodePort and clusterIP rules of one Service spec (what Kubernetes refuses or ignores). */
+export function checkServiceNetwork(spec: Obj, report: Report): void {
+  const type = spec.type ?? 'ClusterIP';
+  const ports = Array.isArray(spec.ports) ? spec.ports : [];
+  if (type === 'LoadBalancer') {
+    report('CAPSTAN_ERR_API_SCHEMA', 'spec.type LoadBalancer: Capstan has no external load balancer; the Service is served as a NodePort', ['spec', 'type'], 'warning');
+  }
+  const clusterIP = spec.clusterIP;
+  if (typeof clusterIP === 'string' && clusterIP !== 'None') {
+    report('CAPSTAN_ERR_API_SCHEMA', `spec.clusterIP "${clusterIP}" is ignored: only None (headless) means something to Capstan's router`, ['spec', 'clusterIP'], 'warning');
+  }
+  if (clusterIP === 'None' && type !== 'ClusterIP') {
+    report('CAPSTAN_ERR_API_SCHEMA', `spec.clusterIP None (headless) cannot be used with spec.type ${String(type)}`, ['spec', 'clusterIP']);
+  }
+  const seen = new Map<number, number>();
+  ports.forEach((p: unknown, i: number) => {
+    if (!isObj(p) || typeof p.nodePort !== 'number') return;
+    const path = ['spec', 'ports', i, 'nodePort'];
+    if (type === 'ClusterIP') {
+      report('CAPSTAN_ERR_API_SCHEMA', `spec.ports[${i}].nodePort may not be used when spec.type is ClusterIP`, path);
+      return;
+    }
+    const prev = seen.get(p.nodePort);
+    if (prev !== undefined) report('CAPSTAN_ERR_API_NODE_PORT_CONFLICT', `spec.ports[${i}].nodePort ${p.nodePort} is also spec.ports[${prev}].nodePort`, path);
+    else seen.set(p.nodePort, i);
+  });
+}
+
+/**
+ * Field paths whose positions validation records (`source.at`), so checks across objects
+ * (nodePort conflicts, immutable data) name file:line:col.
+ */
+export function networkFieldPaths(o: ManifestObject): FieldPath[] {
+  if (o.kind === 'Service') {
+    const ports = (o as Service).spec?.ports;
+    return (Array.isArray(ports) ? ports : []).flatMap((p, i) => (typeof p?.nodePort === 'number' ? [['spec', 'ports', i, 'nodePort']] : []));
+  }
+  if (o.kind === 'ConfigMap' || o.kind === 'Secret') {
+    return ['data', 'binaryData', 'stringData', 'immutable'].filter((f) => o[f] !== undefined).map((f) => [f]);
+  }
+  return [];
+}
+
+/** One error per Service port that asks for a nodePort another Service (or an earlier one) holds. */
+export function findNodePortConflicts(objects: readonly SourcedObject[]): Diagnostic[] {
+  const taken = new Map<number, { id: string; where: string }>();
+  const out: Diagnostic[] = [];
+  for (const s of objects) {
+    if (s.object.kind !== 'Service') continue;
+    const svc = s.object as Service;
+    if (!exposesNodePorts(svc.spec ?? {})) continue;
+    const id = `Service ${svc.metadata.namespace}/${svc.metadata.name}`;
+    (svc.spec.ports ?? []).forEach((p, i) => {
+      if (typeof p.nodePort !== 'number') return;
+      const field = `spec.ports[${i}].nodePort`;
+      const at = s.source.at?.[field];
+      const loc = { file: s.source.file, line: at?.line ?? s.source.line, column: at?.column ?? s.source.column };
+      const prev = taken.get(p.nodePort);
+      if (prev === undefined) {
+        taken.set(p.nodePort, { id, where: `${loc.file}:${loc.line}:${loc.column}` });
+        return;
+      }
+      if (prev.id === id) return; // within one Service: checkServiceNetwork reports it
+      out.push(
+        diagnostic('error', 'CAPSTAN_ERR_API_NODE_PORT_CONFLICT', `${field} ${p.nodePort} is already used by ${prev.id} (${prev.where})`, loc, field),
+      );
+    });
+  }
+  return out;
+}
+
 export function serviceSchema(): Schema {
   return topLevel(
     {
@@ -135,12 +232,13 @@ export function serviceSchema(): Schema {
         {
           selector: labels(),
           ports: arr(
-            obj({ name: portName(), port: port(), targetPort: portOrName(), protocol: oneOfValues(['TCP', 'UDP']), nodePort: port() }, [
+            obj({ name: portName(), port: port(), targetPort: portOrName(), protocol: oneOfValues(['TCP', 'UDP']), nodePort: int(NODE_PORT_MIN, NODE_PORT_MAX) }, [
               'port',
             ]),
             { minItems: 1 },
           ),
           type: oneOfValues(['ClusterIP', 'NodePort', 'LoadBalancer']),
+          clusterIP: nonEmpty(),
         },
         ['ports'],
       ),

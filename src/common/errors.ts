@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_REFERENCE: 'an object refers to another that does not exist',
   CAPSTAN_ERR_API_LIMIT: 'a workload asks for more pods than --max-replicas allows',
   CAPSTAN_ERR_API_QUOTA: "the commit goes over a namespace's ResourceQuota",
+  CAPSTAN_ERR_API_NODE_PORT_CONFLICT: 'two Service ports ask for the same nodePort',
+  CAPSTAN_ERR_API_IMMUTABLE: 'a commit changes the data of an immutable ConfigMap or Secret (rename it to change it)',
   CAPSTAN_ERR_API_NOT_AN_OBJECT: 'a YAML or JSON document has no apiVersion, kind or metadata: it is skipped with a warning',
 
   // server: HTTP API, auth; controllers
@@ -88,6 +90,7 @@ export const ERROR_CODES = {
 
   CAPSTAN_ERR_SCHEDULER_UNKNOWN_NODE: "the node is not in the scheduler's cluster view",
   CAPSTAN_ERR_ROUTER_LISTEN: 'the router could not listen on a Service port (address in use or not allowed)',
+  CAPSTAN_ERR_ROUTER_TLS: "an Ingress TLS Secret is missing or does not hold a valid kubernetes.io/tls certificate and key: TLS is refused for its hosts",
 
   // agent: runtimes, probes, containers
   CAPSTAN_ERR_AGENT_RUNTIME: 'the container runtime (Docker or the process runtime) reported an error',
