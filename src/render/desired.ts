@@ -2,7 +2,7 @@
 // validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
 // so it is cached by Git blob id: a re-plan after a one-file commit parses one file.
 
-import { admit, findDuplicateObjects, findNodePortConflicts, type AdmissionLimits } from '../api/index.js';
+import { admit, checkAutoscalers, findDuplicateObjects, findNodePortConflicts, type AdmissionLimits } from '../api/index.js';
 import type { SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
 import type { SourceFile, SourceSnapshot } from '../source/types.js';
@@ -90,6 +90,9 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
   if (options.checkDuplicates !== false) errors.push(...findDuplicateObjects(objects));
   errors.push(...findNodePortConflicts(objects));
   errors.push(...admit(objects, options.admission).errors);
+  const autoscalers = checkAutoscalers(objects);
+  errors.push(...autoscalers.errors);
+  warnings.push(...autoscalers.warnings);
   return {
     snapshot: { kind: snapshot.kind, location: snapshot.location, ref: snapshot.ref, commit: snapshot.commit },
     objects,
