@@ -8,6 +8,8 @@ export { findDuplicateObjects } from './duplicates.js';
 export { admit, DEFAULT_MAX_REPLICAS } from './admission.js';
 export type { AdmissionLimits, AdmissionResult } from './admission.js';
 export type { ResourceQuota } from './quota.js';
+export { checkAutoscalers, defaultBehavior, normalizeHpaSpec, REQUESTS_PER_SECOND_METRICS, SCALE_TARGETS } from './hpa.js';
+export type { HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, HpaBehavior, HpaScalingPolicy, HpaScalingRules, MetricSpec, MetricTarget, NormalizedHpaSpec } from './hpa.js';
 export { applyDefaults, pullPolicyFor, DEFAULT_NAMESPACE } from './defaults.js';
 export { parseQuantity, quantityValue, parseDuration } from './quantity.js';
 export { cronProblem } from './cron.js';

@@ -5,6 +5,7 @@ import type { ValidateFunction } from 'ajv';
 import { daemonSetSchema, statefulSetSchema } from './apps.js';
 import { analysisTemplateSchema, chartReleaseSchema, configMapSchema, cronJobSchema, secretSchema, serviceSchema } from './others.js';
 import { jobSchema, namespaceSchema, podSchema, serviceAccountSchema } from './kinds-core.js';
+import { hpaV1Schema, hpaV2Schema } from './hpa.js';
 import { sharedSchemas } from './pod.js';
 import { ingressSchema } from './ingress.js';
 import { resourceQuotaSchema } from './quota.js';
@@ -26,6 +27,8 @@ const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'AnalysisTemplate', schema: analysisTemplateSchema },
   { apiVersion: 'capstan.dev/v1', kind: 'ChartRelease', schema: chartReleaseSchema },
   { apiVersion: 'v1', kind: 'ResourceQuota', schema: resourceQuotaSchema },
+  { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', schema: hpaV2Schema },
+  { apiVersion: 'autoscaling/v1', kind: 'HorizontalPodAutoscaler', schema: hpaV1Schema },
   { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', schema: ingressSchema },
   { apiVersion: 'apps/v1', kind: 'StatefulSet', schema: statefulSetSchema },
   { apiVersion: 'apps/v1', kind: 'DaemonSet', schema: daemonSetSchema },

@@ -8,6 +8,7 @@ import { checkObject, fieldPathString, isObj } from './checks.js';
 import type { Report } from './checks.js';
 import { admissionFieldPaths } from './admission.js';
 import { applyDefaults } from './defaults.js';
+import { checkHorizontalPodAutoscaler } from './hpa.js';
 import { KNOWN_KINDS, validatorFor } from './kinds.js';
 import { closest } from './suggest.js';
 import type { ManifestObject, SourcedObject } from './types.js';
@@ -40,6 +41,7 @@ export function validateDocument(doc: ParsedDocument): ValidationResult {
     for (const e of validate.errors ?? []) reportAjvError(e, o, hideValues, report);
   }
   checkObject(o, report);
+  if (kind === 'HorizontalPodAutoscaler') checkHorizontalPodAutoscaler(o, report);
   diagnostics.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
