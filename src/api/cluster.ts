@@ -52,8 +52,9 @@ export type ContainerSpec = Omit<Container, 'livenessProbe' | 'readinessProbe' |
 export type { ContainerPort, EnvVar, Toleration };
 
 /** A pod's spec: the template's spec with defaults applied, and the node it is bound to. */
-export interface PodSpec extends Omit<ManifestPodSpec, 'containers' | 'restartPolicy' | 'terminationGracePeriodSeconds'> {
+export interface PodSpec extends Omit<ManifestPodSpec, 'containers' | 'initContainers' | 'restartPolicy' | 'terminationGracePeriodSeconds'> {
   containers: ContainerSpec[];
+  initContainers?: ContainerSpec[];
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds: number;
   /** Set by the scheduler when the pod is bound. */
@@ -87,6 +88,8 @@ export interface PodStatus {
   /** Host ports the runtime bound, by container port name or number: how the router reaches it. */
   ports?: Record<string, number>;
   containerStatuses?: ContainerStatus[];
+  /** The init containers' statuses, in order (sidecars among them); never counted in READY. */
+  initContainerStatuses?: ContainerStatus[];
   startedAt?: string;
   /**
    * Set by the agent once every container of a pod with `deletionRequestedAt` has stopped

@@ -162,7 +162,7 @@ function defaultPodSpec(pod: Obj, restartPolicy: string | undefined): void {
   if (restartPolicy !== undefined) def(pod, 'restartPolicy', restartPolicy);
   def(pod, 'terminationGracePeriodSeconds', 30);
   def(pod, 'hostNetwork', false);
-  each(pod.containers, (c) => {
+  for (const containers of [pod.containers, pod.initContainers]) each(containers, (c) => {
     if (typeof c.image === 'string') def(c, 'imagePullPolicy', pullPolicyFor(c.image));
     each(c.ports, (p) => def(p, 'protocol', 'TCP'));
     for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {

@@ -83,7 +83,46 @@ export interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   startupProbe?: Probe;
+  /** Only on an init container: Always makes it a sidecar (started in order, kept running). */
+  restartPolicy?: 'Always';
+  securityContext?: SecurityContext;
   lifecycle?: { preStop?: LifecycleHandler };
+}
+
+export interface Capabilities {
+  add?: string[];
+  drop?: string[];
+}
+
+/** seccompProfile and appArmorProfile: RuntimeDefault and Unconfined are applied; Localhost is not. */
+export interface SecurityProfile {
+  type: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+  localhostProfile?: string;
+}
+
+/** A container's securityContext; runAsUser, runAsGroup and runAsNonRoot override the pod's. */
+export interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  privileged?: boolean;
+  capabilities?: Capabilities;
+  seccompProfile?: SecurityProfile;
+  appArmorProfile?: SecurityProfile;
+}
+
+export interface PodSecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  fsGroup?: number;
+  supplementalGroups?: number[];
+  /** Accepted with a warning: not applied. */
+  sysctls?: Array<{ name: string; value: string }>;
+  seccompProfile?: SecurityProfile;
+  appArmorProfile?: SecurityProfile;
 }
 
 export interface NodeSelectorRequirement {
@@ -115,6 +154,17 @@ export interface PodSpec {
   affinity?: { nodeAffinity?: NodeAffinity };
   tolerations?: Toleration[];
   hostNetwork?: boolean;
+  /** Run one at a time, in order, each to exit 0 before the next and before `containers`. */
+  initContainers?: Container[];
+  securityContext?: PodSecurityContext;
+  /** Secrets of type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg used to pull images. */
+  imagePullSecrets?: Array<{ name: string }>;
+  /** Kept in the pod spec; no token is mounted. */
+  serviceAccountName?: string;
+  /** Deprecated alias of serviceAccountName. */
+  serviceAccount?: string;
+  /** Accepted with a warning: no token is mounted either way. */
+  automountServiceAccountToken?: boolean;
 }
 
 export interface PodTemplateSpec {
@@ -214,12 +264,31 @@ export function containerSchema(): Schema {
       livenessProbe: { $ref: PROBE_REF },
       readinessProbe: { $ref: PROBE_REF },
       startupProbe: { $ref: PROBE_REF },
+      restartPolicy: oneOfValues(['Always']),
+      securityContext: obj({
+        ...identity(),
+        readOnlyRootFilesystem: bool(),
+        allowPrivilegeEscalation: bool(),
+        privileged: bool(),
+        capabilities: obj({ add: arr(nonEmpty()), drop: arr(nonEmpty()) }),
+        seccompProfile: securityProfile(),
+        appArmorProfile: securityProfile(),
+      }),
       lifecycle: obj({
         preStop: obj({ httpGet: httpGet(), tcpSocket: tcpSocket(), exec: exec(), sleep: obj({ seconds: int(0) }, ['seconds']) }),
       }),
     },
     ['name', 'image'],
   );
+}
+
+/** runAsUser, runAsGroup and runAsNonRoot: shared by the pod's and each container's securityContext. */
+function identity(): Record<string, Schema> {
+  return { runAsUser: int(0, 2147483647), runAsGroup: int(0, 2147483647), runAsNonRoot: bool() };
+}
+
+function securityProfile(): Schema {
+  return obj({ type: oneOfValues(['RuntimeDefault', 'Unconfined', 'Localhost']), localhostProfile: str() }, ['type']);
 }
 
 function selectorTerm(): Schema {
@@ -265,6 +334,19 @@ export function podSpecSchema(): Schema {
         }),
       ),
       hostNetwork: bool(),
+      initContainers: arr(containerSchema()),
+      securityContext: obj({
+        ...identity(),
+        fsGroup: int(0),
+        supplementalGroups: arr(int(0)),
+        sysctls: arr(obj({ name: nonEmpty(), value: str() }, ['name', 'value'])),
+        seccompProfile: securityProfile(),
+        appArmorProfile: securityProfile(),
+      }),
+      imagePullSecrets: arr(obj({ name: nonEmpty() }, ['name'])),
+      serviceAccountName: str(),
+      serviceAccount: str(),
+      automountServiceAccountToken: bool(),
     },
     ['containers'],
   );

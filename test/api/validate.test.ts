@@ -321,7 +321,7 @@ describe('validateDocument', () => {
   it('warns about fields Capstan does not implement, with suggestions for typos', () => {
     const text = GOOD.split('---')[0]
       .replace('  replicas: 3', '  replica: 3')
-      .replace('      containers:', '      volumes: [{name: data}]\n      securityContext: {runAsUser: 1000}\n      containers:')
+      .replace('      containers:', '      volumes: [{name: data}]\n      shareProcessNamespace: true\n      containers:')
       .replace('  name: web\n  labels', '  name: web\n  uid: abc\n  labels');
     const r = one(text);
     expect(r.object).toBeDefined();
@@ -330,7 +330,7 @@ describe('validateDocument', () => {
       ['metadata.uid', 5],
       ['spec.replica', 9],
       ['spec.template.spec.volumes', 19],
-      ['spec.template.spec.securityContext', 20],
+      ['spec.template.spec.shareProcessNamespace', 20],
     ]);
     expect(r.diagnostics[1].message).toBe('spec.replica is not implemented by Capstan and is ignored; did you mean replicas?');
     // The unknown field is kept, never silently dropped; the default fills the real one.
