@@ -1,11 +1,12 @@
-// From a source snapshot to the desired objects: parse every manifest, render chart releases,
-// validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
+// From a source snapshot to the desired objects: parse every manifest, build kustomizations,
+// render chart releases, validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
 // so it is cached by Git blob id: a re-plan after a one-file commit parses one file.
 
 import { admit, checkAutoscalers, findDuplicateObjects, findNodePortConflicts, type AdmissionLimits } from '../api/index.js';
 import type { SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
 import type { SourceFile, SourceSnapshot } from '../source/types.js';
+import { kustomizationFiles, renderKustomizations, type KustomizeReader } from './kustomize/index.js';
 import { loadFile, type FileResult } from './load-file.js';
 
 export type { FileResult };
@@ -17,6 +18,8 @@ export interface DesiredState {
   warnings: Diagnostic[];
   /** Chart folders found in the source (their files are templates, not manifests). */
   charts: string[];
+  /** Kustomization folders rendered (those no other kustomization refers to). */
+  kustomizations: string[];
 }
 
 /**
@@ -61,6 +64,30 @@ export interface DesiredOptions {
   checkDuplicates?: boolean;
   /** Limits the whole commit must meet (replicas per workload; quotas come from the objects). */
   admission?: Partial<AdmissionLimits>;
+  /**
+   * Reads any repository file at the snapshot's commit (kustomize patches, generator inputs,
+   * bases outside the snapshot's paths); absent, only the snapshot's manifest files are read.
+   */
+  readFile?: (path: string) => Promise<Uint8Array | undefined>;
+}
+
+/** A reader over the snapshot's files, falling back to `readFile` for the rest. */
+function snapshotReader(snapshot: SourceSnapshot, readFile: DesiredOptions['readFile']): KustomizeReader {
+  const byPath = new Map(snapshot.files.map((f) => [f.path, f]));
+  return {
+    async readFile(path) {
+      const hit = byPath.get(path);
+      if (hit) return hit.content;
+      if (!readFile) return undefined;
+      try {
+        return await readFile(path);
+      } catch {
+        // A path the source refuses (a folder, an escaping symlink) reads as missing here.
+        return undefined;
+      }
+    },
+    blobId: (path) => byPath.get(path)?.blobId,
+  };
 }
 
 /** Every desired object of a snapshot, with all problems found (none hidden, none thrown). */
@@ -69,8 +96,20 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
   const objects: SourcedObject[] = [];
   const errors: Diagnostic[] = [...snapshot.diagnostics];
   const warnings: Diagnostic[] = [...snapshot.warnings];
+  const kfiles = kustomizationFiles(snapshot.files.map((f) => f.path));
+  let kustomized: Awaited<ReturnType<typeof renderKustomizations>> | undefined;
+  let kroots: string[] = [];
+  if (kfiles.length > 0) {
+    kustomized = await renderKustomizations(kfiles, snapshotReader(snapshot, options.readFile));
+    kroots = kfiles.map((f) => f.slice(0, f.lastIndexOf('/') + 1));
+    objects.push(...kustomized.objects);
+    errors.push(...kustomized.errors);
+    warnings.push(...kustomized.warnings);
+  }
   for (const file of snapshot.files) {
     if (underAny(file.path, roots)) continue;
+    // Files of a kustomization folder, and files a kustomization reads, are rendered through it.
+    if (kustomized && (underAny(file.path, kroots) || kustomized.reached.has(file.path))) continue;
     let result = options.cache?.get(file);
     if (!result) {
       result = loadFile(file);
@@ -99,5 +138,6 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
     errors,
     warnings,
     charts: roots.map((r) => r.replace(/\/$/, '')),
+    kustomizations: kustomized?.roots ?? [],
   };
 }

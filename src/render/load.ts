@@ -11,8 +11,9 @@ export interface LoadOptions extends SourceOptions, DesiredOptions {
 
 /** Options that render chart releases from the same source, at the snapshot's commit. */
 export function withReleases(source: Source, snapshot: Pick<SourceSnapshot, 'commit'>, options: DesiredOptions): DesiredOptions {
-  if (options.renderReleases) return options;
-  return { ...options, renderReleases: releaseRenderer(sourceChartRepo(source, snapshot.commit)) };
+  const readFile = options.readFile ?? ((path: string) => source.readFile(path, snapshot.commit));
+  if (options.renderReleases) return { ...options, readFile };
+  return { ...options, readFile, renderReleases: releaseRenderer(sourceChartRepo(source, snapshot.commit)) };
 }
 
 export async function loadDesiredFrom(source: Source, options: LoadOptions = {}): Promise<DesiredState> {

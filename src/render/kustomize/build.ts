@@ -616,22 +616,21 @@ async function patchDocuments(k: Kust, source: { path?: unknown; patch?: unknown
     return undefined;
   }
   const parsed = parseManifestFile({ path: file, content: text });
+  // A JSON 6902 patch is a list, which the manifest parser refuses: parse it directly.
+  if (parsed.diagnostics.some((d) => d.code === 'CAPSTAN_ERR_RENDER_NOT_OBJECT')) {
+    try {
+      return [parseYaml(text, { version: '1.2' }) as Json];
+    } catch (err) {
+      k.report('CAPSTAN_ERR_KUSTOMIZE_PATCH', `the patch is not valid YAML: ${(err as Error).message}`, field);
+      return undefined;
+    }
+  }
   const bad = parsed.diagnostics.find((d) => d.severity === 'error');
   if (bad) {
     // A bad patch file points at itself; a bad inline patch at its field in the kustomization.
     if (file !== k.file) k.ctx.errors.push(bad);
     else k.report('CAPSTAN_ERR_KUSTOMIZE_PATCH', `the inline patch is not valid YAML: ${bad.message}`, [...field, 'patch']);
     return undefined;
-  }
-  // A JSON 6902 patch is a list, which the manifest parser refuses: parse it directly.
-  if (parsed.documents.length === 0 || parsed.diagnostics.some((d) => d.code === 'CAPSTAN_ERR_RENDER_NOT_OBJECT')) {
-    try {
-      const v = parseYaml(text, { version: '1.2' }) as Json;
-      return [v];
-    } catch (err) {
-      k.report('CAPSTAN_ERR_KUSTOMIZE_PATCH', `the patch is not valid YAML: ${(err as Error).message}`, field);
-      return undefined;
-    }
   }
   return parsed.documents.map((d) => d.object as JsonMap);
 }
