@@ -1,7 +1,10 @@
 // The service router: per Service port, a listener that splits traffic between revisions by
 // exact weight and header routes, and measures each revision's requests, errors and latency.
 export { Router } from './router.js';
-export type { RouterOptions, ServiceView } from './router.js';
+export type { RouterEvent, RouterOptions, ServiceView } from './router.js';
+export { IngressTable, hostMatches, pickByServerName, prefixMatches, requestHost, tlsBindings } from './ingress.js';
+export type { IngressTarget, TlsBinding } from './ingress.js';
+export { allocateNodePorts } from './nodeports.js';
 export {
   buildTables,
   compileRoutes,

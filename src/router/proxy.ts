@@ -2,6 +2,7 @@
 // streaming both ways) or a plain TCP relay. Each request asks the port's current picker for
 // a backend, so table changes apply to the next request and never to one in flight.
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
@@ -64,9 +65,9 @@ interface RawScan {
  * `raw` (name, value, name, value, ... as `IncomingMessage.rawHeaders`) without hop-by-hop
  * fields, as a flat list `http.request` and `writeHead` take. With `peer`, the request
  * variant: X-Forwarded-For gets the peer appended (values of repeated fields joined, as
- * Node joins them), X-Forwarded-Proto is set to http when absent.
+ * Node joins them), X-Forwarded-Proto is set to `proto` (default http) when absent.
  */
-export function forwardRaw(raw: readonly string[], peer?: string, scan?: RawScan): string[] {
+export function forwardRaw(raw: readonly string[], peer?: string, scan?: RawScan, proto0 = 'http'): string[] {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') named = connectionNamed(raw[i + 1], named);
@@ -89,7 +90,7 @@ export function forwardRaw(raw: readonly string[], peer?: string, scan?: RawScan
   }
   if (peer !== undefined) {
     out.push('x-forwarded-for', xff === undefined || xff === '' ? peer : `${xff}, ${peer}`);
-    if (!proto) out.push('x-forwarded-proto', 'http');
+    if (!proto) out.push('x-forwarded-proto', proto0);
   }
   return out;
 }
@@ -110,6 +111,13 @@ export interface ListenerOptions {
   timeoutMs?: number;
   /** TCP: a backend that does not accept within this long fails the connection (default 5 s). */
   connectTimeoutMs?: number;
+  /**
+   * HTTP: chooses the Service per request (the Ingress listener): its picker and its
+   * `<namespace>/<name>`, the label its figures are counted under. Undefined: 404.
+   */
+  resolve?: (req: http.IncomingMessage) => { picker: Picker | undefined; service: string } | undefined;
+  /** HTTP: serve HTTPS with these TLS options (an SNICallback picking the certificate). */
+  tls?: Pick<https.ServerOptions, 'SNICallback'>;
 }
 
 export interface Listener {
@@ -309,7 +317,10 @@ export class HttpListener extends BaseListener {
   private readonly recorders = new Map<string, RevisionRecorder>();
 
   constructor(options: ListenerOptions) {
-    super(options, http.createServer({ keepAlive: true, noDelay: true }));
+    super(
+      options,
+      options.tls === undefined ? http.createServer({ keepAlive: true, noDelay: true }) : https.createServer({ ...options.tls, keepAlive: true, noDelay: true }),
+    );
     this.timeoutMs = options.timeoutMs ?? 60_000;
     const server = this.server as http.Server;
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
@@ -333,32 +344,46 @@ export class HttpListener extends BaseListener {
     this.options.logger.debug({ service: this.options.service, backend: endpoint.id, err: err.message }, 'proxied request failed');
   }
 
-  private recorderFor(revision: string): RevisionRecorder {
-    let r = this.recorders.get(revision);
+  private recorderFor(service: string, revision: string): RevisionRecorder {
+    const key = service === this.options.service ? revision : `${service}\u0000${revision}`;
+    let r = this.recorders.get(key);
     if (r === undefined) {
-      r = this.options.metrics.recorder(this.options.service, revision);
-      this.recorders.set(revision, r);
+      r = this.options.metrics.recorder(service, revision);
+      this.recorders.set(key, r);
     }
     return r;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const start = performance.now();
-    const picker = this.options.picker();
+    let picker: Picker | undefined;
+    let service = this.options.service;
+    if (this.options.resolve !== undefined) {
+      const chosen = this.options.resolve(req);
+      if (chosen === undefined) {
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('no Ingress rule matches this host and path\n');
+        return;
+      }
+      picker = chosen.picker;
+      service = chosen.service;
+    } else {
+      picker = this.options.picker();
+    }
     // Headers are only parsed into an object when a header or cookie route needs them.
     const endpoint = picker?.pick(picker.table.routes.length === 0 ? NO_HEADERS : req.headers);
     if (endpoint === undefined) {
       // No revision to charge it to: visible to the client, not in any revision's error rate.
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end(`no ready endpoint for service ${this.options.service}\n`);
+      res.end(`no ready endpoint for service ${service}\n`);
       return;
     }
     this.inFlight++;
     const lease = this.options.pool.acquire(endpoint.id);
-    const ex = new Exchange(this, res, endpoint, lease, this.recorderFor(endpoint.revision), start);
+    const ex = new Exchange(this, res, endpoint, lease, this.recorderFor(service, endpoint.revision), start);
 
     const scan: RawScan = { body: false };
-    const headers = forwardRaw(req.rawHeaders, req.socket.remoteAddress ?? '', scan);
+    const headers = forwardRaw(req.rawHeaders, req.socket.remoteAddress ?? '', scan, this.options.tls === undefined ? 'http' : 'https');
     const upstream = http.request({
       agent: lease.agent,
       host: endpoint.host,

@@ -3,15 +3,30 @@
 // Level-based: every change rebuilds the tables from the cached state; only tables whose
 // content changed get a new picker, so an unrelated change does not restart the weighted
 // sequence.
+import { createHash } from 'node:crypto';
+import type http from 'node:http';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod, type TrafficPolicy } from '../api/cluster.js';
-import type { ServicePort } from '../api/index.js';
+import { isHeadless, type Ingress, type ServicePort } from '../api/index.js';
 import type { KV, KeyValue } from '../store/index.js';
+import { IngressTable, pickByServerName, tlsBindings } from './ingress.js';
 import { RouterMetrics, type WindowStats } from './metrics.js';
+import { allocateNodePorts } from './nodeports.js';
 import { BackendPool, type BackendPoolOptions } from './pool.js';
-import { createListener, type Listener } from './proxy.js';
+import { createListener, type Listener, type ListenerOptions } from './proxy.js';
 import { buildTables, Picker, type PortTable, type RouterService } from './table.js';
+
+/** A Warning event the router reports (a TLS Secret it cannot use); no key material in it. */
+export interface RouterEvent {
+  namespace: string;
+  /** `Kind/name`. */
+  object: string;
+  type: 'Warning' | 'Normal';
+  reason: string;
+  message: string;
+}
 
 export interface RouterOptions {
   kv: KV;
@@ -34,6 +49,15 @@ export interface RouterOptions {
   now?: () => number;
   /** Pause before listing again after a watch fails (default 1 s). */
   retryMs?: number;
+  /**
+   * The Ingress listener: Host and path rules of every Ingress on `httpPort`, and HTTPS on
+   * `httpsPort` (default 8443) while some Ingress has TLS. Off unless given; 0 for any free port.
+   */
+  ingress?: { httpPort: number; httpsPort?: number };
+  /** The local port for a node port (default: the node port itself); tests map it. */
+  nodePortFor?: (nodePort: number) => number;
+  /** Where Warning events go (a missing or invalid TLS Secret). */
+  onEvent?: (event: RouterEvent) => void;
 }
 
 /** What `capstan get services` shows for one Service (contract.md). */
@@ -46,6 +70,10 @@ export interface ServiceView {
   endpoints: string[];
   /** Percent per revision (of the first port; every port shares the policy). */
   weights: Record<string, number>;
+  /** NodePort and LoadBalancer Services: the node port of each Service port, in port order. */
+  nodePorts?: number[];
+  /** `None` for a headless Service: no listener, `address` is empty, `endpoints` are the pods'. */
+  clusterIP?: 'None';
 }
 
 interface PortState {
@@ -53,8 +81,22 @@ interface PortState {
   listener: Listener;
   /** What the listener was made for; a change recreates it. */
   bind: string;
-  picker: Picker | undefined;
 }
+
+interface WantedListener {
+  bind: string;
+  options: ListenerOptions;
+}
+
+/** A kubernetes.io/tls Secret as the router keeps it (decoded only when an Ingress names it). */
+interface TlsSecret {
+  type?: string;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+const INGRESS_HTTP = 'ingress/http';
+const INGRESS_HTTPS = 'ingress/https';
 
 function decode<T>(kv: KeyValue): T | undefined {
   try {
@@ -65,6 +107,8 @@ function decode<T>(kv: KeyValue): T | undefined {
 }
 
 const SERVICE_PREFIX = `${STORE_PREFIX.desired}Service/`;
+const INGRESS_PREFIX = `${STORE_PREFIX.desired}Ingress/`;
+const SECRET_PREFIX = `${STORE_PREFIX.desired}Secret/`;
 
 export class Router {
   private readonly kv: KV;
@@ -76,6 +120,17 @@ export class Router {
   private readonly pods = new Map<string, Pod>();
   private readonly policies = new Map<string, TrafficPolicy>();
   private readonly ports = new Map<string, PortState>();
+  private readonly pickers = new Map<string, Picker>();
+  private readonly ingresses = new Map<string, Pick<Ingress, 'metadata' | 'spec'>>();
+  private readonly secrets = new Map<string, TlsSecret>();
+  private ingressTable: IngressTable | undefined;
+  /** SNI host (exact or `*.` wildcard) → context; replaced whole on each change. */
+  private tlsByHost = new Map<string, tls.SecureContext>();
+  /** Per Secret: a digest of its certificate and key, and the context made from them. */
+  private readonly tlsCache = new Map<string, { digest: string; context?: tls.SecureContext; error?: string }>();
+  /** TLS problems already reported, so a problem is logged and evented once until it changes. */
+  private tlsReported = new Set<string>();
+  private nodePorts = new Map<string, number>();
   private readonly tablesByService = new Map<string, PortTable[]>();
   private readonly closing = new Set<Promise<void>>();
   private readonly watchers: Promise<void>[] = [];
@@ -103,6 +158,9 @@ export class Router {
       [STORE_PREFIX.pods, (kv, deleted) => this.applyPod(kv, deleted)],
       [STORE_PREFIX.traffic, (kv, deleted) => this.applyPolicy(kv, deleted)],
     ];
+    if (this.options.ingress !== undefined) {
+      sources.push([INGRESS_PREFIX, (kv, deleted) => this.applyIngress(kv, deleted)], [SECRET_PREFIX, (kv, deleted) => this.applySecret(kv, deleted)]);
+    }
     const revisions: number[] = [];
     for (const [prefix, apply] of sources) revisions.push(await this.list(prefix, apply));
     await this.sync();
@@ -141,13 +199,34 @@ export class Router {
       const address = tables.map((t) => this.ports.get(portKey(t))?.listener.address()).filter((a): a is string => a !== undefined);
       const endpoints = new Set<string>();
       for (const t of tables) for (const eps of Object.values(t.backends)) for (const e of eps) endpoints.add(e.id);
-      out.push({
+      const view: ServiceView = {
         namespace,
         name,
         address: address.length === 1 ? address[0] : address,
         endpoints: [...endpoints].sort(),
         weights: tables[0]?.weights ?? {},
-      });
+      };
+      const nodePorts = tables.map((t) => this.nodePorts.get(portKey(t))).filter((n): n is number => n !== undefined);
+      if (nodePorts.length > 0) view.nodePorts = nodePorts;
+      const svc = this.services.get(key);
+      if (svc !== undefined && isHeadless(svc.spec)) view.clusterIP = 'None';
+      out.push(view);
+    }
+    return out;
+  }
+
+  /** Where the Ingress listeners serve (`host:port`), once started. */
+  ingressAddresses(): { http?: string; https?: string } {
+    return { http: this.ports.get(INGRESS_HTTP)?.listener.address(), https: this.ports.get(INGRESS_HTTPS)?.listener.address() };
+  }
+
+  /** Where each node port of a Service port is served (`host:port`), by `<namespace>/<name>:<port>`. */
+  nodePortAddresses(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [key, state] of this.ports) {
+      if (!key.endsWith('@node')) continue;
+      const a = state.listener.address();
+      if (a !== undefined) out[key.slice(0, -'@node'.length)] = a;
     }
     return out;
   }
@@ -190,6 +269,22 @@ export class Router {
     else this.services.set(key, svc);
   }
 
+  private applyIngress(kv: KeyValue, deleted: boolean): void {
+    const key = kv.key.slice(INGRESS_PREFIX.length);
+    const ing = deleted ? undefined : decode<{ object?: Pick<Ingress, 'metadata' | 'spec'> }>(kv)?.object;
+    if (ing === undefined || typeof ing.spec !== 'object' || ing.spec === null) this.ingresses.delete(key);
+    else this.ingresses.set(key, { ...ing, metadata: { ...ing.metadata, namespace: ing.metadata.namespace ?? key.split('/')[0] } });
+  }
+
+  private applySecret(kv: KeyValue, deleted: boolean): void {
+    const key = kv.key.slice(SECRET_PREFIX.length);
+    const secret = deleted ? undefined : decode<{ object?: TlsSecret }>(kv)?.object;
+    const hasCert = (m: Record<string, string> | undefined): boolean => m !== undefined && ('tls.crt' in m || 'tls.key' in m);
+    // Only Secrets that could hold a certificate are kept.
+    if (secret === undefined || (secret.type !== 'kubernetes.io/tls' && !hasCert(secret.data) && !hasCert(secret.stringData))) this.secrets.delete(key);
+    else this.secrets.set(key, { type: secret.type, data: secret.data, stringData: secret.stringData });
+  }
+
   private applyPod(kv: KeyValue, deleted: boolean): void {
     const key = kv.key.slice(STORE_PREFIX.pods.length);
     const pod = deleted ? undefined : decode<Pod>(kv);
@@ -207,8 +302,14 @@ export class Router {
   private async list(prefix: string, apply: (kv: KeyValue, deleted: boolean) => void): Promise<number> {
     const r = await this.kv.range(prefix, { prefix: true });
     // A full list replaces what the cache holds under this prefix.
-    const cache = prefix === SERVICE_PREFIX ? this.services : prefix === STORE_PREFIX.pods ? this.pods : this.policies;
-    cache.clear();
+    const caches: Record<string, { clear(): void }> = {
+      [SERVICE_PREFIX]: this.services,
+      [STORE_PREFIX.pods]: this.pods,
+      [STORE_PREFIX.traffic]: this.policies,
+      [INGRESS_PREFIX]: this.ingresses,
+      [SECRET_PREFIX]: this.secrets,
+    };
+    caches[prefix]?.clear();
     for (const item of r.kvs) apply(item, false);
     return r.revision;
   }
@@ -254,60 +355,173 @@ export class Router {
   /** Makes listeners and pickers match the cached state. */
   private async sync(): Promise<void> {
     if (this.state !== 'running') return;
-    const wanted = new Map<string, PortTable>();
+    const tables = new Map<string, PortTable>();
     this.tablesByService.clear();
     for (const [key, svc] of this.services) {
       const [namespace] = key.split('/');
       const withNs: RouterService = { ...svc, metadata: { ...svc.metadata, namespace: svc.metadata.namespace ?? namespace } };
       const policy = this.policies.get(`${withNs.metadata.namespace}/${svc.metadata.name}`);
-      const tables = buildTables(withNs, this.pods.values(), policy, (route, err) =>
+      const built = buildTables(withNs, this.pods.values(), policy, (route, err) =>
         this.logger.warn({ service: key, route, err: String(err) }, 'header route has an invalid regex; skipped'),
       );
-      this.tablesByService.set(`${withNs.metadata.namespace}/${svc.metadata.name}`, tables);
-      for (const t of tables) wanted.set(portKey(t), t);
+      this.tablesByService.set(`${withNs.metadata.namespace}/${svc.metadata.name}`, built);
+      for (const t of built) tables.set(portKey(t), t);
     }
+    // One picker per Service port, shared by its listener, its node port and the Ingress, so
+    // the weighted sequence is exact across all of them.
+    for (const key of [...this.pickers.keys()]) if (!tables.has(key)) this.pickers.delete(key);
+    for (const [key, table] of tables) {
+      const p = this.pickers.get(key);
+      if (p === undefined || p.table.signature !== table.signature) this.pickers.set(key, new Picker(table));
+    }
+    this.nodePorts = allocateNodePorts(this.services.values());
 
-    for (const [key, state] of this.ports) {
-      if (!wanted.has(key)) this.retire(key, state);
-    }
+    const wanted = new Map<string, WantedListener>();
+    const base = { pool: this.pool, metrics: this.metrics, logger: this.logger, timeoutMs: this.options.timeoutMs, host: this.bindAddress };
     const live = new Set<string>();
-    for (const [key, table] of wanted) {
+    for (const [key, table] of tables) {
       for (const eps of Object.values(table.backends)) for (const e of eps) live.add(e.id);
       const svc = this.services.get(`${table.namespace}/${table.service}`);
+      // Headless: no listener; the endpoints are published (addresses()).
+      if (svc !== undefined && isHeadless(svc.spec)) continue;
       const sp = svc?.spec.ports.find((p) => p.port === table.port);
       const port = sp === undefined ? table.port : (this.options.portFor?.({ namespace: table.namespace, name: table.service }, sp) ?? table.port);
-      const bind = `${table.protocol} ${this.bindAddress} ${port}`;
-      let state = this.ports.get(key);
-      if (state !== undefined && state.bind !== bind) {
-        this.retire(key, state);
-        state = undefined;
+      const service = `${table.namespace}/${table.service}`;
+      const picker = (): Picker | undefined => this.pickers.get(key);
+      wanted.set(key, { bind: `${table.protocol} ${this.bindAddress} ${port}`, options: { ...base, service, protocol: table.protocol, port, picker } });
+      const nodePort = this.nodePorts.get(key);
+      if (nodePort !== undefined) {
+        const local = this.options.nodePortFor?.(nodePort) ?? nodePort;
+        wanted.set(`${key}@node`, { bind: `${table.protocol} ${this.bindAddress} ${local}`, options: { ...base, service, protocol: table.protocol, port: local, picker } });
       }
-      if (state === undefined) {
-        const fresh: { picker: Picker | undefined } = { picker: undefined };
-        const listener = createListener({
-          service: `${table.namespace}/${table.service}`,
-          protocol: table.protocol,
-          host: this.bindAddress,
-          port,
-          picker: () => fresh.picker,
-          pool: this.pool,
-          metrics: this.metrics,
-          logger: this.logger,
-          timeoutMs: this.options.timeoutMs,
-        });
-        try {
-          await listener.start();
-        } catch (err) {
-          this.logger.error({ err, service: key }, 'router listener failed to start; retrying on the next change');
-          continue;
-        }
-        state = Object.assign(fresh, { key, listener, bind });
-        this.ports.set(key, state);
-        this.logger.info({ service: `${table.namespace}/${table.service}`, port: table.port, address: listener.address() }, 'router listening');
+    }
+    if (this.options.ingress !== undefined) this.wantIngress(wanted, base);
+
+    for (const [key, state] of this.ports) {
+      const want = wanted.get(key);
+      if (want === undefined || want.bind !== state.bind) this.retire(key, state);
+    }
+    for (const [key, want] of wanted) {
+      if (this.ports.has(key)) continue;
+      const listener = createListener(want.options);
+      try {
+        await listener.start();
+      } catch (err) {
+        this.logger.error({ err, listener: key }, 'router listener failed to start; retrying on the next change');
+        continue;
       }
-      if (state.picker === undefined || state.picker.table.signature !== table.signature) state.picker = new Picker(table);
+      this.ports.set(key, { key, listener, bind: want.bind });
+      this.logger.info({ service: want.options.service, listener: key, address: listener.address() }, 'router listening');
     }
     this.pool.retain(live);
+  }
+
+  /** The Ingress listeners: HTTP always, HTTPS while some Ingress has TLS. */
+  private wantIngress(wanted: Map<string, WantedListener>, base: Omit<ListenerOptions, 'service' | 'protocol' | 'port' | 'picker'>): void {
+    const ingress = this.options.ingress!;
+    this.ingressTable = new IngressTable({ ingresses: this.ingresses.values() });
+    const resolve = (req: http.IncomingMessage): { picker: Picker | undefined; service: string } | undefined => this.resolveIngress(req);
+    const none = (): undefined => undefined;
+    wanted.set(INGRESS_HTTP, {
+      bind: `http ${this.bindAddress} ${ingress.httpPort}`,
+      options: { ...base, service: 'ingress', protocol: 'http', port: ingress.httpPort, picker: none, resolve },
+    });
+    const bindings = tlsBindings(this.ingresses.values());
+    this.tlsByHost = this.tlsContexts(bindings);
+    if (bindings.length === 0) return;
+    const httpsPort = ingress.httpsPort ?? 8443;
+    wanted.set(INGRESS_HTTPS, {
+      bind: `https ${this.bindAddress} ${httpsPort}`,
+      options: {
+        ...base,
+        service: 'ingress',
+        protocol: 'http',
+        port: httpsPort,
+        picker: none,
+        resolve,
+        tls: {
+          // Read on every handshake: a changed certificate applies to the next connection.
+          SNICallback: (name, cb) => {
+            const context = pickByServerName(this.tlsByHost, name);
+            if (context === undefined) cb(new Error(`no certificate for ${name}`), undefined);
+            else cb(null, context);
+          },
+        },
+      },
+    });
+  }
+
+  /** The Service port an Ingress rule sends this request to (its picker may be missing: 503). */
+  private resolveIngress(req: http.IncomingMessage): { picker: Picker | undefined; service: string } | undefined {
+    const target = this.ingressTable?.match(req.headers.host, req.url ?? '/');
+    if (target === undefined) return undefined;
+    const service = `${target.namespace}/${target.service}`;
+    const tables = this.tablesByService.get(service) ?? [];
+    const table = tables.find((t) => (typeof target.port === 'number' ? t.port === target.port : t.portName === target.port));
+    return { picker: table === undefined ? undefined : this.pickers.get(portKey(table)), service };
+  }
+
+  /** Contexts by host from the TLS Secrets; a missing or unusable Secret is reported once and its hosts get none. */
+  private tlsContexts(bindings: ReturnType<typeof tlsBindings>): Map<string, tls.SecureContext> {
+    const out = new Map<string, tls.SecureContext>();
+    const reported = new Set<string>();
+    const used = new Set<string>();
+    for (const b of bindings) {
+      used.add(b.secret);
+      const [namespace, ingressName] = b.ingress.split('/');
+      const problem = (reason: string, message: string): void => {
+        const id = `${b.ingress} ${b.secret} ${message}`;
+        reported.add(id);
+        if (this.tlsReported.has(id)) return;
+        this.logger.warn({ code: 'CAPSTAN_ERR_ROUTER_TLS', ingress: b.ingress, secret: b.secret, hosts: b.hosts }, message);
+        this.options.onEvent?.({ namespace, object: `Ingress/${ingressName}`, type: 'Warning', reason, message });
+      };
+      const secret = this.secrets.get(b.secret);
+      if (secret === undefined) {
+        problem('TLSSecretMissing', `TLS Secret ${b.secret} does not exist or holds no tls.crt/tls.key: HTTPS is refused for ${b.hosts.join(', ')}`);
+        continue;
+      }
+      const entry = this.tlsEntry(b.secret, secret);
+      if (entry.context === undefined) {
+        problem('TLSSecretInvalid', `TLS Secret ${b.secret} is not a usable kubernetes.io/tls Secret (${entry.error}): HTTPS is refused for ${b.hosts.join(', ')}`);
+        continue;
+      }
+      for (const h of b.hosts) if (!out.has(h)) out.set(h, entry.context);
+    }
+    this.tlsReported = reported;
+    for (const k of [...this.tlsCache.keys()]) if (!used.has(k)) this.tlsCache.delete(k);
+    return out;
+  }
+
+  private tlsEntry(key: string, secret: TlsSecret): { digest: string; context?: tls.SecureContext; error?: string } {
+    const field = (name: string): string | undefined => {
+      const plain = secret.stringData?.[name];
+      if (plain !== undefined) return plain;
+      const b64 = secret.data?.[name];
+      return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+    };
+    const cert = field('tls.crt');
+    const keyPem = field('tls.key');
+    const digest = createHash('sha256')
+      .update(cert ?? '')
+      .update('\u0000')
+      .update(keyPem ?? '')
+      .digest('hex');
+    const cached = this.tlsCache.get(key);
+    if (cached?.digest === digest) return cached;
+    let entry: { digest: string; context?: tls.SecureContext; error?: string };
+    if (cert === undefined || keyPem === undefined) entry = { digest, error: `${cert === undefined ? 'tls.crt' : 'tls.key'} is missing` };
+    else {
+      try {
+        entry = { digest, context: tls.createSecureContext({ cert, key: keyPem }) };
+      } catch (err) {
+        // OpenSSL's reason only (e.g. "key values mismatch"); never the PEM text.
+        const reason = (err as { reason?: string; code?: string }).reason ?? (err as { code?: string }).code ?? 'not a certificate and key';
+        entry = { digest, error: reason };
+      }
+    }
+    this.tlsCache.set(key, entry);
+    return entry;
   }
 
   private retire(key: string, state: PortState): void {
