@@ -120,6 +120,8 @@ function runOptions(cmd: Command): Command {
     .option('--log-file <file>', 'where logs go (default <data-dir>/capstan.log; - for stderr)')
     .option('--no-router', 'do not run the service router (Service ports on --router-address)')
     .option('--router-address <address>', 'address the service router listens on', '127.0.0.1')
+    .option('--ingress-port <port>', 'port the router serves Ingress rules on (HTTP, while an Ingress exists)', port, 8080)
+    .option('--ingress-https-port <port>', 'port the router serves Ingress TLS on (while an Ingress has tls)', port, 8443)
     .option('--no-status-write', 'do not commit capstan.dev/* status annotations back to Git')
     .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
     .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')

@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX } from '../api/cluster.js';
 import type { Logger } from '../common/index.js';
+import { EventRecorder } from '../controllers/index.js';
 import { Router, type ServiceView, type WindowStats } from '../router/index.js';
 import type { KV } from '../store/types.js';
 
@@ -13,6 +14,8 @@ export interface ServiceTrafficOptions {
   logger: Logger;
   registry: Registry;
   bindAddress?: string;
+  /** The Ingress listener's ports (`--ingress-port`, `--ingress-https-port`); off unless given. */
+  ingress?: { httpPort: number; httpsPort?: number };
   /** How often the Service status is refreshed from the router (default 2 s). */
   statusEveryMs?: number;
   /**
@@ -76,7 +79,16 @@ export function serviceTrafficStats(
 export async function startServiceTraffic(options: ServiceTrafficOptions): Promise<ServiceTraffic> {
   const log = options.logger.child({ component: 'router' });
   const now = options.now ?? Date.now;
-  const router = new Router({ kv: options.kv, logger: log, registry: options.registry, bindAddress: options.bindAddress, now });
+  const events = new EventRecorder({ kv: options.kv, source: 'router', logger: log });
+  const router = new Router({
+    kv: options.kv,
+    logger: log,
+    registry: options.registry,
+    bindAddress: options.bindAddress,
+    now,
+    ingress: options.ingress,
+    onEvent: (e) => void events.record(e).catch((err: unknown) => log.warn({ err }, 'could not record a router event')),
+  });
   await router.start();
   const windowSeconds = options.statsWindowSeconds ?? 30;
   const statsEveryMs = options.statsEveryMs ?? 5000;
@@ -84,7 +96,7 @@ export async function startServiceTraffic(options: ServiceTrafficOptions): Promi
   const publish = async (): Promise<void> => {
     for (const view of router.addresses()) {
       const key = `${STORE_PREFIX.status}Service/${view.namespace}/${view.name}`;
-      const base = JSON.stringify({ address: view.address, endpoints: view.endpoints, weights: view.weights });
+      const base = JSON.stringify(viewFields(view));
       const prev = written.get(key);
       const at = now();
       // Only figures changed, and they were written recently: wait for the next slot.
@@ -112,6 +124,9 @@ export async function startServiceTraffic(options: ServiceTrafficOptions): Promi
   };
 }
 
-function viewFields(view: ServiceView): Pick<ServiceView, 'address' | 'endpoints' | 'weights'> {
-  return { address: view.address, endpoints: view.endpoints, weights: view.weights };
+function viewFields(view: ServiceView): Pick<ServiceView, 'address' | 'endpoints' | 'weights' | 'nodePorts' | 'clusterIP'> {
+  const out: Pick<ServiceView, 'address' | 'endpoints' | 'weights' | 'nodePorts' | 'clusterIP'> = { address: view.address, endpoints: view.endpoints, weights: view.weights };
+  if (view.nodePorts !== undefined) out.nodePorts = view.nodePorts;
+  if (view.clusterIP !== undefined) out.clusterIP = view.clusterIP;
+  return out;
 }

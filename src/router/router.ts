@@ -50,8 +50,9 @@ export interface RouterOptions {
   /** Pause before listing again after a watch fails (default 1 s). */
   retryMs?: number;
   /**
-   * The Ingress listener: Host and path rules of every Ingress on `httpPort`, and HTTPS on
-   * `httpsPort` (default 8443) while some Ingress has TLS. Off unless given; 0 for any free port.
+   * The Ingress listener: Host and path rules of every Ingress on `httpPort` while there is an
+   * Ingress, and HTTPS on `httpsPort` (default 8443) while some Ingress has TLS. Off unless
+   * given; 0 for any free port.
    */
   ingress?: { httpPort: number; httpsPort?: number };
   /** The local port for a node port (default: the node port itself); tests map it. */
@@ -420,6 +421,12 @@ export class Router {
   private wantIngress(wanted: Map<string, WantedListener>, base: Omit<ListenerOptions, 'service' | 'protocol' | 'port' | 'picker'>): void {
     const ingress = this.options.ingress!;
     this.ingressTable = new IngressTable({ ingresses: this.ingresses.values() });
+    // No Ingress, no listener: the ports stay free for whoever else wants them.
+    if (this.ingresses.size === 0) {
+      this.tlsByHost = new Map();
+      this.tlsReported = new Set();
+      return;
+    }
     const resolve = (req: http.IncomingMessage): { picker: Picker | undefined; service: string } | undefined => this.resolveIngress(req);
     const none = (): undefined => undefined;
     wanted.set(INGRESS_HTTP, {

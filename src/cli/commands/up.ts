@@ -13,6 +13,9 @@ export interface UpOptions {
   /** commander's `--no-router` / `--no-status-write` negations. */
   router?: boolean;
   routerAddress?: string;
+  /** `--ingress-port` / `--ingress-https-port`: where the router serves Ingresses (default 8080 / 8443). */
+  ingressPort?: number;
+  ingressHttpsPort?: number;
   statusWrite?: boolean;
   statusBranch?: string;
   webhookSecretFile?: string;
@@ -79,7 +82,9 @@ function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logg
 /** Options every run command passes to the control plane: router, status write-back, webhooks. */
 function planeExtras(opts: UpOptions) {
   return {
-    ...(opts.router !== false ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1' } } : {}),
+    ...(opts.router !== false
+      ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1', ingress: { httpPort: opts.ingressPort ?? 8080, httpsPort: opts.ingressHttpsPort ?? 8443 } } }
+      : {}),
     ...(opts.statusWrite !== false ? { statusWriteBack: { ...(opts.statusBranch ? { statusBranch: opts.statusBranch } : {}) } } : {}),
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
     ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
