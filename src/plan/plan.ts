@@ -3,6 +3,7 @@
 import { objectId, type SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
 import { diffObjects } from './diff.js';
+import { immutableViolations } from './immutable.js';
 import { previewRollout } from './rollout-preview.js';
 import { toProblem, type Change, type Plan, type PlanSourceInfo } from './types.js';
 
@@ -59,6 +60,7 @@ export function computePlan(input: PlanInput): Plan {
   const changes: Change[] = [];
   let unchanged = 0;
   const seen = new Set<string>();
+  const refused: Diagnostic[] = [];
   for (const want of input.desired) {
     const id = idOf(want);
     seen.add(id);
@@ -73,6 +75,7 @@ export function computePlan(input: PlanInput): Plan {
       continue;
     }
     const c = change('update', have, want);
+    if (c.fields.length > 0) refused.push(...immutableViolations(have, want));
     if (c.fields.length === 0) unchanged++;
     else changes.push(c);
   }
@@ -91,7 +94,7 @@ export function computePlan(input: PlanInput): Plan {
     source: input.source,
     base: input.base,
     changes,
-    errors: input.errors.map(toProblem),
+    errors: [...input.errors, ...refused].map(toProblem),
     warnings: input.warnings.map(toProblem),
     summary: { create: count('create'), update: count('update'), delete: count('delete'), unchanged },
   };

@@ -124,6 +124,22 @@ export class SyncLoop {
       }
       const current = await readDesired(this.options.kv);
       const plan = planAgainstStore(desired.objects, current, { location: base.location, ref: desired.snapshot.ref, commit });
+      // Errors only the store can show (an immutable ConfigMap or Secret changed): refused whole.
+      if (plan.errors.length > 0) {
+        const first = plan.errors[0]!;
+        const where = `${first.file}${first.line !== undefined ? `:${first.line}:${first.column ?? 1}` : ''}`;
+        state = {
+          ...base,
+          phase: 'Invalid',
+          syncedCommit: previous?.syncedCommit,
+          seenCommit: commit,
+          message: `${plan.errors.length} error(s) in ${commit ? commit.slice(0, 12) : 'the source'}; nothing was applied: ${where}: ${first.message} [${first.code}]`,
+          errors: plan.errors.slice(0, MAX_ERRORS_KEPT),
+        };
+        await this.writeState(state);
+        this.log.warn({ commit, errors: plan.errors.length }, 'sync refused: changes the store does not allow');
+        return state;
+      }
       const held = pruneHeldReason(plan, current.records.size, { allowMassPrune });
       if (held) {
         state = { ...base, phase: 'PruneHeld', syncedCommit: previous?.syncedCommit, seenCommit: commit, message: held, errors: [], summary: plan.summary };

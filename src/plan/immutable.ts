@@ -1,0 +1,55 @@
+// ConfigMaps and Secrets marked `immutable: true`: once stored, a later commit may not change
+// their data or drop the mark (Kubernetes refuses the update the same way). A new name is a new
+// object, so renaming is how an immutable object's content changes.
+import { diagnostic, type Diagnostic } from '../common/index.js';
+import type { SourcedObject } from '../api/types.js';
+
+const DATA_FIELDS: Record<string, string[]> = {
+  ConfigMap: ['data', 'binaryData'],
+  Secret: ['data', 'stringData'],
+};
+
+type StringMap = Record<string, string> | undefined;
+
+/** Keys whose value differs between two maps (added, removed or changed), sorted. */
+function changedKeys(a: StringMap, b: StringMap): string[] {
+  const out = new Set<string>();
+  for (const k of Object.keys(a ?? {})) if (b?.[k] !== a?.[k]) out.add(k);
+  for (const k of Object.keys(b ?? {})) if (a?.[k] !== b?.[k]) out.add(k);
+  return [...out].sort();
+}
+
+function locate(want: SourcedObject, field: string): { file: string; line: number; column: number } {
+  const at = want.source.at?.[field];
+  return { file: want.source.file, line: at?.line ?? want.source.line, column: at?.column ?? want.source.column };
+}
+
+/**
+ * Errors for an update of an immutable ConfigMap or Secret: one per data field that changes
+ * (naming the keys, never a value), and one when `immutable` is dropped.
+ */
+export function immutableViolations(have: SourcedObject, want: SourcedObject): Diagnostic[] {
+  const fields = DATA_FIELDS[have.object.kind];
+  if (fields === undefined || have.object.immutable !== true || want.object.kind !== have.object.kind) return [];
+  const id = `${have.object.kind} ${have.object.metadata.namespace}/${have.object.metadata.name}`;
+  const out: Diagnostic[] = [];
+  for (const field of fields) {
+    const keys = changedKeys(have.object[field] as StringMap, want.object[field] as StringMap);
+    if (keys.length === 0) continue;
+    out.push(
+      diagnostic(
+        'error',
+        'CAPSTAN_ERR_API_IMMUTABLE',
+        `${id} is immutable: ${field} may not change (keys ${keys.join(', ')}); give the changed object a new name and point its users at it`,
+        locate(want, field),
+        field,
+      ),
+    );
+  }
+  if (want.object.immutable !== true) {
+    out.push(
+      diagnostic('error', 'CAPSTAN_ERR_API_IMMUTABLE', `${id} is immutable: immutable: true cannot be removed; create the object under a new name instead`, locate(want, 'immutable'), 'immutable'),
+    );
+  }
+  return out;
+}
