@@ -92,6 +92,8 @@ interface ServiceLike {
   address?: string | string[] | null;
   endpoints?: string[];
   weights?: Record<string, number>;
+  nodePorts?: number[];
+  clusterIP?: 'None';
   object?: { spec?: { selector?: Record<string, string>; ports?: { port: number; targetPort?: number | string; name?: string }[] } };
 }
 
@@ -117,5 +119,10 @@ export function contractService(raw: Record<string, unknown>, pods: Pod[]) {
       weights = Object.fromEntries([...byRevision].map(([r, n]) => [r, Math.round((n / ready.length) * 100)]));
     }
   }
-  return { namespace: s.namespace, name: s.name, address, endpoints, weights };
+  const out: { namespace: string; name: string; address: string | string[]; endpoints: string[]; weights: Record<string, number>; nodePorts?: number[]; clusterIP?: 'None' } =
+    { namespace: s.namespace, name: s.name, address, endpoints, weights };
+  // NodePort / LoadBalancer: the node port of each Service port; headless: no address of its own.
+  if (s.nodePorts !== undefined) out.nodePorts = s.nodePorts;
+  if (s.clusterIP === 'None') out.clusterIP = 'None';
+  return out;
 }

@@ -89,7 +89,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       const [services, pods] = await Promise.all([list<Record<string, unknown>>(api, 'services', ns), list<Pod>(api, 'pods', ns)]);
       const items = services.map((s) => contractService(s, pods));
       rows = items;
-      text = () => table(['NAMESPACE', 'NAME', 'ADDRESS', 'ENDPOINTS', 'WEIGHTS'], items.map((s) => [s.namespace, s.name, Array.isArray(s.address) ? s.address.join(',') : s.address, s.endpoints.join(',') || '<none>', Object.entries(s.weights).map(([r, w]) => `${r}=${w}`).join(',')]));
+      text = () => table(['NAMESPACE', 'NAME', 'ADDRESS', 'ENDPOINTS', 'WEIGHTS'], items.map((s) => [s.namespace, s.name, serviceAddressText(s), s.endpoints.join(',') || '<none>', Object.entries(s.weights).map(([r, w]) => `${r}=${w}`).join(',')]));
       break;
     }
     case 'revisions': {
@@ -215,4 +215,11 @@ export async function runControl(io: CliIO, action: string, name: string, opts: 
   const { namespace: _ns, output: _o, server: _s, token: _t, dataDir: _d, ...body } = opts;
   const result = await api.post<{ message?: string }>(`/api/v1/deployments/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${action}`, body);
   io.out(`${action}: ${namespace}/${name}${result?.message ? ` — ${result.message}` : ''}\n`);
+}
+
+/** ADDRESS of `get services`: the router's address(es), the node ports, or None for a headless Service. */
+function serviceAddressText(s: { address: string | string[]; nodePorts?: number[]; clusterIP?: 'None' }): string {
+  if (s.clusterIP === 'None') return 'None (headless)';
+  const address = Array.isArray(s.address) ? s.address.join(',') : s.address;
+  return s.nodePorts !== undefined && s.nodePorts.length > 0 ? `${address} (node ports ${s.nodePorts.join(',')})` : address;
 }
