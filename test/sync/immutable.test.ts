@@ -69,3 +69,18 @@ describe('immutable ConfigMaps and Secrets', () => {
     expect(text).not.toContain('second-value-456');
   });
 });
+
+describe('computePlan with an immutable object in the base', () => {
+  it('reports the change as an error, so `capstan plan --base` shows it too', async () => {
+    const { computePlan } = await import('../../src/plan/index.js');
+    const cm = (value: string, line = 6) => ({
+      object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' }, immutable: true, data: { VALUE: value } },
+      source: { file: 'cm.yaml', index: 0, line: 1, column: 1, at: { data: { line, column: 1 } } },
+    });
+    const plan = computePlan({ source: { location: '.' }, desired: [cm('2')], errors: [], warnings: [], base: { kind: 'ref', ref: 'main' } as never, current: [cm('1')] });
+    expect(plan.errors).toMatchObject([{ code: 'CAPSTAN_ERR_API_IMMUTABLE', file: 'cm.yaml', line: 6, field: 'data' }]);
+    expect(plan.changes.map((c) => c.action)).toEqual(['update']);
+    const same = computePlan({ source: { location: '.' }, desired: [cm('1')], errors: [], warnings: [], base: { kind: 'ref', ref: 'main' } as never, current: [cm('1')] });
+    expect(same.errors).toEqual([]);
+  });
+});
