@@ -122,6 +122,7 @@ function runOptions(cmd: Command): Command {
     .option('--router-address <address>', 'address the service router listens on', '127.0.0.1')
     .option('--ingress-port <port>', 'port the router serves Ingress rules on (HTTP, while an Ingress exists)', port, 8080)
     .option('--ingress-https-port <port>', 'port the router serves Ingress TLS on (while an Ingress has tls)', port, 8443)
+    .option('--node-port-addresses <a,b>', 'addresses NodePort and LoadBalancer Services are served on (default: --router-address)')
     .option('--no-status-write', 'do not commit capstan.dev/* status annotations back to Git')
     .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
     .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')

@@ -16,6 +16,8 @@ export interface ServiceTrafficOptions {
   bindAddress?: string;
   /** The Ingress listener's ports (`--ingress-port`, `--ingress-https-port`); off unless given. */
   ingress?: { httpPort: number; httpsPort?: number };
+  /** `--node-port-addresses`: where node ports are served (default: bindAddress). */
+  nodePortAddresses?: string[];
   /** How often the Service status is refreshed from the router (default 2 s). */
   statusEveryMs?: number;
   /**
@@ -87,6 +89,7 @@ export async function startServiceTraffic(options: ServiceTrafficOptions): Promi
     bindAddress: options.bindAddress,
     now,
     ingress: options.ingress,
+    nodePortAddresses: options.nodePortAddresses,
     onEvent: (e) => void events.record(e).catch((err: unknown) => log.warn({ err }, 'could not record a router event')),
   });
   await router.start();

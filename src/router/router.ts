@@ -57,6 +57,8 @@ export interface RouterOptions {
   ingress?: { httpPort: number; httpsPort?: number };
   /** The local port for a node port (default: the node port itself); tests map it. */
   nodePortFor?: (nodePort: number) => number;
+  /** Every address a node port is served on (default: `bindAddress` alone). */
+  nodePortAddresses?: string[];
   /** Where Warning events go (a missing or invalid TLS Secret). */
   onEvent?: (event: RouterEvent) => void;
 }
@@ -221,15 +223,22 @@ export class Router {
     return { http: this.ports.get(INGRESS_HTTP)?.listener.address(), https: this.ports.get(INGRESS_HTTPS)?.listener.address() };
   }
 
-  /** Where each node port of a Service port is served (`host:port`), by `<namespace>/<name>:<port>`. */
-  nodePortAddresses(): Record<string, string> {
-    const out: Record<string, string> = {};
+  /** Where each node port of a Service port is served (`host:port`, one per node port address), by `<namespace>/<name>:<port>`. */
+  nodePortAddresses(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
     for (const [key, state] of this.ports) {
-      if (!key.endsWith('@node')) continue;
+      const at = key.indexOf('@node@');
+      if (at < 0) continue;
       const a = state.listener.address();
-      if (a !== undefined) out[key.slice(0, -'@node'.length)] = a;
+      if (a !== undefined) (out[key.slice(0, at)] ??= []).push(a);
     }
+    for (const list of Object.values(out)) list.sort();
     return out;
+  }
+
+  private nodePortHosts(): string[] {
+    const list = this.options.nodePortAddresses;
+    return list === undefined || list.length === 0 ? [this.bindAddress] : [...new Set(list)];
   }
 
   /** The routing tables of one Service (one per port), or [] when it is not served. */
@@ -393,7 +402,9 @@ export class Router {
       const nodePort = this.nodePorts.get(key);
       if (nodePort !== undefined) {
         const local = this.options.nodePortFor?.(nodePort) ?? nodePort;
-        wanted.set(`${key}@node`, { bind: `${table.protocol} ${this.bindAddress} ${local}`, options: { ...base, service, protocol: table.protocol, port: local, picker } });
+        for (const host of this.nodePortHosts()) {
+          wanted.set(`${key}@node@${host}`, { bind: `${table.protocol} ${host} ${local}`, options: { ...base, host, service, protocol: table.protocol, port: local, picker } });
+        }
       }
     }
     if (this.options.ingress !== undefined) this.wantIngress(wanted, base);

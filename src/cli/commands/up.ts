@@ -16,6 +16,8 @@ export interface UpOptions {
   /** `--ingress-port` / `--ingress-https-port`: where the router serves Ingresses (default 8080 / 8443). */
   ingressPort?: number;
   ingressHttpsPort?: number;
+  /** `--node-port-addresses a,b`: every address NodePort Services are served on (default: --router-address). */
+  nodePortAddresses?: string;
   statusWrite?: boolean;
   statusBranch?: string;
   webhookSecretFile?: string;
@@ -83,7 +85,7 @@ function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logg
 function planeExtras(opts: UpOptions) {
   return {
     ...(opts.router !== false
-      ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1', ingress: { httpPort: opts.ingressPort ?? 8080, httpsPort: opts.ingressHttpsPort ?? 8443 } } }
+      ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1', ingress: { httpPort: opts.ingressPort ?? 8080, httpsPort: opts.ingressHttpsPort ?? 8443 }, ...nodePortAddresses(opts) } }
       : {}),
     ...(opts.statusWrite !== false ? { statusWriteBack: { ...(opts.statusBranch ? { statusBranch: opts.statusBranch } : {}) } } : {}),
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
@@ -250,4 +252,9 @@ async function clusterOptions(io: CliIO, opts: ServerCommandOptions) {
     ...(opts.join ? { join: true } : {}),
     ...(opts.clusterId ? { clusterId: opts.clusterId } : {}),
   };
+}
+
+function nodePortAddresses(opts: UpOptions): { nodePortAddresses?: string[] } {
+  const list = (opts.nodePortAddresses ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  return list.length > 0 ? { nodePortAddresses: list } : {};
 }
