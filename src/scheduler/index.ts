@@ -5,6 +5,7 @@ export {
   MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND,
 } from './scheduler.js';
 export { seededRandom } from './random.js';
+export { placementProblem } from './placement.js';
 export { DEFAULT_WEIGHTS, MAX_NODE_SCORE } from './scores.js';
 export {
   formatUnschedulable,

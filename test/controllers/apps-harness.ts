@@ -23,7 +23,15 @@ export interface AppsHarness {
   close(): Promise<void>;
 }
 
-export async function appsHarness(make: (kv: KV, clock: VirtualClock) => Controller, kubelet: Partial<FakeKubeletOptions> = {}): Promise<AppsHarness> {
+/**
+ * `bind`: before each kubelet step, binds each unbound pod to the node this returns (the
+ * scheduler's part); absent, the fake kubelet binds every pod to node-1.
+ */
+export async function appsHarness(
+  make: (kv: KV, clock: VirtualClock) => Controller,
+  kubelet: Partial<FakeKubeletOptions> = {},
+  bind?: (pod: Pod) => string | undefined,
+): Promise<AppsHarness> {
   const kv = await openEmbeddedStore();
   const clock = new VirtualClock(START);
   const ctl = make(kv, clock);
@@ -69,6 +77,18 @@ export async function appsHarness(make: (kv: KV, clock: VirtualClock) => Control
       for (let i = 0; i < maxSteps; i++) {
         await settle(kv, [ctl]);
         if (await until()) return;
+        if (bind) {
+          let bound = 0;
+          for (const item of (await kv.range(STORE_PREFIX.pods, { prefix: true })).kvs) {
+            const pod = JSON.parse(decoder.decode(item.value)) as Pod;
+            const node = pod.spec.nodeName || pod.metadata.deletionRequestedAt !== undefined ? undefined : bind(pod);
+            if (node === undefined) continue;
+            const next = { ...pod, spec: { ...pod.spec, nodeName: node }, status: { ...pod.status, startedAt: new Date(clock.now()).toISOString() } };
+            const w = await kv.txn({ compare: [{ key: item.key, target: 'modRevision', op: '==', value: item.modRevision }], success: [{ type: 'put', key: item.key, value: JSON.stringify(next) }], failure: [] });
+            if (w.succeeded) bound++;
+          }
+          if (bound > 0) continue;
+        }
         if ((await fake.step()) > 0) continue;
         await settle(kv, [ctl]);
         if (await until()) return;

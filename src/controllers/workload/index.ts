@@ -41,5 +41,6 @@ export {
   parseRevisionKey,
   revisionKey,
   workloadKey,
+  randomSuffix,
 } from './keys.js';
 export type { WorkloadRef } from './keys.js';
