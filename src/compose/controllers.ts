@@ -16,6 +16,8 @@ import {
   watchSource,
   type LeaderElectorOptions,
 } from '../controllers/index.js';
+import { daemonSetController } from '../controllers/daemonset/index.js';
+import { CLAIMS_PREFIX, statefulSetController } from '../controllers/statefulset/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
 import { ALL_STRATEGIES } from '../rollout/index.js';
 import type { KV } from '../store/types.js';
@@ -52,6 +54,7 @@ export const CACHED_PREFIXES: readonly string[] = [
   STORE_PREFIX.history,
   STORE_PREFIX.traffic,
   OVERRIDES_PREFIX,
+  CLAIMS_PREFIX,
 ];
 
 export async function startControllers(options: ControllersOptions): Promise<RunningControllers> {
@@ -78,8 +81,10 @@ export async function startControllers(options: ControllersOptions): Promise<Run
     logger,
     registry,
   });
+  // StatefulSets and DaemonSets make their own pods (owner kind StatefulSet / DaemonSet).
+  const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry })];
   const manager = new ControllerManager({
-    controllers: [...workloads.all, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
+    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });

@@ -63,4 +63,8 @@ export type {
   RevisionPlan,
 } from './workload/index.js';
 export { rolloutControlHandlers } from './rollout-control.js';
+export { statefulSetController, CLAIMS_PREFIX } from './statefulset/index.js';
+export type { StatefulSetStatus, StoredClaim } from './statefulset/index.js';
+export { daemonSetController } from './daemonset/index.js';
+export type { DaemonSetStatus } from './daemonset/index.js';
 export { cronJobController, cronJobReconciler, parseSchedule, nextFireAfter, planCronJob, planJob } from './cronjob/index.js';
