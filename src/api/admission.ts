@@ -46,6 +46,7 @@ function podDemand(o: ManifestObject): PodDemand | undefined {
   switch (o.kind) {
     case 'Deployment':
     case 'Rollout':
+    case 'StatefulSet':
       return {
         count: typeof spec.replicas === 'number' ? spec.replicas : 1,
         countPath: ['spec', 'replicas'],

@@ -141,3 +141,20 @@ describe('StatefulSet and DaemonSet are accepted kinds', () => {
     expect(warnings(r)[0]!.message).toContain('spec.templateGeneration is not implemented');
   });
 });
+
+describe('admission counts a StatefulSet replicas like a Deployment', () => {
+  it('refuses replicas over --max-replicas at spec.replicas', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadDesired } = await import('../../src/render/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-apps-'));
+    try {
+      writeFileSync(join(dir, 'db.yaml'), sts().replace('replicas: 3', 'replicas: 5000'));
+      const state = await loadDesired(dir, {});
+      expect(state.errors).toEqual([expect.objectContaining({ code: 'CAPSTAN_ERR_API_LIMIT', file: 'db.yaml', line: 7, field: 'spec.replicas' })]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
