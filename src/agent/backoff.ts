@@ -70,6 +70,8 @@ export const REASONS = {
   errImageNeverPull: 'ErrImageNeverPull',
   createContainerConfigError: 'CreateContainerConfigError',
   createContainerError: 'CreateContainerError',
+  /** A main container waiting for the pod's init containers. */
+  podInitializing: 'PodInitializing',
   completed: 'Completed',
   error: 'Error',
   oomKilled: 'OOMKilled',

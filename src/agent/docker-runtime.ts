@@ -12,6 +12,8 @@ import type { ContainerSpec } from '../api/cluster.js';
 import { systemClock, type AgentClock } from './clock.js';
 import { REASONS } from './backoff.js';
 import { expandVars } from './env.js';
+import { dockerSecurity, effectiveSecurity } from './docker-security.js';
+import { pickRegistryAuth } from './registry-auth.js';
 import {
   LABEL_NODE,
   RUNTIME_UNAVAILABLE,
@@ -25,6 +27,7 @@ import {
   type CreateRequest,
   type ExecResult,
   type PortBinding,
+  type PullCredentials,
   type PullProgress,
   type RuntimeDriver,
 } from './runtime.js';
@@ -152,6 +155,8 @@ export class DockerRuntime implements RuntimeDriver {
   readonly docker: Docker;
   private readonly clock: AgentClock;
   private readonly logger: Logger;
+  /** Fields already warned about as not enforced, per container. */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly options: DockerRuntimeOptions) {
     this.docker = options.docker ?? newDocker({ version: DOCKER_API_VERSION });
@@ -159,7 +164,7 @@ export class DockerRuntime implements RuntimeDriver {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.docker' });
   }
 
-  async ensureImage(container: ContainerSpec, onProgress?: (p: PullProgress) => void): Promise<void> {
+  async ensureImage(container: ContainerSpec, onProgress?: (p: PullProgress) => void, credentials?: PullCredentials): Promise<void> {
     const image = container.image;
     const policy = container.imagePullPolicy ?? pullPolicyFor(image);
     if (policy !== 'Always') {
@@ -170,11 +175,14 @@ export class DockerRuntime implements RuntimeDriver {
         });
       }
     }
-    await this.pull(image, onProgress);
+    await this.pull(image, onProgress, credentials);
   }
 
-  /** Pull and follow the progress stream: a failed pull can still answer 200, with `error` on a later line. */
-  async pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+  /**
+   * Pull and follow the progress stream: a failed pull can still answer 200, with `error` on a later line.
+   * The image's registry credentials, when the pull Secrets have some, go to the daemon as authconfig (never logged).
+   */
+  async pull(image: string, onProgress?: (p: PullProgress) => void, credentials?: PullCredentials): Promise<void> {
     const fail = (message: string, cause?: unknown): CapstanError =>
       new CapstanError('CAPSTAN_ERR_AGENT_IMAGE_PULL', `Failed to pull image "${image}": ${message}`, {
         cause,
@@ -186,7 +194,8 @@ export class DockerRuntime implements RuntimeDriver {
     const timer = this.clock.setTimeout(() => abort.abort(), timeoutMs);
     let failure: string | undefined;
     try {
-      const stream = await this.docker.pull(image, { abortSignal: abort.signal });
+      const authconfig = credentials !== undefined ? pickRegistryAuth(image, credentials.secrets) : undefined;
+      const stream = await this.docker.pull(image, { abortSignal: abort.signal, ...(authconfig !== undefined ? { authconfig } : {}) });
       failure = await followProgressStream(stream, onProgress);
     } catch (err) {
       if (!abort.signal.aborted && unreachable(err)) throw runtimeError(err, { image });
@@ -215,8 +224,9 @@ export class DockerRuntime implements RuntimeDriver {
     const fullEnv = { ...portEnv, ...env };
     const labels = { ...ownershipLabels(ref, this.options.node, request.restartCount, container), [LABEL_PORTS]: JSON.stringify(ports) };
     const limits = container.resources?.limits;
-    // no-new-privileges: a setuid binary in the image cannot raise what the container runs as.
-    const hostConfig: Docker.HostConfig = { NetworkMode: 'host', SecurityOpt: ['no-new-privileges'] };
+    // securityContext (see docker-security.ts): no-new-privileges unless escalation is allowed.
+    const security = await this.security(request);
+    const hostConfig: Docker.HostConfig = { NetworkMode: 'host', ...security.hostConfig };
     try {
       if (limits?.cpu !== undefined) hostConfig.NanoCpus = parseQuantity(limits.cpu, 'cpu') * 1_000_000;
       if (limits?.memory !== undefined) hostConfig.Memory = parseQuantity(limits.memory, 'memory');
@@ -236,6 +246,7 @@ export class DockerRuntime implements RuntimeDriver {
         // Kubernetes: command replaces the entrypoint (and drops the image's CMD), args replace CMD.
         ...(command !== undefined && command.length > 0 ? { Entrypoint: command, Cmd: args ?? [] } : args !== undefined && args.length > 0 ? { Cmd: args } : {}),
         ...(container.workingDir ? { WorkingDir: container.workingDir } : {}),
+        ...(security.user !== undefined ? { User: security.user } : {}),
         HostConfig: hostConfig,
       });
       return { id: created.id, runtime: 'docker', ref, labels, ports };
@@ -363,6 +374,39 @@ export class DockerRuntime implements RuntimeDriver {
 
   logsPath(handle: ContainerHandle): string | undefined {
     return handle.logPath;
+  }
+
+  /** The securityContext as Docker settings; a refusal is CAPSTAN_ERR_AGENT_CONTAINER_CONFIG (CreateContainerConfigError). */
+  private async security(request: CreateRequest): Promise<{ user?: string; hostConfig: Docker.HostConfig }> {
+    const { ref, container } = request;
+    const sc = effectiveSecurity(request.podSecurity, container.securityContext);
+    // The image's user matters only to runAsNonRoot and to a group set without a user.
+    let imageUser = '';
+    if (sc.runAsNonRoot === true || (sc.runAsGroup !== undefined && sc.runAsUser === undefined)) {
+      try {
+        const info = await this.docker.getImage(container.image).inspect();
+        imageUser = info.Config?.User ?? '';
+      } catch (err) {
+        throw runtimeError(err, { ...ref, image: container.image });
+      }
+    }
+    const settings = dockerSecurity({
+      pod: request.podSecurity,
+      container: container.securityContext,
+      containerName: ref.container,
+      imageUser,
+      allowPrivileged: request.allowPrivileged === true,
+    });
+    if ('refusal' in settings) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', settings.refusal, { context: { ...ref, reason: REASONS.createContainerConfigError } });
+    }
+    for (const field of settings.notEnforced) {
+      const key = `${ref.namespace}/${ref.pod}/${ref.container}/${field}`;
+      if (this.warned.has(key)) continue;
+      this.warned.add(key);
+      this.logger.warn({ ...ref, field }, `${field} Localhost is not enforced: the runtime's default profile applies`);
+    }
+    return settings;
   }
 
   private async hasImage(image: string): Promise<boolean> {

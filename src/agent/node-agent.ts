@@ -38,7 +38,12 @@ export interface NodeAgentOptions {
   retryMaxMs?: number;
   /** Passed to the PodManager. */
   manager?: Pick<PodManagerOptions, 'backoff' | 'resyncMs' | 'orphanGraceMs' | 'probeHost'>;
+  /** Run privileged containers (`--allow-privileged`); the node then carries the label capstan.dev/allow-privileged=true. */
+  allowPrivileged?: boolean;
 }
+
+/** Carried by a node whose agent runs privileged containers, so pods that need it can select it. */
+export const LABEL_ALLOW_PRIVILEGED = 'capstan.dev/allow-privileged';
 
 export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
 
@@ -110,6 +115,7 @@ export class NodeAgent {
       onStatus: (pod, status) => this.onStatus(pod, status),
       onRemoved: (pod) => this.onRemoved(pod),
       envLookup: (namespace, ref) => this.envLookup(namespace, ref),
+      allowPrivileged: options.allowPrivileged === true,
     });
   }
 
@@ -129,7 +135,7 @@ export class NodeAgent {
     const down = this.runtimeDown;
     return {
       name: this.name,
-      labels: { ...wellKnownNodeLabels(this.name), ...this.options.labels },
+      labels: { ...wellKnownNodeLabels(this.name), ...(this.options.allowPrivileged ? { [LABEL_ALLOW_PRIVILEGED]: 'true' } : {}), ...this.options.labels },
       capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
       runtime: this.options.runtime.name,
       status: down === undefined ? { ready: true, address: this.address } : { ready: false, address: this.address, message: `container runtime is down: ${down}` },

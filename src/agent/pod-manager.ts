@@ -31,6 +31,8 @@ export interface PodManagerOptions {
   resyncMs?: number;
   /** Grace period for containers found at start-up that no pod wants. */
   orphanGraceMs?: number;
+  /** Run privileged containers (`--allow-privileged`); by default they are refused with CreateContainerConfigError. */
+  allowPrivileged?: boolean;
 }
 
 export class PodManager {
@@ -156,6 +158,7 @@ export class PodManager {
       backoff: this.options.backoff ?? DEFAULT_BACKOFF,
       resyncMs: this.options.resyncMs ?? 1000,
       envLookup: this.options.envLookup ?? (() => undefined),
+      allowPrivileged: this.options.allowPrivileged === true,
       onStatus: this.options.onStatus,
       onRemoved: (pod) => {
         const key = `${pod.metadata.namespace}/${pod.metadata.name}`;

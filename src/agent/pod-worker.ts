@@ -38,8 +38,10 @@ import {
   portMap,
   type ContainerHandle,
   type ContainerState,
+  type PullCredentials,
   type RuntimeDriver,
 } from './runtime.js';
+import { effectiveSecurity } from './docker-security.js';
 import { podStatus, type ContainerView } from './status.js';
 import { terminateContainer } from './termination.js';
 
@@ -54,10 +56,16 @@ export interface PodWorkerDeps {
   envLookup: (namespace: string, ref: EnvSourceRef) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
   onStatus: (pod: Pod, status: PodStatus) => void;
   onRemoved: (pod: Pod) => void;
+  /** The node runs privileged containers (`--allow-privileged`); else one is refused (CreateContainerConfigError). */
+  allowPrivileged?: boolean;
 }
+
+/** main: spec.containers; init: an init container run to completion; sidecar: an init container with restartPolicy Always. */
+type ContainerRole = 'main' | 'init' | 'sidecar';
 
 interface ContainerRecord {
   spec: ContainerSpec;
+  role: ContainerRole;
   settings: Partial<Record<ProbeKind, ProbeSettings>>;
   handle?: ContainerHandle;
   /** The last dead container, kept (with its logs) until the next one starts. */
@@ -99,6 +107,14 @@ export class PodWorker {
   private leftovers: ContainerHandle[] = [];
   /** Why the last pass could not reach the runtime; cleared by the next pass that does. */
   private runtimeDown: string | undefined;
+  /**
+   * Every init container has completed (sidecars: started): main containers run, and init
+   * containers are never run again. True at once after an agent restart when a main
+   * container of the pod is found, as the kubelet takes a started main container for proof.
+   */
+  private initialized: boolean;
+  /** Process-runtime fields already warned about as not enforceable, per container. */
+  private readonly warnedFields = new Set<string>();
 
   constructor(
     pod: Pod,
@@ -107,17 +123,38 @@ export class PodWorker {
   ) {
     this.pod = pod;
     this.log = deps.logger.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` });
-    this.records = pod.spec.containers.map((spec) => {
+    const record = (spec: ContainerSpec, role: ContainerRole): ContainerRecord => {
       const settings: ContainerRecord['settings'] = {};
       if (spec.startupProbe) settings.startup = probeSettings('startup', spec.startupProbe);
       if (spec.livenessProbe) settings.liveness = probeSettings('liveness', spec.livenessProbe);
       if (spec.readinessProbe) settings.readiness = probeSettings('readiness', spec.readinessProbe);
-      const rec: ContainerRecord = { spec, settings, everStarted: false, restartCount: 0, finished: false, probes: {}, started: false, ready: false };
-      return rec;
-    });
+      return { spec, role, settings, everStarted: false, restartCount: 0, finished: false, probes: {}, started: false, ready: false };
+    };
+    // Init containers first, in order: passes walk them before the main containers.
+    this.records = [
+      ...(pod.spec.initContainers ?? []).map((spec) => record(spec, spec.restartPolicy === 'Always' ? 'sidecar' : 'init')),
+      ...pod.spec.containers.map((spec) => record(spec, 'main')),
+    ];
+    this.initialized = !this.records.some((r) => r.role !== 'main');
     // Newest start first: with Docker an older, exited container of the same name can still be there.
     const restarts = (h: ContainerHandle): number => Number(h.labels[LABEL_RESTART_COUNT] ?? 0) || 0;
     for (const handle of [...adopted].sort((a, b) => restarts(b) - restarts(a))) this.adopt(handle);
+    if (!this.initialized && this.records.some((r) => r.role === 'main' && r.handle !== undefined)) {
+      this.initialized = true;
+      for (const rec of this.records) if (rec.role === 'init') this.markCompleted(rec);
+    }
+  }
+
+  /** An init container of an initialised pod: done, its found container kept only for its logs. */
+  private markCompleted(rec: ContainerRecord): void {
+    if (rec.handle !== undefined) {
+      rec.previous = rec.handle;
+      rec.handle = undefined;
+    }
+    rec.probes = {};
+    rec.runningSince = undefined;
+    rec.finished = true;
+    rec.lastTermination ??= { exitCode: 0, reason: REASONS.completed, finishedAt: this.deps.clock.now() };
   }
 
   get key(): string {
@@ -252,8 +289,61 @@ export class PodWorker {
       await this.terminateAll();
       return;
     }
-    for (const rec of this.records) await this.reconcileContainer(rec);
+    if (!this.initialized) {
+      await this.initialize();
+      if (!this.initialized) {
+        this.publish();
+        return;
+      }
+    }
+    for (const rec of this.records) if (rec.role !== 'init') await this.reconcileContainer(rec);
+    // A Job's pod is done when its main containers are: its sidecars are stopped then.
+    const mains = this.records.filter((r) => r.role === 'main');
+    if (mains.every((r) => r.finished)) {
+      for (const rec of this.records) {
+        if (rec.role !== 'sidecar' || rec.finished) continue;
+        if (rec.handle !== undefined) {
+          await this.stopContainer(rec, rec.handle);
+          await this.recordExit(rec, await this.deps.driver.inspect(rec.handle));
+        }
+        rec.finished = true;
+        rec.waiting = undefined;
+      }
+    }
     this.publish();
+  }
+
+  /**
+   * One step of initialisation: init containers in order, each to exit 0 before the next
+   * starts; a sidecar must be running (and started, by its startup probe) before the next.
+   */
+  private async initialize(): Promise<void> {
+    for (const rec of this.records) {
+      if (rec.role === 'main') break;
+      if (rec.role === 'init' && rec.finished && rec.lastTermination?.exitCode === 0) continue;
+      await this.reconcileContainer(rec);
+      if (rec.role === 'init') {
+        if (rec.finished && rec.lastTermination?.exitCode === 0) {
+          this.log.info({ container: rec.spec.name }, 'init container completed');
+          this.dirty = true;
+          continue;
+        }
+        return;
+      }
+      if (rec.handle === undefined || !rec.started) return;
+    }
+    this.initialized = true;
+    this.dirty = true;
+    this.log.info('pod initialised');
+  }
+
+  /** Whether a container that exited with `exitCode` runs again. */
+  private restartsAfter(rec: ContainerRecord, exitCode: number): boolean {
+    if (rec.role === 'sidecar') return this.state === 'active' && !this.records.filter((r) => r.role === 'main').every((r) => r.finished);
+    // An init container that succeeded never runs again; one that failed is run again unless
+    // the pod's restartPolicy is Never (Always counts as OnFailure for init containers).
+    if (rec.role === 'init') return exitCode !== 0 && this.pod.spec.restartPolicy !== 'Never';
+    return shouldRestart(this.pod.spec.restartPolicy, exitCode);
   }
 
   private async reconcileContainer(rec: ContainerRecord): Promise<void> {
@@ -295,7 +385,7 @@ export class PodWorker {
     rec.started = false;
     rec.ready = false;
     rec.waiting = undefined;
-    if (!shouldRestart(this.pod.spec.restartPolicy, exitCode)) rec.finished = true;
+    if (!this.restartsAfter(rec, exitCode)) rec.finished = true;
   }
 
   private async maybeStart(rec: ContainerRecord): Promise<void> {
@@ -317,8 +407,15 @@ export class PodWorker {
       rec.retryAt = pullUntil;
       return;
     }
+    const refusal = this.securityRefusal(rec);
+    if (refusal !== undefined) {
+      rec.waiting = { reason: REASONS.createContainerConfigError, message: refusal };
+      rec.retryAt = now + this.deps.resyncMs;
+      return;
+    }
     try {
-      await driver.ensureImage(rec.spec, (p) => this.log.debug({ image: rec.spec.image, ...p }, 'pulling image'));
+      const credentials = await this.pullCredentials();
+      await driver.ensureImage(rec.spec, (p) => this.log.debug({ image: rec.spec.image, ...p }, 'pulling image'), credentials);
       rec.pullBackoff = undefined;
       rec.lastPullError = undefined;
     } catch (err) {
@@ -341,12 +438,20 @@ export class PodWorker {
     const restartCount = rec.everStarted ? rec.restartCount + 1 : rec.restartCount;
     let handle: ContainerHandle;
     try {
-      handle = await driver.create({ ref, container: rec.spec, env, restartCount });
+      handle = await driver.create({
+        ref,
+        container: rec.spec,
+        env,
+        restartCount,
+        ...(this.pod.spec.securityContext !== undefined ? { podSecurity: this.pod.spec.securityContext } : {}),
+        allowPrivileged: this.deps.allowPrivileged === true,
+      });
     } catch (err) {
       // A create the daemon may have done before the connection dropped leaves a container
       // this worker does not know: the manager's sweep removes it once the runtime answers.
       if (isRuntimeUnavailable(err)) throw err;
-      rec.waiting = { reason: REASONS.createContainerError, message: (err as Error).message };
+      const reason = isCapstanError(err) && typeof err.context.reason === 'string' ? err.context.reason : REASONS.createContainerError;
+      rec.waiting = { reason, message: (err as Error).message };
       rec.retryAt = now + this.deps.resyncMs;
       return;
     }
@@ -372,7 +477,7 @@ export class PodWorker {
       rec.previous = handle;
       rec.lastTermination = { exitCode: 128, reason: 'StartError', message: (err as Error).message, finishedAt: clock.now() };
       rec.waiting = undefined;
-      if (!shouldRestart(this.pod.spec.restartPolicy, 128)) rec.finished = true;
+      if (!this.restartsAfter(rec, 128)) rec.finished = true;
       else this.dirty = true;
       return;
     }
@@ -382,6 +487,40 @@ export class PodWorker {
     this.dirty = true;
     this.startProbes(rec, clock.now());
     this.log.info({ container: rec.spec.name, id: handle.id, restartCount }, 'container started');
+  }
+
+  /** Why the container may not run on this node (privileged without --allow-privileged), or undefined. */
+  private securityRefusal(rec: ContainerRecord): string | undefined {
+    const sc = effectiveSecurity(this.pod.spec.securityContext, rec.spec.securityContext);
+    if (sc.privileged === true && this.deps.allowPrivileged !== true) {
+      return `container "${rec.spec.name}" is privileged, and this node does not allow privileged containers (start the agent with --allow-privileged)`;
+    }
+    if (this.deps.driver.name === 'process') {
+      const ignored = [
+        sc.readOnlyRootFilesystem === true ? 'readOnlyRootFilesystem' : undefined,
+        sc.capAdd.length > 0 || sc.capDrop.length > 0 ? 'capabilities' : undefined,
+        sc.allowPrivilegeEscalation !== undefined ? 'allowPrivilegeEscalation' : undefined,
+        sc.seccompProfile !== undefined ? 'seccompProfile' : undefined,
+        sc.appArmorProfile !== undefined ? 'appArmorProfile' : undefined,
+        sc.groups.length > 0 ? 'supplementalGroups/fsGroup' : undefined,
+      ].filter((f): f is string => f !== undefined && !this.warnedFields.has(`${rec.spec.name}/${f}`));
+      for (const f of ignored) this.warnedFields.add(`${rec.spec.name}/${f}`);
+      if (ignored.length > 0) this.log.warn({ container: rec.spec.name, fields: ignored }, 'securityContext fields the process runtime cannot enforce are ignored');
+    }
+    return undefined;
+  }
+
+  /** The data of the pod's imagePullSecrets that exist (a missing one is skipped, as the kubelet does). */
+  private async pullCredentials(): Promise<PullCredentials | undefined> {
+    const names = this.pod.spec.imagePullSecrets ?? [];
+    if (names.length === 0) return undefined;
+    const secrets: Array<Record<string, string>> = [];
+    for (const { name } of names) {
+      const data = await this.deps.envLookup(this.pod.metadata.namespace, { kind: 'Secret', name });
+      if (data !== undefined) secrets.push(data);
+      else this.log.warn({ secret: name }, 'imagePullSecrets names a Secret that does not exist; pulling without it');
+    }
+    return { secrets };
   }
 
   private startProbes(rec: ContainerRecord, startedAt: number): void {
@@ -473,8 +612,8 @@ export class PodWorker {
     }
   }
 
-  private views(): ContainerView[] {
-    return this.records.map((rec) => ({
+  private views(roles: ContainerRole[]): ContainerView[] {
+    return this.records.filter((rec) => roles.includes(rec.role)).map((rec) => ({
       name: rec.spec.name,
       id: rec.handle?.id ?? rec.previous?.id,
       running: rec.handle !== undefined ? { startedAt: rec.runningSince ?? this.deps.clock.now() } : undefined,
@@ -484,6 +623,9 @@ export class PodWorker {
       restartCount: rec.restartCount,
       started: rec.started,
       ready: rec.ready,
+      ...(rec.role === 'init' && rec.finished && rec.lastTermination?.exitCode === 0 ? { completed: true } : {}),
+      ...(rec.role === 'sidecar' ? { sidecar: true } : {}),
+      ...(rec.role === 'main' && !this.initialized && rec.waiting === undefined ? { waiting: { reason: REASONS.podInitializing } } : {}),
     }));
   }
 
@@ -493,7 +635,9 @@ export class PodWorker {
     const started = this.records.map((r) => r.runningSince).filter((t): t is number => t !== undefined);
     const status = podStatus({
       policy,
-      views: this.views(),
+      views: this.views(['main']),
+      initViews: this.views(['init', 'sidecar']),
+      initialized: this.initialized,
       previous: this.lastStatus,
       now: this.deps.clock.now(),
       hostIP: this.deps.hostIP,

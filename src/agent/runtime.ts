@@ -4,6 +4,7 @@
 import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { ContainerSpec } from '../api/cluster.js';
+import type { PodSecurityContext } from '../api/pod.js';
 
 /** Labels every container the agent creates carries; `list()` finds its own by them. */
 export const LABEL_POD = 'capstan.dev/pod';
@@ -68,6 +69,15 @@ export interface CreateRequest {
   /** Resolved environment (see `resolveEnv`). */
   env: Record<string, string>;
   restartCount: number;
+  /** The pod's securityContext (the container's own fields override it). */
+  podSecurity?: PodSecurityContext;
+  /** The node runs privileged containers (`--allow-privileged`); else a privileged one is refused. */
+  allowPrivileged?: boolean;
+}
+
+/** The data of the pod's imagePullSecrets that exist, in the pod's order. */
+export interface PullCredentials {
+  secrets: Array<Record<string, string>>;
 }
 
 export interface ExecResult {
@@ -85,7 +95,7 @@ export interface PullProgress {
 export interface RuntimeDriver {
   readonly name: RuntimeName;
   /** Make the image available (pull per imagePullPolicy). Throws CAPSTAN_ERR_AGENT_IMAGE_PULL. */
-  ensureImage(container: ContainerSpec, onProgress?: (p: PullProgress) => void): Promise<void>;
+  ensureImage(container: ContainerSpec, onProgress?: (p: PullProgress) => void, credentials?: PullCredentials): Promise<void>;
   /** Create the container (ports chosen, not yet running). */
   create(request: CreateRequest): Promise<ContainerHandle>;
   start(handle: ContainerHandle): Promise<ContainerHandle>;

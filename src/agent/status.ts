@@ -16,6 +16,10 @@ export interface ContainerView {
   restartCount: number;
   started: boolean;
   ready: boolean;
+  /** An init container that exited 0. */
+  completed?: boolean;
+  /** An init container with restartPolicy Always. */
+  sidecar?: boolean;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -69,13 +73,45 @@ export interface PodStatusInput {
   startedAt?: number;
   /** Set while the pod is being stopped: it is never ready then. */
   terminating?: boolean;
+  /** Init containers (sidecars among them), in order. */
+  initViews?: ContainerView[];
+  /** Every init container has completed (or, a sidecar, started). Default true. */
+  initialized?: boolean;
+}
+
+/**
+ * kubectl's pod reason while init containers run: the first one not done gives
+ * `Init:<its reason>` when it failed or waits for a reason of its own, else `Init:N/M`.
+ */
+export function initReason(initViews: ContainerView[]): string {
+  for (let i = 0; i < initViews.length; i++) {
+    const v = initViews[i]!;
+    if (v.completed) continue;
+    if (v.sidecar && v.running !== undefined && v.started) continue;
+    if (v.running === undefined && v.finished && v.lastTermination !== undefined) return `Init:${v.lastTermination.reason}`;
+    const waiting = v.waiting?.reason;
+    if (v.running === undefined && waiting !== undefined && waiting !== REASONS.podInitializing && waiting !== REASONS.containerCreating) return `Init:${waiting}`;
+    return `Init:${i}/${initViews.length}`;
+  }
+  return `Init:${initViews.length}/${initViews.length}`;
+}
+
+/** An init container failed and will not run again: the pod has failed. */
+function initFailed(initViews: ContainerView[]): boolean {
+  return initViews.some((v) => v.finished && !v.completed && v.lastTermination !== undefined && v.lastTermination.exitCode !== 0 && v.running === undefined);
 }
 
 export function podStatus(input: PodStatusInput): PodStatus {
   const containerStatuses = input.views.map(containerStatus);
-  const phase = podPhase(input.policy, input.views);
-  const ready = !input.terminating && phase === 'Running' && containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
+  const initViews = input.initViews ?? [];
+  const initialized = input.initialized !== false;
+  const phase = initialized ? podPhase(input.policy, input.views) : initFailed(initViews) ? 'Failed' : 'Pending';
+  // Sidecars count towards the pod's Ready condition (not towards the READY column's containers).
+  const sidecarsReady = initViews.every((v) => !v.sidecar || (v.running !== undefined && v.ready));
+  const ready = !input.terminating && initialized && phase === 'Running' && sidecarsReady && containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
   const status: PodStatus = { phase, ready, containerStatuses };
+  if (initViews.length > 0) status.initContainerStatuses = initViews.map(containerStatus);
+  if (!initialized && !input.terminating) status.reason = initReason(initViews);
   if (ready) status.readySince = input.previous?.ready && input.previous.readySince !== undefined ? input.previous.readySince : iso(input.now);
   if (input.hostIP !== undefined) status.hostIP = input.hostIP;
   if (Object.keys(input.ports).length > 0) status.ports = input.ports;

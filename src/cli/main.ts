@@ -185,6 +185,7 @@ status writer run on the member holding the controller lease.`,
     .option('--labels <k=v,...>', 'node labels')
     .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine); cpu or memory above the machine\'s is refused without --allow-overcommit')
     .option('--allow-overcommit', 'accept a --capacity above the machine\'s cores or memory (the server cannot check the machine)')
+    .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default); the node is labelled capstan.dev/allow-privileged=true')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));

@@ -209,7 +209,8 @@ export async function agentNeedsEnvSource(kv: KV, principal: Principal, segments
       continue;
     }
     if (pod.spec?.nodeName !== principal.node) continue;
-    for (const c of pod.spec.containers ?? []) {
+    if (kind === 'Secret' && (pod.spec.imagePullSecrets ?? []).some((s) => s.name === name)) return true;
+    for (const c of [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])]) {
       for (const f of c.envFrom ?? []) {
         if ((kind === 'ConfigMap' ? f.configMapRef : f.secretRef)?.name === name) return true;
       }

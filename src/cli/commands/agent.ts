@@ -18,6 +18,8 @@ export interface AgentCommandOptions {
   capacity?: string;
   /** Accept a --capacity above what the machine has (cpu cores, total memory). */
   allowOvercommit?: boolean;
+  /** Run privileged containers (refused by default). */
+  allowPrivileged?: boolean;
   stateDir?: string;
   /** Seconds between heartbeats. */
   heartbeat?: number;
@@ -36,6 +38,7 @@ export interface ParsedAgentOptions {
   labels: Record<string, string>;
   capacity: { cpu: number; memory: number; pods: number };
   stateDir: string;
+  allowPrivileged: boolean;
 }
 
 const DEFAULT_SERVER = 'http://127.0.0.1:7480';
@@ -109,7 +112,7 @@ export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.Process
       throw usage(`--capacity is above what this machine has: ${over.join(', ')}; pass --allow-overcommit to offer it anyway`);
     }
   }
-  return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent') };
+  return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent'), allowPrivileged: opts.allowPrivileged === true };
 }
 
 function processSignal(): { signal: AbortSignal; dispose: () => void } {
