@@ -251,6 +251,9 @@ export function resources(): Map<string, Resource> {
   const list: Resource[] = [
     joinedResource('deployments', ['Deployment', 'Rollout'], deploymentView),
     joinedResource('services', ['Service'], serviceView),
+    // Status fields (currentRevision, desiredNumberScheduled...) come from each controller's status record.
+    joinedResource('statefulsets', ['StatefulSet'], deploymentView),
+    joinedResource('daemonsets', ['DaemonSet'], deploymentView),
     simpleResource('pods', STORE_PREFIX.pods, 2, (p) => str(field(p, 'metadata', 'namespace')), true),
     simpleResource('nodes', STORE_PREFIX.nodes, 1, () => undefined, false),
     simpleResource('revisions', STORE_PREFIX.revisions, 3, (r) => str(field(r, 'namespace')) ?? str(field(r, 'metadata', 'namespace')), true),

@@ -22,12 +22,24 @@ const KINDS: Record<string, string> = {
   services: 'services', service: 'services', svc: 'services',
   revisions: 'revisions', revision: 'revisions', rev: 'revisions',
   events: 'events', event: 'events', ev: 'events',
+  statefulsets: 'statefulsets', statefulset: 'statefulsets', sts: 'statefulsets',
+  daemonsets: 'daemonsets', daemonset: 'daemonsets', ds: 'daemonsets',
 };
 
-export const GET_KINDS = ['deployments', 'pods', 'nodes', 'services', 'revisions', 'events'];
+export const GET_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events'];
 
 function query(namespace?: string): string {
   return namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
+}
+
+/** Status fields of StatefulSets and DaemonSets beyond a deployment's. */
+interface AppsFields {
+  currentRevision?: string;
+  updateRevision?: string;
+  desiredNumberScheduled?: number;
+  currentNumberScheduled?: number;
+  numberReady?: number;
+  updatedNumberScheduled?: number;
 }
 
 async function list<T>(api: ApiClient, resource: string, namespace?: string): Promise<T[]> {
@@ -67,6 +79,36 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
         table(
           ['NAMESPACE', 'NAME', 'PHASE', 'REVISION', 'READY', 'UP-TO-DATE', 'STEP', 'COMMIT', 'MESSAGE'],
           items.map((d) => [d.namespace, d.name, d.phase, String(d.revision), `${d.readyReplicas}/${d.replicas}`, String(d.updatedReplicas), d.stepCount ? `${Math.min((d.step ?? 0) + 1, d.stepCount)}/${d.stepCount}` : '', (d.syncedCommit ?? '').slice(0, 7), d.message]),
+        );
+      break;
+    }
+    case 'statefulsets': {
+      const items = (await list<DeploymentView & AppsFields>(api, 'statefulsets', ns)).map((d) => ({
+        ...contractDeployment(d),
+        currentRevision: d.currentRevision ?? null,
+        updateRevision: d.updateRevision ?? null,
+      }));
+      rows = items;
+      text = () =>
+        table(
+          ['NAMESPACE', 'NAME', 'PHASE', 'READY', 'UP-TO-DATE', 'UPDATE-REVISION', 'COMMIT', 'MESSAGE'],
+          items.map((d) => [d.namespace, d.name, d.phase, `${d.readyReplicas}/${d.replicas}`, String(d.updatedReplicas), d.updateRevision ?? '', (d.syncedCommit ?? '').slice(0, 7), d.message]),
+        );
+      break;
+    }
+    case 'daemonsets': {
+      const items = (await list<DeploymentView & AppsFields>(api, 'daemonsets', ns)).map((d) => ({
+        ...contractDeployment(d),
+        desiredNumberScheduled: d.desiredNumberScheduled ?? 0,
+        currentNumberScheduled: d.currentNumberScheduled ?? 0,
+        numberReady: d.numberReady ?? 0,
+        updatedNumberScheduled: d.updatedNumberScheduled ?? 0,
+      }));
+      rows = items;
+      text = () =>
+        table(
+          ['NAMESPACE', 'NAME', 'PHASE', 'DESIRED', 'CURRENT', 'READY', 'UP-TO-DATE', 'COMMIT', 'MESSAGE'],
+          items.map((d) => [d.namespace, d.name, d.phase, String(d.desiredNumberScheduled), String(d.currentNumberScheduled), String(d.numberReady), String(d.updatedNumberScheduled), (d.syncedCommit ?? '').slice(0, 7), d.message]),
         );
       break;
     }
