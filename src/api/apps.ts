@@ -170,3 +170,19 @@ export function checkAppsWorkload(spec: Obj, kind: string, report: Report): void
     report('CAPSTAN_ERR_API_SCHEMA', `spec.updateStrategy.rollingUpdate.maxUnavailable must not be more than 100%, got "${mu}"`, [...path, 'maxUnavailable']);
   }
 }
+
+/**
+ * The spec with one pod volume per volumeClaimTemplate appended (as the controller adds them),
+ * so the pod checks see the claims as declared volumes. Existing volume indexes are unchanged.
+ */
+export function withClaimVolumes(spec: Obj): Obj {
+  const templates = Array.isArray(spec.volumeClaimTemplates) ? spec.volumeClaimTemplates : [];
+  const template = spec.template;
+  if (templates.length === 0 || !isObj(template) || !isObj(template.spec)) return spec;
+  const names = templates.map((t) => (isObj(t) && isObj(t.metadata) ? t.metadata.name : undefined)).filter((n): n is string => typeof n === 'string');
+  const volumes = Array.isArray(template.spec.volumes) ? template.spec.volumes : [];
+  const declared = new Set(volumes.map((v) => (isObj(v) ? v.name : undefined)));
+  const extra = [...new Set(names)].filter((n) => !declared.has(n)).map((n) => ({ name: n, persistentVolumeClaim: { claimName: n } }));
+  if (extra.length === 0) return spec;
+  return { ...spec, template: { ...template, spec: { ...template.spec, volumes: [...volumes, ...extra] } } };
+}

@@ -3,7 +3,7 @@
 
 import type { ErrorCode } from '../common/index.js';
 import type { FieldPath } from '../render/types.js';
-import { checkAppsWorkload } from './apps.js';
+import { checkAppsWorkload, withClaimVolumes } from './apps.js';
 import { cronProblem } from './cron.js';
 import { checkJobSpec, checkServiceAccount } from './kinds-core.js';
 import { checkIngress } from './ingress.js';
@@ -54,7 +54,8 @@ export function checkObject(o: Obj, report: Report): void {
     case 'StatefulSet':
     case 'DaemonSet':
       if (isObj(spec)) {
-        checkWorkload(spec, kind, report);
+        // A StatefulSet's volumeClaimTemplates are volumes of its pods: mounts may name them.
+        checkWorkload(kind === 'StatefulSet' ? withClaimVolumes(spec) : spec, kind, report);
         checkAppsWorkload(spec, kind, report);
       }
       break;

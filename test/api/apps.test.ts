@@ -135,6 +135,18 @@ describe('StatefulSet and DaemonSet are accepted kinds', () => {
     expect(warnings(r)[0]!.message).toContain('maxSurge');
   });
 
+  it('a container may mount a volumeClaimTemplate by name; a mount of an unknown volume is still an error', () => {
+    const mount = (name: string) => `          volumeMounts:
+            - name: ${name}
+              mountPath: /var/lib/data
+  volumeClaimTemplates:
+    - metadata:
+        name: data
+`;
+    expect(errors(one(sts(mount('data'))))).toEqual([]);
+    expect(errors(one(sts(mount('other')))).map((d) => [d.line, d.field])).toEqual([[20, 'spec.template.spec.containers[0].volumeMounts[0].name']]);
+  });
+
   it('unknown fields are warnings naming the field', () => {
     const r = one(ds('  templateGeneration: 3\n'));
     expect(errors(r)).toEqual([]);
