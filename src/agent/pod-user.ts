@@ -78,3 +78,35 @@ export function userCanReach(dir: string, user: PodUser): boolean {
     path = parent;
   }
 }
+
+export interface ContainerIdentity {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+}
+
+export type ContainerUserDecision = { user: PodUser | undefined; ignored?: true } | { refusal: string };
+
+/**
+ * Who one process-runtime container runs as. runAsUser and runAsGroup replace the pod user's
+ * ids when Capstan can switch users (it runs as root); otherwise they are ignored (`ignored`,
+ * for a warning). uid or gid 0 is the host's root here, with nothing around it: refused unless
+ * the node allows privileged containers. runAsNonRoot refuses a container that would run as uid 0.
+ */
+export function containerUser(base: PodUser | undefined, selfUid: number | undefined, sc: ContainerIdentity, allowPrivileged: boolean): ContainerUserDecision {
+  const asks = sc.runAsUser !== undefined || sc.runAsGroup !== undefined;
+  let user = base;
+  let ignored = false;
+  if (asks && base === undefined) ignored = true;
+  else if (asks && base !== undefined) {
+    const uid = sc.runAsUser ?? base.uid;
+    const gid = sc.runAsGroup ?? base.gid;
+    if ((uid === 0 || gid === 0) && !allowPrivileged) {
+      return { refusal: 'runAsUser or runAsGroup 0 would run the process as root on the host: the process runtime refuses it unless the agent runs with --allow-privileged' };
+    }
+    user = { name: uid === base.uid ? base.name : `uid ${uid}`, uid, gid };
+  }
+  const effectiveUid = user?.uid ?? selfUid;
+  if (sc.runAsNonRoot === true && effectiveUid === 0) return { refusal: 'runAsNonRoot is set and the process would run as root (uid 0)' };
+  return ignored ? { user, ignored: true } : { user };
+}

@@ -28,7 +28,8 @@ import {
   type RuntimeDriver,
 } from './runtime.js';
 import { processMatches, procStartTime, readStates, removeState, stateDirFor, writeState, type ProcessStateFile } from './process-state.js';
-import { defaultPodUser, describePodUser, userCanReach, type PodUser } from './pod-user.js';
+import { containerUser, defaultPodUser, describePodUser, userCanReach, type PodUser } from './pod-user.js';
+import { effectiveSecurity } from './docker-security.js';
 
 export interface ProcessRuntimeOptions {
   /** Root for state files, working dirs and logs. */
@@ -122,10 +123,17 @@ export class ProcessRuntime implements RuntimeDriver {
     if ((container.command ?? []).length === 0) {
       throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', 'the process runtime needs a command', { context: { ...ref } });
     }
+    // securityContext runAsUser / runAsGroup / runAsNonRoot (the rest is warned about by the worker).
+    const decision = containerUser(this.user, process.getuid?.(), effectiveSecurity(request.podSecurity, container.securityContext), request.allowPrivileged === true);
+    if ('refusal' in decision) {
+      throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `container "${ref.container}": ${decision.refusal}`, { context: { ...ref, reason: 'CreateContainerConfigError' } });
+    }
+    if (decision.ignored) this.logger.warn({ ...ref }, 'runAsUser and runAsGroup are ignored: Capstan is not root, so the process runtime cannot switch users');
+    const user = decision.user;
     const ports = await this.choosePorts(container, ref.container);
     await this.prepare();
     const podDir = join(this.options.stateDir, 'pods', safe(ref.namespace), safe(ref.pod));
-    const cwd = await this.workDir(podDir, container.workingDir, ref);
+    const cwd = await this.workDir(podDir, container.workingDir, ref, user);
     const logDir = join(podDir, 'logs');
     await mkdir(logDir, { recursive: true, mode: 0o700 });
     const id = `${safe(ref.namespace)}_${safe(ref.pod)}_${safe(ref.container)}_${request.restartCount}_${randomBytes(4).toString('hex')}`;
@@ -138,6 +146,7 @@ export class ProcessRuntime implements RuntimeDriver {
       command: argv,
       cwd,
       logPath: join(logDir, `${safe(ref.container)}-${request.restartCount}.log`),
+      ...(user !== undefined && user !== this.user ? { uid: user.uid, gid: user.gid } : {}),
     };
     await writeState(this.options.stateDir, state);
     this.states.set(id, state);
@@ -155,7 +164,7 @@ export class ProcessRuntime implements RuntimeDriver {
       const spawned = spawn(state.command[0], state.command.slice(1), {
         cwd: state.cwd,
         env: entry.env,
-        ...this.identity(),
+        ...this.identity(state),
         detached: true,
         stdio: ['ignore', log.fd, log.fd],
       });
@@ -259,7 +268,7 @@ export class ProcessRuntime implements RuntimeDriver {
     return new Promise<ExecResult>((resolve) => {
       let output = '';
       let timedOut = false;
-      const child = spawn(command[0], command.slice(1), { cwd: state.cwd, env: entry.env, ...this.identity(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command[0], command.slice(1), { cwd: state.cwd, env: entry.env, ...this.identity(state), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       const take = (chunk: Buffer): void => {
         if (output.length < MAX_EXEC_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_EXEC_OUTPUT - output.length);
       };
@@ -290,7 +299,8 @@ export class ProcessRuntime implements RuntimeDriver {
   }
 
   /** spawn's uid and gid for pods (libuv also drops the supplementary groups), or nothing to run as ourselves. */
-  private identity(): { uid?: number; gid?: number } {
+  private identity(state: ProcessStateFile): { uid?: number; gid?: number } {
+    if (state.uid !== undefined && state.gid !== undefined) return { uid: state.uid, gid: state.gid };
     return this.user === undefined ? {} : { uid: this.user.uid, gid: this.user.gid };
   }
 
@@ -300,9 +310,8 @@ export class ProcessRuntime implements RuntimeDriver {
    * as another user only if that user could reach it on its own: the process enters it before
    * it drops root, so `workingDir: /root` must not hand it what it could not open.
    */
-  private async workDir(podDir: string, wanted: string | undefined, ref: CreateRequest['ref']): Promise<string> {
+  private async workDir(podDir: string, wanted: string | undefined, ref: CreateRequest['ref'], user = this.user): Promise<string> {
     const podWork = join(podDir, 'work');
-    const user = this.user;
     const cwd = workingDir(podWork, wanted);
     if (user === undefined) {
       await mkdir(cwd, { recursive: true });

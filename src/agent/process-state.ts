@@ -20,6 +20,9 @@ export interface ProcessStateFile {
   /** Kernel start time of the process (clock ticks since boot, /proc/<pid>/stat field 22). */
   procStart?: string;
   startedAt?: number;
+  /** The container's own uid and gid (securityContext), when they differ from the runtime's pod user. */
+  uid?: number;
+  gid?: number;
 }
 
 export function stateDirFor(root: string): string {
