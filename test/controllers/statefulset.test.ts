@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Pod } from '../../src/api/cluster.js';
-import type { ManifestObject, StatefulSet } from '../../src/api/index.js';
+import { applyDefaults, type ManifestObject, type StatefulSet } from '../../src/api/index.js';
 import { CLAIMS_PREFIX, statefulSetController, type StatefulSetStatus, type StoredClaim } from '../../src/controllers/statefulset/index.js';
 import { appsHarness, type AppsHarness } from './apps-harness.js';
 
@@ -182,3 +182,33 @@ describe('StatefulSet controller', () => {
     expect((await h.list<StoredClaim>(CLAIMS_PREFIX)).map((c) => c.metadata.name)).toEqual(['data-db-0']);
   });
 });
+
+describe('StatefulSet and Deployment of one name side by side', () => {
+  it('each controller keeps only its own pods (owner kind), though both are named db-...', async () => {
+    const { deployment, harness } = await import('../helpers/fake-kubelet.js');
+    const h = await harness();
+    const sts = statefulSetController({ kv: h.kv, clock: h.clock, resyncMs: 0 });
+    sts.start();
+    try {
+      await h.apply(deployment('db', 'web:1', { replicas: 2 }));
+      const set = sts_('db:1');
+      await h.kv.put('/capstan/desired/StatefulSet/default/db', JSON.stringify({ object: set, source: { file: 'a.yaml', index: 0, line: 1, column: 1 }, appliedAt: new Date(h.clock.now()).toISOString() }));
+      await h.drive(async () => {
+        const pods = (await h.pods()).filter((p) => p.status.ready);
+        const d = await h.status('db');
+        const s = await h.status('db', 'StatefulSet');
+        return pods.length === 4 && d?.readyReplicas === 2 && s?.readyReplicas === 2;
+      });
+      const owners = (await h.pods()).map((p) => `${p.metadata.owner.kind}:${p.metadata.name.startsWith('db-') && /^db-\d$/.test(p.metadata.name) ? 'ordinal' : 'hashed'}`).sort();
+      expect(owners).toEqual(['Deployment:hashed', 'Deployment:hashed', 'StatefulSet:ordinal', 'StatefulSet:ordinal']);
+      expect((await h.revisions()).every((r) => r.metadata.owner.kind === 'Deployment')).toBe(true);
+    } finally {
+      await sts.stop();
+      await h.close();
+    }
+  });
+});
+
+function sts_(image: string): ManifestObject {
+  return applyDefaults(sts(image, { replicas: 2 }));
+}
