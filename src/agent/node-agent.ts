@@ -38,12 +38,9 @@ export interface NodeAgentOptions {
   retryMaxMs?: number;
   /** Passed to the PodManager. */
   manager?: Pick<PodManagerOptions, 'backoff' | 'resyncMs' | 'orphanGraceMs' | 'probeHost'>;
-  /** Run privileged containers (`--allow-privileged`); the node then carries the label capstan.dev/allow-privileged=true. */
+  /** Run privileged containers (`--allow-privileged`); the node then says `allowPrivileged: true`. */
   allowPrivileged?: boolean;
 }
-
-/** Carried by a node whose agent runs privileged containers, so pods that need it can select it. */
-export const LABEL_ALLOW_PRIVILEGED = 'capstan.dev/allow-privileged';
 
 export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
 
@@ -135,9 +132,10 @@ export class NodeAgent {
     const down = this.runtimeDown;
     return {
       name: this.name,
-      labels: { ...wellKnownNodeLabels(this.name), ...(this.options.allowPrivileged ? { [LABEL_ALLOW_PRIVILEGED]: 'true' } : {}), ...this.options.labels },
+      labels: { ...wellKnownNodeLabels(this.name), ...this.options.labels },
       capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
       runtime: this.options.runtime.name,
+      ...(this.options.allowPrivileged ? { allowPrivileged: true } : {}),
       status: down === undefined ? { ready: true, address: this.address } : { ready: false, address: this.address, message: `container runtime is down: ${down}` },
     };
   }

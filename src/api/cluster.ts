@@ -122,6 +122,8 @@ export interface NodeInfo {
   /** cpu in millicores, memory in bytes. */
   capacity: { cpu: number; memory: number; pods: number };
   runtime: 'docker' | 'process';
+  /** The agent runs privileged containers (`--allow-privileged`); others refuse them. */
+  allowPrivileged?: boolean;
   status: { ready: boolean; lastHeartbeat: string; message?: string; address: string };
 }
 

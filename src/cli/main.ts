@@ -140,6 +140,7 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .description('everything in one process: store, API server, controllers, scheduler and a local node agent')
     .argument('[source]', 'folder, local Git repository or http(s) Git URL with the manifests', 'examples-repo')
     .addOption(new Option('--runtime <runtime>', 'how pods run: docker when a daemon answers, else processes').choices(['auto', 'process', 'docker']).default('auto'))
+    .option('--allow-privileged', 'the local agent runs containers with securityContext.privileged (refused by default)')
     .addHelpText('after', '\nExamples:\n  $ capstan up                          # examples-repo/, Docker if it answers\n  $ capstan up ../deploy --branch main --runtime process')
     .action(async (source: string, opts) => (await import('./commands/up.js')).runUp(io, source, opts));
 
@@ -185,7 +186,7 @@ status writer run on the member holding the controller lease.`,
     .option('--labels <k=v,...>', 'node labels')
     .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine); cpu or memory above the machine\'s is refused without --allow-overcommit')
     .option('--allow-overcommit', 'accept a --capacity above the machine\'s cores or memory (the server cannot check the machine)')
-    .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default); the node is labelled capstan.dev/allow-privileged=true')
+    .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default); the node reports allowPrivileged: true')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));

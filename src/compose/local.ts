@@ -11,6 +11,8 @@ export interface LocalClusterOptions extends ControlPlaneOptions {
   runtime?: 'auto' | 'process' | 'docker';
   /** Name of the local node (default: the host name, made DNS-safe). */
   nodeName?: string;
+  /** The local agent runs privileged containers (`--allow-privileged`). */
+  allowPrivileged?: boolean;
 }
 
 export interface LocalCluster extends ControlPlane {
@@ -58,6 +60,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       labels: { 'kubernetes.io/hostname': nodeName },
       stateDir,
       logger,
+      allowPrivileged: options.allowPrivileged === true,
     });
     await agent.start();
     const stopPlane = plane.stop;

@@ -35,6 +35,8 @@ export interface UpOptions {
   port: number;
   host: string;
   runtime?: 'auto' | 'process' | 'docker';
+  /** The local agent runs privileged containers. */
+  allowPrivileged?: boolean;
   branch?: string;
   syncSchedule?: string;
   logLevel: string;
@@ -150,6 +152,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
     port: opts.port,
     logger,
     runtime: opts.runtime,
+    allowPrivileged: opts.allowPrivileged === true,
     syncSchedule: opts.syncSchedule,
     ...planeExtras(opts),
   });
