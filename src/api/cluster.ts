@@ -219,6 +219,8 @@ export interface DrainStep {
   remaining: string[];
   /** Pods no controller would recreate (evicted only with force). */
   unmanaged: string[];
+  /** DaemonSet pods on the node: left running (their controller would put them back). */
+  daemonSet?: string[];
   /** Nothing runs on the node any more. */
   done: boolean;
 }

@@ -16,6 +16,9 @@
 // as an analysis job's pod) would not come back: drain refuses while there is one unless
 // `force` is set, as kubectl drain refuses unmanaged pods without --force.
 //
+// DaemonSet pods are left running, as `kubectl drain --ignore-daemonsets` does: their
+// controller would make them again on the same node, which they tolerate being cordoned.
+//
 // A deleted node that heartbeats again re-registers as a new, schedulable node.
 import type { Logger } from 'pino';
 import { STORE_PREFIX, type DrainStep, type NodeInfo, type Pod } from '../api/cluster.js';
@@ -65,11 +68,15 @@ function finished(p: Pod): boolean {
   return p.status?.terminatedAt !== undefined || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 }
 
+function daemonPod(p: Pod): boolean {
+  return p.metadata.owner?.kind === 'DaemonSet';
+}
+
 /** The store key of the object whose controller recreates the pod, if its kind has one. */
 function ownerKey(p: Pod): string | undefined {
   const o = p.metadata.owner;
   if (!o?.name) return undefined;
-  if (o.kind === 'Deployment' || o.kind === 'Rollout') return `${STORE_PREFIX.desired}${o.kind}/${p.metadata.namespace}/${o.name}`;
+  if (o.kind === 'Deployment' || o.kind === 'Rollout' || o.kind === 'StatefulSet') return `${STORE_PREFIX.desired}${o.kind}/${p.metadata.namespace}/${o.name}`;
   if (o.kind === 'Job') return `${STORE_PREFIX.jobs}${p.metadata.namespace}/${o.name}`;
   return undefined;
 }
@@ -180,10 +187,12 @@ export class NodeAdmin {
   async drainStep(name: string, options: { force?: boolean; batch?: number } = {}): Promise<DrainStep> {
     const { changed } = await this.setUnschedulable(name, true);
     const batch = Math.min(Math.max(1, Math.floor(options.batch ?? DEFAULT_DRAIN_BATCH)), MAX_DRAIN_BATCH);
-    const running = (await this.podsOn(name)).filter((p) => !finished(p.pod));
+    const onNode = (await this.podsOn(name)).filter((p) => !finished(p.pod));
+    const running = onNode.filter((p) => !daemonPod(p.pod));
+    const daemonSet = onNode.filter((p) => daemonPod(p.pod)).map((p) => podName(p.pod));
     const managed = await this.managed(running.map((p) => p.pod));
     const unmanaged = running.filter((p) => !managed.has(podName(p.pod))).map((p) => podName(p.pod));
-    const step: DrainStep = { node: name, cordoned: changed, evicted: [], remaining: [], unmanaged, done: false };
+    const step: DrainStep = { node: name, cordoned: changed, evicted: [], remaining: [], unmanaged, daemonSet, done: false };
     if (unmanaged.length > 0 && !options.force) {
       throw apiError(
         'CAPSTAN_ERR_API_CONFLICT',
@@ -197,11 +206,11 @@ export class NodeAdmin {
       if (pod.metadata.deletionRequestedAt !== undefined && leased) continue; // its agent is stopping it
       if (await this.evict(pod, kv, name, !leased, 'drained from')) step.evicted.push(podName(pod));
     }
-    const left = (await this.podsOn(name)).filter((p) => !finished(p.pod));
+    const left = (await this.podsOn(name)).filter((p) => !finished(p.pod) && !daemonPod(p.pod));
     step.remaining = left.map((p) => podName(p.pod));
     step.done = left.length === 0;
     if (step.done) {
-      await this.events.record({ namespace: 'default', object: `Node/${name}`, type: 'Normal', reason: EVENT_NODE_DRAINED, message: `node ${name} was drained: no pods run on it` });
+      await this.events.record({ namespace: 'default', object: `Node/${name}`, type: 'Normal', reason: EVENT_NODE_DRAINED, message: `node ${name} was drained: no pods run on it${daemonSet.length > 0 ? ` but ${daemonSet.length} DaemonSet pod(s)` : ''}` });
     }
     return step;
   }

@@ -145,6 +145,25 @@ describe('node maintenance API', () => {
     expect(forced.json.evicted).toEqual(['default/web-1']);
   });
 
+  it('leaves DaemonSet pods running and counts StatefulSet pods as managed', async () => {
+    const owned = (name: string, kind: string, owner: string): Pod => {
+      const p = pod('default', name, 'node-a');
+      return { ...p, metadata: { ...p.metadata, owner: { kind, name: owner, revision: 'r1' } } };
+    };
+    await putJson(t.kv, `${STORE_PREFIX.desired}StatefulSet/default/db`, deployment('default', 'db'));
+    await putJson(t.kv, `${STORE_PREFIX.pods}default/db-0`, owned('db-0', 'StatefulSet', 'db'));
+    await putJson(t.kv, `${STORE_PREFIX.pods}default/logs-x1`, owned('logs-x1', 'DaemonSet', 'logs'));
+    const r = await post('/api/v1/nodes/node-a/drain', t.tokens.admin);
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ unmanaged: [], evicted: ['default/db-0'], daemonSet: ['default/logs-x1'] });
+    const after = await pods();
+    expect(after.get('default/logs-x1')!.metadata.deletionRequestedAt).toBeUndefined();
+    // Once the StatefulSet pod has stopped, only the DaemonSet pod is left: the node counts as drained.
+    const db = after.get('default/db-0')!;
+    await putJson(t.kv, `${STORE_PREFIX.pods}default/db-0`, { ...db, status: { ...db.status, phase: 'Succeeded', ready: false, terminatedAt: new Date().toISOString() } });
+    expect((await post('/api/v1/nodes/node-a/drain', t.tokens.admin)).json).toMatchObject({ done: true, remaining: [] });
+  });
+
   it('removes the pods of a node whose agent is gone at once', async () => {
     await putJson(t.kv, `${STORE_PREFIX.desired}Deployment/default/web`, deployment('default', 'web'));
     await putJson(t.kv, `${STORE_PREFIX.pods}default/web-1`, pod('default', 'web-1', 'node-a'));

@@ -70,6 +70,7 @@ export async function runDrain(io: CliIO, name: string, opts: DrainOptions): Pro
       throw err;
     }
     if (first) io.out(`node/${name} ${step.cordoned ? 'cordoned' : 'already cordoned'}\n`);
+    if (first && (step.daemonSet?.length ?? 0) > 0) io.out(`ignoring DaemonSet pods: ${step.daemonSet!.join(', ')}\n`);
     if (first && opts.force && step.unmanaged.length > 0) io.err(`capstan: warning: evicting pods no controller recreates: ${step.unmanaged.join(', ')}\n`);
     first = false;
     for (const p of step.evicted) io.out(`evicting pod ${p}\n`);
