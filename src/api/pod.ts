@@ -87,7 +87,66 @@ export interface Container {
   restartPolicy?: 'Always';
   securityContext?: SecurityContext;
   lifecycle?: { preStop?: LifecycleHandler };
+  volumeMounts?: VolumeMount[];
 }
+
+/** Where a pod volume appears in a container (see src/agent/volumes.ts for what each runtime does). */
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  subPath?: string;
+  readOnly?: boolean;
+}
+
+/** One key of a ConfigMap or Secret written as a file (`path` relative to the volume). */
+export interface KeyToPath {
+  key: string;
+  path: string;
+  mode?: number;
+}
+
+export interface DownwardAPIFile {
+  path: string;
+  fieldRef?: { fieldPath: string; apiVersion?: string };
+  resourceFieldRef?: { containerName?: string; resource: string; divisor?: Quantity };
+  mode?: number;
+}
+
+export interface ConfigMapVolumeSource {
+  name: string;
+  items?: KeyToPath[];
+  defaultMode?: number;
+  optional?: boolean;
+}
+export interface SecretVolumeSource {
+  secretName: string;
+  items?: KeyToPath[];
+  defaultMode?: number;
+  optional?: boolean;
+}
+
+export interface ProjectedSource {
+  configMap?: Omit<ConfigMapVolumeSource, 'defaultMode'>;
+  secret?: Omit<ConfigMapVolumeSource, 'defaultMode'>;
+  downwardAPI?: { items?: DownwardAPIFile[] };
+  serviceAccountToken?: { path: string; audience?: string; expirationSeconds?: number };
+}
+
+export interface Volume {
+  name: string;
+  emptyDir?: { medium?: '' | 'Memory'; sizeLimit?: Quantity };
+  configMap?: ConfigMapVolumeSource;
+  secret?: SecretVolumeSource;
+  hostPath?: { path: string; type?: HostPathType };
+  persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
+  downwardAPI?: { items?: DownwardAPIFile[]; defaultMode?: number };
+  projected?: { sources: ProjectedSource[]; defaultMode?: number };
+}
+
+export type HostPathType = '' | 'DirectoryOrCreate' | 'Directory' | 'FileOrCreate' | 'File' | 'Socket' | 'CharDevice' | 'BlockDevice';
+export const HOST_PATH_TYPES: HostPathType[] = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'];
+/** The volume sources Capstan runs; exactly one is set per volume. */
+export const VOLUME_SOURCES = ['emptyDir', 'configMap', 'secret', 'hostPath', 'persistentVolumeClaim', 'downwardAPI', 'projected'] as const;
 
 export interface Capabilities {
   add?: string[];
@@ -165,6 +224,7 @@ export interface PodSpec {
   serviceAccount?: string;
   /** Accepted with a warning: no token is mounted either way. */
   automountServiceAccountToken?: boolean;
+  volumes?: Volume[];
 }
 
 export interface PodTemplateSpec {
@@ -277,6 +337,7 @@ export function containerSchema(): Schema {
       lifecycle: obj({
         preStop: obj({ httpGet: httpGet(), tcpSocket: tcpSocket(), exec: exec(), sleep: obj({ seconds: int(0) }, ['seconds']) }),
       }),
+      volumeMounts: arr(obj({ name: nonEmpty(), mountPath: nonEmpty(), subPath: str(), readOnly: bool() }, ['name', 'mountPath'])),
     },
     ['name', 'image'],
   );
@@ -347,8 +408,55 @@ export function podSpecSchema(): Schema {
       serviceAccountName: str(),
       serviceAccount: str(),
       automountServiceAccountToken: bool(),
+      volumes: arr(volumeSchema()),
     },
     ['containers'],
+  );
+}
+
+function keyToPath(): Schema {
+  return obj({ key: nonEmpty(), path: nonEmpty(), mode: int(0) }, ['key', 'path']);
+}
+
+function downwardFile(): Schema {
+  return obj(
+    {
+      path: nonEmpty(),
+      fieldRef: obj({ fieldPath: nonEmpty(), apiVersion: str() }, ['fieldPath']),
+      resourceFieldRef: obj({ containerName: str(), resource: nonEmpty(), divisor: quantity() }, ['resource']),
+      mode: int(0),
+    },
+    ['path'],
+  );
+}
+
+export function volumeSchema(): Schema {
+  const keyed = (nameField: string): Record<string, Schema> => ({ [nameField]: nonEmpty(), items: arr(keyToPath()), optional: bool() });
+  return obj(
+    {
+      name: nonEmpty(),
+      emptyDir: obj({ medium: oneOfValues(['', 'Memory']), sizeLimit: quantity() }),
+      configMap: obj({ ...keyed('name'), defaultMode: int(0) }, ['name']),
+      secret: obj({ ...keyed('secretName'), defaultMode: int(0) }, ['secretName']),
+      hostPath: obj({ path: nonEmpty(), type: oneOfValues(HOST_PATH_TYPES) }, ['path']),
+      persistentVolumeClaim: obj({ claimName: nonEmpty(), readOnly: bool() }, ['claimName']),
+      downwardAPI: obj({ items: arr(downwardFile()), defaultMode: int(0) }),
+      projected: obj(
+        {
+          sources: arr(
+            obj({
+              configMap: obj(keyed('name'), ['name']),
+              secret: obj(keyed('name'), ['name']),
+              downwardAPI: obj({ items: arr(downwardFile()) }),
+              serviceAccountToken: obj({ path: nonEmpty(), audience: str(), expirationSeconds: int(600) }, ['path']),
+            }),
+          ),
+          defaultMode: int(0),
+        },
+        ['sources'],
+      ),
+    },
+    ['name'],
   );
 }
 
