@@ -1,7 +1,7 @@
 // Pure mapping from stored objects to the scheduler core's cluster view: a node is ready only
 // while its lease exists and it says so itself; a bound pod counts against its node until it
 // has finished (Succeeded, Failed or terminated), as kube-scheduler ignores terminal pods.
-import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
+import { STORE_PREFIX, type ContainerSpec, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
 import { parseQuantity } from '../../api/index.js';
 import type { BoundPod, HostPort, NodeInfo, PodRequest } from '../../scheduler/index.js';
 
@@ -29,16 +29,40 @@ function quantity(q: string | number | undefined, resource: 'cpu' | 'memory'): n
   }
 }
 
-/** What the scheduler needs from a pod: summed container requests, host ports, placement rules. */
+/**
+ * What the scheduler needs from a pod: its effective requests, host ports, placement rules.
+ * The effective request is Kubernetes': the larger of the main containers plus the sidecars
+ * (init containers with `restartPolicy: Always`, which keep running) and, for each other init
+ * container, its own request plus the sidecars started before it.
+ */
 export function podRequest(pod: Pod): PodRequest {
+  const hostPorts: HostPort[] = [];
+  const ask = (c: ContainerSpec): { cpu: number; memory: number } => {
+    for (const p of c.ports ?? []) if (p.hostPort !== undefined && p.hostPort > 0) hostPorts.push({ port: p.hostPort, protocol: p.protocol ?? 'TCP' });
+    return { cpu: quantity(c.resources?.requests?.cpu, 'cpu'), memory: quantity(c.resources?.requests?.memory, 'memory') };
+  };
   let cpu = 0;
   let memory = 0;
-  const hostPorts: HostPort[] = [];
   for (const c of pod.spec.containers ?? []) {
-    cpu += quantity(c.resources?.requests?.cpu, 'cpu');
-    memory += quantity(c.resources?.requests?.memory, 'memory');
-    for (const p of c.ports ?? []) if (p.hostPort !== undefined && p.hostPort > 0) hostPorts.push({ port: p.hostPort, protocol: p.protocol ?? 'TCP' });
+    const a = ask(c);
+    cpu += a.cpu;
+    memory += a.memory;
   }
+  let sidecarCpu = 0;
+  let sidecarMemory = 0;
+  let initCpu = 0;
+  let initMemory = 0;
+  for (const c of pod.spec.initContainers ?? []) {
+    const a = ask(c);
+    if (c.restartPolicy === 'Always') {
+      sidecarCpu += a.cpu;
+      sidecarMemory += a.memory;
+    }
+    initCpu = Math.max(initCpu, c.restartPolicy === 'Always' ? sidecarCpu : sidecarCpu + a.cpu);
+    initMemory = Math.max(initMemory, c.restartPolicy === 'Always' ? sidecarMemory : sidecarMemory + a.memory);
+  }
+  cpu = Math.max(cpu + sidecarCpu, initCpu);
+  memory = Math.max(memory + sidecarMemory, initMemory);
   const req: PodRequest = { id: podId(pod), cpu, memory };
   const owner = ownerKey(pod);
   if (owner !== undefined) req.owner = owner;
