@@ -141,6 +141,8 @@ type Obj = Record<string, unknown>;
 export function checkHorizontalPodAutoscaler(o: Obj, report: Report): void {
   const spec = o.spec;
   if (!isObj(spec)) return;
+  // Said once per object, at the object, so nobody takes an accepted HPA for a working one.
+  report('CAPSTAN_ERR_API_SCHEMA', 'HorizontalPodAutoscaler is accepted and checked but does not scale yet: the target keeps the replicas its manifest sets', [], 'warning');
   const { minReplicas, maxReplicas } = spec;
   if (typeof minReplicas === 'number' && typeof maxReplicas === 'number' && minReplicas > maxReplicas) {
     report('CAPSTAN_ERR_API_SCHEMA', `spec.minReplicas ${minReplicas} is more than spec.maxReplicas ${maxReplicas}`, ['spec', 'minReplicas']);
