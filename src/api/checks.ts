@@ -169,7 +169,23 @@ function oneOf(o: Obj, keys: string[], path: FieldPath, report: Report, required
   }
 }
 
+/** A Rollout takes its template and selector from spec.template or from spec.workloadRef. */
+function checkWorkloadRef(spec: Obj, report: Report): void {
+  if (spec.workloadRef !== undefined && spec.template !== undefined) {
+    report('CAPSTAN_ERR_API_SCHEMA', 'spec.template and spec.workloadRef are both set: a Rollout takes its pod template from one of them', ['spec', 'workloadRef']);
+  }
+  if (spec.workloadRef !== undefined && spec.template === undefined) {
+    // Resolving the referenced Deployment into the stored Rollout is not implemented yet.
+    report('CAPSTAN_ERR_API_SCHEMA', 'spec.workloadRef is not supported yet: copy the Deployment\'s selector and template into the Rollout', ['spec', 'workloadRef']);
+  }
+  if (spec.workloadRef === undefined) {
+    if (spec.template === undefined) report('CAPSTAN_ERR_API_REQUIRED', 'spec.template is required (or spec.workloadRef naming a Deployment)', ['spec']);
+    if (spec.selector === undefined) report('CAPSTAN_ERR_API_REQUIRED', 'spec.selector is required', ['spec']);
+  }
+}
+
 function checkWorkload(spec: Obj, kind: string, report: Report): void {
+  if (kind === 'Rollout') checkWorkloadRef(spec, report);
   const template = spec.template;
   const selector = isObj(spec.selector) ? spec.selector.matchLabels : undefined;
   checkLabels(selector, ['spec', 'selector', 'matchLabels'], report);
@@ -240,17 +256,123 @@ function checkSurge(ru: Obj, path: FieldPath, report: Report): void {
   }
 }
 
-const STEP_ACTIONS = ['setWeight', 'pause', 'setCanaryScale', 'analysis', 'setHeaderRoute'];
+/** Step actions that stand alone, as Argo Rollouts has them. */
+const SOLE_STEP_ACTIONS = ['setWeight', 'pause', 'experiment', 'analysis'];
+/** Step actions one step may combine: a canary scale with the routes it serves. */
+const COMBINABLE_STEP_ACTIONS = ['setCanaryScale', 'setHeaderRoute', 'setMirrorRoute'];
+const TRAFFIC_PROVIDERS = ['nginx', 'alb', 'istio', 'smi', 'traefik', 'ambassador', 'apisix', 'appMesh', 'plugins'];
+
+function checkStepActions(step: Obj, path: FieldPath, report: Report): void {
+  const sole = SOLE_STEP_ACTIONS.filter((k) => step[k] !== undefined);
+  const combined = COMBINABLE_STEP_ACTIONS.filter((k) => step[k] !== undefined);
+  const where = fieldPathString(path);
+  if (sole.length > 1 || (sole.length === 1 && combined.length > 0)) {
+    const second = sole.length > 1 ? sole[1] : combined[0];
+    report(
+      'CAPSTAN_ERR_API_SCHEMA',
+      `${where} sets ${[...sole, ...combined].join(' and ')}: setWeight, pause, experiment and analysis each stand alone in a step` +
+        ' (only setCanaryScale, setHeaderRoute and setMirrorRoute may share one)',
+      [...path, second],
+    );
+  } else if (sole.length === 0 && combined.length === 0) {
+    report('CAPSTAN_ERR_API_REQUIRED', `${where} must set one of ${[...SOLE_STEP_ACTIONS, ...COMBINABLE_STEP_ACTIONS].join(', ')}`, path);
+  }
+}
+
+function checkExperiment(exp: Obj, path: FieldPath, report: Report): void {
+  const names = new Map<string, number>();
+  list(exp.templates).forEach((t, j) => {
+    if (!isObj(t) || !str(t.name)) return;
+    const problem = dnsLabelProblem(t.name);
+    if (problem) report('CAPSTAN_ERR_API_NAME', `${fieldPathString([...path, 'templates', j, 'name'])} "${t.name}" ${problem}`, [...path, 'templates', j, 'name']);
+    if (names.has(t.name)) {
+      report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...path, 'templates', j, 'name'])} "${t.name}" is already used by templates[${names.get(t.name)}]`, [
+        ...path, 'templates', j, 'name',
+      ]);
+    } else names.set(t.name, j);
+    const tmeta = isObj(t.metadata) ? t.metadata : {};
+    checkLabels(tmeta.labels, [...path, 'templates', j, 'metadata', 'labels'], report);
+    if (isObj(t.selector) && isObj(t.selector.matchLabels) && isObj(tmeta.labels)) {
+      const sel = t.selector.matchLabels;
+      const lab = tmeta.labels;
+      const missing = Object.keys(sel).filter((k) => lab[k] !== sel[k]);
+      if (missing.length > 0) {
+        report('CAPSTAN_ERR_API_SELECTOR', `${fieldPathString([...path, 'templates', j, 'selector', 'matchLabels'])} does not match the template's metadata.labels (missing or different: ${missing.join(', ')})`, [
+          ...path, 'templates', j, 'selector', 'matchLabels', missing[0],
+        ]);
+      }
+    }
+  });
+  const analyses = new Set<string>();
+  list(exp.analyses).forEach((a, j) => {
+    if (!isObj(a) || !str(a.name)) return;
+    if (analyses.has(a.name)) report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...path, 'analyses', j, 'name'])} "${a.name}" is used twice`, [...path, 'analyses', j, 'name']);
+    analyses.add(a.name);
+  });
+  if (exp.duration === undefined && !list(exp.analyses).some((a) => isObj(a) && a.requiredForCompletion === true)) {
+    report(
+      'CAPSTAN_ERR_API_SCHEMA',
+      `${fieldPathString(path)} has no duration and no analysis with requiredForCompletion: it runs until the rollout is promoted or aborted`,
+      path,
+      'warning',
+    );
+  }
+}
 
 function checkCanary(canary: Obj, report: Report): void {
   const base = ['spec', 'strategy', 'canary'];
   checkSurge(canary, base, report);
+  const tr = isObj(canary.trafficRouting) ? canary.trafficRouting : undefined;
+  if (tr) {
+    const named = [...TRAFFIC_PROVIDERS, 'managedRoutes', 'maxTrafficWeight'].filter((k) => tr[k] !== undefined);
+    report(
+      'CAPSTAN_ERR_API_SCHEMA',
+      `spec.strategy.canary.trafficRouting${named.length > 0 ? ` (${named.join(', ')})` : ''} is not used: Capstan's router splits the traffic between the revisions itself`,
+      [...base, 'trafficRouting'],
+      'warning',
+    );
+  }
+  const managed = tr && Array.isArray(tr.managedRoutes) ? new Set(tr.managedRoutes.filter(isObj).map((r) => r.name)) : undefined;
   list(canary.steps).forEach((step, i) => {
     if (!isObj(step)) return;
-    oneOf(step, STEP_ACTIONS, [...base, 'steps', i], report, true);
+    const path = [...base, 'steps', i];
+    checkStepActions(step, path, report);
     if (isObj(step.setCanaryScale)) {
-      oneOf(step.setCanaryScale, ['replicas', 'weight', 'matchTrafficWeight'], [...base, 'steps', i, 'setCanaryScale'], report, true);
+      oneOf(step.setCanaryScale, ['replicas', 'weight', 'matchTrafficWeight'], [...path, 'setCanaryScale'], report, true);
     }
+    for (const kind of ['setHeaderRoute', 'setMirrorRoute']) {
+      const route = step[kind];
+      if (!isObj(route) || !str(route.name)) continue;
+      // Without trafficRouting.managedRoutes the router serves the route anyway; a declared list must name it, as Argo requires.
+      if (managed !== undefined && !managed.has(route.name)) {
+        report(
+          'CAPSTAN_ERR_API_REFERENCE',
+          `${fieldPathString([...path, kind, 'name'])} "${route.name}" must be listed in spec.strategy.canary.trafficRouting.managedRoutes`,
+          [...path, kind, 'name'],
+        );
+      }
+    }
+    if (isObj(step.setMirrorRoute)) {
+      list(step.setMirrorRoute.match).forEach((m, j) => {
+        if (!isObj(m)) return;
+        const mpath = [...path, 'setMirrorRoute', 'match', j];
+        for (const f of ['method', 'path']) if (isObj(m[f])) oneOf(m[f] as Obj, ['exact', 'prefix', 'regex'], [...mpath, f], report, true);
+        if (isObj(m.headers)) for (const [h, v] of Object.entries(m.headers)) if (isObj(v)) oneOf(v, ['exact', 'prefix', 'regex'], [...mpath, 'headers', h], report, true);
+        for (const [f, v] of Object.entries(m)) {
+          const tests = f === 'headers' && isObj(v) ? Object.entries(v) : [[f, v] as [string, unknown]];
+          for (const [name, t] of tests) {
+            if (!isObj(t) || !str(t.regex)) continue;
+            try {
+              new RegExp(t.regex);
+            } catch (err) {
+              const at = f === 'headers' ? [...mpath, 'headers', name, 'regex'] : [...mpath, f, 'regex'];
+              report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString(at)} is not a valid regular expression: ${(err as Error).message}`, at);
+            }
+          }
+        }
+      });
+    }
+    if (isObj(step.experiment)) checkExperiment(step.experiment, [...path, 'experiment'], report);
   });
 }
 

@@ -3,7 +3,7 @@
 
 import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';
-import { arr, bool, duration, int, intOrPercent, labels, nonEmpty, obj, oneOfValues, str, topLevel } from './schema-util.js';
+import { anyObject, arr, bool, duration, int, intOrPercent, labels, mapOf, nonEmpty, obj, oneOfValues, str, templateMeta, topLevel } from './schema-util.js';
 import type { Schema } from './schema-util.js';
 import type { ManifestObject } from './types.js';
 
@@ -23,8 +23,43 @@ export interface CanaryStep {
   analysis?: AnalysisRef;
   setHeaderRoute?: {
     name: string;
-    match?: Array<{ headerName: string; headerValue: { exact?: string; prefix?: string; regex?: string } }>;
+    match?: Array<{ headerName: string; headerValue: StringMatch }>;
   };
+  /** Argo's setMirrorRoute: matching requests are copied to the canary, the copy's response discarded. */
+  setMirrorRoute?: {
+    name: string;
+    percentage?: number;
+    match?: Array<{ method?: StringMatch; path?: StringMatch; headers?: Record<string, StringMatch> }>;
+  };
+  experiment?: ExperimentStep;
+}
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+/** Argo's experiment step: pods of the listed revisions' templates for a while, with analyses. */
+export interface ExperimentStep {
+  duration?: number | string;
+  templates: Array<{
+    name: string;
+    specRef: 'stable' | 'canary';
+    replicas?: number;
+    weight?: number;
+    selector?: { matchLabels: Record<string, string> };
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  }>;
+  analyses?: Array<{ name: string; templateName: string; args?: Array<{ name: string; value?: string }>; requiredForCompletion?: boolean }>;
+}
+
+/** Argo's workloadRef: the pod template (and selector) come from a Deployment. */
+export interface WorkloadRefSpec {
+  apiVersion: 'apps/v1';
+  kind: 'Deployment';
+  name: string;
+  scaleDown?: 'never' | 'onsuccess' | 'progressively';
 }
 
 export interface CanaryStrategy {
@@ -36,6 +71,8 @@ export interface CanaryStrategy {
   analysis?: BackgroundAnalysis;
   scaleDownDelaySeconds?: number;
   abortScaleDownDelaySeconds?: number;
+  /** Accepted for compatibility; Capstan's router splits the traffic itself. */
+  trafficRouting?: Record<string, unknown> & { managedRoutes?: Array<{ name: string }> };
 }
 
 export interface BlueGreenStrategy {
@@ -71,6 +108,8 @@ export interface WorkloadSpec {
    * revisions that ended Healthy skips canary steps and analysis (default 3; 0 turns it off).
    */
   rollbackWindow?: { revisions?: number };
+  /** Rollout only: the template and selector come from this Deployment (resolved when the commit is read). */
+  workloadRef?: WorkloadRefSpec;
 }
 
 export interface Deployment extends ManifestObject {
@@ -96,6 +135,56 @@ function analysisRef(extra: Record<string, Schema> = {}): Schema {
   );
 }
 
+function stringMatch(): Schema {
+  return obj({ exact: str(), prefix: str(), regex: str() });
+}
+
+function experimentSchema(): Schema {
+  return obj(
+    {
+      duration: duration(),
+      templates: arr(
+        obj(
+          {
+            name: nonEmpty(),
+            specRef: oneOfValues(['stable', 'canary']),
+            replicas: int(0),
+            weight: int(0, 100),
+            selector: obj({ matchLabels: labels() }, ['matchLabels']),
+            metadata: templateMeta(),
+            service: obj({ name: str() }),
+          },
+          ['name', 'specRef'],
+        ),
+        { minItems: 1 },
+      ),
+      analyses: arr(
+        obj(
+          {
+            name: nonEmpty(),
+            templateName: nonEmpty(),
+            args: arr(obj({ name: nonEmpty(), value: str() }, ['name'])),
+            requiredForCompletion: bool(),
+          },
+          ['name', 'templateName'],
+        ),
+      ),
+    },
+    ['templates'],
+  );
+}
+
+// Argo's trafficRouting providers: accepted in any shape (Capstan's router does the split).
+const TRAFFIC_PROVIDERS = ['nginx', 'alb', 'istio', 'smi', 'traefik', 'ambassador', 'apisix', 'appMesh', 'plugins'];
+
+function trafficRoutingSchema(): Schema {
+  const props: Record<string, Schema> = {};
+  for (const p of TRAFFIC_PROVIDERS) props[p] = anyObject();
+  props.managedRoutes = arr(obj({ name: nonEmpty() }, ['name']));
+  props.maxTrafficWeight = int(1);
+  return obj(props);
+}
+
 function canarySchema(): Schema {
   const step = obj({
     setWeight: int(0, 100),
@@ -114,9 +203,19 @@ function canarySchema(): Schema {
       },
       ['name'],
     ),
+    setMirrorRoute: obj(
+      {
+        name: nonEmpty(),
+        percentage: int(0, 100),
+        match: arr(obj({ method: stringMatch(), path: stringMatch(), headers: mapOf(stringMatch()) })),
+      },
+      ['name'],
+    ),
+    experiment: experimentSchema(),
   });
   return obj({
     steps: arr(step),
+    trafficRouting: trafficRoutingSchema(),
     canaryService: nonEmpty(),
     stableService: nonEmpty(),
     maxSurge: intOrPercent(),
@@ -144,7 +243,7 @@ function blueGreenSchema(): Schema {
   );
 }
 
-function workloadSpec(strategy: Schema): Schema {
+function workloadSpec(strategy: Schema, rollout = false): Schema {
   return obj(
     {
       replicas: int(0),
@@ -156,8 +255,22 @@ function workloadSpec(strategy: Schema): Schema {
       progressDeadlineSeconds: int(1),
       paused: bool(),
       rollbackWindow: obj({ revisions: int(0) }),
+      ...(rollout
+        ? {
+            workloadRef: obj(
+              {
+                apiVersion: oneOfValues(['apps/v1']),
+                kind: oneOfValues(['Deployment']),
+                name: nonEmpty(),
+                scaleDown: oneOfValues(['never', 'onsuccess', 'progressively']),
+              },
+              ['apiVersion', 'kind', 'name'],
+            ),
+          }
+        : {}),
     },
-    ['selector', 'template'],
+    // A Rollout may take both from spec.workloadRef instead (checked in checks.ts).
+    rollout ? [] : ['selector', 'template'],
   );
 }
 
@@ -173,5 +286,5 @@ export function deploymentSchema(): Schema {
 
 export function rolloutSchema(): Schema {
   const strategy = obj({ canary: canarySchema(), blueGreen: blueGreenSchema() });
-  return topLevel({ spec: workloadSpec(strategy) }, ['spec']);
+  return topLevel({ spec: workloadSpec(strategy, true) }, ['spec']);
 }

@@ -59,16 +59,47 @@ function canaryPreview(spec: Obj, canary: Obj, replicas: number): RolloutPreview
         minDuration += s;
         steps.push(`pause ${durationLabel(s)}`);
       }
-    } else if (step.setCanaryScale !== undefined) {
-      const sc = step.setCanaryScale as Obj;
-      if (sc.replicas !== undefined) steps.push(`setCanaryScale ${plural(sc.replicas, 'pod')}`);
-      else if (sc.weight !== undefined) steps.push(`setCanaryScale ${sc.weight}% of replicas`);
-      else steps.push('setCanaryScale back to the traffic weight');
     } else if (step.analysis !== undefined) {
       const names = ((step.analysis.templates ?? []) as Obj[]).map((t) => t.templateName).join(', ');
       steps.push(`analysis ${names || '(inline)'}`);
-    } else if (step.setHeaderRoute !== undefined) {
-      steps.push(`setHeaderRoute ${step.setHeaderRoute.name ?? ''}`.trim());
+    } else if (step.experiment !== undefined) {
+      const exp = step.experiment as Obj;
+      const templates = ((exp.templates ?? []) as Obj[])
+        .map((t) => `${t.name} (${t.specRef}, ${plural(t.replicas ?? 1, 'pod')}${t.weight !== undefined ? `, ${t.weight}% of traffic` : ''})`)
+        .join(', ');
+      const analyses = ((exp.analyses ?? []) as Obj[]).map((a) => a.templateName).join(', ');
+      let length = 'until its analyses complete';
+      if (exp.duration !== undefined && exp.duration !== null) {
+        const d = parseDuration(exp.duration);
+        minDuration += d;
+        length = `for ${durationLabel(d)}`;
+      } else if (!((exp.analyses ?? []) as Obj[]).some((a) => a.requiredForCompletion === true)) {
+        manual = true;
+        length = 'until `capstan promote`';
+      }
+      steps.push(`experiment ${templates} ${length}${analyses ? `, analysis ${analyses}` : ''}`);
+    } else {
+      // setCanaryScale, setHeaderRoute and setMirrorRoute may share one step.
+      const parts: string[] = [];
+      if (step.setCanaryScale !== undefined) {
+        const sc = step.setCanaryScale as Obj;
+        if (sc.replicas !== undefined) parts.push(`setCanaryScale ${plural(sc.replicas, 'pod')}`);
+        else if (sc.weight !== undefined) parts.push(`setCanaryScale ${sc.weight}% of replicas`);
+        else parts.push('setCanaryScale back to the traffic weight');
+      }
+      if (step.setHeaderRoute !== undefined) {
+        const r = step.setHeaderRoute as Obj;
+        parts.push(`setHeaderRoute ${r.name ?? ''}${r.match === undefined ? ' (removed)' : ''}`);
+      }
+      if (step.setMirrorRoute !== undefined) {
+        const r = step.setMirrorRoute as Obj;
+        parts.push(
+          r.match === undefined
+            ? `setMirrorRoute ${r.name ?? ''} (removed)`
+            : `setMirrorRoute ${r.name ?? ''} (${r.percentage ?? 100}% of matching requests copied to the canary, responses discarded)`,
+        );
+      }
+      if (parts.length > 0) steps.push(parts.join(' + '));
     }
   }
   steps.push(`promote: all ${plural(replicas, 'pod')} on the new revision, stable scaled down`);

@@ -6,29 +6,120 @@
 // `input.stepIndex` and goes out in the decision's `state` and `step`.
 
 import { CapstanError } from '../common/index.js';
-import { canaryReplicas, parseCanarySteps, type CanaryStep } from './canary.js';
+import { canaryReplicas, parseCanarySteps, parseDuration, type CanaryStep } from './canary.js';
 import { finishDecision, pausedDecision } from './status.js';
-import type { HeaderRoute, ProgressiveState, RevisionState, RolloutDecision, RolloutInput, ScaleAction } from './types.js';
+import type { ExperimentSpec, HeaderRoute, MirrorRoute, ProgressiveState, StringMatch, RevisionState, RolloutDecision, RolloutInput, ScaleAction } from './types.js';
 
-/** A parsed step: the canary helpers' steps plus `setHeaderRoute`. */
-export type CanaryStepSpec = CanaryStep | { setHeaderRoute: HeaderRoute };
+/**
+ * A step that combines a canary scale with the routes it serves (Argo lets setCanaryScale,
+ * setHeaderRoute and setMirrorRoute share one step).
+ */
+export interface RouteStep {
+  setCanaryScale?: { replicas?: number; weight?: number; matchTrafficWeight?: boolean };
+  setHeaderRoute?: HeaderRoute;
+  setMirrorRoute?: MirrorRoute;
+}
+
+/** A parsed step: the canary helpers' steps, route steps and `experiment`. */
+export type CanaryStepSpec = CanaryStep | RouteStep | { experiment: ExperimentSpec };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses the steps, `setHeaderRoute` included; errors name the field path. */
+function schemaError(message: string, field: string): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_API_SCHEMA', `${field}: ${message}`, { field });
+}
+
+function stringMatchOf(v: unknown): StringMatch | undefined {
+  if (!isObject(v)) return undefined;
+  const out: StringMatch = {};
+  if (typeof v.exact === 'string') out.exact = v.exact;
+  else if (typeof v.prefix === 'string') out.prefix = v.prefix;
+  else if (typeof v.regex === 'string') out.regex = v.regex;
+  return out;
+}
+
+function parseMirrorRoute(v: unknown, field: string): MirrorRoute {
+  if (!isObject(v) || typeof v.name !== 'string' || v.name === '') throw schemaError('needs a name', field);
+  const route: MirrorRoute = { name: v.name, match: [] };
+  if (v.percentage !== undefined) {
+    const p = v.percentage;
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 100) throw schemaError(`${JSON.stringify(p)} is not a whole percentage 0..100`, `${field}.percentage`);
+    route.percentage = p;
+  }
+  for (const m of Array.isArray(v.match) ? v.match : []) {
+    if (!isObject(m)) continue;
+    const entry: MirrorRoute['match'][number] = {};
+    const method = stringMatchOf(m.method);
+    const path = stringMatchOf(m.path);
+    if (method) entry.method = method;
+    if (path) entry.path = path;
+    if (isObject(m.headers)) {
+      const headers: Record<string, StringMatch> = {};
+      for (const [k, hv] of Object.entries(m.headers)) {
+        const t = stringMatchOf(hv);
+        if (t) headers[k] = t;
+      }
+      entry.headers = headers;
+    }
+    route.match.push(entry);
+  }
+  return route;
+}
+
+function parseExperiment(v: unknown, field: string): ExperimentSpec {
+  if (!isObject(v) || !Array.isArray(v.templates) || v.templates.length === 0) throw schemaError('an experiment needs a list of templates', `${field}.templates`);
+  const spec: ExperimentSpec = { templates: [], analyses: [] };
+  if (v.duration !== undefined && v.duration !== null) spec.duration = parseDuration(v.duration, `${field}.duration`);
+  v.templates.forEach((t, i) => {
+    const f = `${field}.templates[${i}]`;
+    if (!isObject(t) || typeof t.name !== 'string' || t.name === '') throw schemaError('each template needs a name', f);
+    if (t.specRef !== 'stable' && t.specRef !== 'canary') throw schemaError('specRef must be stable or canary', `${f}.specRef`);
+    const replicas = t.replicas === undefined ? 1 : t.replicas;
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) throw schemaError(`${JSON.stringify(replicas)} is not a replica count`, `${f}.replicas`);
+    const out: ExperimentSpec['templates'][number] = { name: t.name, specRef: t.specRef, replicas };
+    if (typeof t.weight === 'number') out.weight = t.weight;
+    const meta = isObject(t.metadata) ? t.metadata : {};
+    if (isObject(meta.labels)) out.labels = meta.labels as Record<string, string>;
+    if (isObject(meta.annotations)) out.annotations = meta.annotations as Record<string, string>;
+    spec.templates.push(out);
+  });
+  for (const [i, a] of (Array.isArray(v.analyses) ? v.analyses : []).entries()) {
+    const f = `${field}.analyses[${i}]`;
+    if (!isObject(a) || typeof a.name !== 'string' || typeof a.templateName !== 'string') throw schemaError('each analysis needs a name and a templateName', f);
+    const out: ExperimentSpec['analyses'][number] = { name: a.name, templateName: a.templateName };
+    if (Array.isArray(a.args)) out.args = a.args.filter(isObject).map((x) => ({ name: String(x.name), value: String(x.value ?? '') }));
+    if (a.requiredForCompletion === true) out.requiredForCompletion = true;
+    spec.analyses.push(out);
+  }
+  return spec;
+}
+
+const ROUTE_KEYS = ['setCanaryScale', 'setHeaderRoute', 'setMirrorRoute'];
+
+/** Parses the steps, route steps and experiments included; errors name the field path. */
 export function parseProgressiveSteps(raw: unknown, field = 'spec.strategy.canary.steps'): CanaryStepSpec[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) return parseCanarySteps(raw, undefined, field);
-  return raw.map((s, i) => {
-    if (isObject(s) && 'setHeaderRoute' in s) {
-      const v = s.setHeaderRoute;
-      if (!isObject(v) || typeof v.name !== 'string' || v.name === '') {
-        throw new CapstanError('CAPSTAN_ERR_API_SCHEMA', `${field}[${i}].setHeaderRoute: needs a name`, { field: `${field}[${i}].setHeaderRoute` });
+  return raw.map((s, i): CanaryStepSpec => {
+    const f = `${field}[${i}]`;
+    if (isObject(s) && 'experiment' in s && Object.keys(s).length === 1) return { experiment: parseExperiment(s.experiment, `${f}.experiment`) };
+    const keys = isObject(s) ? Object.keys(s) : [];
+    const routeStep = keys.length > 0 && keys.every((k) => ROUTE_KEYS.includes(k)) && (keys.includes('setHeaderRoute') || keys.includes('setMirrorRoute'));
+    if (isObject(s) && routeStep) {
+      const step: RouteStep = {};
+      if ('setCanaryScale' in s) {
+        const parsed = parseCanarySteps([{ setCanaryScale: s.setCanaryScale }], undefined, field)[0]!;
+        if ('setCanaryScale' in parsed) step.setCanaryScale = parsed.setCanaryScale;
       }
-      const match = Array.isArray(v.match) ? (v.match as HeaderRoute['match']) : [];
-      return { setHeaderRoute: { name: v.name, match } };
+      if ('setHeaderRoute' in s) {
+        const v = s.setHeaderRoute;
+        if (!isObject(v) || typeof v.name !== 'string' || v.name === '') throw schemaError('needs a name', `${f}.setHeaderRoute`);
+        step.setHeaderRoute = { name: v.name, match: Array.isArray(v.match) ? (v.match as HeaderRoute['match']) : [] };
+      }
+      if ('setMirrorRoute' in s) step.setMirrorRoute = parseMirrorRoute(s.setMirrorRoute, `${f}.setMirrorRoute`);
+      return step;
     }
     return parseCanarySteps([s], undefined, field)[0]!;
   });
@@ -85,12 +176,33 @@ function canaryTarget(steps: readonly CanaryStepSpec[], upTo: number, weight: nu
   let override: number | undefined;
   for (let i = 0; i <= upTo && i < steps.length; i++) {
     const s = steps[i]!;
-    if ('setCanaryScale' in s) {
-      const c = s.setCanaryScale;
-      override = c.replicas ?? (c.weight !== undefined ? canaryReplicas(c.weight, replicas) : undefined);
-    }
+    const c = 'setCanaryScale' in s ? s.setCanaryScale : undefined;
+    if (c) override = c.replicas ?? (c.weight !== undefined ? canaryReplicas(c.weight, replicas) : undefined);
   }
   return override ?? canaryReplicas(weight, replicas);
+}
+
+/**
+ * The header and mirror routes in force before step `upTo`: a later step with the same name
+ * replaces a route, and one without `match` removes it (as Argo's managed routes).
+ */
+export function routesUpTo(steps: readonly CanaryStepSpec[], upTo: number): { headerRoutes: HeaderRoute[]; mirrorRoutes: MirrorRoute[] } {
+  const headers = new Map<string, HeaderRoute>();
+  const mirrors = new Map<string, MirrorRoute>();
+  for (let k = 0; k < upTo && k < steps.length; k++) {
+    const s = steps[k]!;
+    const h = 'setHeaderRoute' in s ? s.setHeaderRoute : undefined;
+    if (h) {
+      headers.delete(h.name);
+      if (h.match.length > 0) headers.set(h.name, h);
+    }
+    const m = 'setMirrorRoute' in s ? s.setMirrorRoute : undefined;
+    if (m) {
+      mirrors.delete(m.name);
+      if (m.match.length > 0) mirrors.set(m.name, m);
+    }
+  }
+  return { headerRoutes: [...headers.values()], mirrorRoutes: [...mirrors.values()] };
 }
 
 export function canary(input: RolloutInput): RolloutDecision {
@@ -176,6 +288,7 @@ export function canary(input: RolloutInput): RolloutDecision {
   let scale: ScaleAction[] = [];
   let weight = prev.weight ?? 0;
   let analysis: RolloutDecision['analysis'];
+  let experiment: RolloutDecision['experiment'];
   let analysisFailed: string | undefined;
   while (index < count) {
     const s = steps[index]!;
@@ -205,6 +318,27 @@ export function canary(input: RolloutInput): RolloutDecision {
         break;
       }
       pauseStartedAt = null;
+    } else if ('experiment' in s) {
+      const key = `step-${index}`;
+      const result = prev.experiment?.key === key ? prev.experiment : undefined;
+      if (result?.phase === 'Failed' || result?.phase === 'Error') {
+        analysisFailed = `Experiment at step ${index + 1}/${count} failed${result.message ? `: ${result.message}` : ''}.`;
+        break;
+      }
+      if (result?.phase !== 'Successful') {
+        experiment = { key, spec: s.experiment, revisions: { stable: stable.name, canary: n.name } };
+        const inconclusive = result?.phase === 'Inconclusive';
+        wait = {
+          kind: 'analysis',
+          message: inconclusive
+            ? `Paused at step ${index + 1}/${count}: the experiment's analysis was inconclusive${result?.message ? ` (${result.message})` : ''}; promote to go on or abort.`
+            : `Step ${index + 1}/${count}: running experiment ${s.experiment.templates.map((t) => t.name).join(', ')}` +
+              (s.experiment.duration !== undefined ? ` for ${s.experiment.duration}s.` : ' until its analyses complete.'),
+          reason: inconclusive ? 'AnalysisInconclusive' : 'RunningExperiment',
+          paused: inconclusive,
+        };
+        break;
+      }
     } else if ('analysis' in s) {
       const result = prev.analysis && (prev.analysis.key === undefined || prev.analysis.key === `step-${index}`) ? prev.analysis.phase : undefined;
       if (result === 'Failed' || result === 'Error') {
@@ -255,11 +389,7 @@ export function canary(input: RolloutInput): RolloutDecision {
     return promoteConsumed ? { ...d, promoteConsumed } : d;
   }
 
-  const headerRoutes: HeaderRoute[] = [];
-  for (let k = 0; k < index; k++) {
-    const s = steps[k]!;
-    if ('setHeaderRoute' in s) headerRoutes.push(s.setHeaderRoute);
-  }
+  const { headerRoutes, mirrorRoutes } = routesUpTo(steps, index);
   const extras = {
     traffic: [
       { revision: n.name, weight },
@@ -282,6 +412,8 @@ export function canary(input: RolloutInput): RolloutDecision {
     state: { ...base, weight },
     roles,
     ...(headerRoutes.length > 0 ? { headerRoutes } : {}),
+    ...(mirrorRoutes.length > 0 ? { mirrorRoutes } : {}),
+    ...(experiment ? { experiment } : {}),
     ...(wait?.requeueAt !== undefined && !input.paused ? { requeueAt: wait.requeueAt } : {}),
     ...(analysis ? { analysis } : {}),
     ...(backgroundAnalysis ? { backgroundAnalysis } : {}),

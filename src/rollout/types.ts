@@ -104,6 +104,8 @@ export interface ProgressiveState {
   previousActive?: string;
   /** Result of the analysis the current step (or promotion) waits for, when one ran. */
   analysis?: { key?: string; phase: AnalysisPhase; message?: string };
+  /** Result of the experiment the current step waits for (`key`: `step-<i>`), when one ended. */
+  experiment?: { key: string; phase: AnalysisPhase; message?: string };
   /** Result of the canary's background analysis (`strategy.canary.analysis`), when one ended. */
   backgroundAnalysis?: { phase: AnalysisPhase; message?: string };
   /**
@@ -158,6 +160,13 @@ export interface RolloutDecision {
   requeueAt?: number;
   /** Header routes to the canary (`setHeaderRoute` steps passed so far). */
   headerRoutes?: HeaderRoute[];
+  /** Mirror routes to the canary (`setMirrorRoute` steps passed so far, later names replacing earlier). */
+  mirrorRoutes?: MirrorRoute[];
+  /**
+   * The experiment the rollout waits for now: the controller runs pods of the named revisions'
+   * templates (`stable`, `canary` resolve to these hashes) and its analyses, and reports back.
+   */
+  experiment?: { key: string; spec: ExperimentSpec; revisions: { stable: string; canary: string } };
   /** The analysis the rollout waits for now (the controller runs it and reports back). */
   analysis?: { key: string; templates: string[]; args?: Array<{ name: string; value: string }> };
   /** The background analysis to keep running while the canary is under way. */
@@ -166,6 +175,40 @@ export interface RolloutDecision {
   promoteConsumed?: boolean;
   /** When the current timed or untimed pause step began (null: not pausing), ms. */
   pauseStartedAt?: number | null;
+}
+
+/** One string test of a mirror route: exact, prefix or regex (the first one set). */
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+/**
+ * A `setMirrorRoute` step: requests matching any `match` entry (each entry: method, path and
+ * every header test) are copied to the canary, `percentage` of them (default 100); the copy's
+ * response is discarded.
+ */
+export interface MirrorRoute {
+  name: string;
+  percentage?: number;
+  match: Array<{ method?: StringMatch; path?: StringMatch; headers?: Record<string, StringMatch> }>;
+}
+
+/** An `experiment` step, parsed: durations in seconds. */
+export interface ExperimentSpec {
+  /** Seconds; undefined: until the analyses that are required for completion end. */
+  duration?: number;
+  templates: Array<{
+    name: string;
+    specRef: 'stable' | 'canary';
+    /** Default 1, as Argo's experiment templates. */
+    replicas: number;
+    weight?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  }>;
+  analyses: Array<{ name: string; templateName: string; args?: Array<{ name: string; value: string }>; requiredForCompletion?: boolean }>;
 }
 
 /** A `setHeaderRoute` step: requests matching every header test go to the canary. */
