@@ -192,15 +192,68 @@ spec:
     spec:
       restartPolicy: OnFailure
       containers: [{name: migrate, image: "registry.local:5000/shop/migrate:2.0.0"}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+    - type: Resource
+      resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}
+---
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: api}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}
+  maxReplicas: 5
+  targetCPUUtilizationPercentage: 60
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "registry.local:5000/db:16"}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: logs}
+spec:
+  selector: {matchLabels: {app: logs}}
+  template:
+    metadata: {labels: {app: logs}}
+    spec:
+      tolerations: [{operator: Exists}]
+      containers: [{name: agent, image: "registry.local:5000/logs:1"}]
 `;
 
 describe('validateDocument', () => {
   it('accepts realistic manifests of every kind with no errors and no warnings', () => {
     const results = validateText(GOOD);
-    expect(results).toHaveLength(14);
+    expect(results).toHaveLength(19);
     for (const r of results) {
-      // A ServiceAccount always says that its tokens are not mounted.
-      if (r.object?.object.kind === 'ServiceAccount') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
+      // A ServiceAccount always says that its tokens are not mounted, an HPA that it does not scale yet.
+      const kind = r.object?.object.kind;
+      if (kind === 'ServiceAccount' || kind === 'HorizontalPodAutoscaler') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
       else expect(r.diagnostics).toEqual([]);
       expect(r.object).toBeDefined();
     }
@@ -321,7 +374,7 @@ describe('validateDocument', () => {
   it('warns about fields Capstan does not implement, with suggestions for typos', () => {
     const text = GOOD.split('---')[0]
       .replace('  replicas: 3', '  replica: 3')
-      .replace('      containers:', '      volumes: [{name: data}]\n      shareProcessNamespace: true\n      containers:')
+      .replace('      containers:', '      priority: 5\n      shareProcessNamespace: true\n      containers:')
       .replace('  name: web\n  labels', '  name: web\n  uid: abc\n  labels');
     const r = one(text);
     expect(r.object).toBeDefined();
@@ -329,7 +382,7 @@ describe('validateDocument', () => {
     expect(r.diagnostics.map((d) => [d.field, d.line])).toEqual([
       ['metadata.uid', 5],
       ['spec.replica', 9],
-      ['spec.template.spec.volumes', 19],
+      ['spec.template.spec.priority', 19],
       ['spec.template.spec.shareProcessNamespace', 20],
     ]);
     expect(r.diagnostics[1].message).toBe('spec.replica is not implemented by Capstan and is ignored; did you mean replicas?');
