@@ -8,7 +8,10 @@ function one(text: string, path = 'apps/x.yaml') {
   return validateDocument(parsed.documents[0]!);
 }
 const errors = (r: ReturnType<typeof one>) => r.diagnostics.filter((d) => d.severity === 'error');
-const warnings = (r: ReturnType<typeof one>) => r.diagnostics.filter((d) => d.severity === 'warning');
+// Pods and Jobs from Git say once, at kind, that they are not run yet; the tests look past it.
+const NOT_RUN_YET = /not run yet/;
+const notRunYet = (r: ReturnType<typeof one>) => r.diagnostics.filter((d) => NOT_RUN_YET.test(d.message));
+const warnings = (r: ReturnType<typeof one>) => r.diagnostics.filter((d) => d.severity === 'warning' && !NOT_RUN_YET.test(d.message));
 
 describe('Namespace, ServiceAccount, Pod and Job are accepted kinds', () => {
   it('knows the four kinds', () => {
@@ -86,7 +89,8 @@ spec:
     - name: sh
       image: busybox:1.36
 `);
-    expect(r.diagnostics).toEqual([]);
+    expect(notRunYet(r).map((d) => [d.severity, d.field])).toEqual([['warning', 'kind']]);
+    expect(r.diagnostics.filter((d) => !NOT_RUN_YET.test(d.message))).toEqual([]);
     expect(r.object?.object).toMatchObject({ spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 30, containers: [{ imagePullPolicy: 'IfNotPresent' }] } });
   });
 
@@ -129,13 +133,15 @@ ${extra}  template:
 describe('Job', () => {
   it('defaults completions, parallelism, backoffLimit and completionMode like Kubernetes', () => {
     const r = one(JOB(''));
-    expect(r.diagnostics).toEqual([]);
+    expect(notRunYet(r).map((d) => [d.severity, d.field])).toEqual([['warning', 'kind']]);
+    expect(r.diagnostics.filter((d) => !NOT_RUN_YET.test(d.message))).toEqual([]);
     expect(r.object?.object).toMatchObject({ spec: { completions: 1, parallelism: 1, backoffLimit: 6, completionMode: 'NonIndexed' } });
   });
 
   it('accepts completions, parallelism, backoffLimit, activeDeadlineSeconds and ttlSecondsAfterFinished', () => {
     const r = one(JOB('  completions: 3\n  parallelism: 2\n  backoffLimit: 1\n  activeDeadlineSeconds: 60\n  ttlSecondsAfterFinished: 30\n'));
-    expect(r.diagnostics).toEqual([]);
+    expect(notRunYet(r).map((d) => [d.severity, d.field])).toEqual([['warning', 'kind']]);
+    expect(r.diagnostics.filter((d) => !NOT_RUN_YET.test(d.message))).toEqual([]);
     expect(r.object?.object).toMatchObject({ spec: { completions: 3, parallelism: 2, backoffLimit: 1, activeDeadlineSeconds: 60, ttlSecondsAfterFinished: 30 } });
   });
 

@@ -253,7 +253,7 @@ describe('validateDocument', () => {
     for (const r of results) {
       // A ServiceAccount always says that its tokens are not mounted, an HPA that it does not scale yet.
       const kind = r.object?.object.kind;
-      if (kind === 'ServiceAccount' || kind === 'HorizontalPodAutoscaler') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
+      if (kind === 'ServiceAccount' || kind === 'HorizontalPodAutoscaler' || kind === 'Pod' || kind === 'Job') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
       else expect(r.diagnostics).toEqual([]);
       expect(r.object).toBeDefined();
     }
