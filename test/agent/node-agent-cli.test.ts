@@ -23,7 +23,9 @@ describe('capstan agent options', () => {
       labels: { zone: 'a', disk: 'ssd' },
       capacity: { cpu: 2000, memory: 4 * 1024 ** 3, pods: 110 },
       stateDir: '/tmp/x/st',
+      allowPrivileged: false,
     });
+    expect(parseAgentOptions({ name: 'n', token: 't', allowPrivileged: true }, {}, '/')).toMatchObject({ allowPrivileged: true });
     const fromEnv = parseAgentOptions({ name: 'n' }, { CAPSTAN_TOKEN: 'e', CAPSTAN_SERVER: 'http://127.0.0.1:1' }, '/');
     expect(fromEnv).toMatchObject({ token: 'e', server: 'http://127.0.0.1:1', runtime: 'auto' });
   });

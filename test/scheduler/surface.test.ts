@@ -19,6 +19,7 @@ describe('scheduler public surface', () => {
       'TAINT_UNSCHEDULABLE',
       'formatUnschedulable',
       'numFeasibleNodesToFind',
+      'placementProblem',
       'seededRandom',
     ]);
   });
