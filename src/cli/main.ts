@@ -268,8 +268,8 @@ function cluster() {
 
 function registerClusterCommands(program: Command, io: CliIO): void {
   withConnection(program.command('get'))
-    .description('list objects: deployments, pods, nodes, services, revisions or events')
-    .argument('<kind>', 'deployments | pods | nodes | services | revisions | events (short: deploy, po, no, svc, rev, ev)')
+    .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions or events')
+    .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events (short: deploy, sts, ds, po, no, svc, rev, ev)')
     .argument('[name]', 'only this object')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
     .addOption(outputOption(['text', 'json', 'yaml']))
