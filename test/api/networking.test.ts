@@ -127,7 +127,7 @@ describe('Service type, nodePort and clusterIP', () => {
     const headless = await load({ 'h.yaml': service('h', '  clusterIP: None\n  ports:\n    - port: 80\n') });
     expect(headless.errors).toEqual([]);
     expect(headless.warnings).toEqual([]);
-    const fixed = await load({ 'f.yaml': service('f', '  clusterIP: 10.0.0.7\n  ports:\n    - port: 80\n') });
+    const fixed = await load({ 'f.yaml': service('f', '  clusterIP: 192.0.2.7\n  ports:\n    - port: 80\n') });
     expect(fixed.warnings.map((w) => w.line)).toEqual([7]);
     const bad = await load({ 'b.yaml': service('b', '  clusterIP: None\n  type: NodePort\n  ports:\n    - port: 80\n') });
     expect(bad.errors.map((e) => e.code)).toEqual(['CAPSTAN_ERR_API_SCHEMA']);
