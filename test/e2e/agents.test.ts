@@ -3,16 +3,16 @@
 // One agent is SIGKILLed: its node goes NotReady, its pods are recreated on the other two
 // after the eviction timeout, and when it comes back it stops what it left running.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGitServer, freePort, type GitServer } from '../helpers/git-server.js';
 import { createRepo, pushCommit, type TestRepo } from '../helpers/git.js';
-import { CAPSTAN_BIN, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { BUILT, CapstanProcesses } from '../helpers/spawn.js';
 import { KEEP_CONFIGMAP, NEVER, apiCall, cleanupCluster, nodeDeployment, podProcesses, tempDataDir, waitFor } from '../helpers/cluster.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
-const built = existsSync(join(CAPSTAN_BIN, '..', '..', 'dist', 'cli', 'main.js'));
+const built = BUILT;
 if (!built) console.warn('[agents e2e skipped] dist/ is missing: run `npm run build` (npm test does)');
 
 let git: GitServer;
@@ -20,10 +20,8 @@ let repo: TestRepo;
 let dir: string;
 let url: string;
 let adminToken: string;
-const children = new Map<string, ChildProcess>();
+let procs: CapstanProcesses;
 const tokens = new Map<string, string>();
-/** Children that ignored SIGTERM at the end. */
-const hung: string[] = [];
 
 interface PodRow {
   name: string;
@@ -32,42 +30,8 @@ interface PodRow {
   ready: boolean;
 }
 
-/** Spawn the binary with output in `<dir>/<name>.out`; resolves once `ready` shows in it. */
-async function spawnCapstan(name: string, args: string[], ready: RegExp): Promise<ChildProcess> {
-  const out = join(dir, `${name}.out`);
-  const fd = openSync(out, 'a');
-  const child = spawn(process.execPath, [CAPSTAN_BIN, ...args], { cwd: dir, stdio: ['ignore', fd, fd], env: { ...process.env, NO_COLOR: '1' } });
-  children.set(name, child);
-  let text = '';
-  const { readFileSync } = await import('node:fs');
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${readFileSync(out, 'utf8')}`);
-    text = readFileSync(out, 'utf8');
-    return ready.test(text);
-  }, 20_000, `${name} to start`);
-  return child;
-}
-
-function stopChild(name: string, signal: NodeJS.Signals): Promise<void> {
-  const child = children.get(name);
-  children.delete(name);
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    // A process that does not stop on SIGTERM within 10 s is killed, and the test says so.
-    const timer = setTimeout(() => {
-      hung.push(name);
-      child.kill('SIGKILL');
-    }, 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill(signal);
-  });
-}
-
 async function startAgent(node: string): Promise<void> {
-  await spawnCapstan(
+  await procs.start(
     node,
     ['agent', '--server', url, '--token', tokens.get(node)!, '--name', node, '--runtime', 'process', '--state-dir', join(dir, node), '--heartbeat', '1', '--capacity', 'cpu=4,memory=8Gi', '--allow-overcommit'],
     new RegExp(`node ${node} registered`),
@@ -89,6 +53,7 @@ async function nodeReady(node: string): Promise<boolean | undefined> {
 beforeAll(async () => {
   if (!built) return;
   dir = tempDataDir('capstan-e2e-agents-');
+  procs = new CapstanProcesses(dir);
   git = await startGitServer();
   repo = createRepo(git, 'agents', {
     'config/keep.yaml': KEEP_CONFIGMAP,
@@ -96,7 +61,7 @@ beforeAll(async () => {
   const port = await freePort();
   const serverDir = join(dir, 'server');
   mkdirSync(serverDir);
-  await spawnCapstan(
+  await procs.start(
     'server',
     ['server', '--source', repo.url, '--data-dir', serverDir, '--port', String(port), '--sync-schedule', NEVER, '--eviction-timeout', '3', '--node-lease', '3'],
     /Capstan server: http/,
@@ -115,9 +80,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!built) return;
   // Agents first (their pods stay: cleanup kills them by folder), then the server.
-  for (const name of [...children.keys()].filter((n) => n !== 'server')) await stopChild(name, 'SIGTERM');
-  await stopChild('server', 'SIGTERM');
-  if (hung.length > 0) console.warn(`[agents e2e] did not stop on SIGTERM within 10 s: ${hung.join(', ')}`);
+  await procs.stopAll();
+  if (procs.hung.length > 0) console.warn(`[agents e2e] did not stop on SIGTERM within 10 s: ${procs.hung.join(', ')}`);
   await cleanupCluster(undefined, dir);
   await git?.stop();
 });
@@ -139,7 +103,7 @@ describe.skipIf(!built)('three agents as separate processes', () => {
   it('moves the pods of a SIGKILLed agent to the other nodes; the agent stops its leftovers when it returns', async () => {
     const before = await pods();
     const victim = before[0]!.node!;
-    await stopChild(victim, 'SIGKILL');
+    await procs.stop(victim, 'SIGKILL');
     await waitFor(async () => (await nodeReady(victim)) === false, 15_000, `${victim} NotReady`);
     const after = await waitFor(async () => {
       const p = await pods();
@@ -167,9 +131,9 @@ describe.skipIf(!built)('three agents as separate processes', () => {
 
   it('stops every agent and the server on SIGTERM, leaving the pods running for adoption', async () => {
     const live = await pods();
-    for (const node of NODES) await stopChild(node, 'SIGTERM');
-    await stopChild('server', 'SIGTERM');
-    expect(hung, 'processes that ignored SIGTERM').toEqual([]);
+    for (const node of NODES) await procs.stop(node, 'SIGTERM');
+    await procs.stop('server', 'SIGTERM');
+    expect(procs.hung, 'processes that ignored SIGTERM').toEqual([]);
     const running = new Set(NODES.flatMap((n) => [...podProcesses(join(dir, n)).keys()]));
     expect(running).toEqual(new Set(live.map((p) => `default/${p.name}`)));
   });

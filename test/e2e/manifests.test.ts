@@ -1,0 +1,298 @@
+// A team's repository in the upstream styles, run by `capstan server` and two `capstan agent`s
+// spawned from the built binary (process runtime): a kustomize overlay over a base with a
+// generated ConfigMap, a StatefulSet with a claim per pod behind a headless Service, a
+// DaemonSet on both nodes, and an Ingress with two hosts over TLS from kubernetes.io/tls Secrets.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import type tls from 'node:tls';
+import { join } from 'node:path';
+import { startGitServer, freePort, type GitServer } from '../helpers/git-server.js';
+import { createRepo, pushCommit, type TestRepo } from '../helpers/git.js';
+import { runCli } from '../helpers/cli.js';
+import { NEVER, apiCall, cleanupCluster, tempDataDir, waitFor } from '../helpers/cluster.js';
+import { BUILT, CapstanProcesses } from '../helpers/spawn.js';
+
+const NODES = ['node-a', 'node-b'];
+const HOSTS = ['shop.capstan.test', 'db.capstan.test'];
+const haveOpenssl = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const runnable = BUILT && haveOpenssl;
+if (!runnable) console.warn('[manifests e2e skipped] needs dist/ (`npm run build`) and openssl');
+
+let git: GitServer;
+let repo: TestRepo;
+let dir: string;
+let url: string;
+let adminToken: string;
+let procs: CapstanProcesses;
+let httpsPort: number;
+const certs = new Map<string, { crt: string; key: string }>();
+
+/** A process that serves `reply` (a JS expression) on $PORT. */
+function server(reply: string): string {
+  return JSON.stringify([
+    process.execPath,
+    '-e',
+    `const http=require('http');http.createServer((q,s)=>s.end(String(${reply}))).listen(Number(process.env.PORT),'127.0.0.1');process.on('SIGTERM',()=>process.exit(0));`,
+  ]);
+}
+
+function container(reply: string, extra: string[] = []): string[] {
+  return [
+    '      containers:',
+    '        - name: main',
+    '          image: node:20',
+    `          command: ${server(reply)}`,
+    ...extra,
+    '          ports:',
+    '            - name: http',
+    '              containerPort: 8080',
+    '          readinessProbe:',
+    '            httpGet: { path: /, port: http }',
+    '            periodSeconds: 1',
+  ];
+}
+
+function repoFiles(): Record<string, string> {
+  const lines = (...l: string[]) => l.join('\n') + '\n';
+  const files: Record<string, string> = {
+    'base/kustomization.yaml': lines('resources:', '  - web.yaml', '  - service.yaml'),
+    'base/web.yaml': lines(
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: { name: web }',
+      'spec:',
+      '  replicas: 1',
+      '  selector: { matchLabels: { app: web } }',
+      '  template:',
+      '    metadata: { labels: { app: web } }',
+      '    spec:',
+      '      terminationGracePeriodSeconds: 2',
+      ...container('process.env.GREETING', ['          env:', '            - name: GREETING', '              valueFrom: { configMapKeyRef: { name: web-config, key: greeting } }']),
+    ),
+    'base/service.yaml': lines('apiVersion: v1', 'kind: Service', 'metadata: { name: web }', 'spec:', '  selector: { app: web }', '  ports: [{ port: 80, targetPort: http }]'),
+    'overlays/prod/kustomization.yaml': lines(
+      'resources: [../../base]',
+      'namePrefix: prod-',
+      'commonLabels: { env: prod }',
+      'replicas: [{ name: web, count: 2 }]',
+      'configMapGenerator:',
+      '  - name: web-config',
+      '    literals: [greeting=hello-from-prod]',
+    ),
+    'db/statefulset.yaml': lines(
+      'apiVersion: v1',
+      'kind: Service',
+      'metadata: { name: db }',
+      'spec:',
+      '  clusterIP: None',
+      '  selector: { app: db }',
+      '  ports: [{ port: 80, targetPort: http }]',
+      '---',
+      'apiVersion: v1',
+      'kind: Service',
+      'metadata: { name: db-http }',
+      'spec:',
+      '  selector: { app: db }',
+      '  ports: [{ port: 80, targetPort: http }]',
+      '---',
+      'apiVersion: apps/v1',
+      'kind: StatefulSet',
+      'metadata: { name: db }',
+      'spec:',
+      '  serviceName: db',
+      '  replicas: 2',
+      '  selector: { matchLabels: { app: db } }',
+      '  template:',
+      '    metadata: { labels: { app: db } }',
+      '    spec:',
+      '      terminationGracePeriodSeconds: 2',
+      ...container("'db:'+require('os').hostname()"),
+      '  volumeClaimTemplates:',
+      '    - metadata: { name: data }',
+      '      spec:',
+      '        accessModes: [ReadWriteOnce]',
+      '        resources: { requests: { storage: 1Gi } }',
+    ),
+    'node/daemonset.yaml': lines(
+      'apiVersion: apps/v1',
+      'kind: DaemonSet',
+      'metadata: { name: node-logger }',
+      'spec:',
+      '  selector: { matchLabels: { app: node-logger } }',
+      '  template:',
+      '    metadata: { labels: { app: node-logger } }',
+      '    spec:',
+      '      nodeSelector: { kubernetes.io/os: linux }',
+      '      terminationGracePeriodSeconds: 2',
+      ...container("'logger'"),
+    ),
+    'ingress/ingress.yaml': lines(
+      'apiVersion: networking.k8s.io/v1',
+      'kind: Ingress',
+      'metadata: { name: front }',
+      'spec:',
+      '  tls:',
+      `    - { hosts: [${HOSTS[0]}], secretName: shop-tls }`,
+      `    - { hosts: [${HOSTS[1]}], secretName: db-tls }`,
+      '  rules:',
+      `    - host: ${HOSTS[0]}`,
+      '      http:',
+      '        paths:',
+      '          - { path: /, pathType: Prefix, backend: { service: { name: prod-web, port: { number: 80 } } } }',
+      `    - host: ${HOSTS[1]}`,
+      '      http:',
+      '        paths:',
+      '          - { path: /, pathType: Prefix, backend: { service: { name: db-http, port: { number: 80 } } } }',
+    ),
+  };
+  for (const [host, secret] of [[HOSTS[0], 'shop-tls'], [HOSTS[1], 'db-tls']] as const) {
+    const pair = certs.get(host)!;
+    files[`ingress/${secret}.yaml`] = lines(
+      'apiVersion: v1',
+      'kind: Secret',
+      `metadata: { name: ${secret} }`,
+      'type: kubernetes.io/tls',
+      'data:',
+      `  tls.crt: ${Buffer.from(pair.crt).toString('base64')}`,
+      `  tls.key: ${Buffer.from(pair.key).toString('base64')}`,
+    );
+  }
+  return files;
+}
+
+function selfSigned(host: string): { crt: string; key: string } {
+  const k = join(dir, `${host}.key`);
+  const c = join(dir, `${host}.crt`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', k, '-out', c, '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { stdio: 'ignore' });
+  return { crt: readFileSync(c, 'utf8'), key: readFileSync(k, 'utf8') };
+}
+
+/** GET https://host/ through the Ingress port with SNI `host`, trusting only that host's certificate. */
+function httpsGet(host: string): Promise<{ cn: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: httpsPort, servername: host, headers: { host }, ca: certs.get(host)!.crt, path: '/', agent: false, timeout: 3000 }, (res) => {
+      const cn = String((res.socket as tls.TLSSocket).getPeerCertificate().subject.CN);
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ cn, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface PodRow {
+  name: string;
+  node: string | null;
+  phase: string;
+  ready: boolean;
+}
+
+async function get<T>(kind: string): Promise<T[]> {
+  const out = await runCli(['get', kind, '--server', url, '--token', adminToken, '-o', 'json']);
+  if (out.code !== 0) throw new Error(out.stderr);
+  return JSON.parse(out.stdout) as T[];
+}
+
+const readyPods = async (prefix: string) => (await get<PodRow>('pods')).filter((p) => p.name.startsWith(prefix) && p.ready);
+
+beforeAll(async () => {
+  if (!runnable) return;
+  dir = tempDataDir('capstan-e2e-manifests-');
+  procs = new CapstanProcesses(dir);
+  for (const host of HOSTS) certs.set(host, selfSigned(host));
+  git = await startGitServer();
+  repo = createRepo(git, 'team', { 'README.md': '# team deploy repo\n' });
+  const port = await freePort();
+  httpsPort = await freePort();
+  const serverDir = join(dir, 'server');
+  mkdirSync(serverDir);
+  await procs.start(
+    'server',
+    ['server', '--source', repo.url, '--data-dir', serverDir, '--port', String(port), '--sync-schedule', NEVER, '--ingress-port', String(await freePort()), '--ingress-https-port', String(httpsPort), '--no-status-write'],
+    /Capstan server: http/,
+  );
+  url = `http://127.0.0.1:${port}`;
+  adminToken = readFileSync(join(serverDir, 'admin.token'), 'utf8').trim();
+  for (const node of NODES) {
+    const r = await apiCall(url, adminToken, '/api/v1/tokens', { method: 'POST', body: { role: 'agent', user: `agent:${node}`, node } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await procs.start(
+      node,
+      ['agent', '--server', url, '--token', r.body.token as string, '--name', node, '--runtime', 'process', '--state-dir', join(dir, node), '--heartbeat', '1', '--capacity', 'cpu=4,memory=8Gi', '--allow-overcommit'],
+      new RegExp(`node ${node} registered`),
+    );
+  }
+  // Pushed once both nodes are up, so the DaemonSet and the scheduler see both.
+  pushCommit(repo, repoFiles(), 'team manifests');
+  const sync = await apiCall(url, adminToken, '/api/v1/sync', { method: 'POST', body: {} });
+  expect(sync.status, JSON.stringify(sync.body)).toBe(200);
+}, 90_000);
+
+afterAll(async () => {
+  if (!runnable) return;
+  await procs.stopAll();
+  if (procs.hung.length > 0) console.warn(`[manifests e2e] did not stop on SIGTERM within 10 s: ${procs.hung.join(', ')}`);
+  await cleanupCluster(undefined, dir);
+  await git?.stop();
+});
+
+describe.skipIf(!runnable)('a team repository in upstream styles on two agents', () => {
+  it('renders the kustomize overlay: prefixed names, overlay replicas, the generated ConfigMap reaching the pods', async () => {
+    const web = await waitFor(async () => {
+      const p = await readyPods('prod-web-');
+      return p.length === 2 ? p : undefined;
+    }, 40_000, 'two ready prod-web pods');
+    expect(web.every((p) => p.node !== null)).toBe(true);
+    // The generated ConfigMap's name carries a content hash; the Deployment's reference to it
+    // was rewritten, so the pods start with its value (the Ingress test reads it back).
+    const deployments = await get<{ name: string }>('deployments');
+    expect(deployments.map((d) => d.name)).toContain('prod-web');
+  });
+
+  it('runs the StatefulSet in order with a claim per ordinal', async () => {
+    const db = await waitFor(async () => {
+      const p = await readyPods('db-');
+      return p.length === 2 ? p : undefined;
+    }, 40_000, 'db-0 and db-1 ready');
+    expect(db.map((p) => p.name).sort()).toEqual(['db-0', 'db-1']);
+    const sts = await get<{ name: string; readyReplicas: number; phase: string }>('sts');
+    expect(sts.find((s) => s.name === 'db')).toMatchObject({ readyReplicas: 2, phase: 'Healthy' });
+  });
+
+  it('runs one DaemonSet pod on each node', async () => {
+    const ds = await waitFor(async () => {
+      const p = await readyPods('node-logger-');
+      return p.length === 2 ? p : undefined;
+    }, 40_000, 'a node-logger pod on each node');
+    expect(ds.map((p) => p.node).sort()).toEqual([...NODES].sort());
+  });
+
+  it('serves both Ingress hosts over TLS with the certificate of each host', async () => {
+    const shop = await waitFor(async () => (await httpsGet(HOSTS[0]).catch(() => undefined))?.body === 'hello-from-prod' ? await httpsGet(HOSTS[0]) : undefined, 30_000, 'the shop host over TLS');
+    expect(shop.cn).toBe(HOSTS[0]);
+    const db = await waitFor(async () => {
+      const r = await httpsGet(HOSTS[1]).catch(() => undefined);
+      return r?.body.startsWith('db:') ? r : undefined;
+    }, 30_000, 'the db host over TLS');
+    expect(db.cn).toBe(HOSTS[1]);
+    // A certificate for one host is not accepted for the other.
+    await expect(
+      new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: httpsPort, servername: HOSTS[1], headers: { host: HOSTS[1] }, ca: certs.get(HOSTS[0])!.crt, agent: false }, resolve);
+        req.on('error', reject);
+        req.end();
+      }),
+    ).rejects.toThrow();
+  });
+});
