@@ -22,10 +22,10 @@ export const HOST_PATH_WARNING = 'hostPath reaches the host itself: the pod read
 export const MEMORY_MEDIUM_WARNING = 'emptyDir medium Memory is a folder on the node disk, not tmpfs, and sizeLimit is not enforced';
 
 /**
- * A file mode as written. Kubernetes reads YAML 1.1, where `0644` is octal; the YAML 1.2
- * reader here reads it as decimal 644. A value over 0o777 whose digits are all octal is
- * therefore taken as those octal digits (644 → 0o644); other values are used as they are
- * (420 is 0o644, as in JSON). Undefined for a value that is no mode.
+ * A file mode as read. The reader takes `0644` as octal, as Kubernetes does (420). A value over
+ * 0o777 whose three digits are all octal (`644`, zero left out) is taken as those octal digits,
+ * with a warning; other values are used as they are (420 is 0o644, as in JSON). Undefined for a
+ * value that is no mode.
  */
 export function modeValue(n: number): number | undefined {
   if (!Number.isInteger(n) || n < 0) return undefined;
@@ -47,7 +47,7 @@ function checkMode(v: unknown, path: FieldPath, report: Report): void {
   } else if (/^[0-7]{3}$/.test(String(v)) && !DECIMAL_MODES.has(v)) {
     report(
       'CAPSTAN_ERR_API_SCHEMA',
-      `${where(path)} ${v} is decimal (0o${v.toString(8)}): YAML 1.2 reads 0${v} as decimal; write 0o${v} if octal was meant`,
+      `${where(path)} ${v} is decimal (0o${v.toString(8)}); write 0${v} if octal was meant`,
       path,
       'warning',
     );

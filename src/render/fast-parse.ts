@@ -9,6 +9,9 @@ import jsyaml from 'js-yaml';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits, type ParseResult, type ParsedDocument, type Position } from './types.js';
 import { parseManifestFile, type ManifestFile } from './yaml.js';
 
+/** A plain scalar that may be a leading-zero octal number, after `: ` or `- `; the full parser decides. */
+const LEADING_ZERO_MAYBE = /(?:^|[:\-\[,{]\s*)[-+]?0[0-7]+\s*(?:[#,\]}]|$)/m;
+
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** True when the value is a tree of plain data within `maxDepth`, with no node reached twice. */
@@ -63,6 +66,8 @@ function fastDocuments(file: ManifestFile, lim: ParseLimits): { objects: Record<
   } catch {
     return undefined;
   }
+  // A leading-zero number is octal (see LEADING_ZERO_OCTAL); js-yaml's core schema reads it as decimal.
+  if (LEADING_ZERO_MAYBE.test(text)) return undefined;
   if (text.charCodeAt(0) === 0xfeff || text.includes('\t') || text.includes('\0') || /^\.\.\.\s*$/m.test(text)) return undefined;
   let docs: unknown[];
   try {

@@ -5,15 +5,30 @@
 // composer runs: a 100,000-deep `[[[[` must be a diagnostic, not a stack overflow.
 
 import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq, visit } from 'yaml';
-import type { CST, Document, Node, YAMLError } from 'yaml';
+import type { CST, Document, DocumentOptions, Node, ScalarTag, SchemaOptions, Tags, YAMLError } from 'yaml';
 import { diagnostic } from '../common/index.js';
 import type { Diagnostic, ErrorCode } from '../common/index.js';
 import { DEFAULT_PARSE_LIMITS } from './types.js';
 import type { FieldPath, ParseLimits, ParseResult, ParsedDocument, Position } from './types.js';
 import { bytePosition, firstInvalidUtf8 } from './yaml-utf8.js';
 
+/**
+ * `0644` is octal, as Kubernetes reads it (its YAML is 1.1 there): file modes such as
+ * `defaultMode: 0644` mean 420, not six hundred and forty-four. `0o644` works too (YAML 1.2).
+ */
+export const LEADING_ZERO_OCTAL = /^[-+]?0[0-7]+$/;
+const octalInt: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: LEADING_ZERO_OCTAL,
+  resolve: (s: string) => (s.startsWith('-') ? -1 : 1) * parseInt(s.replace(/^[-+]/, ''), 8),
+};
+
 // YAML 1.2 core schema: `2024-01-01`, `yes`, `on` stay strings, nothing becomes a Date.
-const COMPOSE_OPTIONS = {
+const COMPOSE_OPTIONS: DocumentOptions & SchemaOptions & { uniqueKeys: boolean; stringKeys: boolean; keepSourceTokens: boolean; intAsBigInt: boolean; strict: boolean } = {
+  customTags: (tags: Tags) => [octalInt, ...tags],
   version: '1.2',
   schema: 'core',
   uniqueKeys: true,
@@ -22,7 +37,7 @@ const COMPOSE_OPTIONS = {
   keepSourceTokens: false,
   intAsBigInt: false,
   strict: true,
-} as const;
+};
 
 export interface ManifestFile {
   /** Repository-relative path; `.json` files are read as YAML 1.2, which JSON is a subset of. */

@@ -15,9 +15,9 @@ describe('parseManifestFile', () => {
     expect(r.documents[0].file).toBe('m.yaml');
   });
 
-  it('uses YAML 1.2 core: dates, yes/no/on and octal-looking values stay as written', () => {
-    const r = parse('d: 2024-01-01\ny: yes\nn: no\no: on\nt: true\nz: 0777\nf: 1.5\nx: null\n');
-    expect(r.documents[0].object).toEqual({ d: '2024-01-01', y: 'yes', n: 'no', o: 'on', t: true, z: 777, f: 1.5, x: null });
+  it('uses YAML 1.2 core: dates, yes/no/on stay strings; a leading-zero number is octal, as Kubernetes reads it', () => {
+    const r = parse('d: 2024-01-01\ny: yes\nn: no\no: on\nt: true\nz: 0777\nq: "0644"\nneg: -010\nf: 1.5\nx: null\n');
+    expect(r.documents[0].object).toEqual({ d: '2024-01-01', y: 'yes', n: 'no', o: 'on', t: true, z: 0o777, q: '0644', neg: -8, f: 1.5, x: null });
   });
 
   it('reads JSON files, including tab-indented ones', () => {
