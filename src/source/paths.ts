@@ -3,13 +3,15 @@
 import { posix } from 'node:path';
 import { CapstanError } from '../common/index.js';
 
+// `Kustomization` (no extension) is the third name kustomize looks for in a folder.
 const MANIFEST_RE = /\.(ya?ml|json)$/i;
+const BARE_KUSTOMIZATION_RE = /(^|\/)Kustomization$/;
 
 /** Folders never read: Git's own data and installed packages. */
 export const SKIPPED_DIRS: ReadonlySet<string> = new Set(['.git', 'node_modules']);
 
 export function isManifestPath(path: string): boolean {
-  return MANIFEST_RE.test(path);
+  return MANIFEST_RE.test(path) || BARE_KUSTOMIZATION_RE.test(path);
 }
 
 /**

@@ -80,6 +80,17 @@ describe('kustomize', () => {
     expect(await name(files('a', true))).toEqual(['cfg']);
   });
 
+  it('finds a kustomization named `Kustomization` (no extension) as a top-level root', async () => {
+    const s = await loadDesired(
+      folder({
+        'app/Kustomization': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamePrefix: k-\nresources: [cm.yaml]\n',
+        'app/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: cfg }\ndata: { a: "1" }\n',
+      }),
+    );
+    expect(s.errors).toEqual([]);
+    expect(s.objects.map((o) => o.object.metadata.name)).toEqual(['k-cfg']);
+  });
+
   it('reports a missing resource, a remote base and a path out of the repository at the kustomization line', async () => {
     const s = await loadDesired(
       folder({
