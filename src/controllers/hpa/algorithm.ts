@@ -164,7 +164,8 @@ function proposal(m: MetricSpec, current: number, pods: HpaPod[]): Proposal {
       if (noRequest) return { reason: 'FailedGetResourceMetric', error: `missing request for ${resource} in pod ${noRequest.name}` };
       const requestOf = (pod: string) => live.find((p) => p.name === pod)!.requests[resource]!;
       const wanted = target.averageUtilization ?? 80;
-      const utilization = (values: Map<string, number>) => (sum(values.values()) * 100) / sum([...values.keys()].map(requestOf));
+      // A whole percentage, truncated, as Kubernetes computes it before the ratio.
+      const utilization = (values: Map<string, number>) => Math.floor((sum(values.values()) * 100) / sum([...values.keys()].map(requestOf)));
       const ratioOf = (values: Map<string, number>) => utilization(values) / wanted;
       // A missing pod on a scale down uses 100% of its request, or the target when that is higher.
       const replicas = replicasFor(current, g, ratioOf, (pod) => (requestOf(pod) * Math.max(100, wanted)) / 100);
@@ -261,6 +262,9 @@ export function decide(input: HpaInput): HpaDecision {
   const { spec, currentReplicas: current, now } = input;
   const conditions: HpaCondition[] = [];
   let history = prune(input.history, spec, now);
+  // A fresh autoscaler's window starts with the current count, so it never scales down on its
+  // first look (Kubernetes' maybeInitScaleDownStabilizationWindow).
+  if (history.recommendations.length === 0 && current > 0) history = { ...history, recommendations: [{ at: now, replicas: current }] };
   const done = (desired: number, currentMetrics: CurrentMetric[], reason: string | undefined, able?: HpaCondition): HpaDecision => {
     const rescale = desired !== current;
     conditions.unshift(
