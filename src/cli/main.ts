@@ -268,12 +268,12 @@ function cluster() {
 
 function registerClusterCommands(program: Command, io: CliIO): void {
   withConnection(program.command('get'))
-    .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions or events')
-    .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events (short: deploy, sts, ds, po, no, svc, rev, ev)')
+    .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events or sources')
+    .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources (short: deploy, sts, ds, po, no, svc, rev, ev)')
     .argument('[name]', 'only this object')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
     .addOption(outputOption(['text', 'json', 'yaml']))
-    .addHelpText('after', '\nExamples:\n  $ capstan get pods\n  $ capstan get deployments web -o json')
+    .addHelpText('after', '\nExamples:\n  $ capstan get pods\n  $ capstan get deployments web -o json\n  $ capstan get sources -o json     # the last synced commit, and why a newer one was refused')
     .action(async (kind: string, name: string | undefined, opts) => (await cluster()).runGet(io, kind, name, opts));
 
   withConnection(program.command('status'))

@@ -10,7 +10,7 @@ import type { Source } from '../source/types.js';
 import { buildServer, bootstrapAdminToken, type CapstanServer, type ConnectionLimits } from '../server/index.js';
 import type { KV } from '../store/types.js';
 import type { ClusterStore, ClusterStoreOptions } from '../store/cluster/index.js';
-import { SyncLoop, type SyncState } from '../sync/index.js';
+import { SyncLoop, type SyncLoopOptions, type SyncState } from '../sync/index.js';
 import { startControllers, type RunningControllers } from './controllers.js';
 import { startCompactor } from './compaction.js';
 import { startServiceTraffic } from './services.js';
@@ -46,6 +46,8 @@ export interface ControlPlaneOptions {
   maxPushBytes?: number;
   /** `--max-replicas`: most pods one workload may ask for (default 1,000). */
   maxReplicas?: number;
+  /** Told when a sync's outcome is news: a commit refused, held or unreadable, or the recovery. */
+  onSyncChange?: SyncLoopOptions['onChange'];
   /** Timeouts and connection caps of the API listener (`--max-connections`, `--max-pending-per-address`). */
   connections?: ConnectionLimits;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
@@ -123,7 +125,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const origin = await servedSourceFor({ source: options.source, branch: options.branch, dataDir, serveGit: options.serveGit, logger: log.child({ component: 'git-serve' }) });
     const source = await openSource(origin.source, { dataDir, logger: log.child({ component: 'source' }) });
     const gitEvents = new EventRecorder({ kv: store, source: 'git-sync', logger: log });
-    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, events: gitEvents, ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
+    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, events: gitEvents, ...(options.onSyncChange ? { onChange: options.onSyncChange } : {}), ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
     // [webhooks/gitserve] a verified webhook or a push through /git/ syncs at once.
     const webhookSecret = await loadWebhookSecret(options.webhookSecretFile ? { file: options.webhookSecretFile } : {});
     const webhook = createWebhookHandler({

@@ -259,6 +259,8 @@ export function resources(): Map<string, Resource> {
     simpleResource('revisions', STORE_PREFIX.revisions, 3, (r) => str(field(r, 'namespace')) ?? str(field(r, 'metadata', 'namespace')), true),
     simpleResource('history', STORE_PREFIX.history, 3, (h) => str(field(h, 'namespace')), true),
     simpleResource('events', STORE_PREFIX.events, 2, (e) => str(field(e, 'namespace')), true),
+    // The sync state of each source: last synced and last seen commit, and why a commit was refused.
+    simpleResource('sources', STORE_PREFIX.sync, 1, () => undefined, false),
     desiredResource,
   ];
   return new Map(list.map((r) => [r.name, r]));

@@ -42,8 +42,16 @@ export interface SyncLoopOptions {
   /** node-cron expression for polling (default every minute). */
   schedule?: string;
   allowMassPrune?: boolean;
-  /** Records a Warning event when history was rewritten (a force push) between two syncs. */
-  events?: { record(e: { namespace: string; object: string; type: 'Warning'; reason: string; message: string }): Promise<void> };
+  /**
+   * Where the loop records events: a force push between two syncs, a commit refused
+   * (InvalidCommit), held (PruneHeld) or not readable (SyncFailed), and the recovery (Synced).
+   */
+  events?: { record(e: { namespace: string; object: string; type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> };
+  /**
+   * Called once when a run's outcome is news: a commit refused, held or unreadable that the
+   * previous run did not already report, or the first good sync after one. The server prints it.
+   */
+  onChange?: (state: SyncState, previous: SyncState | undefined) => void;
   /** Limits every commit must meet before it is applied (`--max-replicas`). */
   admission?: Partial<AdmissionLimits>;
 }
@@ -52,6 +60,23 @@ const MAX_ERRORS_KEPT = 50;
 
 export function syncStateKey(id: string): string {
   return `${STORE_PREFIX.sync}${id}`;
+}
+
+const NEWS_REASON: Partial<Record<SyncPhase, string>> = { Invalid: 'InvalidCommit', PruneHeld: 'PruneHeld', Failed: 'SyncFailed', Synced: 'Synced' };
+
+function shortCommit(commit: string | undefined): string {
+  return commit ? commit.slice(0, 12) : 'the source';
+}
+
+/**
+ * True when a run's outcome should be told: a problem (refused, held, failed) with a commit or
+ * message the previous run did not report, or a good sync right after a problem. Conflict is a
+ * retry, never news; so is the same refusal seen again on the next poll.
+ */
+export function isNews(state: SyncState, previous: SyncState | undefined): boolean {
+  if (state.phase === 'Conflict') return false;
+  if (state.phase === 'Synced') return previous !== undefined && previous.phase !== 'Synced' && previous.phase !== 'Conflict';
+  return previous === undefined || previous.phase !== state.phase || previous.seenCommit !== state.seenCommit || (state.phase === 'Failed' && previous.message !== state.message);
 }
 
 export class SyncLoop {
@@ -95,7 +120,10 @@ export class SyncLoop {
     const previous = this.running?.catch(() => undefined);
     const run = (async () => {
       await previous;
-      return this.runOnce(trigger, options.allowMassPrune ?? this.options.allowMassPrune ?? false);
+      const before = await this.readState().catch(() => undefined);
+      const state = await this.runOnce(trigger, options.allowMassPrune ?? this.options.allowMassPrune ?? false);
+      await this.announce(state, before);
+      return state;
     })();
     this.running = run;
     return run;
@@ -186,6 +214,22 @@ export class SyncLoop {
       await this.writeState(state).catch(() => undefined);
       this.log.error({ err: message }, 'sync failed');
       return state;
+    }
+  }
+
+  /** An event and the onChange call when the outcome differs from what the last run said. */
+  private async announce(state: SyncState, previous: SyncState | undefined): Promise<void> {
+    if (!isNews(state, previous)) return;
+    const reason = NEWS_REASON[state.phase];
+    if (reason) {
+      const type = state.phase === 'Synced' ? 'Normal' : 'Warning';
+      const message = state.phase === 'Synced' ? `synced ${shortCommit(state.syncedCommit)} after ${previous?.phase}: ${state.message}` : state.message;
+      await this.options.events?.record({ namespace: 'default', object: `Source/${this.id}`, type, reason, message }).catch((err: unknown) => this.log.debug({ err }, 'sync event not recorded'));
+    }
+    try {
+      this.options.onChange?.(state, previous);
+    } catch (err) {
+      this.log.debug({ err }, 'sync change listener failed');
     }
   }
 

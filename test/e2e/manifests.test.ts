@@ -295,4 +295,21 @@ describe.skipIf(!runnable)('a team repository in upstream styles on two agents',
       }),
     ).rejects.toThrow();
   });
+
+  it('makes a refused commit visible: get sources, the status top line, an event and the server console', async () => {
+    const bad = pushCommit(repo, { 'node/daemonset.yaml': repoFiles()['node/daemonset.yaml']!.replace('spec:\n', 'spec:\n  minReadySeconds: soon\n') }, 'typo');
+    const sync = await apiCall(url, adminToken, '/api/v1/sync', { method: 'POST', body: {} });
+    expect(sync.body.phase).toBe('Invalid');
+    const [source] = await get<{ phase: string; seenCommit: string; syncedCommit: string; errors: { file: string; line: number }[] }>('sources');
+    expect(source).toMatchObject({ phase: 'Invalid', seenCommit: bad, errors: [expect.objectContaining({ file: 'node/daemonset.yaml', line: 5 })] });
+    expect(source!.syncedCommit).not.toBe(bad);
+    const status = await runCli(['status', 'prod-web', '--server', url, '--token', adminToken]);
+    expect(status.stdout.split('\n')[0]).toContain(`Invalid (commit ${bad.slice(0, 12)} not applied)`);
+    const events = await get<{ reason: string; object: string }>('events');
+    expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ reason: 'InvalidCommit', object: 'Source/default' })]));
+    await waitFor(() => procs.output('server').includes(`commit ${bad.slice(0, 12)} refused`), 5000, 'the refusal on the server console');
+    expect(procs.output('server')).toContain('node/daemonset.yaml:5:3: spec.minReadySeconds must be an integer');
+    // Nothing running was touched.
+    expect(await readyPods('node-logger-')).toHaveLength(2);
+  });
 });

@@ -7,6 +7,8 @@ import { connect, type ApiClient, type ConnectionOptions } from '../api-client.j
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 import { table } from '../table.js';
 import { buildStatusView, statusText, type RawAnalysisRuns, type RawService, type RawWorkload, type StatusView } from '../status-view.js';
+import type { SyncState } from '../../sync/index.js';
+import { contractSource, sourceStatusLine, type SourceView } from '../sync-view.js';
 import { contractDeployment, contractNode, contractPod, contractService, type DeploymentView } from '../views.js';
 
 export interface CommonOptions extends ConnectionOptions {
@@ -24,9 +26,10 @@ const KINDS: Record<string, string> = {
   events: 'events', event: 'events', ev: 'events',
   statefulsets: 'statefulsets', statefulset: 'statefulsets', sts: 'statefulsets',
   daemonsets: 'daemonsets', daemonset: 'daemonsets', ds: 'daemonsets',
+  sources: 'sources', source: 'sources',
 };
 
-export const GET_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events'];
+export const GET_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events', 'sources'];
 
 function query(namespace?: string): string {
   return namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
@@ -140,6 +143,16 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       text = () => table(['NAMESPACE', 'NAME', 'OWNER', 'REVISION', 'REPLICAS', 'COMMIT', 'AGE'], items.map((r) => [r.metadata.namespace, r.metadata.name, `${r.metadata.owner.kind}/${r.metadata.owner.name}`, String(r.metadata.revision), String(r.replicas), (r.metadata.commit ?? '').slice(0, 7), age(r.metadata.createdAt)]));
       break;
     }
+    case 'sources': {
+      const items = (await list<SyncState>(api, 'sources')).map(contractSource);
+      rows = items;
+      text = () =>
+        table(
+          ['NAME', 'LOCATION', 'PHASE', 'SYNCED', 'SEEN', 'ERRORS', 'AGE', 'MESSAGE'],
+          items.map((s) => [s.name, `${s.location}${s.ref ? `@${s.ref}` : ''}`, s.phase, (s.syncedCommit ?? '').slice(0, 7), (s.seenCommit ?? '').slice(0, 7), String(s.errors.length), age(s.at), s.message]),
+        );
+      break;
+    }
     default: {
       const items = (await list<ClusterEvent>(api, 'events', ns)).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen));
       rows = items;
@@ -165,16 +178,19 @@ async function findRaw(api: ApiClient, name: string, namespace: string): Promise
 }
 
 /** Everything `status` shows, read from the API in one round. */
-async function readStatus(api: ApiClient, name: string, namespace: string): Promise<{ view: StatusView; caughtUp: boolean }> {
-  const [raw, revisions, pods, services, analysis] = await Promise.all([
+async function readStatus(api: ApiClient, name: string, namespace: string): Promise<{ view: StatusView & { source?: SourceView }; caughtUp: boolean }> {
+  const [raw, revisions, pods, services, analysis, sources] = await Promise.all([
     findRaw(api, name, namespace),
     list<Revision>(api, 'revisions', namespace),
     list<Pod>(api, 'pods', namespace),
     list<RawService>(api, 'services', namespace),
     // Older servers have no analysis route, and a workload without analysis has no record.
     api.get<RawAnalysisRuns>(`/api/v1/analysisruns/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`).catch(() => undefined),
+    // Older servers do not list sources.
+    list<SyncState>(api, 'sources').catch(() => [] as SyncState[]),
   ]);
-  const view = buildStatusView(raw, { revisions, pods, services, ...(analysis ? { analysis } : {}) });
+  const view: StatusView & { source?: SourceView } = buildStatusView(raw, { revisions, pods, services, ...(analysis ? { analysis } : {}) });
+  if (sources[0]) view.source = contractSource(sources[0]);
   // Right after a sync the controller may not have seen the new spec yet, and the status
   // still speaks of the previous revision: --wait must not take that Healthy for the answer.
   return { view, caughtUp: !raw.desiredCommit || raw.syncedCommit === raw.desiredCommit };
@@ -188,16 +204,21 @@ export interface StatusOptions extends CommonOptions {
   intervalMs?: number;
 }
 
+/** The status text, with the source's line on top: a refused commit shows where you look. */
+function withSource(v: StatusView & { source?: SourceView }): string {
+  return v.source ? `${sourceStatusLine(v.source)}\n${statusText(v)}` : statusText(v);
+}
+
 /** Clear the screen and home the cursor: --watch on a terminal redraws in place. */
 const REDRAW = '\x1b[H\x1b[2J';
 
 export async function runStatus(io: CliIO, name: string, opts: StatusOptions): Promise<void> {
   const api = connect(io, opts);
   const namespace = opts.namespace ?? 'default';
-  const render = (v: StatusView, compact: boolean): string => (opts.output === 'json' ? `${JSON.stringify(v, null, compact ? 0 : 2)}\n` : statusText(v));
+  const render = (v: StatusView & { source?: SourceView }, compact: boolean): string => (opts.output === 'json' ? `${JSON.stringify(v, null, compact ? 0 : 2)}\n` : withSource(v));
   if (!opts.wait && !opts.watch) {
     const { view: v } = await readStatus(api, name, namespace);
-    await print(io, opts.output, v, () => statusText(v));
+    await print(io, opts.output, v, () => withSource(v));
     return;
   }
   // --wait / --watch: poll; exit codes as the contract says for --wait. --watch draws every

@@ -8,6 +8,8 @@ import type { ControlPlane } from '../../compose/index.js';
 import { anonymousReadWarning, cloneCommand } from '../../gitserve/clone-hint.js';
 import type { KV } from '../../store/types.js';
 import type { CliIO } from '../io.js';
+import type { SyncState } from '../../sync/index.js';
+import { syncChangeText } from '../sync-view.js';
 
 export interface UpOptions {
   /** commander's `--no-router` / `--no-status-write` negations. */
@@ -84,6 +86,24 @@ function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logg
 }
 
 /** Options every run command passes to the control plane: router, status write-back, webhooks. */
+/**
+ * Prints a sync's news on the console once the banner is out: a refused commit on stderr with
+ * every error at its file:line:col, and the recovery on stdout. Before that, the banner says it.
+ */
+function syncConsole(io: CliIO): { onSyncChange: (state: SyncState) => void; ready: () => void } {
+  let ready = false;
+  return {
+    onSyncChange: (state) => {
+      if (!ready) return;
+      const { stream, text } = syncChangeText(state);
+      io[stream](text);
+    },
+    ready: () => {
+      ready = true;
+    },
+  };
+}
+
 function planeExtras(opts: UpOptions) {
   return {
     ...(opts.router !== false
@@ -143,6 +163,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
   const dataDir = resolve(io.cwd, opts.dataDir);
   const { logger, where } = openLogger(io, dataDir, opts);
   const { startLocalCluster } = await import('../../compose/index.js');
+  const syncNews = syncConsole(io);
   const location = isUrl(source) ? source : resolve(io.cwd, source);
   const cluster = await startLocalCluster({
     source: location,
@@ -154,6 +175,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
     runtime: opts.runtime,
     allowPrivileged: opts.allowPrivileged === true,
     syncSchedule: opts.syncSchedule,
+    onSyncChange: syncNews.onSyncChange,
     ...planeExtras(opts),
   });
   const shownDir = relative(io.cwd, dataDir) || '.';
@@ -177,6 +199,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
       '',
     ].join('\n'),
   );
+  syncNews.ready();
   opts.onReady?.(cluster);
   await untilStopped(opts.signal);
   io.out('stopping…\n');
@@ -196,6 +219,7 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
   }
   const { startControlPlane } = await import('../../compose/index.js');
   const cluster = opts.peers !== undefined ? await clusterOptions(io, opts) : undefined; // [raft]
+  const syncNews = syncConsole(io);
   const source = opts.source ?? 'examples-repo';
   const plane = await startControlPlane({
     source: isUrl(source) ? source : resolve(io.cwd, source),
@@ -209,6 +233,7 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     ...(cluster ? { cluster } : {}),
     ...(opts.evictionTimeout !== undefined ? { evictionTimeoutSeconds: opts.evictionTimeout } : {}),
     ...(opts.nodeLease !== undefined ? { nodeLeaseSeconds: opts.nodeLease } : {}),
+    onSyncChange: syncNews.onSyncChange,
     ...planeExtras(opts),
   });
   io.out(
@@ -223,6 +248,7 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
       '',
     ].join('\n'),
   );
+  syncNews.ready();
   opts.onReady?.(plane);
   await untilStopped(opts.signal);
   await plane.stop();
