@@ -72,3 +72,5 @@ export type {
 export { exposesNodePorts, findNodePortConflicts, isHeadless, NODE_PORT_MAX, NODE_PORT_MIN } from './others.js';
 export { checkIngress, ingressHostProblem, ingressSchema, INGRESS_CLASS } from './ingress.js';
 export type { Ingress, IngressBackend, IngressPath, IngressRule, IngressTLS, PathType } from './ingress.js';
+export { ACCESS_MODES, LOCAL_STORAGE_CLASSES, checkPersistentVolumeClaim, persistentVolumeClaimSchema } from './pvc.js';
+export type { AccessMode, PersistentVolumeClaim, PersistentVolumeClaimSpec } from './pvc.js';

@@ -10,6 +10,7 @@ import { admissionFieldPaths } from './admission.js';
 import { applyDefaults } from './defaults.js';
 import { checkHorizontalPodAutoscaler } from './hpa.js';
 import { KNOWN_KINDS, validatorFor } from './kinds.js';
+import { checkPersistentVolumeClaim } from './pvc.js';
 import { closest } from './suggest.js';
 import type { ManifestObject, SourcedObject } from './types.js';
 
@@ -42,6 +43,7 @@ export function validateDocument(doc: ParsedDocument): ValidationResult {
   }
   checkObject(o, report);
   if (kind === 'HorizontalPodAutoscaler') checkHorizontalPodAutoscaler(o, report);
+  if (kind === 'PersistentVolumeClaim') checkPersistentVolumeClaim(o, report);
   diagnostics.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
