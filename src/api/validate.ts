@@ -11,11 +11,14 @@ import { applyDefaults } from './defaults.js';
 import { checkHorizontalPodAutoscaler } from './hpa.js';
 import { KNOWN_KINDS, validatorFor } from './kinds.js';
 import { checkPersistentVolumeClaim } from './pvc.js';
+import { KUBERNETES_FIELD_NAMES } from './kubernetes-fields.js';
 import { closest } from './suggest.js';
 import type { ManifestObject, SourcedObject } from './types.js';
 
+const UNKNOWN_FIELD: ErrorCode = 'CAPSTAN_ERR_API_UNKNOWN_FIELD';
+
 export interface ValidationResult {
-  /** Set when there are no errors (warnings allowed): the object with defaults applied. */
+  /** Set when there are no errors but unknown fields (warnings allowed): the object with defaults applied. */
   object?: SourcedObject;
   diagnostics: Diagnostic[];
 }
@@ -46,7 +49,9 @@ export function validateDocument(doc: ParsedDocument): ValidationResult {
   if (kind === 'PersistentVolumeClaim') checkPersistentVolumeClaim(o, report);
   diagnostics.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 
-  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
+  // Unknown-field errors still give the object: a caller that allows unknown fields downgrades
+  // them to warnings (see allowUnknownFields in render/desired.ts) and keeps it.
+  if (diagnostics.some((d) => d.severity === 'error' && d.code !== UNKNOWN_FIELD)) return { diagnostics };
   const object = applyDefaults(o as ManifestObject);
   const source: SourcedObject['source'] = { file: doc.file, index: doc.index, line: doc.position.line, column: doc.position.column };
   if (doc.item !== undefined) source.item = doc.item;
@@ -147,6 +152,12 @@ function reportAjvError(e: ErrorObject, root: Record<string, unknown>, hide: boo
       const known = Object.keys((parent.properties as Record<string, unknown> | undefined) ?? {});
       const guess = closest(field, known);
       const hint = guess ? `; did you mean ${guess}?` : '';
+      if (base[0] === 'spec' && !KUBERNETES_FIELD_NAMES.has(field)) {
+        // Not a field of any Kubernetes or Argo Rollouts object: a typo, and ignoring it would
+        // quietly fall back to a default (`replcas: 5` → 1 replica).
+        report(UNKNOWN_FIELD, `${fieldPathString(path)} is not a field of ${String(root.kind)}${hint} (a commit with an unknown field is refused; --allow-unknown-fields makes this a warning)`, path);
+        return;
+      }
       report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString(path)} is not implemented by Capstan and is ignored${hint}`, path, 'warning');
       return;
     }

@@ -48,6 +48,7 @@ export function buildProgram(io: CliIO): Command {
     .description('check manifests and charts; every problem on stderr as file:line:col: message')
     .argument('<paths...>', 'files or folders of manifests (a Git work tree is read as it is on disk)')
     .option('--strict', 'treat warnings as errors')
+    .option('--allow-unknown-fields', 'a field under spec that no Kubernetes object has (a typo) is a warning, not an error')
     .option('--max-replicas <n>', 'most pods one workload may ask for (default 1000)', (v) => positiveInteger(v, '--max-replicas'))
     .addOption(outputOption(['text', 'json']))
     .addHelpText(
@@ -78,6 +79,7 @@ Examples:
     .option('--git-timeout <seconds>', 'give up on a remote that does not answer (default 30)', (v) => positiveNumber(v, '--git-timeout'))
     .option('--detailed-exitcode', 'exit 0 when nothing changes, 1 on error, 2 when there are changes')
     .option('--max-replicas <n>', 'most pods one workload may ask for (default 1000)', (v) => positiveInteger(v, '--max-replicas'))
+    .option('--allow-unknown-fields', 'a field under spec that no Kubernetes object has (a typo) is a warning, not an error')
     .addOption(outputOption(['text', 'json', 'markdown']))
     .addHelpText(
       'after',
@@ -128,6 +130,7 @@ function runOptions(cmd: Command): Command {
     .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')
     .option('--git-anonymous-read', 'let anyone who reaches the port clone the served repository without a token (Secrets included)')
     .option('--max-replicas <n>', 'most pods one workload may ask for; a commit over it is refused whole (default 1000)', (v) => positiveInteger(v, '--max-replicas'))
+    .option('--allow-unknown-fields', 'a field under spec that no Kubernetes object has (a typo such as replcas) warns instead of refusing the commit')
     .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'))
     .option('--max-connections <n>', 'open API connections in all (default: from the open-files limit, at most 16384)', (v) => positiveInteger(v, '--max-connections'))
     .option('--max-pending-per-address <n>', 'API connections per client address that have not sent a complete request yet (default 256)', (v) =>

@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   // api: object model
   CAPSTAN_ERR_API_UNKNOWN_KIND: 'the apiVersion/kind is not one Capstan accepts',
   CAPSTAN_ERR_API_SCHEMA: 'a field has the wrong type or value',
+  CAPSTAN_ERR_API_UNKNOWN_FIELD: 'a field under spec that no Kubernetes or Argo Rollouts object has (a typo): the commit is refused unless --allow-unknown-fields',
   CAPSTAN_ERR_API_REQUIRED: 'a required field is missing',
   CAPSTAN_ERR_API_NAME: 'a name is not a valid RFC 1123 name',
   CAPSTAN_ERR_API_SELECTOR: "the selector does not match the template's labels",

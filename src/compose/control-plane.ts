@@ -46,6 +46,8 @@ export interface ControlPlaneOptions {
   maxPushBytes?: number;
   /** `--max-replicas`: most pods one workload may ask for (default 1,000). */
   maxReplicas?: number;
+  /** `--allow-unknown-fields`: a field no Kubernetes object has is a warning, not a refused commit. */
+  allowUnknownFields?: boolean;
   /** Told when a sync's outcome is news: a commit refused, held or unreadable, or the recovery. */
   onSyncChange?: SyncLoopOptions['onChange'];
   /** Timeouts and connection caps of the API listener (`--max-connections`, `--max-pending-per-address`). */
@@ -125,7 +127,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const origin = await servedSourceFor({ source: options.source, branch: options.branch, dataDir, serveGit: options.serveGit, logger: log.child({ component: 'git-serve' }) });
     const source = await openSource(origin.source, { dataDir, logger: log.child({ component: 'source' }) });
     const gitEvents = new EventRecorder({ kv: store, source: 'git-sync', logger: log });
-    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, events: gitEvents, ...(options.onSyncChange ? { onChange: options.onSyncChange } : {}), ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
+    const sync = new SyncLoop({ source, ref: origin.branch, kv: store, logger: log, schedule: options.syncSchedule, events: gitEvents, ...(options.onSyncChange ? { onChange: options.onSyncChange } : {}), ...(options.allowUnknownFields ? { allowUnknownFields: true } : {}), ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) });
     // [webhooks/gitserve] a verified webhook or a push through /git/ syncs at once.
     const webhookSecret = await loadWebhookSecret(options.webhookSecretFile ? { file: options.webhookSecretFile } : {});
     const webhook = createWebhookHandler({

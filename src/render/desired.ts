@@ -64,6 +64,8 @@ export interface DesiredOptions {
   checkDuplicates?: boolean;
   /** Limits the whole commit must meet (replicas per workload; quotas come from the objects). */
   admission?: Partial<AdmissionLimits>;
+  /** `--allow-unknown-fields`: a field no Kubernetes object has is a warning, not a refused commit. */
+  allowUnknownFields?: boolean;
   /**
    * Reads any repository file at the snapshot's commit (kustomize patches, generator inputs,
    * bases outside the snapshot's paths); absent, only the snapshot's manifest files are read.
@@ -88,6 +90,14 @@ function snapshotReader(snapshot: SourceSnapshot, readFile: DesiredOptions['read
     },
     blobId: (path) => byPath.get(path)?.blobId,
   };
+}
+
+/** `--allow-unknown-fields`: unknown-field errors become warnings, in place. */
+export function allowUnknownFields(errors: Diagnostic[], warnings: Diagnostic[]): void {
+  const unknown = errors.filter((d) => d.code === 'CAPSTAN_ERR_API_UNKNOWN_FIELD');
+  if (unknown.length === 0) return;
+  errors.splice(0, errors.length, ...errors.filter((d) => d.code !== 'CAPSTAN_ERR_API_UNKNOWN_FIELD'));
+  for (const d of unknown) warnings.push({ ...d, severity: 'warning', message: d.message.replace(/ \(a commit with an unknown field is refused; [^)]*\)$/, ' (ignored: --allow-unknown-fields)') });
 }
 
 /** Every desired object of a snapshot, with all problems found (none hidden, none thrown). */
@@ -126,6 +136,7 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
     errors.push(...rendered.errors);
     warnings.push(...rendered.warnings);
   }
+  if (options.allowUnknownFields) allowUnknownFields(errors, warnings);
   if (options.checkDuplicates !== false) errors.push(...findDuplicateObjects(objects));
   errors.push(...findNodePortConflicts(objects));
   errors.push(...admit(objects, options.admission).errors);

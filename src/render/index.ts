@@ -1,5 +1,5 @@
 export { parseManifestFile } from './yaml.js';
-export { desiredFromSnapshot, chartRoots, FileResultCache } from './desired.js';
+export { allowUnknownFields, desiredFromSnapshot, chartRoots, FileResultCache } from './desired.js';
 export type { DesiredState, DesiredOptions } from './desired.js';
 export { loadFile } from './load-file.js';
 export type { FileResult, LoadFileOptions } from './load-file.js';

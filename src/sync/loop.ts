@@ -54,6 +54,8 @@ export interface SyncLoopOptions {
   onChange?: (state: SyncState, previous: SyncState | undefined) => void;
   /** Limits every commit must meet before it is applied (`--max-replicas`). */
   admission?: Partial<AdmissionLimits>;
+  /** `--allow-unknown-fields`: a field no Kubernetes object has warns instead of refusing the commit. */
+  allowUnknownFields?: boolean;
 }
 
 const MAX_ERRORS_KEPT = 50;
@@ -89,7 +91,10 @@ export class SyncLoop {
 
   constructor(private readonly options: SyncLoopOptions) {
     this.id = options.id ?? 'default';
-    this.tracker = new DesiredTracker(options.source, options.admission ? { admission: options.admission } : {});
+    this.tracker = new DesiredTracker(options.source, {
+      ...(options.admission ? { admission: options.admission } : {}),
+      ...(options.allowUnknownFields ? { allowUnknownFields: true } : {}),
+    });
     this.now = options.now ?? (() => new Date());
     this.log = options.logger.child({ component: 'sync', source: options.source.location });
   }

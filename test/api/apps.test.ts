@@ -147,10 +147,12 @@ describe('StatefulSet and DaemonSet are accepted kinds', () => {
     expect(errors(one(sts(mount('other')))).map((d) => [d.line, d.field])).toEqual([[20, 'spec.template.spec.containers[0].volumeMounts[0].name']]);
   });
 
-  it('unknown fields are warnings naming the field', () => {
+  it('a field of no Kubernetes API version is an error naming the field; a real one Capstan does not model is a warning', () => {
     const r = one(ds('  templateGeneration: 3\n'));
-    expect(errors(r)).toEqual([]);
-    expect(warnings(r)[0]!.message).toContain('spec.templateGeneration is not implemented');
+    expect(errors(r).map((d) => [d.code, d.field])).toEqual([['CAPSTAN_ERR_API_UNKNOWN_FIELD', 'spec.templateGeneration']]);
+    const real = one(ds().replace('    spec:\n      containers:', '    spec:\n      preemptionPolicy: Never\n      containers:'));
+    expect(errors(real)).toEqual([]);
+    expect(warnings(real).map((d) => d.field)).toContain('spec.template.spec.preemptionPolicy');
   });
 });
 

@@ -371,21 +371,21 @@ describe('validateDocument', () => {
     ]);
   });
 
-  it('warns about fields Capstan does not implement, with suggestions for typos', () => {
+  it('warns about real Kubernetes fields Capstan does not implement; a name no Kubernetes object has is an error, with a suggestion', () => {
     const text = GOOD.split('---')[0]
       .replace('  replicas: 3', '  replica: 3')
       .replace('      containers:', '      priority: 5\n      shareProcessNamespace: true\n      containers:')
       .replace('  name: web\n  labels', '  name: web\n  uid: abc\n  labels');
     const r = one(text);
     expect(r.object).toBeDefined();
-    expect(r.diagnostics.every((d) => d.severity === 'warning')).toBe(true);
-    expect(r.diagnostics.map((d) => [d.field, d.line])).toEqual([
-      ['metadata.uid', 5],
-      ['spec.replica', 9],
-      ['spec.template.spec.priority', 19],
-      ['spec.template.spec.shareProcessNamespace', 20],
+    expect(r.diagnostics.map((d) => [d.field, d.line, d.severity])).toEqual([
+      ['metadata.uid', 5, 'warning'],
+      ['spec.replica', 9, 'error'],
+      ['spec.template.spec.priority', 19, 'warning'],
+      ['spec.template.spec.shareProcessNamespace', 20, 'warning'],
     ]);
-    expect(r.diagnostics[1].message).toBe('spec.replica is not implemented by Capstan and is ignored; did you mean replicas?');
+    expect(r.diagnostics[1]).toMatchObject({ code: 'CAPSTAN_ERR_API_UNKNOWN_FIELD', message: expect.stringMatching(/^spec\.replica is not a field of Deployment; did you mean replicas\? \(a commit with an unknown field is refused; --allow-unknown-fields/) });
+    expect(r.diagnostics[2].message).toBe('spec.template.spec.priority is not implemented by Capstan and is ignored');
     // The unknown field is kept, never silently dropped; the default fills the real one.
     expect(r.object!.object.spec).toMatchObject({ replica: 3, replicas: 1 });
   });

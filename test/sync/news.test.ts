@@ -103,4 +103,20 @@ describe('sync news', () => {
     expect(isNews({ ...base, phase: 'Synced' }, undefined)).toBe(false);
     expect(isNews({ ...base, phase: 'Conflict' }, invalid('a'))).toBe(false);
   });
+
+  it('refuses a misspelled spec field (replcas) instead of falling back to one replica; --allow-unknown-fields lets it through with a warning', async () => {
+    await loop.sync('test');
+    commitFiles(dir, { 'apps/web.yaml': deployment('3').replace('  replicas: 3', '  replcas: 5') }, 'typo in a field name');
+    const refused = await loop.sync('poll');
+    expect(refused.phase).toBe('Invalid');
+    expect(refused.errors).toEqual([expect.objectContaining({ code: 'CAPSTAN_ERR_API_UNKNOWN_FIELD', file: 'apps/web.yaml', line: 6, field: 'spec.replcas', message: expect.stringContaining('did you mean replicas?') })]);
+
+    const relaxed = new SyncLoop({ source: await openSource(dir, {}), ref: 'main', kv, logger: silentLogger(), allowUnknownFields: true });
+    try {
+      const state = await relaxed.sync('poll');
+      expect(state.phase, state.message).toBe('Synced');
+    } finally {
+      await relaxed.stop();
+    }
+  });
 });

@@ -20,6 +20,7 @@ interface PlanOptions {
   detailedExitcode?: boolean;
   gitTimeout?: number;
   maxReplicas?: number;
+  allowUnknownFields?: boolean;
   output: 'text' | 'json' | 'markdown';
 }
 
@@ -48,14 +49,15 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
     timeoutMs: opts.gitTimeout !== undefined ? opts.gitTimeout * 1000 : Number(io.env.CAPSTAN_GIT_TIMEOUT_MS) || undefined,
   });
   const admission = opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {};
-  const head = await loadDesiredFrom(source, { ref: opts.ref, admission });
+  const allow = opts.allowUnknownFields ? { allowUnknownFields: true } : {};
+  const head = await loadDesiredFrom(source, { ref: opts.ref, admission, ...allow });
 
   let current: SourcedObject[] = [];
   let live: { nodes: NodeInfo[]; pods: Pod[] } | undefined;
   let base: Plan['base'] = { kind: 'empty' };
   const warnings: Diagnostic[] = [...head.warnings];
   if (opts.base) {
-    const before = await loadDesiredFrom(source, { ref: opts.base, admission });
+    const before = await loadDesiredFrom(source, { ref: opts.base, admission, ...allow });
     current = before.objects;
     base = { kind: 'ref', location: before.snapshot.location, ref: opts.base, commit: before.snapshot.commit ?? null };
     if (before.errors.length > 0) {

@@ -29,6 +29,8 @@ export interface UpOptions {
   maxPushSize?: number;
   /** `--max-replicas`: most pods one workload may ask for. */
   maxReplicas?: number;
+  /** `--allow-unknown-fields`: unknown spec fields warn instead of refusing the commit. */
+  allowUnknownFields?: boolean;
   /** `--max-connections`: open API connections in all (default derived from the open-files limit). */
   maxConnections?: number;
   /** `--max-pending-per-address`: API connections per address without a complete request yet (default 256). */
@@ -114,6 +116,7 @@ function planeExtras(opts: UpOptions) {
     ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
     ...(opts.maxPushSize !== undefined ? { maxPushBytes: opts.maxPushSize } : {}),
     ...(opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {}),
+    ...(opts.allowUnknownFields ? { allowUnknownFields: true } : {}),
     ...(opts.maxConnections !== undefined || opts.maxPendingPerAddress !== undefined
       ? {
           connections: {

@@ -5,12 +5,13 @@ import { findDuplicateObjects } from '../../api/index.js';
 import type { SourcedObject } from '../../api/types.js';
 import { CapstanError, formatDiagnostic, type Diagnostic } from '../../common/errors.js';
 import { folderRepo, lintChart } from '../../render/chart/index.js';
-import { loadDesired, loadFile } from '../../render/index.js';
+import { allowUnknownFields, loadDesired, loadFile } from '../../render/index.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
 
 interface ValidateOptions {
   strict?: boolean;
   maxReplicas?: number;
+  allowUnknownFields?: boolean;
   output: 'text' | 'json';
 }
 
@@ -63,6 +64,7 @@ export async function runValidate(io: CliIO, paths: string[], opts: ValidateOpti
     all.warnings.push(...r.warnings);
   }
   all.errors.push(...findDuplicateObjects(all.objects));
+  if (opts.allowUnknownFields) allowUnknownFields(all.errors, all.warnings);
   const failed = all.errors.length > 0 || (opts.strict === true && all.warnings.length > 0);
   if (opts.output === 'json') {
     io.out(`${JSON.stringify({ valid: !failed, objects: all.objects.length, errors: all.errors, warnings: all.warnings }, null, 2)}\n`);
