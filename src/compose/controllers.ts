@@ -11,6 +11,7 @@ import {
   cachedKV,
   createWorkloadControllers,
   cronJobController,
+  jobController,
   nodeLifecycleController,
   schedulingController,
   watchSource,
@@ -84,7 +85,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   // StatefulSets and DaemonSets make their own pods (owner kind StatefulSet / DaemonSet).
   const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry })];
   const manager = new ControllerManager({
-    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry })],
+    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });

@@ -68,3 +68,5 @@ export type { StatefulSetStatus, StoredClaim } from './statefulset/index.js';
 export { daemonSetController } from './daemonset/index.js';
 export type { DaemonSetStatus } from './daemonset/index.js';
 export { cronJobController, cronJobReconciler, parseSchedule, nextFireAfter, planCronJob, planJob } from './cronjob/index.js';
+export { jobController, jobReconciler, gitJobHash } from './job/index.js';
+export type { JobWorkloadStatus, JobControllerOptions } from './job/index.js';

@@ -55,7 +55,7 @@ export function jobKey(namespace: string, name: string): string {
   return `${STORE_PREFIX.jobs}${namespace}/${name}`;
 }
 
-function isPod(v: unknown): v is Pod {
+export function isPod(v: unknown): v is Pod {
   const p = v as Partial<Pod> | undefined;
   return typeof p === 'object' && p !== null && typeof p.metadata?.name === 'string' && typeof p.metadata.owner === 'object' && typeof p.status === 'object' && typeof p.spec === 'object';
 }
@@ -135,7 +135,7 @@ export function newJob(cron: CronJob, scheduledAt: number, now: number): Job {
 }
 
 /** The writes of one pass, with the guards that make them safe against concurrent writers. */
-class Writes {
+export class Writes {
   readonly compare: Compare[] = [];
   readonly ops: TxnOp[] = [];
   private readonly guarded = new Set<string>();
@@ -351,7 +351,8 @@ function podStoreKey(p: Pod): string {
   return `${STORE_PREFIX.pods}${p.metadata.namespace}/${p.metadata.name}`;
 }
 
-function applyJobPlan(w: Writes, sj: Stored<Job>, job: Job, plan: ReturnType<typeof planJob>, pods: readonly Stored<Pod>[], now: number): void {
+/** A job plan's pod and record writes. */
+export function applyJobPlan(w: Writes, sj: Stored<Job>, job: Job, plan: ReturnType<typeof planJob>, pods: readonly Stored<Pod>[], now: number): void {
   const byName = new Map(pods.map((p) => [p.value.metadata.name, p]));
   for (const p of plan.create) w.create(podStoreKey(p), p);
   for (const p of plan.stop) {

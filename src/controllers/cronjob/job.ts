@@ -1,8 +1,8 @@
-// A Job (batch/v1, completions 1, parallelism 1) as the CronJob controller keeps it: a record
-// at STORE_PREFIX.jobs + `<ns>/<name>` plus its pods (owner kind `Job`). The pure core below
-// runs one pod at a time until one succeeds, retries failures with Kubernetes' back-off
-// (10 s doubling, capped at 6 min) and fails the Job once the failures exceed backoffLimit or
-// activeDeadlineSeconds has passed.
+// A Job (batch/v1) as the CronJob and Job controllers keep it: a record at STORE_PREFIX.jobs +
+// `<ns>/<name>` plus its pods (owner kind `Job`). The pure core below runs up to `parallelism`
+// pods at a time until `completions` of them succeeded (both default 1), retries failures with
+// Kubernetes' back-off (10 s doubling, capped at 6 min) and fails the Job once the failures
+// exceed backoffLimit or activeDeadlineSeconds has passed.
 import type { Pod, PodSpec } from '../../api/cluster.js';
 
 /** Pods of a job carry these labels (Kubernetes: `job-name`). */
@@ -33,7 +33,8 @@ export interface Job {
     namespace: string;
     labels: Record<string, string>;
     annotations?: Record<string, string>;
-    owner: { kind: 'CronJob'; name: string };
+    /** The CronJob that made it, or (kind Job) the Job object from Git it runs. */
+    owner: { kind: 'CronJob' | 'Job'; name: string };
     createdAt: string;
     /** The schedule time this job runs for. */
     scheduledAt: string;
@@ -43,6 +44,10 @@ export interface Job {
     deletionRequestedAt?: string;
   };
   spec: {
+    /** Pods that must succeed (default 1). */
+    completions?: number;
+    /** Pods run at once at most (default 1). */
+    parallelism?: number;
     backoffLimit: number;
     activeDeadlineSeconds?: number;
     template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
@@ -84,7 +89,11 @@ export function jobPod(job: Job, attempt: number, now: number): Pod {
     metadata: {
       name,
       namespace: job.metadata.namespace,
-      labels: { ...job.spec.template.metadata.labels, [JOB_NAME_LABEL]: job.metadata.name, [CRONJOB_NAME_LABEL]: job.metadata.owner.name },
+      labels: {
+        ...job.spec.template.metadata.labels,
+        [JOB_NAME_LABEL]: job.metadata.name,
+        ...(job.metadata.owner.kind === 'CronJob' ? { [CRONJOB_NAME_LABEL]: job.metadata.owner.name } : {}),
+      },
       ...(job.spec.template.metadata.annotations ? { annotations: { ...job.spec.template.metadata.annotations } } : {}),
       owner: { kind: 'Job', name: job.metadata.name, revision: job.metadata.templateHash },
       createdAt: iso(now),
@@ -137,7 +146,7 @@ export function planJob(job: Job, pods: readonly Pod[], now: number): JobPlan {
     // Finished: keep the outcome, only make sure nothing of it still runs.
     next = { ...next, phase: job.status.phase, active: 0 };
     for (const p of active) stopOrRemove(p);
-  } else if (succeeded > 0) {
+  } else if (succeeded >= Math.max(1, job.spec.completions ?? 1)) {
     finish('Succeeded');
   } else if (failed > job.spec.backoffLimit) {
     finish('Failed', 'BackoffLimitExceeded', `Job has reached the specified backoff limit (${job.spec.backoffLimit})`);
@@ -148,7 +157,9 @@ export function planJob(job: Job, pods: readonly Pod[], now: number): JobPlan {
       finish('Failed', 'DeadlineExceeded', `Job was active longer than specified deadline (${deadline}s)`);
     } else {
       if (deadline !== undefined) plan.requeueAt = start + deadline * 1000;
-      if (active.length === 0) {
+      const completions = Math.max(1, job.spec.completions ?? 1);
+      const want = Math.min(Math.max(0, job.spec.parallelism ?? 1), completions - succeeded);
+      if (active.length < want) {
         const podFailures = pods.filter((p) => p.status.phase === 'Failed').length;
         const retryAt =
           podFailures > 0 && lastFailure !== undefined
@@ -157,9 +168,12 @@ export function planJob(job: Job, pods: readonly Pod[], now: number): JobPlan {
         if (now >= retryAt) {
           const taken = new Set(pods.map((p) => p.metadata.name));
           let attempt = pods.length;
-          while (taken.has(`${job.metadata.name}-${attempt}`)) attempt++;
-          plan.create.push(jobPod(job, attempt, now));
-          next = { ...next, active: 1 };
+          for (let i = active.length; i < want; i++) {
+            while (taken.has(`${job.metadata.name}-${attempt}`)) attempt++;
+            taken.add(`${job.metadata.name}-${attempt}`);
+            plan.create.push(jobPod(job, attempt, now));
+          }
+          next = { ...next, active: want };
         } else {
           plan.requeueAt = plan.requeueAt === undefined ? retryAt : Math.min(plan.requeueAt, retryAt);
         }
