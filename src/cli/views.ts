@@ -48,6 +48,9 @@ export function contractPod(p: Pod) {
     node: p.spec.nodeName ?? null,
     phase: p.status?.phase ?? 'Pending',
     ready: p.status?.ready === true,
+    /** Ready containers of all, as kubectl's READY (`1/1`); init containers are not counted. */
+    containers: `${p.status?.containerStatuses ? p.status.containerStatuses.filter((c) => c.ready).length : p.status?.ready ? (p.spec.containers ?? []).length : 0}/${(p.spec.containers ?? []).length}`,
+    createdAt: p.metadata.createdAt ?? null,
     revision: p.metadata.owner?.revision ?? p.metadata.labels?.['capstan.dev/revision-hash'] ?? '',
     restarts: (p.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0),
     reason: p.status?.reason ?? containerReason(p)?.reason,

@@ -12,6 +12,7 @@ beforeAll(async () => {
   const pulling = pod('default', 'web-2', 'node-a', 'Pending');
   pulling.status = { ...pulling.status, reason: 'ImagePullBackOff', message: 'Back-off pulling image "web:1"' };
   await putJson(t.kv, `${STORE_PREFIX.pods}default/web-2`, pulling);
+  await putJson(t.kv, `${STORE_PREFIX.pods}default/checkout-web-1`, pod('default', 'checkout-web-1', 'node-b'));
 });
 afterAll(async () => t.close());
 
@@ -20,7 +21,20 @@ describe('capstan get pods', () => {
     const out = await runCli(['get', 'pods', '--server', t.url, '--token', t.tokens.viewer]);
     expect(out.code, out.stderr).toBe(0);
     const lines = out.stdout.split('\n');
-    expect(lines.find((l) => l.includes('web-2'))).toMatch(/Pending \(ImagePullBackOff\)\s+false/);
-    expect(lines.find((l) => l.includes('web-1'))).toMatch(/Running\s+true/);
+    expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+READY\s+PHASE\s+RESTARTS\s+AGE\s+NODE/);
+    expect(lines.find((l) => l.includes(' web-2 '))).toMatch(/web-2\s+0\/1\s+Pending \(ImagePullBackOff\)\s+0\s+\d+d\s+node-a/);
+    expect(lines.find((l) => l.includes(' web-1 '))).toMatch(/web-1\s+1\/1\s+Running\s/);
+  });
+
+  it('matches NAME exactly: web-1 is not checkout-web-1', async () => {
+    const out = await runCli(['get', 'pods', 'web-1', '--server', t.url, '--token', t.tokens.viewer]);
+    expect(out.code, out.stderr).toBe(0);
+    const rows = out.stdout.trim().split('\n').slice(1);
+    expect(rows).toEqual([expect.stringMatching(/^default\s+web-1\s/)]);
+    const json = await runCli(['get', 'pods', 'web-1', '--server', t.url, '--token', t.tokens.viewer, '-o', 'json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ name: 'web-1', containers: '1/1', node: 'node-a' });
+    const missing = await runCli(['get', 'pods', 'web', '--server', t.url, '--token', t.tokens.viewer]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('pods "web" not found');
   });
 });

@@ -72,11 +72,13 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
   if (!resource) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `unknown kind "${kind}"; use one of ${GET_KINDS.join(', ')}`);
   const api = connect(io, opts);
   const ns = opts.namespace;
+  // NAME is matched exactly, as kubectl does (`get deploy web` is not `checkout-web`).
+  const named = <T>(items: T[]): T[] => (name === undefined ? items : items.filter((r) => rowName(r) === name));
   let rows: unknown[];
   let text: () => string;
   switch (resource) {
     case 'deployments': {
-      const items = (await list<DeploymentView>(api, 'deployments', ns)).map(contractDeployment);
+      const items = named((await list<DeploymentView>(api, 'deployments', ns)).map(contractDeployment));
       rows = items;
       text = () =>
         table(
@@ -86,11 +88,11 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'statefulsets': {
-      const items = (await list<DeploymentView & AppsFields>(api, 'statefulsets', ns)).map((d) => ({
+      const items = named((await list<DeploymentView & AppsFields>(api, 'statefulsets', ns)).map((d) => ({
         ...contractDeployment(d),
         currentRevision: d.currentRevision ?? null,
         updateRevision: d.updateRevision ?? null,
-      }));
+      })));
       rows = items;
       text = () =>
         table(
@@ -100,13 +102,13 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'daemonsets': {
-      const items = (await list<DeploymentView & AppsFields>(api, 'daemonsets', ns)).map((d) => ({
+      const items = named((await list<DeploymentView & AppsFields>(api, 'daemonsets', ns)).map((d) => ({
         ...contractDeployment(d),
         desiredNumberScheduled: d.desiredNumberScheduled ?? 0,
         currentNumberScheduled: d.currentNumberScheduled ?? 0,
         numberReady: d.numberReady ?? 0,
         updatedNumberScheduled: d.updatedNumberScheduled ?? 0,
-      }));
+      })));
       rows = items;
       text = () =>
         table(
@@ -116,35 +118,35 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'pods': {
-      const items = (await list<Pod>(api, 'pods', ns)).map(contractPod);
+      const items = named((await list<Pod>(api, 'pods', ns)).map(contractPod));
       rows = items;
       // As kubectl's STATUS: a pod that is not ready says why (ImagePullBackOff, CrashLoopBackOff...).
       const shown = (p: (typeof items)[number]): string => (!p.ready && p.reason ? `${p.phase} (${p.reason})` : p.phase);
-      text = () => table(['NAMESPACE', 'NAME', 'NODE', 'PHASE', 'READY', 'RESTARTS', 'REVISION'], items.map((p) => [p.namespace, p.name, p.node ?? '<none>', shown(p), p.ready ? 'true' : 'false', String(p.restarts), p.revision]));
+      text = () => table(['NAMESPACE', 'NAME', 'READY', 'PHASE', 'RESTARTS', 'AGE', 'NODE', 'REVISION'], items.map((p) => [p.namespace, p.name, p.containers, shown(p), String(p.restarts), p.createdAt ? age(p.createdAt) : '', p.node ?? '<none>', p.revision]));
       break;
     }
     case 'nodes': {
       const [nodes, pods] = await Promise.all([list<NodeInfo>(api, 'nodes'), list<Pod>(api, 'pods')]);
-      const items = nodes.map((n) => contractNode(n, pods));
+      const items = named(nodes.map((n) => contractNode(n, pods)));
       rows = items;
       text = () => table(['NAME', 'READY', 'RUNTIME', 'CPU', 'MEMORY', 'PODS', 'LABELS'], items.map((n) => [n.name, `${n.ready ? 'Ready' : 'NotReady'}${n.unschedulable ? ',SchedulingDisabled' : ''}`, n.runtime, `${n.allocated.cpu}m/${n.capacity.cpu}m`, `${Math.round(n.allocated.memory / 2 ** 20)}Mi/${Math.round(n.capacity.memory / 2 ** 20)}Mi`, `${n.allocated.pods}/${n.capacity.pods}`, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]));
       break;
     }
     case 'services': {
       const [services, pods] = await Promise.all([list<Record<string, unknown>>(api, 'services', ns), list<Pod>(api, 'pods', ns)]);
-      const items = services.map((s) => contractService(s, pods));
+      const items = named(services.map((s) => contractService(s, pods)));
       rows = items;
       text = () => table(['NAMESPACE', 'NAME', 'ADDRESS', 'ENDPOINTS', 'WEIGHTS'], items.map((s) => [s.namespace, s.name, serviceAddressText(s), s.endpoints.join(',') || '<none>', Object.entries(s.weights).map(([r, w]) => `${r}=${w}`).join(',')]));
       break;
     }
     case 'revisions': {
-      const items = await list<Revision>(api, 'revisions', ns);
+      const items = named(await list<Revision>(api, 'revisions', ns));
       rows = items;
       text = () => table(['NAMESPACE', 'NAME', 'OWNER', 'REVISION', 'REPLICAS', 'COMMIT', 'AGE'], items.map((r) => [r.metadata.namespace, r.metadata.name, `${r.metadata.owner.kind}/${r.metadata.owner.name}`, String(r.metadata.revision), String(r.replicas), (r.metadata.commit ?? '').slice(0, 7), age(r.metadata.createdAt)]));
       break;
     }
     case 'sources': {
-      const items = (await list<SyncState>(api, 'sources')).map(contractSource);
+      const items = named((await list<SyncState>(api, 'sources')).map(contractSource));
       rows = items;
       text = () =>
         table(
@@ -154,20 +156,18 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     default: {
-      const items = (await list<ClusterEvent>(api, 'events', ns)).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen));
+      const items = named((await list<ClusterEvent>(api, 'events', ns)).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen)));
       rows = items;
       text = () => table(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'COUNT', 'MESSAGE'], items.map((e) => [age(e.lastSeen), e.type, e.reason, `${e.namespace}/${e.object}`, String(e.count), e.message]));
     }
   }
   if (name !== undefined) {
-    rows = rows.filter((r) => (r as { name?: string; metadata?: { name?: string } }).name === name || (r as { metadata?: { name?: string } }).metadata?.name === name);
     if (rows.length === 0) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `${resource} "${name}" not found${ns ? ` in namespace ${ns}` : ''}`);
   }
   const shown = rows;
   await print(io, opts.output, name !== undefined ? shown[0] : shown, () => {
     if (shown.length === 0) return `No ${resource} found${ns ? ` in namespace ${ns}` : ''}.\n`;
-    if (name === undefined) return text();
-    return text().split('\n').filter((l, i) => i === 0 || l.includes(name)).join('\n');
+    return text();
   });
 }
 
@@ -207,6 +207,11 @@ export interface StatusOptions extends CommonOptions {
 /** The status text, with the source's line on top: a refused commit shows where you look. */
 function withSource(v: StatusView & { source?: SourceView }): string {
   return v.source ? `${sourceStatusLine(v.source)}\n${statusText(v)}` : statusText(v);
+}
+
+function rowName(r: unknown): string | undefined {
+  const row = r as { name?: string; metadata?: { name?: string } };
+  return row.name ?? row.metadata?.name;
 }
 
 /** Clear the screen and home the cursor: --watch on a terminal redraws in place. */
