@@ -270,6 +270,13 @@ function cluster() {
 }
 
 function registerClusterCommands(program: Command, io: CliIO): void {
+  withConnection(program.command('version'))
+    .description("this CLI's version, and the server's when one answers")
+    .option('--client', 'only the CLI; do not ask a server')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExit codes: 0, or 1 when the server does not answer (without --client).')
+    .action(async (opts) => (await cluster()).runVersion(io, opts));
+
   withConnection(program.command('get'))
     .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events or sources')
     .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources (short: deploy, sts, ds, po, no, svc, rev, ev)')

@@ -21,6 +21,7 @@ import { readsMasked, redactingResource } from './redact.js';
 import { memberRoutes } from './members.js';
 import { nodeAdminRoutes } from './nodes-admin.js';
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
+import { VERSION } from '../common/version.js';
 
 export interface ServerOptions {
   kv: KV;
@@ -170,6 +171,12 @@ export function buildServer(options: ServerOptions): CapstanServer {
       pattern: '/healthz',
       access: 'public',
       handler: async () => ({ status: 'ok', revision: await kv.revision() }),
+    },
+    {
+      method: 'GET',
+      pattern: '/version',
+      access: 'read',
+      handler: async () => ({ version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` }),
     },
     {
       method: 'GET',

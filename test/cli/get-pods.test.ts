@@ -38,3 +38,19 @@ describe('capstan get pods', () => {
     expect(missing.stderr).toContain('pods "web" not found');
   });
 });
+
+describe('capstan version', () => {
+  it("prints the CLI's version and the server's; --client asks no server", async () => {
+    const { VERSION } = await import('../../src/common/version.js');
+    const out = await runCli(['version', '--server', t.url, '--token', t.tokens.viewer, '-o', 'json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ client: { version: VERSION }, server: { version: VERSION, node: process.version } });
+    const alone = await runCli(['version', '--client', '--server', 'http://127.0.0.1:9']);
+    expect(alone.code).toBe(0);
+    expect(alone.stdout).toBe(`Client: capstan ${VERSION} (node ${process.version}, ${process.platform}/${process.arch})\n`);
+    const down = await runCli(['version', '--server', 'http://127.0.0.1:9', '--token', 'x']);
+    expect(down.code).toBe(1);
+    expect(down.stdout).toContain('Client: capstan');
+    expect(down.stderr).toContain('no server version');
+  });
+});

@@ -214,6 +214,28 @@ function rowName(r: unknown): string | undefined {
   return row.name ?? row.metadata?.name;
 }
 
+/** `capstan version`: the CLI's, and the server's from `/version` (any read role). */
+export async function runVersion(io: CliIO, opts: CommonOptions & { client?: boolean }): Promise<void> {
+  const { VERSION } = await import('../version.js');
+  const client = { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` };
+  let server: { version?: string; node?: string; platform?: string } | undefined;
+  let problem: string | undefined;
+  if (!opts.client) {
+    try {
+      server = await connect(io, opts).get('/version');
+    } catch (err) {
+      problem = err instanceof Error ? err.message : String(err);
+    }
+  }
+  await print(io, opts.output, { client, ...(server ? { server } : {}) }, () =>
+    [`Client: capstan ${client.version} (node ${client.node}, ${client.platform})`, ...(server ? [`Server: capstan ${server.version} (node ${server.node}, ${server.platform})`] : [])].join('\n') + '\n',
+  );
+  if (problem !== undefined) {
+    io.err(`capstan: no server version: ${problem}\n`);
+    throw new ExitRequest(EXIT_FAILURE);
+  }
+}
+
 /** Clear the screen and home the cursor: --watch on a terminal redraws in place. */
 const REDRAW = '\x1b[H\x1b[2J';
 
