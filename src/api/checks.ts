@@ -283,9 +283,6 @@ function checkStepActions(step: Obj, path: FieldPath, report: Report): void {
   if (step.experiment !== undefined) {
     report('CAPSTAN_ERR_API_SCHEMA', `${where}.experiment: experiments are not run yet; the rollout pauses at this step until \`capstan promote\``, [...path, 'experiment'], 'warning');
   }
-  if (step.setMirrorRoute !== undefined) {
-    report('CAPSTAN_ERR_API_SCHEMA', `${where}.setMirrorRoute: requests are not mirrored yet; the step has no effect on traffic`, [...path, 'setMirrorRoute'], 'warning');
-  }
 }
 
 function checkExperiment(exp: Obj, path: FieldPath, report: Report): void {

@@ -34,8 +34,23 @@ export interface TrafficStringMatch {
 export interface TrafficPolicy {
   weights: Record<string, number>;
   headerRoutes?: { name: string; match: { header?: TrafficStringMatch; cookie?: TrafficStringMatch }; revision: string }[];
+  /**
+   * Mirror routes (`setMirrorRoute`): requests matching any `match` entry are also copied to
+   * `revision`, `percentage` of them (default 100); the copy's response is discarded.
+   */
+  mirrorRoutes?: TrafficMirrorRoute[];
   stableRevision?: string;
   canaryRevision?: string;
+}
+
+/** A string test of a mirror route (no name: the method, path or header is implied). */
+export type TrafficValueMatch = Omit<TrafficStringMatch, 'name'>;
+
+export interface TrafficMirrorRoute {
+  name: string;
+  percentage?: number;
+  match: { method?: TrafficValueMatch; path?: TrafficValueMatch; headers?: Record<string, TrafficValueMatch> }[];
+  revision: string;
 }
 
 /** A probe after defaulting: every timing field is set. */

@@ -118,7 +118,14 @@ export interface ListenerOptions {
   resolve?: (req: http.IncomingMessage) => { picker: Picker | undefined; service: string } | undefined;
   /** HTTP: serve HTTPS with these TLS options (an SNICallback picking the certificate). */
   tls?: Pick<https.ServerOptions, 'SNICallback'>;
+  /** HTTP: a mirrored copy still unanswered after this long is cut (default 10 s). */
+  mirrorTimeoutMs?: number;
+  /** HTTP: request bodies larger than this are not mirrored (default 1 MiB). */
+  mirrorBodyLimit?: number;
 }
+
+/** Mirrored copies in flight per listener; more are dropped, not queued. */
+const MAX_MIRRORS = 64;
 
 export interface Listener {
   readonly protocol: PortProtocol;
@@ -315,6 +322,9 @@ export class HttpListener extends BaseListener {
   readonly timeoutMs: number;
   /** Recorder per revision, so a request does no metrics label lookup. */
   private readonly recorders = new Map<string, RevisionRecorder>();
+  /** Mirrored copies in flight (never counted as busy: a drain does not wait for them). */
+  private readonly mirrors = new Set<http.ClientRequest>();
+  private mirrorAgent: http.Agent | undefined;
 
   constructor(options: ListenerOptions) {
     super(
@@ -337,6 +347,71 @@ export class HttpListener extends BaseListener {
 
   protected closeAll(): void {
     (this.server as http.Server).closeAllConnections();
+    for (const m of this.mirrors) m.destroy();
+    this.mirrors.clear();
+    this.mirrorAgent?.destroy();
+    this.mirrorAgent = undefined;
+  }
+
+  /** Mirrored copies in flight now. */
+  mirrorsInFlight(): number {
+    return this.mirrors.size;
+  }
+
+  /**
+   * Copies a request to a mirror backend, fire-and-forget: the body is buffered up to the
+   * limit (a larger one is not mirrored), the answer is read and dropped, errors are ignored.
+   * Nothing here touches the client's exchange.
+   */
+  private mirror(endpoint: Endpoint, req: http.IncomingMessage, headers: string[], hasBody: boolean): void {
+    if (this.mirrors.size >= MAX_MIRRORS) return;
+    const limit = this.options.mirrorBodyLimit ?? 1024 * 1024;
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const out: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() !== 'content-length') out.push(headers[i], headers[i + 1]);
+    out.push('x-capstan-mirror', 'true');
+    if (!hasBody) {
+      this.sendMirror(endpoint, method, path, out, undefined);
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) return;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        req.off('data', onData);
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (!over) this.sendMirror(endpoint, method, path, out, Buffer.concat(chunks));
+    });
+  }
+
+  private sendMirror(endpoint: Endpoint, method: string, path: string, headers: string[], body: Buffer | undefined): void {
+    if (this.mirrors.size >= MAX_MIRRORS || !this.server.listening) return;
+    if (body !== undefined) headers.push('content-length', String(body.length));
+    this.mirrorAgent ??= new http.Agent({ keepAlive: true, maxSockets: MAX_MIRRORS });
+    const m = http.request({ agent: this.mirrorAgent, host: endpoint.host, port: endpoint.port, method, path, headers, timeout: this.options.mirrorTimeoutMs ?? 10_000 });
+    this.mirrors.add(m);
+    const done = (): void => {
+      this.mirrors.delete(m);
+    };
+    m.on('response', (r: http.IncomingMessage) => {
+      r.on('end', done);
+      r.on('error', done);
+      r.resume();
+    });
+    m.on('timeout', () => m.destroy());
+    m.on('error', done);
+    m.on('close', done);
+    m.end(body);
   }
 
   /** @internal */
@@ -384,6 +459,9 @@ export class HttpListener extends BaseListener {
 
     const scan: RawScan = { body: false };
     const headers = forwardRaw(req.rawHeaders, req.socket.remoteAddress ?? '', scan, this.options.tls === undefined ? 'http' : 'https');
+    // A mirror route copies the request to another backend; the client's answer never waits for it.
+    const mirrorTo = picker!.table.mirrors.length === 0 ? undefined : picker!.mirrorFor(req.method ?? 'GET', req.url ?? '/', req.headers);
+    if (mirrorTo !== undefined) this.mirror(mirrorTo, req, headers, scan.body);
     const upstream = http.request({
       agent: lease.agent,
       host: endpoint.host,

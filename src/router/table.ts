@@ -3,7 +3,7 @@
 // Picking order: header/cookie route first, then smooth weighted round-robin across revisions
 // by weight (exact per window of `total` picks, not replica ratio), then plain round-robin
 // across that revision's endpoints.
-import type { Pod, TrafficPolicy, TrafficStringMatch } from '../api/cluster.js';
+import type { Pod, TrafficMirrorRoute, TrafficPolicy, TrafficStringMatch } from '../api/cluster.js';
 import type { Service, ServicePort } from '../api/index.js';
 import { SmoothWeightedRoundRobin } from '../rollout/index.js';
 
@@ -31,6 +31,22 @@ export interface CompiledRoute {
   revision: string;
 }
 
+/** One `match` entry of a mirror route: every test set must pass. */
+export interface CompiledMirrorMatch {
+  method?: (v: string) => boolean;
+  path?: (v: string) => boolean;
+  /** Lowercase header name → test; a missing header fails. */
+  headers: CompiledMatch[];
+}
+
+export interface CompiledMirror {
+  name: string;
+  /** 0..100: share of matching requests copied. */
+  percentage: number;
+  match: CompiledMirrorMatch[];
+  revision: string;
+}
+
 export interface PortTable {
   namespace: string;
   service: string;
@@ -45,6 +61,8 @@ export interface PortTable {
   /** Raw weights the picker uses (integers; any scale). */
   pickWeights: Record<string, number>;
   routes: CompiledRoute[];
+  /** Mirror routes: matching requests are also copied to a revision. */
+  mirrors: CompiledMirror[];
   /** Stable text of everything above, to tell whether a rebuild changed anything. */
   signature: string;
 }
@@ -129,6 +147,46 @@ export function compileRoutes(policy: TrafficPolicy | undefined, onInvalid?: (ro
   return out;
 }
 
+function compileMirror(r: TrafficMirrorRoute): CompiledMirror {
+  const match = r.match.map((m): CompiledMirrorMatch => ({
+    ...(m.method ? { method: compileMatch({ name: '', ...m.method }).test } : {}),
+    ...(m.path ? { path: compileMatch({ name: '', ...m.path }).test } : {}),
+    headers: Object.entries(m.headers ?? {}).map(([name, t]) => compileMatch({ ...t, name: name.toLowerCase() })),
+  }));
+  const p = r.percentage ?? 100;
+  return { name: r.name, percentage: Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 100, match, revision: r.revision };
+}
+
+/** Mirror routes from a policy; a route with an invalid regex is skipped and reported. */
+export function compileMirrors(policy: TrafficPolicy | undefined, onInvalid?: (route: string, err: unknown) => void): CompiledMirror[] {
+  const out: CompiledMirror[] = [];
+  for (const r of policy?.mirrorRoutes ?? []) {
+    if (r.match.length === 0) continue;
+    try {
+      out.push(compileMirror(r));
+    } catch (err) {
+      onInvalid?.(r.name, err);
+    }
+  }
+  return out;
+}
+
+function headerText(headers: RequestHeaders, name: string): string | undefined {
+  const raw = headers[name];
+  return Array.isArray(raw) ? raw.join(', ') : raw;
+}
+
+/** Whether one mirror match entry takes a request (`path` without its query string). */
+export function mirrorMatches(m: CompiledMirrorMatch, method: string, path: string, headers: RequestHeaders): boolean {
+  if (m.method && !m.method(method)) return false;
+  if (m.path && !m.path(path)) return false;
+  for (const h of m.headers) {
+    const v = headerText(headers, h.name);
+    if (v === undefined || !h.test(v)) return false;
+  }
+  return true;
+}
+
 /** Integer percentages summing to 100 (largest remainder), for display. */
 export function toPercent(raw: Record<string, number>): Record<string, number> {
   const keys = Object.keys(raw).filter((k) => raw[k] > 0).sort();
@@ -180,6 +238,7 @@ export function buildTables(
   }
   selected.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   const routes = compileRoutes(policy, onInvalidRoute);
+  const mirrors = compileMirrors(policy, onInvalidRoute);
   return service.spec.ports.map((sp) => {
     const target = sp.targetPort ?? sp.port;
     const backends: Record<string, Endpoint[]> = {};
@@ -191,7 +250,7 @@ export function buildTables(
       (backends[revision] ??= []).push({ id: `${host}:${port}`, host, port, pod: pod.metadata.name, revision });
     }
     const raw = pickWeights(backends, policy);
-    const routeSig = (policy?.headerRoutes ?? []).map((r) => JSON.stringify(r));
+    const routeSig = [...(policy?.headerRoutes ?? []), ...(policy?.mirrorRoutes ?? [])].map((r) => JSON.stringify(r));
     const table: Omit<PortTable, 'signature'> = {
       namespace,
       service: service.metadata.name,
@@ -202,6 +261,7 @@ export function buildTables(
       weights: toPercent(raw),
       pickWeights: raw,
       routes,
+      mirrors,
     };
     const signature = JSON.stringify([sp, backends, raw, routeSig]);
     return { ...table, signature };
@@ -226,6 +286,8 @@ export class Picker {
   readonly table: PortTable;
   private readonly swrr: SmoothWeightedRoundRobin<string>;
   private readonly next = new Map<string, number>();
+  /** Per mirror route: accumulated percentage, a copy is sent each time it reaches 100. */
+  private readonly sampled = new Map<string, number>();
 
   constructor(table: PortTable) {
     this.table = table;
@@ -268,6 +330,27 @@ export class Picker {
       return fallback === undefined ? undefined : this.endpointOf(fallback);
     }
     return this.endpointOf(revision);
+  }
+
+  /**
+   * The backend a copy of this request goes to: the first mirror route with a matching entry,
+   * sampled to its percentage (evenly spread: 25 copies one request in four). Undefined: no copy.
+   */
+  mirrorFor(method: string, url: string, headers: RequestHeaders): Endpoint | undefined {
+    if (this.table.mirrors.length === 0) return undefined;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    for (const r of this.table.mirrors) {
+      if (!r.match.some((m) => mirrorMatches(m, method, path, headers))) continue;
+      const acc = (this.sampled.get(r.name) ?? 0) + r.percentage;
+      if (acc < 100) {
+        this.sampled.set(r.name, acc);
+        return undefined;
+      }
+      this.sampled.set(r.name, acc - 100);
+      return this.endpointOf(r.revision);
+    }
+    return undefined;
   }
 
   private endpointOf(revision: string): Endpoint | undefined {

@@ -223,11 +223,18 @@ export function trafficRecords(
   const headerRoutes = (decision.headerRoutes ?? []).flatMap((r) =>
     r.match.map((m) => ({ name: r.name, match: { header: { name: m.headerName, ...m.headerValue } }, revision: roles.canary! })),
   );
+  const mirrorRoutes = (decision.mirrorRoutes ?? []).map((r) => ({
+    name: r.name,
+    ...(r.percentage !== undefined ? { percentage: r.percentage } : {}),
+    match: r.match,
+    revision: roles.canary!,
+  }));
   const split: TrafficPolicy = {
     weights,
     ...(roles.stable ? { stableRevision: roles.stable } : {}),
     ...(roles.canary && roles.canary !== roles.stable ? { canaryRevision: roles.canary } : {}),
     ...(headerRoutes.length > 0 ? { headerRoutes } : {}),
+    ...(mirrorRoutes.length > 0 && roles.canary && roles.canary !== roles.stable ? { mirrorRoutes } : {}),
   };
   for (const s of services) {
     if (s.name === stableSvc || s.name === canarySvc) continue;
