@@ -64,6 +64,8 @@ export interface CompiledPod {
   tolerations: CompiledToleration[];
   /** Whether a nodeSelector or required affinity exists, so plain pods skip the label checks. */
   constrained: boolean;
+  /** Only this node fits (the pod's bound claims are there), or null. */
+  volumeNode: string | null;
 }
 
 export function encodePort(port: number, protocol = 'TCP'): number {
@@ -135,6 +137,7 @@ export function compilePod(pod: PodRequest): CompiledPod {
     })),
     tolerations: (pod.tolerations ?? []).map(compileToleration),
     constrained: false,
+    volumeNode: pod.volumeNode ?? null,
   };
   compiled.constrained = compiled.selectorKeys.length > 0 || compiled.required !== null;
   return compiled;

@@ -1,5 +1,6 @@
 // Filters, in kube-scheduler's order: NodeUnschedulable, TaintToleration, NodeAffinity
-// (nodeSelector and required affinity), NodePorts, NodeResourcesFit. The first failing
+// (nodeSelector and required affinity), NodePorts, NodeResourcesFit, VolumeBinding (a pod
+// whose claims are bound goes to their node). The first failing
 // filter decides a node's reason, as in kube-scheduler. Everything here is allocation-free.
 
 import {
@@ -19,6 +20,7 @@ export const FIT = 0;
 export const FAIL_UNSCHEDULABLE = 1;
 export const FAIL_AFFINITY = 2;
 export const FAIL_PORTS = 3;
+export const FAIL_VOLUME_NODE = 4;
 export const FAIL_CPU = 1 << 4;
 export const FAIL_MEMORY = 1 << 5;
 export const FAIL_PODS = 1 << 6;
@@ -31,6 +33,7 @@ export const REASON_PORTS = "node(s) didn't have free ports for the requested po
 export const REASON_CPU = 'Insufficient cpu';
 export const REASON_MEMORY = 'Insufficient memory';
 export const REASON_PODS = 'Too many pods';
+export const REASON_VOLUME_NODE = 'node(s) had volume node affinity conflict';
 
 function matchRequirement(r: CompiledRequirement, value: string | undefined): boolean {
   switch (r.op) {
@@ -102,7 +105,9 @@ export function filterNode(pod: CompiledPod, node: NodeState): number {
   if (node.podCount + 1 > node.capPods) res |= FAIL_PODS;
   if (pod.cpu > 0 && node.usedCpu + pod.cpu > node.capCpu) res |= FAIL_CPU;
   if (pod.memory > 0 && node.usedMemory + pod.memory > node.capMemory) res |= FAIL_MEMORY;
-  return res;
+  if (res !== 0) return res;
+  if (pod.volumeNode !== null && pod.volumeNode !== node.name) return FAIL_VOLUME_NODE;
+  return FIT;
 }
 
 /** Adds the reasons behind a failure code to the histogram. */
@@ -115,6 +120,8 @@ export function recordFailure(code: number, node: NodeState, counts: Map<string,
     bump(counts, REASON_AFFINITY);
   } else if (code === FAIL_PORTS) {
     bump(counts, REASON_PORTS);
+  } else if (code === FAIL_VOLUME_NODE) {
+    bump(counts, REASON_VOLUME_NODE);
   } else {
     if (code & FAIL_PODS) bump(counts, REASON_PODS);
     if (code & FAIL_CPU) bump(counts, REASON_CPU);

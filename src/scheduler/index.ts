@@ -15,6 +15,7 @@ export {
   REASON_PODS,
   REASON_PORTS,
   REASON_UNSCHEDULABLE,
+  REASON_VOLUME_NODE,
 } from './filters.js';
 export { TAINT_NOT_READY, TAINT_UNSCHEDULABLE } from './compile.js';
 export type {

@@ -62,6 +62,11 @@ export interface PodRequest {
   nodeSelector?: Record<string, string>;
   affinity?: { nodeAffinity?: NodeAffinity };
   tolerations?: Toleration[];
+  /**
+   * The node holding the pod's bound local volumes (its PersistentVolumeClaims): only that node
+   * fits. Kubernetes' VolumeBinding filter; other nodes fail with "volume node affinity conflict".
+   */
+  volumeNode?: string;
 }
 
 export interface NodeInfo {

@@ -237,3 +237,17 @@ describe('the unschedulable message', () => {
     expect(reasonOf(s, pod('p'))).toBe('no nodes available to schedule pods');
   });
 });
+
+describe('volume node (bound local claims)', () => {
+  it('admits only the node holding the pod\'s volumes, with kube-scheduler\'s reason elsewhere', () => {
+    const s = new Scheduler({ nodes: [node('n1'), node('n2'), node('n3')], random: seededRandom(1) });
+    for (let i = 0; i < 5; i++) {
+      const d = s.schedule(pod(`p${i}`, { volumeNode: 'n2' }));
+      expect(d).toMatchObject({ fits: true, node: 'n2' });
+    }
+    expect(reasonOf(s, pod('gone', { volumeNode: 'n9' }))).toBe('0/3 nodes are available: 3 node(s) had volume node affinity conflict.');
+    // A node that fails an earlier filter reports that filter, as in kube-scheduler.
+    const small = new Scheduler({ nodes: [node('n1', { allocatable: { cpu: 1000, memory: 8 * GiB } }), node('n2'), node('n3')], random: seededRandom(1) });
+    expect(reasonOf(small, pod('big', { volumeNode: 'n1', cpu: 2000 }))).toBe('0/3 nodes are available: 2 node(s) had volume node affinity conflict, 1 Insufficient cpu.');
+  });
+});

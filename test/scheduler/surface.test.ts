@@ -14,6 +14,7 @@ describe('scheduler public surface', () => {
       'REASON_PODS',
       'REASON_PORTS',
       'REASON_UNSCHEDULABLE',
+      'REASON_VOLUME_NODE',
       'Scheduler',
       'TAINT_NOT_READY',
       'TAINT_UNSCHEDULABLE',

@@ -13,6 +13,8 @@ import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
 import { watchSource } from '../framework/watch-source.js';
 import { EventRecorder } from '../events.js';
+import { CLAIMS_PREFIX } from '../statefulset/controller.js';
+import { bindClaim, claimId, isClaimRecord, podClaimNames, volumePlacement, type ClaimRecord } from '../volumes/claims.js';
 import { boundPod, needsScheduling, podId, podKey, podRequest, schedulerNode, schedulingOrder } from './view.js';
 
 /** The one queue key: a pass always looks at the whole cluster. */
@@ -91,6 +93,16 @@ interface PlannedBind {
   request: PodRequest;
 }
 
+/** The claims of one pass: `<ns>/<name>` → record and the store version it was read at. */
+type ClaimView = Map<string, { key: string; claim: ClaimRecord; modRevision: number }>;
+
+/** One decision, with the claims it binds to the chosen node (WaitForFirstConsumer). */
+interface PodDecision {
+  request: PodRequest;
+  decision: Decision;
+  claims: { id: string; key: string; modRevision: number; bound: ClaimRecord }[];
+}
+
 type BindOutcome = { kind: 'bound'; node: string } | { kind: 'unschedulable'; reason: string } | { kind: 'skipped' };
 
 export class SchedulingReconciler implements Reconciler {
@@ -132,10 +144,16 @@ export class SchedulingReconciler implements Reconciler {
       else if (s?.bound) holding.push(s.bound);
     }
     if (waiting.length === 0) return result;
-    const [nodes, leases] = await Promise.all([
+    const [nodes, leases, claimKvs] = await Promise.all([
       this.kv.range(STORE_PREFIX.nodes, { prefix: true }),
       this.kv.range(NODE_LEASES_PREFIX, { prefix: true, keysOnly: true }),
+      this.kv.range(CLAIMS_PREFIX, { prefix: true }),
     ]);
+    const claims: ClaimView = new Map();
+    for (const item of claimKvs.kvs) {
+      const c = decode<unknown>(item);
+      if (isClaimRecord(c)) claims.set(claimId(c.metadata.namespace, c.metadata.name), { key: item.key, claim: c, modRevision: item.modRevision });
+    }
     const leased = new Set(leases.kvs.map((l) => l.key.slice(NODE_LEASES_PREFIX.length)));
     const scheduler = new Scheduler({ random: this.random });
     for (const item of nodes.kvs) {
@@ -158,13 +176,13 @@ export class SchedulingReconciler implements Reconciler {
     // batches: one transaction (one log entry) per batch instead of one per pod.
     const binds: PlannedBind[] = [];
     for (const { pod, kv } of pending) {
-      const request = podRequest(pod);
-      const decision = scheduler.schedule(request);
-      if (decision.fits) {
+      const { request, decision, claims: toBind } = this.decide(scheduler, pod, claims);
+      if (decision.fits && toBind.length === 0) {
         scheduler.assume(request, decision.node);
         binds.push({ pod, kv, node: decision.node, request });
       } else {
-        record(pod, await this.placeOne(scheduler, pod, kv, result, logger));
+        // A pod binding claims writes them with itself, one pod per transaction.
+        record(pod, await this.placeOne(scheduler, pod, kv, result, logger, claims));
       }
     }
     for (let i = 0; i < binds.length; i += BIND_BATCH) {
@@ -176,7 +194,7 @@ export class SchedulingReconciler implements Reconciler {
       // Some pod changed since it was read: undo the batch's placements and bind one by one,
       // each compare-and-swap re-reading its pod on a conflict.
       for (const b of batch) scheduler.forget(b.request);
-      for (const b of batch) record(b.pod, await this.placeOne(scheduler, b.pod, b.kv, result, logger));
+      for (const b of batch) record(b.pod, await this.placeOne(scheduler, b.pod, b.kv, result, logger, claims));
     }
     return result;
   }
@@ -191,6 +209,32 @@ export class SchedulingReconciler implements Reconciler {
     return r.succeeded;
   }
 
+  /**
+   * The scheduler's decision for one pod, its claims first: a missing or deleting claim keeps it
+   * Pending, claims bound to a node pin it there, and unbound claims bind where it goes.
+   */
+  private decide(scheduler: Scheduler, pod: Pod, claims: ClaimView): PodDecision {
+    const request = podRequest(pod);
+    if (podClaimNames(pod).length === 0) return { request, decision: scheduler.schedule(request), claims: [] };
+    const records = new Map([...claims].map(([id, c]) => [id, c.claim]));
+    const placement = volumePlacement(pod, records);
+    if (!placement.ok) {
+      const total = scheduler.nodeCount;
+      const reason = total === 0 ? 'no nodes available to schedule pods' : `0/${total} nodes are available: ${placement.reason}.`;
+      return { request, decision: { fits: false, reason, failures: { [placement.reason]: total }, evaluatedNodes: 0, feasibleNodes: 0 }, claims: [] };
+    }
+    if (placement.node !== undefined) request.volumeNode = placement.node;
+    const decision = scheduler.schedule(request);
+    if (!decision.fits) return { request, decision, claims: [] };
+    const now = this.clock.now();
+    const toBind = placement.unbound.map((name) => {
+      const id = claimId(pod.metadata.namespace, name);
+      const c = claims.get(id)!;
+      return { id, key: c.key, modRevision: c.modRevision, bound: bindClaim(c.claim, decision.node, now) };
+    });
+    return { request, decision, claims: toBind };
+  }
+
   private summary(item: KeyValue): PodSummary | undefined {
     let s = this.summaries.get(item);
     if (s === undefined) {
@@ -201,22 +245,27 @@ export class SchedulingReconciler implements Reconciler {
   }
 
   /** Decide, then bind with a CAS; on a conflict re-read the pod and decide again. */
-  private async placeOne(scheduler: Scheduler, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger): Promise<BindOutcome> {
+  private async placeOne(scheduler: Scheduler, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger, claims: ClaimView): Promise<BindOutcome> {
     let pod = first;
     let current = firstKv;
     const key = podKey(pod.metadata.namespace, pod.metadata.name);
     for (let attempt = 0; attempt < this.attempts; attempt++) {
-      const request = podRequest(pod);
-      const decision: Decision = scheduler.schedule(request);
+      const { request, decision, claims: toBind } = this.decide(scheduler, pod, claims);
       let txn;
       if (decision.fits) {
         const next = withNode(pod, decision.node);
         txn = await this.kv.txn({
-          compare: [{ key, target: 'modRevision', op: '==', value: current.modRevision }],
-          success: [{ type: 'put', key, value: JSON.stringify(next) }],
-          failure: [{ type: 'get', key }],
+          compare: [
+            { key, target: 'modRevision', op: '==', value: current.modRevision },
+            ...toBind.map((c) => ({ key: c.key, target: 'modRevision' as const, op: '==' as const, value: c.modRevision })),
+          ],
+          success: [{ type: 'put', key, value: JSON.stringify(next) }, ...toBind.map((c) => ({ type: 'put' as const, key: c.key, value: JSON.stringify(c.bound) }))],
+          failure: [{ type: 'get', key }, ...toBind.map((c) => ({ type: 'get' as const, key: c.key }))],
         });
         if (txn.succeeded) {
+          // Later pods of this pass see the claims bound: they follow this pod's node.
+          for (const c of toBind) claims.set(c.id, { key: c.key, claim: c.bound, modRevision: txn.revision });
+          if (toBind.length > 0) logger.info({ pod: podId(pod), node: decision.node, claims: toBind.map((c) => c.id) }, 'claims bound to node');
           scheduler.assume(request, decision.node);
           logger.debug({ pod: podId(pod), node: decision.node, score: decision.score }, 'bound');
           return { kind: 'bound', node: decision.node };
@@ -241,8 +290,14 @@ export class SchedulingReconciler implements Reconciler {
           return { kind: 'unschedulable', reason: decision.reason };
         }
       }
-      // Someone else wrote the pod (another scheduler bound it, its status changed): look again.
+      // Someone else wrote the pod (another scheduler bound it, its status changed) or one of
+      // its claims (another pod bound it): look again.
       result.conflicts++;
+      for (const r of txn.results.slice(1)) {
+        const item = r.type === 'get' ? r.kvs[0] : undefined;
+        const c = item ? decode<unknown>(item) : undefined;
+        if (item && isClaimRecord(c)) claims.set(claimId(c.metadata.namespace, c.metadata.name), { key: item.key, claim: c, modRevision: item.modRevision });
+      }
       const fresh = txn.results[0];
       const kvs = fresh?.type === 'get' ? fresh.kvs : [];
       const reread = kvs[0] ? decode<Pod>(kvs[0]) : undefined;
@@ -278,6 +333,8 @@ export function schedulingController(options: SchedulingControllerOptions): Cont
       watchSource({ ...common, prefix: STORE_PREFIX.pods, keysOf: podTrigger }),
       watchSource({ ...common, prefix: STORE_PREFIX.nodes, keysOf: () => SCHEDULING_KEY }),
       watchSource({ ...common, prefix: NODE_LEASES_PREFIX, keysOf: () => SCHEDULING_KEY }),
+      // A claim appearing (or going) decides pods waiting for it.
+      watchSource({ ...common, prefix: CLAIMS_PREFIX, keysOf: () => SCHEDULING_KEY }),
     ],
   });
 }
