@@ -227,6 +227,10 @@ export class DockerRuntime implements RuntimeDriver {
     // securityContext (see docker-security.ts): no-new-privileges unless escalation is allowed.
     const security = await this.security(request);
     const hostConfig: Docker.HostConfig = { NetworkMode: 'host', ...security.hostConfig };
+    // Each volume mount binds the folder (or, with a subPath, the file) the agent made for it.
+    if (request.mounts !== undefined && request.mounts.length > 0) {
+      hostConfig.Mounts = request.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+    }
     try {
       if (limits?.cpu !== undefined) hostConfig.NanoCpus = parseQuantity(limits.cpu, 'cpu') * 1_000_000;
       if (limits?.memory !== undefined) hostConfig.Memory = parseQuantity(limits.memory, 'memory');

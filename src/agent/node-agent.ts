@@ -37,7 +37,7 @@ export interface NodeAgentOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** Passed to the PodManager. */
-  manager?: Pick<PodManagerOptions, 'backoff' | 'resyncMs' | 'orphanGraceMs' | 'probeHost'>;
+  manager?: Pick<PodManagerOptions, 'backoff' | 'resyncMs' | 'orphanGraceMs' | 'probeHost' | 'volumeSyncMs'>;
   /** Run privileged containers (`--allow-privileged`); the node then says `allowPrivileged: true`. */
   allowPrivileged?: boolean;
 }
@@ -113,6 +113,7 @@ export class NodeAgent {
       onRemoved: (pod) => this.onRemoved(pod),
       envLookup: (namespace, ref) => this.envLookup(namespace, ref),
       allowPrivileged: options.allowPrivileged === true,
+      dataDir: options.stateDir,
     });
   }
 

@@ -33,6 +33,10 @@ export interface PodManagerOptions {
   orphanGraceMs?: number;
   /** Run privileged containers (`--allow-privileged`); by default they are refused with CreateContainerConfigError. */
   allowPrivileged?: boolean;
+  /** Where pod volumes are made (the agent's data dir); without one, volumes are not mounted. */
+  dataDir?: string;
+  /** How often configMap, secret and downwardAPI volumes are written again from their sources (default 10 s). */
+  volumeSyncMs?: number;
 }
 
 export class PodManager {
@@ -159,6 +163,8 @@ export class PodManager {
       resyncMs: this.options.resyncMs ?? 1000,
       envLookup: this.options.envLookup ?? (() => undefined),
       allowPrivileged: this.options.allowPrivileged === true,
+      ...(this.options.dataDir !== undefined ? { dataDir: this.options.dataDir } : {}),
+      ...(this.options.volumeSyncMs !== undefined ? { volumeSyncMs: this.options.volumeSyncMs } : {}),
       onStatus: this.options.onStatus,
       onRemoved: (pod) => {
         const key = `${pod.metadata.namespace}/${pod.metadata.name}`;

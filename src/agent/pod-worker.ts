@@ -38,12 +38,15 @@ import {
   portMap,
   type ContainerHandle,
   type ContainerState,
+  type CreateRequest,
   type PullCredentials,
   type RuntimeDriver,
 } from './runtime.js';
 import { effectiveSecurity } from './docker-security.js';
 import { podStatus, type ContainerView } from './status.js';
 import { terminateContainer } from './termination.js';
+import type { VolumePlan } from './volumes.js';
+import { prepareVolumes, removePodVolumes, resolveMounts } from './volumes-fs.js';
 
 export interface PodWorkerDeps {
   driver: RuntimeDriver;
@@ -58,6 +61,10 @@ export interface PodWorkerDeps {
   onRemoved: (pod: Pod) => void;
   /** The node runs privileged containers (`--allow-privileged`); else one is refused (CreateContainerConfigError). */
   allowPrivileged?: boolean;
+  /** The agent's data dir, where pod volumes are made; without one, volumes are not mounted (a warning says so). */
+  dataDir?: string;
+  /** How often configMap, secret and downwardAPI volumes are written again from their sources (default 10 s). */
+  volumeSyncMs?: number;
 }
 
 /** main: spec.containers; init: an init container run to completion; sidecar: an init container with restartPolicy Always. */
@@ -115,6 +122,10 @@ export class PodWorker {
   private initialized: boolean;
   /** Process-runtime fields already warned about as not enforceable, per container. */
   private readonly warnedFields = new Set<string>();
+  /** The pod's volumes once made; configMap, secret and downwardAPI ones are written again every volumeSyncMs. */
+  private volumePlans: VolumePlan[] | undefined;
+  private volumesSyncedAt = 0;
+  private warnedNoDataDir = false;
 
   constructor(
     pod: Pod,
@@ -289,6 +300,7 @@ export class PodWorker {
       await this.terminateAll();
       return;
     }
+    await this.resyncVolumes();
     if (!this.initialized) {
       await this.initialize();
       if (!this.initialized) {
@@ -435,6 +447,15 @@ export class PodWorker {
       rec.retryAt = now + this.deps.resyncMs;
       return;
     }
+    let mounts;
+    try {
+      mounts = await this.volumeMounts(rec);
+    } catch (err) {
+      if (!isCapstanError(err)) this.log.warn({ err, container: rec.spec.name }, 'could not make the pod volumes');
+      rec.waiting = { reason: REASONS.createContainerConfigError, message: (err as Error).message };
+      rec.retryAt = now + this.deps.resyncMs;
+      return;
+    }
     const restartCount = rec.everStarted ? rec.restartCount + 1 : rec.restartCount;
     let handle: ContainerHandle;
     try {
@@ -445,6 +466,7 @@ export class PodWorker {
         restartCount,
         ...(this.pod.spec.securityContext !== undefined ? { podSecurity: this.pod.spec.securityContext } : {}),
         allowPrivileged: this.deps.allowPrivileged === true,
+        ...(mounts !== undefined && mounts.length > 0 ? { mounts } : {}),
       });
     } catch (err) {
       // A create the daemon may have done before the connection dropped leaves a container
@@ -487,6 +509,39 @@ export class PodWorker {
     this.dirty = true;
     this.startProbes(rec, clock.now());
     this.log.info({ container: rec.spec.name, id: handle.id, restartCount }, 'container started');
+  }
+
+  /** Makes the pod's volumes (once) and returns the container's mounts; throws when a volume cannot be made. */
+  private async volumeMounts(rec: ContainerRecord): Promise<CreateRequest['mounts']> {
+    if ((this.pod.spec.volumes ?? []).length === 0) return undefined;
+    if (this.deps.dataDir === undefined) {
+      if (!this.warnedNoDataDir) this.log.warn('the agent has no data dir: pod volumes are not mounted');
+      this.warnedNoDataDir = true;
+      return undefined;
+    }
+    if (this.volumePlans === undefined) await this.syncVolumes();
+    return resolveMounts(rec.spec, this.volumePlans!);
+  }
+
+  private async syncVolumes(): Promise<void> {
+    const { plans, changed } = await prepareVolumes(this.pod, this.deps.dataDir!, (ref) => this.deps.envLookup(this.pod.metadata.namespace, ref));
+    if (this.volumePlans !== undefined && changed.length > 0) this.log.info({ volumes: changed }, 'volume files updated');
+    this.volumePlans = plans;
+    this.volumesSyncedAt = this.deps.clock.now();
+  }
+
+  /** configMap, secret and downwardAPI volumes follow their sources while the pod runs; a failure keeps the old files. */
+  private async resyncVolumes(): Promise<void> {
+    if (this.volumePlans === undefined || this.state !== 'active') return;
+    if (this.deps.clock.now() - this.volumesSyncedAt < (this.deps.volumeSyncMs ?? 10_000)) return;
+    if (!this.volumePlans.some((p) => p.kind === 'files')) return;
+    try {
+      await this.syncVolumes();
+    } catch (err) {
+      this.volumesSyncedAt = this.deps.clock.now();
+      if (isRuntimeUnavailable(err)) throw err;
+      this.log.warn({ message: (err as Error).message }, 'could not update the volume files; keeping the last ones');
+    }
   }
 
   /** Why the container may not run on this node (privileged without --allow-privileged), or undefined. */
@@ -596,6 +651,11 @@ export class PodWorker {
     // Some container would not stop: the resync timer tries again (not at once, so a runtime
     // that keeps failing is not hammered).
     if (this.records.some((r) => r.handle !== undefined)) return;
+    if (this.deps.dataDir !== undefined && (this.pod.spec.volumes ?? []).length > 0) {
+      await removePodVolumes(this.deps.dataDir, this.pod.metadata.namespace, this.pod.metadata.name).catch((err: unknown) =>
+        this.log.warn({ err }, 'could not remove the pod volumes'),
+      );
+    }
     this.publish(false, 'Never');
     this.state = 'removed';
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);

@@ -30,6 +30,7 @@ import {
 import { processMatches, procStartTime, readStates, removeState, stateDirFor, writeState, type ProcessStateFile } from './process-state.js';
 import { containerUser, defaultPodUser, describePodUser, userCanReach, type PodUser } from './pod-user.js';
 import { effectiveSecurity } from './docker-security.js';
+import { volumeEnvName } from './volumes.js';
 
 export interface ProcessRuntimeOptions {
   /** Root for state files, working dirs and logs. */
@@ -95,7 +96,9 @@ export class ProcessRuntime implements RuntimeDriver {
       const pods = join(root, 'pods');
       // Everything but the pods' working dirs, which belong to the pods, and the folders on
       // the way to them, which a pod user passes through.
-      const changes = await tightenModes(root, Infinity, (p) => p === pods);
+      // Claims' folders (volumes/) keep the modes their pods gave their files.
+      const claims = join(root, 'volumes');
+      const changes = await tightenModes(root, Infinity, (p) => p === pods || p === claims);
       for (const ns of await readdir(pods).catch(() => [])) {
         if (this.user === undefined) changes.push(...(await tightenModes(join(pods, ns), 0)));
         for (const pod of await readdir(join(pods, ns)).catch(() => [])) {
@@ -134,6 +137,11 @@ export class ProcessRuntime implements RuntimeDriver {
     await this.prepare();
     const podDir = join(this.options.stateDir, 'pods', safe(ref.namespace), safe(ref.pod));
     const cwd = await this.workDir(podDir, container.workingDir, ref, user);
+    // A process cannot mount: it finds each volume through CAPSTAN_VOLUME_<NAME>. The pod's
+    // volumes folder lets a pod user pass (not list) on the way to them.
+    const volumeEnv: Record<string, string> = {};
+    for (const m of request.mounts ?? []) volumeEnv[volumeEnvName(m.volume)] ??= m.source;
+    if (user !== undefined && (request.mounts ?? []).length > 0) await chmod(join(podDir, 'volumes'), 0o711).catch(() => undefined);
     const logDir = join(podDir, 'logs');
     await mkdir(logDir, { recursive: true, mode: 0o700 });
     const id = `${safe(ref.namespace)}_${safe(ref.pod)}_${safe(ref.container)}_${request.restartCount}_${randomBytes(4).toString('hex')}`;
@@ -150,7 +158,7 @@ export class ProcessRuntime implements RuntimeDriver {
     };
     await writeState(this.options.stateDir, state);
     this.states.set(id, state);
-    this.children.set(id, { env: this.processEnv(ref.pod, cwd, ports, request.env) });
+    this.children.set(id, { env: this.processEnv(ref.pod, cwd, ports, { ...volumeEnv, ...request.env }) });
     return toHandle(state, false);
   }
 

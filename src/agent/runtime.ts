@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import type { ContainerSpec } from '../api/cluster.js';
 import type { PodSecurityContext } from '../api/pod.js';
+import type { ResolvedMount } from './volumes.js';
 
 /** Labels every container the agent creates carries; `list()` finds its own by them. */
 export const LABEL_POD = 'capstan.dev/pod';
@@ -73,6 +74,8 @@ export interface CreateRequest {
   podSecurity?: PodSecurityContext;
   /** The node runs privileged containers (`--allow-privileged`); else a privileged one is refused. */
   allowPrivileged?: boolean;
+  /** The container's volume mounts, their folders already made (see volumes.ts). */
+  mounts?: ResolvedMount[];
 }
 
 /** The data of the pod's imagePullSecrets that exist, in the pod's order. */

@@ -142,21 +142,21 @@ export async function resolveVolumePlans(pod: Pod, dataDir: string, lookup: Asyn
 }
 
 /**
- * Makes every volume of the pod. The pod's own folder is private to the node's root (0700);
- * `passThrough` makes it 0711 so a pod user of the process runtime can reach its volumes.
- * Returns the plans and the names of the volumes whose files changed.
+ * Makes every volume of the pod (again: what exists is kept, written files follow their
+ * sources). The pod's own folder is made private to the node's root (0700). Returns the plans
+ * and the names of the volumes whose files changed.
  */
 export async function prepareVolumes(
   pod: Pod,
   dataDir: string,
   lookup: AsyncVolumeDataLookup,
-  options: { passThrough?: boolean; now?: Date } = {},
+  options: { now?: Date } = {},
 ): Promise<{ plans: VolumePlan[]; changed: string[] }> {
   const plans = await resolveVolumePlans(pod, dataDir, lookup);
   const own = podVolumesDir(dataDir, pod.metadata.namespace, pod.metadata.name);
   if (plans.some((p) => p.kind !== 'hostPath' && p.kind !== 'claim')) {
-    await mkdir(own, { recursive: true, mode: 0o700 });
-    await chmod(own, options.passThrough ? 0o711 : 0o700);
+    // Made 0700 once; a runtime may open it to 0711 afterwards (the process runtime for its pod user).
+    if ((await mkdir(own, { recursive: true, mode: 0o700 })) !== undefined) await chmod(own, 0o700);
   }
   const changed: string[] = [];
   for (const plan of plans) if (await materialiseVolume(plan, options.now)) changed.push(plan.name);
