@@ -277,6 +277,15 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .addHelpText('after', '\nExit codes: 0, or 1 when the server does not answer (without --client).')
     .action(async (opts) => (await cluster()).runVersion(io, opts));
 
+  withConnection(program.command('events'))
+    .description('what happened, oldest first: rollouts, scheduling, probes, refused commits; -w keeps watching')
+    .option('-n, --namespace <ns>', 'only this namespace (default: all)')
+    .option('--for <kind/name>', 'only events about this object, e.g. Deployment/web or Source/default')
+    .option('-w, --watch', 'after the list, print each new event as it happens (Ctrl-C stops)')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExamples:\n  $ capstan events\n  $ capstan events --for Source/default     # why a commit was refused\n  $ capstan events -w -o json               # one JSON object per line')
+    .action(async (opts) => (await cluster()).runEvents(io, opts));
+
   withConnection(program.command('get'))
     .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events or sources')
     .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources (short: deploy, sts, ds, po, no, svc, rev, ev)')

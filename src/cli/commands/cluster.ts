@@ -158,7 +158,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
     default: {
       const items = named((await list<ClusterEvent>(api, 'events', ns)).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen)));
       rows = items;
-      text = () => table(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'COUNT', 'MESSAGE'], items.map((e) => [age(e.lastSeen), e.type, e.reason, `${e.namespace}/${e.object}`, String(e.count), e.message]));
+      text = () => table(EVENT_COLUMNS, items.map(eventRow));
     }
   }
   if (name !== undefined) {
@@ -212,6 +212,47 @@ function withSource(v: StatusView & { source?: SourceView }): string {
 function rowName(r: unknown): string | undefined {
   const row = r as { name?: string; metadata?: { name?: string } };
   return row.name ?? row.metadata?.name;
+}
+
+const EVENT_COLUMNS = ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'COUNT', 'MESSAGE'];
+
+function eventRow(e: ClusterEvent): string[] {
+  return [age(e.lastSeen), e.type, e.reason, `${e.namespace}/${e.object}`, String(e.count), e.message];
+}
+
+/**
+ * `capstan events [--for KIND/NAME] [-w]`: the events, oldest first; with -w, then every new or
+ * repeated event as it is recorded, until interrupted.
+ */
+export async function runEvents(io: CliIO, opts: CommonOptions & { watch?: boolean; for?: string; signal?: AbortSignal }): Promise<void> {
+  const api = connect(io, opts);
+  const wanted = (e: ClusterEvent) => opts.for === undefined || e.object === opts.for || e.object.toLowerCase() === opts.for.toLowerCase();
+  const body = await api.get<{ items?: ClusterEvent[]; resourceVersion?: number }>(`/api/v1/events${query(opts.namespace)}`);
+  const items = (body.items ?? []).filter(wanted).sort((a, b) => a.lastSeen.localeCompare(b.lastSeen));
+  const json = opts.output === 'json';
+  if (!opts.watch) {
+    await print(io, opts.output, items, () => (items.length === 0 ? 'No events found.\n' : table(EVENT_COLUMNS, items.map(eventRow))));
+    return;
+  }
+  // Watching: one line per event (JSON lines with -o json), the header once.
+  if (json) for (const e of items) io.out(`${JSON.stringify(e)}\n`);
+  else io.out(table(EVENT_COLUMNS, items.map(eventRow)));
+  const stop = new AbortController();
+  opts.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const params = new URLSearchParams({ watch: '1', resourceVersion: String(body.resourceVersion ?? 0) });
+    if (opts.namespace) params.set('namespace', opts.namespace);
+    await api.watch(`/api/v1/events?${params}`, (type, data) => {
+      if (type !== 'ADDED' && type !== 'MODIFIED') return;
+      const e = data as ClusterEvent;
+      if (!wanted(e)) return;
+      io.out(json ? `${JSON.stringify(e)}\n` : `${eventRow(e).join('   ')}\n`);
+    }, stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
 }
 
 /** `capstan version`: the CLI's, and the server's from `/version` (any read role). */
