@@ -64,12 +64,9 @@ export function relativePathProblem(p: string): string | undefined {
 
 /** Checks `spec.volumes` and every container's `volumeMounts` of one pod spec at `path`. */
 export function checkVolumes(pod: Obj, path: FieldPath, report: Report): void {
+  // Every source in VOLUME_SOURCES is mounted by the agent (src/agent/volumes.ts); what it
+  // cannot do (tmpfs, token files, resource fields) is warned about below.
   const declared = new Map<string, number>();
-  const hasMounts = [...list(pod.containers), ...list(pod.initContainers)].some((c) => isObj(c) && list(c.volumeMounts).length > 0);
-  if (list(pod.volumes).length > 0 || hasMounts) {
-    const at = list(pod.volumes).length > 0 ? [...path, 'volumes'] : path;
-    report('CAPSTAN_ERR_API_SCHEMA', `${where(at)}: volumes are checked but not mounted into containers yet; containers start without them`, at, 'warning');
-  }
   list(pod.volumes).forEach((v, i) => {
     if (!isObj(v)) return;
     const vpath = [...path, 'volumes', i];

@@ -63,7 +63,7 @@ describe('StatefulSet and DaemonSet are accepted kinds', () => {
           requests:
             storage: 1Gi
 `));
-    expect(r.diagnostics.map((d) => d.message)).toEqual([expect.stringContaining('volumes are checked but not mounted into containers yet')]);
+    expect(r.diagnostics.map((d) => d.message)).toEqual([]);
     expect(r.object?.object.spec).toMatchObject({
       replicas: 3,
       serviceName: 'db',
