@@ -12,6 +12,7 @@ import {
   createWorkloadControllers,
   cronJobController,
   jobController,
+  barePodController,
   nodeLifecycleController,
   schedulingController,
   watchSource,
@@ -19,6 +20,7 @@ import {
 } from '../controllers/index.js';
 import { daemonSetController } from '../controllers/daemonset/index.js';
 import { CLAIMS_PREFIX, statefulSetController } from '../controllers/statefulset/index.js';
+import { claimsController } from '../controllers/volumes/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
 import { ALL_STRATEGIES } from '../rollout/index.js';
 import type { KV } from '../store/types.js';
@@ -82,10 +84,11 @@ export async function startControllers(options: ControllersOptions): Promise<Run
     logger,
     registry,
   });
-  // StatefulSets and DaemonSets make their own pods (owner kind StatefulSet / DaemonSet).
-  const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry })];
+  // StatefulSets and DaemonSets make their own pods (owner kind StatefulSet / DaemonSet);
+  // PersistentVolumeClaims from Git become claim records the scheduler binds to nodes.
+  const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry }), claimsController({ kv, logger, registry })];
   const manager = new ControllerManager({
-    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry })],
+    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry }), barePodController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });
