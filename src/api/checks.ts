@@ -86,11 +86,9 @@ export function checkObject(o: Obj, report: Report): void {
       checkServiceAccount(o, report);
       break;
     case 'Pod':
-      report('CAPSTAN_ERR_API_SCHEMA', 'bare Pods are checked and stored but not run yet: put the pod template in a Deployment to run it', ['kind'], 'warning');
       if (isObj(spec)) checkPodSpec(spec, ['spec'], report);
       break;
     case 'Job':
-      report('CAPSTAN_ERR_API_SCHEMA', 'Jobs from Git are checked and stored but not run yet (CronJobs run theirs)', ['kind'], 'warning');
       if (isObj(spec)) {
         const template = spec.template;
         if (isObj(template) && isObj(template.metadata)) {
