@@ -90,6 +90,28 @@ describe('volumes in the process runtime', () => {
   });
 });
 
+describe('volume mounts in a Docker create call', () => {
+  it('binds each mount with its read-only flag', async () => {
+    let created: { HostConfig?: { Mounts?: unknown[] } } | undefined;
+    const docker = { createContainer: async (opts: typeof created) => ((created = opts), { id: 'c1' }) };
+    const runtime = new DockerRuntime({ node: 'n1', docker: docker as never });
+    await runtime.create({
+      ref: { namespace: 'default', pod: 'p', container: 'c' },
+      container: { name: 'c', image: TEST_IMAGE },
+      env: {},
+      restartCount: 0,
+      mounts: [
+        { volume: 'cfg', source: '/data/pods/default/p/volumes/cfg', target: '/etc/app', readOnly: true },
+        { volume: 'scratch', source: '/data/pods/default/p/volumes/scratch/sub', target: '/s', readOnly: false, subPath: 'sub' },
+      ],
+    });
+    expect(created?.HostConfig?.Mounts).toEqual([
+      { Type: 'bind', Source: '/data/pods/default/p/volumes/cfg', Target: '/etc/app', ReadOnly: true },
+      { Type: 'bind', Source: '/data/pods/default/p/volumes/scratch/sub', Target: '/s', ReadOnly: false },
+    ]);
+  });
+});
+
 describe.skipIf(dockerSkipReason !== undefined)('volumes in the docker runtime', () => {
   const docker = testDocker();
   const node = `test-${randomBytes(4).toString('hex')}`;
