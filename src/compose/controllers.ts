@@ -12,7 +12,6 @@ import {
   createWorkloadControllers,
   cronJobController,
   jobController,
-  barePodController,
   nodeLifecycleController,
   schedulingController,
   watchSource,
@@ -88,7 +87,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   // PersistentVolumeClaims from Git become claim records the scheduler binds to nodes.
   const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry }), claimsController({ kv, logger, registry })];
   const manager = new ControllerManager({
-    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry }), barePodController({ kv, logger, registry })],
+    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });
