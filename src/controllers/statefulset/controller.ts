@@ -11,6 +11,7 @@ import type { DesiredRecord } from '../../sync/index.js';
 import { EventRecorder } from '../events.js';
 import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
 import { decodeJson, type Stored } from '../workload/index.js';
+import { SCALE_PREFIX, decodeScale, scaleKey } from '../hpa/scale.js';
 import { KIND, ordinalOf, planStatefulSet, type ObservedStatefulSet, type PlanKeys, type StatefulSetStatus, type StoredClaim } from './plan.js';
 
 /**
@@ -45,12 +46,15 @@ export function parseStatefulSetKey(key: string): { namespace: string; name: str
 export async function observeStatefulSet(kv: KV, namespace: string, name: string): Promise<ObservedStatefulSet> {
   const first = await kv.range(`${STORE_PREFIX.desired}${KIND}/${namespace}/${name}`);
   const revision = first.revision;
-  const [status, pods, claims] = await Promise.all([
+  const [status, pods, claims, scale] = await Promise.all([
     kv.range(statefulSetKeys.status(namespace, name), { revision }),
     kv.range(`${STORE_PREFIX.pods}${namespace}/${name}-`, { prefix: true, revision }),
     kv.range(`${CLAIMS_PREFIX}${namespace}/`, { prefix: true, revision }),
+    kv.range(scaleKey(KIND, namespace, name), { revision }),
   ]);
   const out: ObservedStatefulSet = { namespace, name, pods: [], claims: [] };
+  const scaled = decodeScale(scale.kvs[0]);
+  if (scaled) out.scaledReplicas = scaled.replicas;
   const record = decodeJson<DesiredRecord>(first.kvs[0]);
   if (record?.object?.kind === KIND) {
     out.set = record.object as StatefulSet;
@@ -116,6 +120,10 @@ function minReadyWake(o: ObservedStatefulSet, now: number): { requeueAfterMs: nu
 
 /** Desired StatefulSets, their pods and their claims → `StatefulSet/<ns>/<name>`. */
 export function statefulSetKeyOf(item: KeyValue): string | undefined {
+  if (item.key.startsWith(SCALE_PREFIX)) {
+    const key = item.key.slice(SCALE_PREFIX.length);
+    return key.startsWith(`${KIND}/`) ? key : undefined;
+  }
   if (item.key.startsWith(STORE_PREFIX.desired)) {
     const key = item.key.slice(STORE_PREFIX.desired.length);
     return key.startsWith(`${KIND}/`) ? key : undefined;
@@ -146,7 +154,7 @@ export function statefulSetController(options: StatefulSetControllerOptions): Co
     watchSource({ kv, prefix, keysOf: statefulSetKeyOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
   return new Controller({
     reconciler: statefulSetReconciler({ kv, clock, events }),
-    sources: [src(STORE_PREFIX.desired), src(STORE_PREFIX.pods), src(CLAIMS_PREFIX)],
+    sources: [src(STORE_PREFIX.desired), src(STORE_PREFIX.pods), src(CLAIMS_PREFIX), src(SCALE_PREFIX)],
     clock,
     logger,
     ...(options.registry ? { registry: options.registry } : {}),

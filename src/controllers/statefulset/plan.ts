@@ -64,6 +64,8 @@ export interface ObservedStatefulSet {
   status?: Stored<StatefulSetStatus>;
   pods: Stored<Pod>[];
   claims: Stored<StoredClaim>[];
+  /** The replica count an autoscaler set, used instead of spec.replicas. */
+  scaledReplicas?: number;
 }
 
 export interface StatefulSetPlan {
@@ -244,7 +246,7 @@ export function planStatefulSet(o: ObservedStatefulSet, now: number, keys: PlanK
 
   const spec = set.spec;
   const start = spec.ordinals?.start ?? 0;
-  const replicas = spec.replicas ?? 1;
+  const replicas = o.scaledReplicas ?? spec.replicas ?? 1;
   const end = start + replicas;
   const ordered = (spec.podManagementPolicy ?? 'OrderedReady') === 'OrderedReady';
   const strategy = spec.updateStrategy?.type ?? 'RollingUpdate';

@@ -11,6 +11,7 @@ import { EventRecorder } from '../events.js';
 import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
 import { WORKLOAD_KINDS, decodeJson, isPod, isRevision, parseRevisionKey, parseWorkloadKey, revisionKey } from './keys.js';
 import { observeWorkload } from './observed.js';
+import { SCALE_PREFIX, scaleTargetKey } from '../hpa/scale.js';
 import { OVERRIDES_PREFIX } from './progressive.js';
 import { planWorkload } from './plan.js';
 import { observeRevision, planRevision } from './revision-plan.js';
@@ -140,6 +141,7 @@ export function createWorkloadControllers(options: WorkloadControllersOptions): 
       src(STORE_PREFIX.revisions, ownerWorkloadKey),
       src(STORE_PREFIX.pods, ownerWorkloadKey),
       src(OVERRIDES_PREFIX, (item) => item.key.slice(OVERRIDES_PREFIX.length)),
+      src(SCALE_PREFIX, scaleTargetKey),
     ],
     workers: 2,
   });

@@ -2,6 +2,7 @@
 import type { HistoryEntry, Pod, Revision, WorkloadStatus } from '../../api/cluster.js';
 import type { KV } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
+import { decodeScale, scaleKey, type ScaleRecord } from '../hpa/scale.js';
 import { observeProgressive, type ObservedProgressive, type ProgressiveStatusFields } from './progressive.js';
 import {
   decodeJson,
@@ -47,6 +48,8 @@ export interface ObservedWorkload {
   history: Stored<HistoryEntry>[];
   /** Override record, Services and traffic records (canary, blue-green, operator pause). */
   progressive?: ObservedProgressive;
+  /** The replica count an autoscaler set, used instead of spec.replicas. */
+  scale?: ScaleRecord;
 }
 
 /** One consistent read of everything the workload controller decides from. */
@@ -54,15 +57,18 @@ export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<Observe
   const first = await kv.range(desiredKeyOf(ref), { prefix: false });
   const revision = first.revision;
   const at = { revision };
-  const [revs, pods, status, history, progressive] = await Promise.all([
+  const [revs, pods, status, history, progressive, scale] = await Promise.all([
     kv.range(revisionsPrefixOf(ref), { prefix: true, ...at }),
     kv.range(podsPrefixOf(ref), { prefix: true, ...at }),
     kv.range(statusKeyOf(ref), { prefix: false, ...at }),
     kv.range(historyPrefixOf(ref), { prefix: true, ...at }),
     observeProgressive(kv, ref, revision),
+    kv.range(scaleKey(ref.kind, ref.namespace, ref.name), { prefix: false, ...at }),
   ]);
   const out: ObservedWorkload = { ref, storeRevision: revision, revisions: [], pods: [], history: [], progressive };
   out.desired = decodeJson<DesiredRecord>(first.kvs[0]);
+  const scaled = decodeScale(scale.kvs[0]);
+  if (scaled) out.scale = scaled;
   for (const item of revs.kvs) {
     const r = decodeJson<unknown>(item);
     if (isRevision(r) && r.metadata.owner.kind === ref.kind && r.metadata.owner.name === ref.name) {

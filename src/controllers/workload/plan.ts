@@ -266,7 +266,8 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   if (prog && fastTrack) prog.state.fastTrack = true;
   const input: RolloutInput = {
     strategy: strategyOf(w),
-    replicas: spec.replicas ?? 1,
+    // An autoscaler's count (its own record) wins over Git's, which stays as it is.
+    replicas: o.scale?.replicas ?? spec.replicas ?? 1,
     minReadySeconds,
     progressDeadlineSeconds: deadline,
     paused: spec.paused === true || prog?.paused === true,
