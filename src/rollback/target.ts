@@ -66,9 +66,17 @@ export async function findRollbackTarget(kv: KV, t: { namespace: string; name: s
 
   let wanted = toRevision;
   if (wanted === undefined) {
+    // The newest earlier Healthy revision whose template is still kept and differs from the one
+    // running: after one rollback the revision gone back to is renumbered (as Kubernetes does),
+    // so a second rollback must skip its old number rather than fail on it.
+    const kept = new Map(revisions.map((r) => [r.metadata.revision, r]));
+    const runningHash = kept.get(current)?.metadata.hash;
     const healthy = [...history.values()].map((e) => e.value).filter((e) => e.revision < current && e.outcome === 'Healthy');
-    const best = healthy.sort((a, b) => b.revision - a.revision)[0];
-    if (!best) throw new CapstanError('CAPSTAN_ERR_API_NOT_FOUND', `${kind} ${t.namespace}/${t.name} has no earlier Healthy revision; name one with --to-revision`, { context: { ...t } });
+    const best = healthy.sort((a, b) => b.revision - a.revision).find((e) => kept.has(e.revision) && kept.get(e.revision)!.metadata.hash !== runningHash);
+    if (!best) {
+      const why = healthy.length > 0 ? ` that is still kept (Healthy: ${healthy.map((e) => e.revision).join(', ')}; kept: ${[...kept.keys()].sort((a, b) => a - b).join(', ') || 'none'})` : '';
+      throw new CapstanError('CAPSTAN_ERR_API_NOT_FOUND', `${kind} ${t.namespace}/${t.name} has no earlier Healthy revision${why}; name one with --to-revision`, { context: { ...t } });
+    }
     wanted = best.revision;
   }
   if (wanted === current) {

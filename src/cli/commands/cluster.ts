@@ -320,15 +320,24 @@ export async function runStatus(io: CliIO, name: string, opts: StatusOptions): P
 export async function runHistory(io: CliIO, name: string, opts: CommonOptions): Promise<void> {
   const api = connect(io, opts);
   const namespace = opts.namespace ?? 'default';
-  const all = await list<HistoryEntry & { namespace?: string; name?: string; workload?: string }>(api, 'history', namespace);
-  const entries = all.filter((h) => (h.name ?? h.workload) === name || (h as { owner?: string }).owner === name).sort((a, b) => a.revision - b.revision);
+  const [all, revisions] = await Promise.all([
+    list<HistoryEntry & { namespace?: string; name?: string; workload?: string }>(api, 'history', namespace),
+    list<Revision>(api, 'revisions', namespace).catch(() => undefined),
+  ]);
+  // A revision whose template is no longer kept (pruned past revisionHistoryLimit, or renumbered
+  // by a rollback) cannot be rolled back to by its number: history says so.
+  const kept = revisions ? new Set(revisions.filter((r) => r.metadata.owner.name === name).map((r) => r.metadata.revision)) : undefined;
+  const entries = all
+    .filter((h) => (h.name ?? h.workload) === name || (h as { owner?: string }).owner === name)
+    .sort((a, b) => a.revision - b.revision)
+    .map((h) => (kept ? { ...h, kept: kept.has(h.revision) } : h));
   await print(io, opts.output, entries, () =>
     entries.length === 0
       ? `No history for ${namespace}/${name}.\n`
       : table(
           ['REVISION', 'OUTCOME', 'TRIGGER', 'COMMIT', 'AUTHOR', 'IMAGES', 'CREATED', 'MESSAGE'],
           // The author's name only: the address is in -o json.
-          entries.map((h) => [String(h.revision), h.outcome, h.trigger, (h.commit ?? '').slice(0, 7), (h.author ?? '').replace(/\s*<[^>]*>$/, ''), h.images.join(','), h.createdAt, h.message ?? '']),
+          entries.map((h) => [`${h.revision}${'kept' in h && !h.kept ? ' (not kept)' : ''}`, h.outcome, h.trigger, (h.commit ?? '').slice(0, 7), (h.author ?? '').replace(/\s*<[^>]*>$/, ''), h.images.join(','), h.createdAt, h.message ?? '']),
         ),
   );
 }
