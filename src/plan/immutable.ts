@@ -29,6 +29,7 @@ function locate(want: SourcedObject, field: string): { file: string; line: numbe
  * (naming the keys, never a value), and one when `immutable` is dropped.
  */
 export function immutableViolations(have: SourcedObject, want: SourcedObject): Diagnostic[] {
+  if (have.object.kind === 'Job' && want.object.kind === 'Job') return jobTemplateViolations(have, want);
   const fields = DATA_FIELDS[have.object.kind];
   if (fields === undefined || have.object.immutable !== true || want.object.kind !== have.object.kind) return [];
   const id = `${have.object.kind} ${have.object.metadata.namespace}/${have.object.metadata.name}`;
@@ -52,4 +53,24 @@ export function immutableViolations(have: SourcedObject, want: SourcedObject): D
     );
   }
   return out;
+}
+
+/**
+ * A Job's spec.template may not change (Kubernetes refuses the update): the error names the
+ * field; deleting the Job from Git (or renaming it) and adding it again runs the new template.
+ */
+function jobTemplateViolations(have: SourcedObject, want: SourcedObject): Diagnostic[] {
+  const spec = (o: SourcedObject): Record<string, unknown> => (o.object.spec ?? {}) as Record<string, unknown>;
+  if (JSON.stringify(spec(have).template) === JSON.stringify(spec(want).template)) return [];
+  const id = `Job ${have.object.metadata.namespace}/${have.object.metadata.name}`;
+  const at = want.source.at?.['spec.template'] ?? want.source.at?.['spec'];
+  return [
+    diagnostic(
+      'error',
+      'CAPSTAN_ERR_API_IMMUTABLE',
+      `${id}: spec.template is immutable; remove the Job from Git (or rename it) and add it again to run the new template`,
+      { file: want.source.file, line: at?.line ?? want.source.line, column: at?.column ?? want.source.column },
+      'spec.template',
+    ),
+  ];
 }

@@ -17,8 +17,8 @@ export interface PlanInput {
   current: SourcedObject[];
 }
 
-// Creates in dependency order (config before workloads before services); deletes reversed.
-const KIND_ORDER = ['ConfigMap', 'Secret', 'AnalysisTemplate', 'ChartRelease', 'Deployment', 'Rollout', 'CronJob', 'Service'];
+// Creates in dependency order (namespaces, then config before workloads before services); deletes reversed.
+const KIND_ORDER = ['Namespace', 'ConfigMap', 'Secret', 'AnalysisTemplate', 'ChartRelease', 'Deployment', 'Rollout', 'CronJob', 'Service'];
 
 function kindRank(kind: string): number {
   const i = KIND_ORDER.indexOf(kind);
