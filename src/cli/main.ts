@@ -287,8 +287,8 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .action(async (opts) => (await cluster()).runEvents(io, opts));
 
   withConnection(program.command('get'))
-    .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events or sources')
-    .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources (short: deploy, sts, ds, po, no, svc, rev, ev)')
+    .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events, sources or persistentvolumeclaims')
+    .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources | persistentvolumeclaims (short: deploy, sts, ds, po, no, svc, rev, ev, pvc)')
     .argument('[name]', 'only this object')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
     .addOption(outputOption(['text', 'json', 'yaml']))

@@ -4,6 +4,7 @@
 import { STORE_PREFIX, type Pod } from '../api/cluster.js';
 import type { ManifestObject, SourcedObject } from '../api/index.js';
 import type { KV, KeyValue, WatchEvent } from '../store/index.js';
+import { CLAIMS_PREFIX } from '../controllers/index.js';
 
 export type WatchType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -261,6 +262,8 @@ export function resources(): Map<string, Resource> {
     simpleResource('events', STORE_PREFIX.events, 2, (e) => str(field(e, 'namespace')), true),
     // The sync state of each source: last synced and last seen commit, and why a commit was refused.
     simpleResource('sources', STORE_PREFIX.sync, 1, () => undefined, false),
+    // PersistentVolumeClaims: from Git and from StatefulSet volumeClaimTemplates, with where each is bound.
+    simpleResource('persistentvolumeclaims', CLAIMS_PREFIX, 2, (c) => str(field(c, 'metadata', 'namespace')), true),
     desiredResource,
   ];
   return new Map(list.map((r) => [r.name, r]));

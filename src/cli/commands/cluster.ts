@@ -27,9 +27,37 @@ const KINDS: Record<string, string> = {
   statefulsets: 'statefulsets', statefulset: 'statefulsets', sts: 'statefulsets',
   daemonsets: 'daemonsets', daemonset: 'daemonsets', ds: 'daemonsets',
   sources: 'sources', source: 'sources',
+  persistentvolumeclaims: 'persistentvolumeclaims', persistentvolumeclaim: 'persistentvolumeclaims', pvc: 'persistentvolumeclaims',
 };
 
-export const GET_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events', 'sources'];
+export const GET_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events', 'sources', 'persistentvolumeclaims'];
+
+/** A claim as the API serves it (the claim record the controllers keep). */
+interface RawClaim {
+  metadata: { name: string; namespace: string; owner?: { kind: string; name: string }; createdAt?: string; deletionRequestedAt?: string };
+  spec?: { accessModes?: string[]; resources?: { requests?: { storage?: string | number } }; volumeName?: string };
+  status?: { phase?: string; nodeName?: string; capacity?: { storage?: string | number } };
+}
+
+/** kubectl's short access modes. */
+const ACCESS_MODE_SHORT: Record<string, string> = { ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX', ReadWriteOncePod: 'RWOP' };
+
+/** One claim of `get pvc`: phase Terminating while kept for a pod that still uses it. */
+export function contractClaim(c: RawClaim): { namespace: string; name: string; status: string; volume: string | null; capacity: string | null; accessModes: string[]; node: string | null; owner: string | null; createdAt: string | null } {
+  const bound = c.status?.phase === 'Bound';
+  const capacity = bound ? (c.status?.capacity?.storage ?? c.spec?.resources?.requests?.storage) : undefined;
+  return {
+    namespace: c.metadata.namespace,
+    name: c.metadata.name,
+    status: c.metadata.deletionRequestedAt !== undefined ? 'Terminating' : (c.status?.phase ?? 'Pending'),
+    volume: c.spec?.volumeName ?? null,
+    capacity: capacity === undefined ? null : String(capacity),
+    accessModes: bound ? [...(c.spec?.accessModes ?? ['ReadWriteOnce'])] : [],
+    node: c.status?.nodeName ?? null,
+    owner: c.metadata.owner ? `${c.metadata.owner.kind}/${c.metadata.owner.name}` : null,
+    createdAt: c.metadata.createdAt ?? null,
+  };
+}
 
 function query(namespace?: string): string {
   return namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
@@ -143,6 +171,16 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       const items = named(await list<Revision>(api, 'revisions', ns));
       rows = items;
       text = () => table(['NAMESPACE', 'NAME', 'OWNER', 'REVISION', 'REPLICAS', 'COMMIT', 'AGE'], items.map((r) => [r.metadata.namespace, r.metadata.name, `${r.metadata.owner.kind}/${r.metadata.owner.name}`, String(r.metadata.revision), String(r.replicas), (r.metadata.commit ?? '').slice(0, 7), age(r.metadata.createdAt)]));
+      break;
+    }
+    case 'persistentvolumeclaims': {
+      const items = named((await list<RawClaim>(api, 'persistentvolumeclaims', ns)).map(contractClaim));
+      rows = items;
+      text = () =>
+        table(
+          ['NAMESPACE', 'NAME', 'STATUS', 'VOLUME', 'CAPACITY', 'ACCESS MODES', 'NODE', 'AGE'],
+          items.map((c) => [c.namespace, c.name, c.status, c.volume ?? '', c.capacity ?? '', c.accessModes.map((m) => ACCESS_MODE_SHORT[m] ?? m).join(','), c.node ?? '', age(c.createdAt ?? undefined)]),
+        );
       break;
     }
     case 'sources': {
