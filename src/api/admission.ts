@@ -11,6 +11,7 @@ import { diagnostic, type Diagnostic, type ErrorCode } from '../common/index.js'
 import type { FieldPath } from '../render/types.js';
 import { fieldPathString, isObj } from './checks.js';
 import { hpaFieldPaths } from './hpa.js';
+import { workloadRefFieldPaths } from './workload.js';
 import type { Container } from './pod.js';
 import { networkFieldPaths } from './others.js';
 import { parseQuantity, quantityValue } from './quantity.js';
@@ -99,6 +100,7 @@ export function admissionFieldPaths(o: ManifestObject): FieldPath[] {
   }
   for (const c of otherCounts(o)) paths.push(c.path);
   paths.push(...hpaFieldPaths(o));
+  paths.push(...workloadRefFieldPaths(o));
   paths.push(...networkFieldPaths(o));
   if (o.kind === 'ResourceQuota') {
     const hard = (o as ResourceQuota).spec?.hard ?? {};

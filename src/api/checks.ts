@@ -174,10 +174,7 @@ function checkWorkloadRef(spec: Obj, report: Report): void {
   if (spec.workloadRef !== undefined && spec.template !== undefined) {
     report('CAPSTAN_ERR_API_SCHEMA', 'spec.template and spec.workloadRef are both set: a Rollout takes its pod template from one of them', ['spec', 'workloadRef']);
   }
-  if (spec.workloadRef !== undefined && spec.template === undefined) {
-    // Resolving the referenced Deployment into the stored Rollout is not implemented yet.
-    report('CAPSTAN_ERR_API_SCHEMA', 'spec.workloadRef is not supported yet: copy the Deployment\'s selector and template into the Rollout', ['spec', 'workloadRef']);
-  }
+  // The referenced Deployment must be in the same commit (checkWorkloadRefs, across objects).
   if (spec.workloadRef === undefined) {
     if (spec.template === undefined) report('CAPSTAN_ERR_API_REQUIRED', 'spec.template is required (or spec.workloadRef naming a Deployment)', ['spec']);
     if (spec.selector === undefined) report('CAPSTAN_ERR_API_REQUIRED', 'spec.selector is required', ['spec']);

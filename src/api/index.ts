@@ -54,6 +54,7 @@ export type {
   Deployment,
   Rollout,
 } from './workload.js';
+export { checkWorkloadRefs } from './workload.js';
 export { statefulSetSchema, daemonSetSchema } from './apps.js';
 export type { StatefulSet, StatefulSetSpec, DaemonSet, DaemonSetSpec, VolumeClaimTemplate, ClaimRetention } from './apps.js';
 export type {

@@ -5,7 +5,8 @@ import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';
 import { anyObject, arr, bool, duration, int, intOrPercent, labels, mapOf, nonEmpty, obj, oneOfValues, str, templateMeta, topLevel } from './schema-util.js';
 import type { Schema } from './schema-util.js';
-import type { ManifestObject } from './types.js';
+import type { ManifestObject, SourcedObject } from './types.js';
+import { diagnostic, type Diagnostic } from '../common/index.js';
 
 export interface AnalysisRef {
   templates: Array<{ templateName: string }>;
@@ -287,4 +288,43 @@ export function deploymentSchema(): Schema {
 export function rolloutSchema(): Schema {
   const strategy = obj({ canary: canarySchema(), blueGreen: blueGreenSchema() });
   return topLevel({ spec: workloadSpec(strategy, true) }, ['spec']);
+}
+
+/** The field a commit-wide workloadRef check points at (its position is kept in `source.at`). */
+export function workloadRefFieldPaths(o: ManifestObject): string[][] {
+  const spec = (o as { spec?: { workloadRef?: unknown } }).spec;
+  return o.kind === 'Rollout' && typeof spec?.workloadRef === 'object' && spec.workloadRef !== null ? [['spec', 'workloadRef', 'name']] : [];
+}
+
+/**
+ * Checks across a commit: a Rollout's `spec.workloadRef` names a Deployment in the same
+ * namespace of the same commit (an error at workloadRef.name). Pure.
+ */
+export function checkWorkloadRefs(objects: readonly SourcedObject[]): Diagnostic[] {
+  const errors: Diagnostic[] = [];
+  const ids = new Set(objects.map((s) => `${s.object.kind}/${s.object.metadata.namespace}/${s.object.metadata.name}`));
+  for (const s of objects) {
+    if (s.object.kind !== 'Rollout') continue;
+    const ref = (s.object as Rollout).spec?.workloadRef;
+    if (!ref || typeof ref.name !== 'string') continue;
+    const ns = s.object.metadata.namespace;
+    const found = ids.has(`Deployment/${ns}/${ref.name}`);
+    // Revisions and pods are named after the workload: the two would share names.
+    const same = ref.name === s.object.metadata.name;
+    if (found && !same) continue;
+    const path = 'spec.workloadRef.name';
+    const p = s.source.at?.[path];
+    errors.push(
+      diagnostic(
+        'error',
+        'CAPSTAN_ERR_API_REFERENCE',
+        same
+          ? `${path}: Rollout ${ns}/${s.object.metadata.name} has the name of the Deployment it references; give the Rollout another name`
+          : `${path}: Rollout ${ns}/${s.object.metadata.name} takes its pod template from Deployment ${ns}/${ref.name}, which is not in this commit`,
+        { file: s.source.file, line: p?.line ?? s.source.line, column: p?.column ?? s.source.column },
+        path,
+      ),
+    );
+  }
+  return errors;
 }

@@ -2,7 +2,7 @@
 // render chart releases, validate, and find duplicate identities. Per-file work is a pure function of (path, bytes),
 // so it is cached by Git blob id: a re-plan after a one-file commit parses one file.
 
-import { admit, checkAutoscalers, findDuplicateObjects, findNodePortConflicts, type AdmissionLimits } from '../api/index.js';
+import { admit, checkAutoscalers, checkWorkloadRefs, findDuplicateObjects, findNodePortConflicts, type AdmissionLimits } from '../api/index.js';
 import type { SourcedObject } from '../api/types.js';
 import type { Diagnostic } from '../common/index.js';
 import type { SourceFile, SourceSnapshot } from '../source/types.js';
@@ -140,6 +140,7 @@ export async function desiredFromSnapshot(snapshot: SourceSnapshot, options: Des
   if (options.checkDuplicates !== false) errors.push(...findDuplicateObjects(objects));
   errors.push(...findNodePortConflicts(objects));
   errors.push(...admit(objects, options.admission).errors);
+  errors.push(...checkWorkloadRefs(objects));
   const autoscalers = checkAutoscalers(objects);
   errors.push(...autoscalers.errors);
   warnings.push(...autoscalers.warnings);

@@ -121,8 +121,8 @@ describe('Rollout steps (validation)', () => {
     const ref = validate(`        - setWeight: 10
 `, '', `  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web, scaleDown: progressively}
 `);
-    // Resolution of the referenced Deployment is not implemented: refused with a clear message.
-    expect(ref.errors).toEqual([expect.stringMatching(/^5:3 CAPSTAN_ERR_API_SCHEMA spec\.workloadRef is not supported yet/)]);
+    // The referenced Deployment is looked up across the commit (checkWorkloadRefs).
+    expect(ref.errors).toEqual([]);
     const both = validate(`        - setWeight: 10
 `, '', `  selector: {matchLabels: {app: web}}
   template:

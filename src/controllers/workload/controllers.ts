@@ -85,6 +85,36 @@ export function desiredWorkloadKey(item: KeyValue): string | undefined {
   return WORKLOAD_KINDS.includes(key.split('/')[0] ?? '') ? key : undefined;
 }
 
+/**
+ * Desired workloads → their key, and a Deployment → also the Rollouts whose spec.workloadRef
+ * names it (so a change of its template rolls them). `refs` is the index kept from the
+ * Rollouts seen: Deployment key → Rollout keys.
+ */
+export function desiredWorkloadKeys(refs: Map<string, Set<string>>): (item: KeyValue) => string | string[] | undefined {
+  const byRollout = new Map<string, string>();
+  return (item) => {
+    const key = desiredWorkloadKey(item);
+    if (key === undefined) return undefined;
+    const [kind, ns] = key.split('/');
+    if (kind === 'Rollout') {
+      const old = byRollout.get(key);
+      if (old !== undefined) refs.get(old)?.delete(key);
+      byRollout.delete(key);
+      const name = decodeJson<{ object?: { spec?: { workloadRef?: { name?: unknown } } } }>(item)?.object?.spec?.workloadRef?.name;
+      if (typeof name === 'string' && name !== '') {
+        const dep = `Deployment/${ns}/${name}`;
+        byRollout.set(key, dep);
+        let set = refs.get(dep);
+        if (!set) refs.set(dep, (set = new Set()));
+        set.add(key);
+      }
+      return key;
+    }
+    const rollouts = kind === 'Deployment' ? refs.get(key) : undefined;
+    return rollouts && rollouts.size > 0 ? [key, ...rollouts] : key;
+  };
+}
+
 /** A revision or pod → the key of the workload that owns it; pods of other owners (a Job's) are not ours. */
 export function ownerWorkloadKey(item: KeyValue): string | undefined {
   const v = decodeJson<unknown>(item);
@@ -130,14 +160,14 @@ export function createWorkloadControllers(options: WorkloadControllersOptions): 
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger();
   const events = options.events ?? new EventRecorder({ kv, source: 'workload-controller', clock, logger });
-  const src = (prefix: string, keysOf: (item: KeyValue) => string | undefined) =>
+  const src = (prefix: string, keysOf: (item: KeyValue) => string | string[] | undefined) =>
     watchSource({ kv, prefix, keysOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
   const common = { clock, logger, ...(options.metrics ? { registry: options.metrics } : {}) };
   const workload = new Controller({
     ...common,
     reconciler: workloadReconciler({ kv, clock, events, ...(options.registry ? { registry: options.registry } : {}) }),
     sources: [
-      src(STORE_PREFIX.desired, desiredWorkloadKey),
+      src(STORE_PREFIX.desired, desiredWorkloadKeys(new Map())),
       src(STORE_PREFIX.revisions, ownerWorkloadKey),
       src(STORE_PREFIX.pods, ownerWorkloadKey),
       src(OVERRIDES_PREFIX, (item) => item.key.slice(OVERRIDES_PREFIX.length)),

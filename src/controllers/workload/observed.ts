@@ -50,6 +50,11 @@ export interface ObservedWorkload {
   progressive?: ObservedProgressive;
   /** The replica count an autoscaler set, used instead of spec.replicas. */
   scale?: ScaleRecord;
+  /**
+   * A Rollout's `spec.workloadRef`: the referenced Deployment's desired record (undefined when
+   * it is missing) and its scale record, as read at the same revision.
+   */
+  workloadRef?: { name: string; desired?: DesiredRecord; scale?: Stored<ScaleRecord> };
 }
 
 /** One consistent read of everything the workload controller decides from. */
@@ -87,6 +92,18 @@ export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<Observe
   for (const item of history.kvs) {
     const h = decodeJson<HistoryEntry>(item);
     if (h && typeof h.revision === 'number') out.history.push({ key: item.key, value: h, modRevision: item.modRevision });
+  }
+  const wref = (out.desired?.object as { spec?: { workloadRef?: { kind?: unknown; name?: unknown } } } | undefined)?.spec?.workloadRef;
+  if (ref.kind === 'Rollout' && wref && typeof wref.name === 'string' && wref.name !== '') {
+    const [dep, depScale] = await Promise.all([
+      kv.range(desiredKeyOf({ kind: 'Deployment', namespace: ref.namespace, name: wref.name }), { prefix: false, ...at }),
+      kv.range(scaleKey('Deployment', ref.namespace, wref.name), { prefix: false, ...at }),
+    ]);
+    out.workloadRef = { name: wref.name };
+    const d = decodeJson<DesiredRecord>(dep.kvs[0]);
+    if (d && typeof d.object === 'object' && d.object !== null) out.workloadRef.desired = d;
+    const sc = decodeScale(depScale.kvs[0]);
+    if (sc && depScale.kvs[0]) out.workloadRef.scale = { key: depScale.kvs[0].key, value: sc, modRevision: depScale.kvs[0].modRevision };
   }
   return out;
 }

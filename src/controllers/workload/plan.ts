@@ -19,6 +19,7 @@ import { planHistory, wasHealthy, type HistoryTrigger, type StoredHistoryEntry }
 import { REVISION_HASH_LABEL, historyKeyOf, iso, ms, revisionsPrefixOf, statusKeyOf, templateHash } from './keys.js';
 import type { ObservedWorkload, Stored, StoredWorkloadStatus } from './observed.js';
 import { livePinOf, planProgressiveWrites, progressiveInput, progressiveStatus, trafficRecords } from './progressive.js';
+import { planWorkloadRefScale, resolveWorkloadRef } from './workload-ref.js';
 
 /** Kubernetes treats a deadline of MaxInt32 as "no deadline". */
 const NO_DEADLINE = 2 ** 31 - 1;
@@ -131,6 +132,37 @@ function planDeletion(o: ObservedWorkload): WorkloadPlan {
   return { compare, ops, events };
 }
 
+/** A Rollout whose workloadRef names no Deployment: nothing is scaled, the status says why. */
+function planUnresolvedRef(o: ObservedWorkload, now: number, message: string): WorkloadPlan {
+  const prev = o.status?.value;
+  const nowIso = iso(now);
+  const before = prev?.conditions?.find((c) => c.type === 'Progressing');
+  const reason = 'WorkloadRefNotFound';
+  const status: StoredWorkloadStatus = {
+    namespace: o.ref.namespace,
+    name: o.ref.name,
+    kind: o.ref.kind,
+    phase: 'Degraded',
+    reason,
+    revision: prev?.revision ?? 0,
+    replicas: prev?.replicas ?? 0,
+    readyReplicas: prev?.readyReplicas ?? 0,
+    availableReplicas: prev?.availableReplicas ?? 0,
+    updatedReplicas: prev?.updatedReplicas ?? 0,
+    ...(o.desired?.commit !== undefined ? { syncedCommit: o.desired.commit } : {}),
+    message,
+    conditions: [{ type: 'Progressing', status: 'False', reason, message, lastTransitionTime: before?.status === 'False' ? before.lastTransitionTime : nowIso }],
+    observedAt: nowIso,
+  };
+  if (prev && JSON.stringify({ ...prev, observedAt: '' }) === JSON.stringify({ ...status, observedAt: '' })) return { compare: [], ops: [], events: [] };
+  const key = statusKeyOf(o.ref);
+  return {
+    compare: [{ key, target: 'modRevision', op: '==', value: o.status?.modRevision ?? 0 }],
+    ops: [{ type: 'put', key, value: JSON.stringify(status) }],
+    events: prev?.reason === reason ? [] : [{ namespace: o.ref.namespace, object: `${o.ref.kind}/${o.ref.name}`, reason, message, type: 'Warning' }],
+  };
+}
+
 /** The decision when the strategy cannot run (unknown type, or it threw): hold everything, report why. */
 function failedDecision(input: RolloutInput, err: unknown): RolloutDecision {
   const status = computeStatus(input, []);
@@ -150,8 +182,14 @@ function failedDecision(input: RolloutInput, err: unknown): RolloutDecision {
 export function planWorkload(o: ObservedWorkload, now: number, strategies?: StrategyRegistry): WorkloadPlan {
   const record = o.desired;
   if (!record || typeof record.object !== 'object' || record.object === null) return planDeletion(o);
-  const w = applyDefaults(record.object) as Workload;
+  let w = applyDefaults(record.object) as Workload;
   const { ref } = o;
+  // A Rollout with spec.workloadRef runs the referenced Deployment's template.
+  if (w.kind === 'Rollout' && w.spec.workloadRef) {
+    const resolved = resolveWorkloadRef(w, o);
+    if ('message' in resolved) return planUnresolvedRef(o, now, resolved.message);
+    w = resolved.workload;
+  }
   const spec = w.spec;
   const compare: Compare[] = [];
   const ops: TxnOp[] = [];
@@ -371,6 +409,11 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   if (o.progressive) {
     const records = trafficRecords(input.strategy, decision, o.progressive.services, labels);
     const writes = planProgressiveWrites(ref, o.progressive, records, decision, hash, nowIso, { releaseLivePin: pin?.released === true });
+    compare.push(...writes.compare);
+    ops.push(...writes.ops);
+  }
+  if (w.kind === 'Rollout' && w.spec.workloadRef) {
+    const writes = planWorkloadRefScale(w, o, { phase: decision.phase, availableReplicas: decision.status.availableReplicas }, nowIso);
     compare.push(...writes.compare);
     ops.push(...writes.ops);
   }
