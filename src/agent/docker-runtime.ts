@@ -31,6 +31,7 @@ import {
   type PullProgress,
   type RuntimeDriver,
 } from './runtime.js';
+import { dockerUsage, type ContainerUsage, type DockerStats } from './stats.js';
 
 // dockerode, with the gRPC, protobuf and SSH modules it brings (about 29 MiB resident, a
 // WebAssembly heap among it), loads when a Docker client is first made, not with the CLI.
@@ -288,6 +289,15 @@ export class DockerRuntime implements RuntimeDriver {
       const status = statusOf(err);
       if (status === 404 || (status === 409 && /already in progress/.test(apiMessage(err)))) return;
       throw runtimeError(err, { id: handle.id });
+    }
+  }
+
+  /** Docker's one-shot stats as usage (for the autoscaler); undefined when it cannot say. */
+  async stats(handle: ContainerHandle): Promise<ContainerUsage | undefined> {
+    try {
+      return dockerUsage((await this.docker.getContainer(handle.id).stats({ stream: false })) as DockerStats);
+    } catch {
+      return undefined;
     }
   }
 

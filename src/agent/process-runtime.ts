@@ -31,6 +31,7 @@ import { processMatches, procStartTime, readStates, removeState, stateDirFor, wr
 import { containerUser, defaultPodUser, describePodUser, userCanReach, type PodUser } from './pod-user.js';
 import { effectiveSecurity } from './docker-security.js';
 import { volumeEnvName } from './volumes.js';
+import { processTreeUsage, type ContainerUsage } from './stats.js';
 
 export interface ProcessRuntimeOptions {
   /** Root for state files, working dirs and logs. */
@@ -209,6 +210,13 @@ export class ProcessRuntime implements RuntimeDriver {
     await writeState(this.options.stateDir, state);
     this.logger.debug({ id: handle.id, pid }, 'process started');
     return toHandle(state, false);
+  }
+
+  /** Cpu time and resident memory of the process and its descendants (for the autoscaler). */
+  async stats(handle: ContainerHandle): Promise<ContainerUsage | undefined> {
+    const state = this.states.get(handle.id);
+    if (state?.pid === undefined || !processMatches(state.pid, state.procStart)) return undefined;
+    return processTreeUsage(state.pid);
   }
 
   async inspect(handle: ContainerHandle): Promise<ContainerState> {
