@@ -10,6 +10,8 @@ export interface CliIO {
   interactive?: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Asks a question on the terminal and gives the line typed; absent when stdin is no terminal. */
+  ask?: (question: string) => Promise<string>;
 }
 
 export function processIO(): CliIO {
@@ -20,6 +22,19 @@ export function processIO(): CliIO {
     interactive: Boolean(process.stdout.isTTY),
     env: process.env,
     cwd: process.cwd(),
+    ...(process.stdin.isTTY
+      ? {
+          ask: async (question: string) => {
+            const { createInterface } = await import('node:readline/promises');
+            const rl = createInterface({ input: process.stdin, output: process.stdout });
+            try {
+              return await rl.question(question);
+            } finally {
+              rl.close();
+            }
+          },
+        }
+      : {}),
   };
 }
 

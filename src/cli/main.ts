@@ -277,6 +277,14 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .addHelpText('after', '\nExit codes: 0, or 1 when the server does not answer (without --client).')
     .action(async (opts) => (await cluster()).runVersion(io, opts));
 
+  withConnection(program.command('down'))
+    .description('stop and remove the pods `capstan up` left running (Ctrl-C on up keeps them); asks first')
+    .option('-y, --yes', 'do not ask')
+    .option('--node <name>', 'the node name up ran as (default: this host name, as up picks it)')
+    .option('--grace <seconds>', 'time each container gets between SIGTERM and SIGKILL', (v) => positiveNumber(v, '--grace'), 10)
+    .addHelpText('after', '\nThe store, tokens and Git data stay: the next capstan up starts the pods again.\nRefused while capstan up still answers on --server.\n\nExample:\n  $ capstan down --yes')
+    .action(async (opts) => (await import('./commands/down.js')).runDown(io, { ...opts, ...(io.ask ? { ask: io.ask } : {}) }));
+
   withConnection(program.command('events'))
     .description('what happened, oldest first: rollouts, scheduling, probes, refused commits; -w keeps watching')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
