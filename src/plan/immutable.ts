@@ -56,21 +56,27 @@ export function immutableViolations(have: SourcedObject, want: SourcedObject): D
 }
 
 /**
- * A Job's spec.template may not change (Kubernetes refuses the update): the error names the
- * field; deleting the Job from Git (or renaming it) and adding it again runs the new template.
+ * A Job's spec.template, completions and completionMode may not change (Kubernetes refuses the
+ * update): one error per changed field, naming it; deleting the Job from Git (or renaming it)
+ * and adding it again runs the new spec.
  */
 function jobTemplateViolations(have: SourcedObject, want: SourcedObject): Diagnostic[] {
   const spec = (o: SourcedObject): Record<string, unknown> => (o.object.spec ?? {}) as Record<string, unknown>;
-  if (JSON.stringify(spec(have).template) === JSON.stringify(spec(want).template)) return [];
   const id = `Job ${have.object.metadata.namespace}/${have.object.metadata.name}`;
-  const at = want.source.at?.['spec.template'] ?? want.source.at?.['spec'];
-  return [
-    diagnostic(
-      'error',
-      'CAPSTAN_ERR_API_IMMUTABLE',
-      `${id}: spec.template is immutable; remove the Job from Git (or rename it) and add it again to run the new template`,
-      { file: want.source.file, line: at?.line ?? want.source.line, column: at?.column ?? want.source.column },
-      'spec.template',
-    ),
-  ];
+  const out: Diagnostic[] = [];
+  for (const f of ['template', 'completions', 'completionMode']) {
+    if (JSON.stringify(spec(have)[f]) === JSON.stringify(spec(want)[f])) continue;
+    const field = `spec.${f}`;
+    const at = want.source.at?.[field] ?? want.source.at?.['spec'];
+    out.push(
+      diagnostic(
+        'error',
+        'CAPSTAN_ERR_API_IMMUTABLE',
+        `${id}: ${field} is immutable; remove the Job from Git (or rename it) and add it again to run the new spec`,
+        { file: want.source.file, line: at?.line ?? want.source.line, column: at?.column ?? want.source.column },
+        field,
+      ),
+    );
+  }
+  return out;
 }

@@ -55,6 +55,12 @@ describe('Jobs and Pods from Git', () => {
     const stored = [...(await readDesired(kv)).records.values()].find((r) => r.record.object.kind === 'Job')!;
     expect(JSON.stringify(stored.record.object.spec)).toContain('busybox:1');
 
+    // completions is immutable too (Kubernetes refuses it the same way).
+    commitFiles(dir, { 'job.yaml': job('busybox:1', 2).replace('  parallelism: 2\n', '  parallelism: 2\n  completions: 4\n') }, 'change completions');
+    const completions = await loop.sync('test');
+    expect(completions.phase).toBe('Invalid');
+    expect(completions.errors.map((e) => e.field)).toEqual(['spec.completions']);
+
     // Removing the Job from Git, then adding it back, runs the new template.
     commitFiles(dir, { 'job.yaml': null }, 'remove the job');
     expect((await loop.sync('test')).phase).toBe('Synced');
