@@ -244,16 +244,23 @@ spec:
     spec:
       tolerations: [{operator: Exists}]
       containers: [{name: agent, image: "registry.local:5000/logs:1"}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: uploads, namespace: shop}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 10Gi}}
 `;
 
 describe('validateDocument', () => {
   it('accepts realistic manifests of every kind with no errors and no warnings', () => {
     const results = validateText(GOOD);
-    expect(results).toHaveLength(19);
+    expect(results).toHaveLength(20);
     for (const r of results) {
       // A ServiceAccount always says that its tokens are not mounted, an HPA that it does not scale yet.
       const kind = r.object?.object.kind;
-      if (kind === 'ServiceAccount' || kind === 'HorizontalPodAutoscaler' || kind === 'Pod' || kind === 'Job') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
+      if (kind === 'ServiceAccount' || kind === 'HorizontalPodAutoscaler') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
       else expect(r.diagnostics).toEqual([]);
       expect(r.object).toBeDefined();
     }
