@@ -532,9 +532,12 @@ export class PodWorker {
 
   /** configMap, secret and downwardAPI volumes follow their sources while the pod runs; a failure keeps the old files. */
   private async resyncVolumes(): Promise<void> {
-    if (this.volumePlans === undefined || this.state !== 'active') return;
-    if (this.deps.clock.now() - this.volumesSyncedAt < (this.deps.volumeSyncMs ?? 10_000)) return;
-    if (!this.volumePlans.some((p) => p.kind === 'files')) return;
+    if (this.state !== 'active' || this.deps.dataDir === undefined || (this.pod.spec.volumes ?? []).length === 0) return;
+    // Containers adopted after an agent restart: their volumes are followed from the first pass.
+    const adopted = this.volumePlans === undefined && this.records.some((r) => r.handle !== undefined);
+    if (this.volumePlans === undefined && !adopted) return;
+    if (!adopted && this.deps.clock.now() - this.volumesSyncedAt < (this.deps.volumeSyncMs ?? 10_000)) return;
+    if (!adopted && !this.volumePlans!.some((p) => p.kind === 'files')) return;
     try {
       await this.syncVolumes();
     } catch (err) {

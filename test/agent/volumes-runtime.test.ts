@@ -71,6 +71,41 @@ describe('volumes in the process runtime', () => {
     expect(existsSync(podVolumesDir(stateDir, 'default', 'reader'))).toBe(false);
   });
 
+  it('keeps following a configMap after the agent restarts and adopts the running process', async () => {
+    const stateDir = tmp();
+    const clock = new ManualClock();
+    const log = new StatusLog();
+    const config: Record<string, string> = { key: 'first' };
+    const newManager = (): PodManager => {
+      const manager = new PodManager({
+        // A real clock for the runtime: stopping an adopted process polls on it.
+        driver: new ProcessRuntime({ stateDir, node: 'n1' }),
+        node: 'n1',
+        clock,
+        dataDir: stateDir,
+        volumeSyncMs: 500,
+        onStatus: log.onStatus,
+        envLookup: (_ns, ref) => (ref.kind === 'ConfigMap' && ref.name === 'app' ? { ...config } : undefined),
+      });
+      managers.push(manager);
+      return manager;
+    };
+    const pod = makePod('kept', [{ name: 'main', image: 'unused', command: ['/bin/sleep', '30'], volumeMounts: [{ name: 'config', mountPath: '/etc/app' }] }], {
+      volumes: [{ name: 'config', configMap: { name: 'app' } }],
+      terminationGracePeriodSeconds: 1,
+    });
+    const first = newManager();
+    await first.sync([pod]);
+    const keyFile = join(podVolumesDir(stateDir, 'default', 'kept'), 'config', 'key');
+    await until(first, clock, 100, () => expect(log.last('kept')?.phase).toBe('Running'));
+    expect(readFileSync(keyFile, 'utf8')).toBe('first');
+    await first.close();
+    config.key = 'second';
+    const second = newManager();
+    await second.sync([pod]);
+    await until(second, clock, 100, () => expect(readFileSync(keyFile, 'utf8')).toBe('second'));
+  });
+
   it('waits with CreateContainerConfigError while a configMap volume has no ConfigMap', async () => {
     const stateDir = tmp();
     const clock = new ManualClock();
