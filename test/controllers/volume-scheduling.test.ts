@@ -109,6 +109,21 @@ describe('scheduling pods with PersistentVolumeClaims', () => {
     expect((await readClaim('missing'))!.status?.nodeName).toBe(placed.spec.nodeName);
   });
 
+  it('a ReadWriteOncePod claim is used by one pod at a time; a ReadWriteOnce one by many on its node', async () => {
+    await putClaim({ ...claim('solo'), spec: { accessModes: ['ReadWriteOncePod'] } });
+    await putPod(kv, withClaim(pod('one', { cpu: '100m', createdAt: new Date(1).toISOString() }), 'solo'));
+    await putPod(kv, withClaim(pod('two', { cpu: '100m', createdAt: new Date(2).toISOString() }), 'solo'));
+    const s = new SchedulingReconciler({ kv, random: seededRandom(1) });
+    const r = await s.pass();
+    expect(r.bound.map((b) => b.pod)).toEqual(['default/one']);
+    expect(r.unschedulable).toEqual([{ pod: 'default/two', reason: '0/2 nodes are available: persistentvolumeclaim "solo" has access mode ReadWriteOncePod and is used by pod one.' }]);
+    // In a later pass too, from the bound pod; once it is gone the other one is placed on the claim's node.
+    expect((await s.pass()).unschedulable.map((u) => u.pod)).toEqual(['default/two']);
+    const node = (await readPods(kv)).get('one')!.spec.nodeName;
+    await kv.delete(`${STORE_PREFIX.pods}default/one`);
+    expect((await s.pass()).bound).toEqual([{ pod: 'default/two', node }]);
+  });
+
   it('a pod whose claim is being deleted is not placed', async () => {
     await putClaim(claim('going', { deletionRequestedAt: new Date(0).toISOString() }));
     await putPod(kv, withClaim(pod('late', { cpu: '100m' }), 'going'));

@@ -65,12 +65,15 @@ function decode<T>(kv: KeyValue): T | undefined {
  * Kept per stored record (a KV served from a watch cache hands out the same record until the
  * key changes), so each version of a pod is decoded once and only this small summary stays.
  */
-type PodSummary = { pending: true } | { pending: false; bound: BoundPod | undefined };
+type PodSummary = { pending: true } | { pending: false; bound: BoundPod | undefined; claims?: string[] };
 
 function summarize(item: KeyValue): PodSummary | undefined {
   const pod = decode<Pod>(item);
   if (!pod?.metadata || !pod.spec) return undefined;
-  return needsScheduling(pod) ? { pending: true } : { pending: false, bound: boundPod(pod) };
+  if (needsScheduling(pod)) return { pending: true };
+  const bound = boundPod(pod);
+  const claims = bound ? podClaimNames(pod).map((n) => claimId(pod.metadata.namespace, n)) : [];
+  return claims.length > 0 ? { pending: false, bound, claims } : { pending: false, bound };
 }
 
 /** A pod bound to `node`, its Unschedulable reason cleared. */
@@ -94,7 +97,10 @@ interface PlannedBind {
 }
 
 /** The claims of one pass: `<ns>/<name>` → record and the store version it was read at. */
-type ClaimView = Map<string, { key: string; claim: ClaimRecord; modRevision: number }>;
+type ClaimView = Map<string, { key: string; claim: ClaimRecord; modRevision: number }> & {
+  /** `<ns>/<claim>` → the pod (`<ns>/<name>`) bound with it, for ReadWriteOncePod claims. */
+  usedBy?: Map<string, string>;
+};
 
 /** One decision, with the claims it binds to the chosen node (WaitForFirstConsumer). */
 interface PodDecision {
@@ -138,10 +144,14 @@ export class SchedulingReconciler implements Reconciler {
     const pods = await this.kv.range(STORE_PREFIX.pods, { prefix: true });
     const waiting: KeyValue[] = [];
     const holding: BoundPod[] = [];
+    const usedBy = new Map<string, string>();
     for (const item of pods.kvs) {
       const s = this.summary(item);
       if (s?.pending) waiting.push(item);
-      else if (s?.bound) holding.push(s.bound);
+      else if (s?.bound) {
+        holding.push(s.bound);
+        for (const c of s.claims ?? []) usedBy.set(c, s.bound.id);
+      }
     }
     if (waiting.length === 0) return result;
     const [nodes, leases, claimKvs] = await Promise.all([
@@ -150,6 +160,7 @@ export class SchedulingReconciler implements Reconciler {
       this.kv.range(CLAIMS_PREFIX, { prefix: true }),
     ]);
     const claims: ClaimView = new Map();
+    claims.usedBy = usedBy;
     for (const item of claimKvs.kvs) {
       const c = decode<unknown>(item);
       if (isClaimRecord(c)) claims.set(claimId(c.metadata.namespace, c.metadata.name), { key: item.key, claim: c, modRevision: item.modRevision });
@@ -223,9 +234,21 @@ export class SchedulingReconciler implements Reconciler {
       const reason = total === 0 ? 'no nodes available to schedule pods' : `0/${total} nodes are available: ${placement.reason}.`;
       return { request, decision: { fits: false, reason, failures: { [placement.reason]: total }, evaluatedNodes: 0, feasibleNodes: 0 }, claims: [] };
     }
+    const id = podId(pod);
+    for (const name of podClaimNames(pod)) {
+      // ReadWriteOncePod: one pod at a time in the whole cluster.
+      const cid = claimId(pod.metadata.namespace, name);
+      const user = claims.usedBy?.get(cid);
+      if (user !== undefined && user !== id && claims.get(cid)?.claim.spec.accessModes?.includes('ReadWriteOncePod')) {
+        const total = scheduler.nodeCount;
+        const why = `persistentvolumeclaim "${name}" has access mode ReadWriteOncePod and is used by pod ${user.slice(pod.metadata.namespace.length + 1)}`;
+        return { request, decision: { fits: false, reason: `0/${total} nodes are available: ${why}.`, failures: { [why]: total }, evaluatedNodes: 0, feasibleNodes: 0 }, claims: [] };
+      }
+    }
     if (placement.node !== undefined) request.volumeNode = placement.node;
     const decision = scheduler.schedule(request);
     if (!decision.fits) return { request, decision, claims: [] };
+    for (const name of podClaimNames(pod)) claims.usedBy?.set(claimId(pod.metadata.namespace, name), id);
     const now = this.clock.now();
     const toBind = placement.unbound.map((name) => {
       const id = claimId(pod.metadata.namespace, name);
