@@ -15,6 +15,8 @@ class JobKubelet {
   runMs = 5000;
   outcome: (p: Pod) => 'Succeeded' | 'Failed' = () => 'Succeeded';
   maxRunning = 0;
+  /** How long a pod runs (default runMs). */
+  runFor: (p: Pod) => number = () => this.runMs;
   private due: number | undefined;
   constructor(private readonly kv: KV, private readonly clock: VirtualClock) {}
   nextDueAt(): number | undefined {
@@ -36,9 +38,9 @@ class JobKubelet {
         if (pod.spec.nodeName) next = { ...pod, status: { ...pod.status, phase: 'Failed', ready: false, terminatedAt: iso } };
       } else if (!pod.spec.nodeName) {
         next = { ...pod, spec: { ...pod.spec, nodeName: 'node-1' }, status: { ...pod.status, phase: 'Running', startedAt: iso } };
-        this.later(now + this.runMs);
+        this.later(now + this.runFor(pod));
       } else {
-        const at = Date.parse(pod.status.startedAt ?? iso) + this.runMs;
+        const at = Date.parse(pod.status.startedAt ?? iso) + this.runFor(pod);
         if (now >= at) next = { ...pod, status: { ...pod.status, phase: this.outcome(pod), ready: false, terminatedAt: iso } };
         else this.later(at);
       }
@@ -161,6 +163,22 @@ describe('Job controller (Jobs from Git, virtual clock)', () => {
     expect(st!.conditions[0]).toMatchObject({ type: 'Failed', reason: 'BackoffLimitExceeded' });
   });
 
+  it('stops the pods still running once the back-off limit is exceeded', async () => {
+    const h = await setup(gitJob({ backoffLimit: 0, parallelism: 2, completions: 2 }));
+    // migrate-0 fails after a second; migrate-1 would run for an hour.
+    h.kubelet.runFor = (p) => (p.metadata.name === 'migrate-0' ? 1000 : 3_600_000);
+    h.kubelet.outcome = (p) => (p.metadata.name === 'migrate-0' ? 'Failed' : 'Succeeded');
+    await h.runUntil(T0 + 5000);
+    const st = await h.status();
+    expect(st!.conditions[0]).toMatchObject({ type: 'Failed', reason: 'BackoffLimitExceeded' });
+    expect(st).toMatchObject({ active: 0, succeeded: 0 });
+    expect(st!.completionTime).toBe(new Date(T0 + 1000).toISOString());
+    // migrate-1 was asked to stop and ended well before its hour (the kubelet ends stopped pods).
+    const pods = await h.pods();
+    expect(pods.map((p) => p.metadata.name).sort()).toEqual(['migrate-0', 'migrate-1']);
+    expect(pods.every((p) => p.status.terminatedAt !== undefined && Date.parse(p.status.terminatedAt) <= T0 + 1000)).toBe(true);
+  });
+
   it('activeDeadlineSeconds stops the pods and fails the Job with DeadlineExceeded', async () => {
     const h = await setup(gitJob({ activeDeadlineSeconds: 30 }));
     h.kubelet.runMs = 10 * 60_000;
@@ -180,6 +198,15 @@ describe('Job controller (Jobs from Git, virtual clock)', () => {
     expect(await h.runs()).toEqual([]);
     expect(await h.pods()).toEqual([]);
     expect(await h.status()).toMatchObject({ phase: 'Healthy', removedAfterTtl: true, succeeded: 1 });
+    // The same Job synced again from Git (a new commit) is not run again after its TTL.
+    await h.put(gitJob({ ttlSecondsAfterFinished: 60 }), 'c2');
+    await h.runUntil(T0 + 10 * 60_000);
+    expect(await h.runs()).toEqual([]);
+    expect(await h.pods()).toEqual([]);
+    expect(await h.status()).toMatchObject({ removedAfterTtl: true, succeeded: 1 });
+    const reasons = (await h.events()).map((e) => e.reason);
+    expect(reasons).toContain('Completed');
+    expect(reasons).toContain('Deleted');
   });
 
   it('a changed pod template in Git replaces the run: old pods stop, a new run starts', async () => {
