@@ -12,6 +12,7 @@ import type { EnvSourceRef } from './env.js';
 import { wellKnownNodeLabels } from './node-labels.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import type { RuntimeDriver } from './runtime.js';
+import { UsageSampler, canMeasure, type PodUsageSample } from './stats.js';
 
 export interface NodeAgentOptions {
   /** API server URL, e.g. http://127.0.0.1:7480. */
@@ -83,6 +84,10 @@ export class NodeAgent {
   private readonly runtimeCheckMs: number;
   /** Why the runtime does not answer, while it does not. */
   private runtimeDown: string | undefined;
+  /** Per-pod usage measured before each heartbeat and sent with it (the autoscaler reads it from the node). */
+  private readonly sampler = new UsageSampler();
+  private podMetrics: { at: string; windowSeconds: number; pods: Record<string, PodUsageSample> } | undefined;
+  private lastSampleAt: number | undefined;
   private pushTimer: TimerHandle | undefined;
   private pushing: Promise<void> | undefined;
   private syncing: Promise<void> | undefined;
@@ -128,10 +133,11 @@ export class NodeAgent {
   }
 
   /** The node object this agent registers; not ready while its runtime does not answer (as the kubelet's "container runtime is down"). */
-  nodeBody(): Omit<NodeInfo, 'status'> & { status: { ready: boolean; address: string; message?: string } } {
+  nodeBody(): Omit<NodeInfo, 'status'> & { status: { ready: boolean; address: string; message?: string }; podMetrics?: NodeAgent['podMetrics'] } {
     const c = this.options.capacity;
     const down = this.runtimeDown;
     return {
+      ...(this.podMetrics && down === undefined ? { podMetrics: this.podMetrics } : {}),
       name: this.name,
       labels: { ...wellKnownNodeLabels(this.name), ...this.options.labels },
       capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
@@ -203,8 +209,8 @@ export class NodeAgent {
     if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = this.clock.setTimeout(() => {
       this.heartbeatTimer = undefined;
-      this.api
-        .call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody(), this.abort?.signal)
+      this.measure()
+        .then(() => this.api.call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody(), this.abort?.signal))
         .catch((err: unknown) => {
           if (!this.abort?.signal.aborted) this.logger.warn({ err }, 'heartbeat failed');
         })
@@ -212,6 +218,25 @@ export class NodeAgent {
           if (this.abort && !this.abort.signal.aborted && this.heartbeatTimer === undefined) this.scheduleHeartbeat();
         });
     }, ms);
+  }
+
+  /** Samples every container's usage (cpu as millicores since the previous sample). Never throws. */
+  private async measure(): Promise<void> {
+    const runtime = this.options.runtime;
+    if (!canMeasure(runtime) || this.runtimeDown !== undefined) return;
+    try {
+      const handles = await runtime.list();
+      const measured = await Promise.all(handles.map(async (handle) => ({ handle, usage: await runtime.stats(handle) })));
+      const now = this.clock.now();
+      const pods = this.sampler.sample(
+        now,
+        measured.filter((m): m is { handle: typeof m.handle; usage: NonNullable<typeof m.usage> } => m.usage !== undefined),
+      );
+      this.podMetrics = { at: new Date(now).toISOString(), windowSeconds: this.lastSampleAt === undefined ? 0 : (now - this.lastSampleAt) / 1000, pods };
+      this.lastSampleAt = now;
+    } catch (err) {
+      this.logger.debug({ err }, 'could not measure containers');
+    }
   }
 
   private runtimeCheck: Promise<void> | undefined;

@@ -72,5 +72,5 @@ export { jobController, jobReconciler, gitJobHash } from './job/index.js';
 export type { JobWorkloadStatus, JobControllerOptions } from './job/index.js';
 export { barePodController, barePodReconciler } from './barepod/index.js';
 export type { BarePodControllerOptions } from './barepod/index.js';
-export { hpaController, hpaReconciler, storeMetricsSource, SCALE_PREFIX, METRICS_PREFIX, HPA_KIND, DEFAULT_HPA_PERIOD_MS, scaleKey, readScale } from './hpa/index.js';
+export { hpaController, hpaReconciler, storeMetricsSource, SCALE_PREFIX, NODE_METRICS_FIELD, HPA_KIND, DEFAULT_HPA_PERIOD_MS, scaleKey, readScale } from './hpa/index.js';
 export type { HpaControllerOptions, HpaStatus, MetricsSource, PodUsage, ScaleRecord, NodeMetricsRecord, PodsMetricsProvider } from './hpa/index.js';

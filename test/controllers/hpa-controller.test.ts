@@ -116,3 +116,28 @@ describe('HPA controller', () => {
     expect(await readScale(x.kv, 'Deployment', 'default', 'web')).toBeUndefined();
   }, 20_000);
 });
+
+describe('storeMetricsSource', () => {
+  it('reads fresh pod usage from the node records the pods run on', async () => {
+    const { openEmbeddedStore } = await import('../../src/store/index.js');
+    const { storeMetricsSource } = await import('../../src/controllers/index.js');
+    const kv = await openEmbeddedStore();
+    try {
+      let now = Date.parse('2026-03-01T12:00:00.000Z');
+      const clock = { now: () => now, setTimeout: () => 0 as never, clearTimeout: () => undefined } as never;
+      const at = new Date(now).toISOString();
+      await kv.put(`${STORE_PREFIX.nodes}n1`, JSON.stringify({ name: 'n1', podMetrics: { at, windowSeconds: 10, pods: { 'default/a': { cpu: 250, memory: 1000 }, 'other/a': { cpu: 9 } } } }));
+      await kv.put(`${STORE_PREFIX.nodes}n2`, JSON.stringify({ name: 'n2' }));
+      const pod = (name: string, node: string) => ({ metadata: { name }, spec: { nodeName: node } }) as unknown as Pod;
+      const source = storeMetricsSource({ kv, clock, maxAgeMs: 30_000, podsMetrics: () => new Map([['b', { http_requests_per_second: 7 }]]) });
+      const usage = await source.podUsage('default', [pod('a', 'n1'), pod('b', 'n2')]);
+      expect(usage.get('a')).toEqual({ cpu: 250, memory: 1000 });
+      expect(usage.get('b')).toEqual({ metrics: { http_requests_per_second: 7 } });
+      now += 31_000; // stale
+      const later = await storeMetricsSource({ kv, clock, maxAgeMs: 30_000 }).podUsage('default', [pod('a', 'n1')]);
+      expect(later.size).toBe(0);
+    } finally {
+      await kv.close();
+    }
+  });
+});

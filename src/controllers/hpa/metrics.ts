@@ -1,16 +1,17 @@
-// Measurements the autoscaler reads: the node agents' per-pod usage records and, for Pods
-// metrics, a per-pod rate the router provides.
-import type { Pod } from '../../api/cluster.js';
+// Measurements the autoscaler reads: the per-pod usage each node agent sends with its
+// heartbeat (kept on the node record as `podMetrics`) and, for Pods metrics, a per-pod rate
+// the router provides.
+import { STORE_PREFIX, type Pod } from '../../api/cluster.js';
 import type { KV } from '../../store/index.js';
 import type { Clock } from '../framework/index.js';
 import { systemClock } from '../framework/index.js';
 import type { MetricsSource, PodUsage } from './controller.js';
 
-/** `/capstan/metrics/<node>` → NodeMetricsRecord, written by each node's agent every period. */
-export const METRICS_PREFIX = '/capstan/metrics/';
+/** The field of a node record (`/capstan/nodes/<node>`) that carries its pods' usage. */
+export const NODE_METRICS_FIELD = 'podMetrics';
 
+/** What the agent sends with each heartbeat (every 10 s by default, `capstan agent --heartbeat`). */
 export interface NodeMetricsRecord {
-  node: string;
   /** When the measurements were taken (ISO time). */
   at: string;
   /** The span the cpu rate is averaged over. */
@@ -32,7 +33,7 @@ export interface StoreMetricsSourceOptions {
 
 const decoder = new TextDecoder();
 
-/** Usage from the agents' records in the store (only the nodes the pods run on are read). */
+/** Usage from the node records in the store (only the nodes the pods run on are read). */
 export function storeMetricsSource(options: StoreMetricsSourceOptions): MetricsSource {
   const { kv } = options;
   const clock = options.clock ?? systemClock;
@@ -43,14 +44,15 @@ export function storeMetricsSource(options: StoreMetricsSourceOptions): MetricsS
       const nodes = new Set(pods.map((p) => p.spec.nodeName).filter((n): n is string => typeof n === 'string'));
       const now = clock.now();
       for (const node of nodes) {
-        const item = (await kv.range(`${METRICS_PREFIX}${node}`)).kvs[0];
+        const item = (await kv.range(`${STORE_PREFIX.nodes}${node}`)).kvs[0];
         if (!item) continue;
-        let rec: NodeMetricsRecord;
+        let rec: NodeMetricsRecord | undefined;
         try {
-          rec = JSON.parse(decoder.decode(item.value)) as NodeMetricsRecord;
+          rec = (JSON.parse(decoder.decode(item.value)) as Record<string, NodeMetricsRecord | undefined>)[NODE_METRICS_FIELD];
         } catch {
           continue;
         }
+        if (!rec || typeof rec.at !== 'string') continue;
         const at = Date.parse(rec.at);
         if (!Number.isFinite(at) || now - at > maxAgeMs || typeof rec.pods !== 'object' || rec.pods === null) continue;
         for (const p of pods) {
