@@ -41,9 +41,8 @@ export type {
   PullProgress,
 } from './runtime.js';
 export { resolveEnv, expandVars } from './env.js';
-export { claimVolumePath, podVolumesDir, planVolumes, volumeFiles, volumeRefs, containerMounts, volumeEnvName, DEFAULT_FILE_MODE } from './volumes.js';
-export type { VolumePlan, VolumeFile, ResolvedMount, VolumeDataLookup } from './volumes.js';
-export { prepareVolumes, resolveMounts, removePodVolumes, writeAtomic } from './volumes-fs.js';
+export { claimVolumePath, podVolumesDir, volumeEnvName } from './volumes.js';
+export type { ResolvedMount } from './volumes.js';
 export type { EnvLookup, EnvSourceRef } from './env.js';
 export {
   PROBE_DEFAULTS,

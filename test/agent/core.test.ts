@@ -233,6 +233,7 @@ describe('public surface', () => {
       'backoffNext',
       'canSearch',
       'chooseRuntime',
+      'claimVolumePath',
       'containerSpecHash',
       'containerStatus',
       'crashBackoffUntil',
@@ -252,6 +253,7 @@ describe('public surface', () => {
       'pickRuntime',
       'podPhase',
       'podStatus',
+      'podVolumesDir',
       'portEnvName',
       'portIsFree',
       'portMap',
@@ -269,6 +271,7 @@ describe('public surface', () => {
       'systemClock',
       'terminateContainer',
       'terminationReason',
+      'volumeEnvName',
     ]);
   });
 });
