@@ -18,7 +18,7 @@ export interface PlanInput {
 }
 
 // Creates in dependency order (namespaces, then config before workloads before services); deletes reversed.
-const KIND_ORDER = ['Namespace', 'ConfigMap', 'Secret', 'AnalysisTemplate', 'ChartRelease', 'Deployment', 'Rollout', 'CronJob', 'Service'];
+const KIND_ORDER = ['Namespace', 'ConfigMap', 'Secret', 'PersistentVolumeClaim', 'AnalysisTemplate', 'ChartRelease', 'Deployment', 'Rollout', 'CronJob', 'Service'];
 
 function kindRank(kind: string): number {
   const i = KIND_ORDER.indexOf(kind);
