@@ -53,7 +53,7 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_LIMIT: 'a workload asks for more pods than --max-replicas allows',
   CAPSTAN_ERR_API_QUOTA: "the commit goes over a namespace's ResourceQuota",
   CAPSTAN_ERR_API_NODE_PORT_CONFLICT: 'two Service ports ask for the same nodePort',
-  CAPSTAN_ERR_API_IMMUTABLE: 'a commit changes the data of an immutable ConfigMap or Secret (rename it to change it)',
+  CAPSTAN_ERR_API_IMMUTABLE: 'a commit changes the data of an immutable ConfigMap or Secret, or the template, completions or completionMode of a Job (rename it to change it)',
   CAPSTAN_ERR_API_NOT_AN_OBJECT: 'a YAML or JSON document has no apiVersion, kind or metadata: it is skipped with a warning',
 
   // server: HTTP API, auth; controllers
