@@ -4,6 +4,7 @@
 import type { FieldPath } from '../render/types.js';
 import type { Report } from './checks.js';
 import { dnsLabelProblem } from './names.js';
+import { checkClaimSpec } from './pvc.js';
 import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';
 import { arr, int, intOrPercent, labels, mapOf, nonEmpty, obj, oneOfValues, quantity, str, topLevel } from './schema-util.js';
@@ -145,6 +146,7 @@ export function checkAppsWorkload(spec: Obj, kind: string, report: Report): void
       const name = t.metadata.name;
       const problem = dnsLabelProblem(name);
       if (problem) report('CAPSTAN_ERR_API_NAME', `spec.volumeClaimTemplates[${i}].metadata.name "${name}" ${problem}`, path);
+      if (isObj(t.spec)) checkClaimSpec(t.spec, ['spec', 'volumeClaimTemplates', i, 'spec'], report);
       const first = seen.get(name);
       if (first !== undefined) {
         report('CAPSTAN_ERR_API_SCHEMA', `spec.volumeClaimTemplates[${i}].metadata.name "${name}" is already used by volumeClaimTemplates[${first}]`, path);

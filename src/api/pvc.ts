@@ -2,6 +2,8 @@
 // to the node its first pod is scheduled on (WaitForFirstConsumer) and every later pod using
 // it goes to that node. Storage requests are recorded, not enforced: the volume is a folder.
 
+import type { FieldPath } from '../render/types.js';
+import { fieldPathString } from './checks.js';
 import type { Report } from './checks.js';
 import { anyObject, arr, labels, obj, oneOfValues, quantity, str, topLevel } from './schema-util.js';
 import type { Schema } from './schema-util.js';
@@ -54,15 +56,22 @@ export function checkPersistentVolumeClaim(o: Obj, report: Report): void {
   if (o.status !== undefined) {
     report('CAPSTAN_ERR_API_SCHEMA', 'status is set by the control plane and is ignored', ['status'], 'warning');
   }
-  const spec = o.spec;
-  if (!isObj(spec)) return;
+  if (isObj(o.spec)) checkClaimSpec(o.spec, ['spec'], report);
+}
+
+/**
+ * A claim's spec (a PersistentVolumeClaim's or a volumeClaimTemplate's): fields with no effect
+ * on a local volume are warnings naming the field.
+ */
+export function checkClaimSpec(spec: Obj, at: FieldPath, report: Report): void {
+  const where = fieldPathString(at);
   const modes = Array.isArray(spec.accessModes) ? spec.accessModes : [];
   const many = modes.indexOf('ReadWriteMany');
   if (many >= 0) {
     report(
       'CAPSTAN_ERR_API_SCHEMA',
-      'spec.accessModes: ReadWriteMany volumes are local to the one node the claim binds to; every pod using the claim runs on that node',
-      ['spec', 'accessModes', many],
+      `${where}.accessModes: ReadWriteMany volumes are local to the one node the claim binds to; every pod using the claim runs on that node`,
+      [...at, 'accessModes', many],
       'warning',
     );
   }
@@ -70,18 +79,21 @@ export function checkPersistentVolumeClaim(o: Obj, report: Report): void {
   if (typeof sc === 'string' && !LOCAL_STORAGE_CLASSES.includes(sc)) {
     report(
       'CAPSTAN_ERR_API_SCHEMA',
-      `spec.storageClassName "${sc}" has no effect: Capstan volumes are local folders on the node the claim binds to (use "local" or leave it out)`,
-      ['spec', 'storageClassName'],
+      `${where}.storageClassName "${sc}" has no effect: Capstan volumes are local folders on the node the claim binds to (use "local" or leave it out)`,
+      [...at, 'storageClassName'],
       'warning',
     );
   }
   for (const field of ['selector', 'dataSource', 'dataSourceRef']) {
     if (spec[field] !== undefined) {
       const why = field === 'selector' ? 'claims bind to a new local volume, never to an existing PersistentVolume' : 'a new claim starts with an empty volume';
-      report('CAPSTAN_ERR_API_SCHEMA', `spec.${field} has no effect: ${why}`, ['spec', field], 'warning');
+      report('CAPSTAN_ERR_API_SCHEMA', `${where}.${field} has no effect: ${why}`, [...at, field], 'warning');
     }
   }
   if (spec.volumeName !== undefined) {
-    report('CAPSTAN_ERR_API_SCHEMA', 'spec.volumeName is set by the control plane when the claim binds and is ignored', ['spec', 'volumeName'], 'warning');
+    report('CAPSTAN_ERR_API_SCHEMA', `${where}.volumeName is set by the control plane when the claim binds and is ignored`, [...at, 'volumeName'], 'warning');
+  }
+  if (spec.volumeMode === 'Block') {
+    report('CAPSTAN_ERR_API_SCHEMA', `${where}.volumeMode Block is not supported: the volume is a folder, mounted as Filesystem`, [...at, 'volumeMode'], 'warning');
   }
 }

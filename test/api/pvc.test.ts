@@ -82,3 +82,31 @@ metadata:
     expect(warnings(one(claim(`  accessModes: [ReadOnlyMany, ReadWriteOncePod]\n`)))).toEqual([]);
   });
 });
+
+describe('StatefulSet volumeClaimTemplates', () => {
+  it('get the same warnings as a claim, at the template field; Block is warned (the volume is a folder)', () => {
+    const r = one(`apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "db:16"}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec:
+        storageClassName: gp3
+        volumeMode: Block
+        resources: {requests: {storage: 1Gi}}
+`);
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r).map((d) => [d.field, d.line])).toEqual([
+      ['spec.volumeClaimTemplates[0].spec.storageClassName', 14],
+      ['spec.volumeClaimTemplates[0].spec.volumeMode', 15],
+    ]);
+    expect(warnings(r)[0]!.message).toMatch(/"gp3" has no effect/);
+  });
+});
