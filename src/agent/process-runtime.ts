@@ -141,7 +141,7 @@ export class ProcessRuntime implements RuntimeDriver {
     // A process cannot mount: it finds each volume through CAPSTAN_VOLUME_<NAME>. The pod's
     // volumes folder lets a pod user pass (not list) on the way to them.
     const volumeEnv: Record<string, string> = {};
-    for (const m of request.mounts ?? []) volumeEnv[volumeEnvName(m.volume)] ??= m.source;
+    for (const m of request.mounts ?? []) volumeEnv[volumeEnvName(m.volume)] ??= m.followPath ?? m.source;
     if (user !== undefined && (request.mounts ?? []).length > 0) await chmod(join(podDir, 'volumes'), 0o711).catch(() => undefined);
     const logDir = join(podDir, 'logs');
     await mkdir(logDir, { recursive: true, mode: 0o700 });

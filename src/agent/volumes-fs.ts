@@ -179,7 +179,7 @@ export async function resolveMounts(container: Pick<ContainerSpec, 'name' | 'vol
     if (plan.kind === 'files') {
       const real = await realpath(m.source).catch(() => undefined);
       if (real === undefined) throw configError(`subPath "${m.subPath}" of volume "${m.volume}" does not exist (container "${container.name}")`, { volume: m.volume });
-      out.push({ ...m, source: real });
+      out.push({ ...m, source: real, followPath: m.source });
       continue;
     }
     if ((await exists(m.source)) === undefined) {

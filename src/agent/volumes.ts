@@ -43,6 +43,12 @@ export interface ResolvedMount {
   readOnly: boolean;
   /** The mount names a subPath (`source` already points into it). */
   subPath?: string;
+  /**
+   * A subPath into a configMap/secret/downwardAPI volume: `source` is the file of the version
+   * the mount started with (a bind keeps it, as the kubelet's does); this path goes through
+   * `..data` and follows updates (what the process runtime hands its processes).
+   */
+  followPath?: string;
 }
 
 /** Names become path segments: kept to a safe alphabet (as the process runtime does). */

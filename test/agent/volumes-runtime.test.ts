@@ -3,12 +3,13 @@
 // emptyDir between two containers).
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DockerRuntime, ManualClock, PodManager, ProcessRuntime } from '../../src/agent/index.js';
 import { podVolumesDir } from '../../src/agent/volumes.js';
+import { createLogger } from '../../src/common/index.js';
 import { dockerSkipReason, ensureTestImage, removeTestContainers, testDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { makePod, StatusLog, until } from './pods.js';
 
@@ -104,6 +105,44 @@ describe('volumes in the process runtime', () => {
     const second = newManager();
     await second.sync([pod]);
     await until(second, clock, 100, () => expect(readFileSync(keyFile, 'utf8')).toBe('second'));
+  });
+
+  it('writes secret files without logging their contents', async () => {
+    const stateDir = tmp();
+    const clock = new ManualClock();
+    const log = new StatusLog();
+    let text = '';
+    const destination = { write: (line: string) => void (text += line) };
+    let secret: Record<string, string> = { password: 'hunter2-value' };
+    const manager = new PodManager({
+      driver: new ProcessRuntime({ stateDir, node: 'n1', clock }),
+      node: 'n1',
+      clock,
+      dataDir: stateDir,
+      volumeSyncMs: 500,
+      logger: createLogger({ level: 'debug', destination }),
+      onStatus: log.onStatus,
+      onRemoved: log.onRemoved,
+      envLookup: (_ns, ref) => (ref.kind === 'Secret' && ref.name === 'db' ? { ...secret } : undefined),
+    });
+    managers.push(manager);
+    const pod = makePod('s', [{ name: 'main', image: 'unused', command: ['/bin/sleep', '30'], volumeMounts: [{ name: 'creds', mountPath: '/creds' }] }], {
+      volumes: [{ name: 'creds', secret: { secretName: 'db', items: [{ key: 'password', path: 'password' }] } }],
+      terminationGracePeriodSeconds: 1,
+    });
+    await manager.sync([pod]);
+    const file = join(podVolumesDir(stateDir, 'default', 's'), 'creds', 'password');
+    await until(manager, clock, 100, () => expect(readFileSync(file, 'utf8')).toBe('hunter2-value'));
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+    secret = { password: 'second-hunter2' };
+    await until(manager, clock, 600, () => expect(readFileSync(file, 'utf8')).toBe('second-hunter2'));
+    secret = {};
+    await until(manager, clock, 600, () => expect(text).toContain('could not update the volume files'));
+    expect(readFileSync(file, 'utf8')).toBe('second-hunter2');
+    await manager.sync([]);
+    await until(manager, clock, 1000, () => expect(log.removed).toContain('default/s'));
+    expect(text).toContain('volume files updated');
+    expect(text).not.toContain('hunter2');
   });
 
   it('waits with CreateContainerConfigError while a configMap volume has no ConfigMap', async () => {

@@ -182,6 +182,7 @@ describe('volume files on disk', () => {
 
     const mounts = await resolveMounts({ name: 'main', volumeMounts: [{ name: 'cfg', mountPath: '/etc/app.conf', subPath: 'app.conf' }, { name: 'scratch', mountPath: '/s', subPath: 'a/b' }] }, plans);
     expect(mounts[0].source).toMatch(/\/cfg\/\.\.\d{4}_.*\/app\.conf$/);
+    expect(mounts[0].followPath).toBe(join(own, 'cfg', 'app.conf'));
     expect(statSync(join(own, 'scratch', 'a', 'b')).isDirectory()).toBe(true);
     await expect(resolveMounts({ name: 'main', volumeMounts: [{ name: 'cfg', mountPath: '/x', subPath: 'nope' }] }, plans)).rejects.toThrow(/subPath "nope" of volume "cfg" does not exist/);
 
