@@ -14,7 +14,16 @@ export interface CliIO {
   ask?: (question: string) => Promise<string>;
 }
 
+/** `capstan get pods | head`: a reader that stops early is not an error worth a stack trace. */
+function quietOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 export function processIO(): CliIO {
+  quietOnClosedPipe(process.stdout);
   return {
     out: (t) => void process.stdout.write(t),
     err: (t) => void process.stderr.write(t),

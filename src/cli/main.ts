@@ -132,6 +132,7 @@ function runOptions(cmd: Command): Command {
     .option('--max-replicas <n>', 'most pods one workload may ask for; a commit over it is refused whole (default 1000)', (v) => positiveInteger(v, '--max-replicas'))
     .option('--allow-unknown-fields', 'a field under spec that no Kubernetes object has (a typo such as replcas) warns instead of refusing the commit')
     .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'))
+    .option('--hpa-sync-period <seconds>', 'how often each HorizontalPodAutoscaler is looked at (default 15)', (v) => positiveNumber(v, '--hpa-sync-period'))
     .option('--max-connections <n>', 'open API connections in all (default: from the open-files limit, at most 16384)', (v) => positiveInteger(v, '--max-connections'))
     .option('--max-pending-per-address <n>', 'API connections per client address that have not sent a complete request yet (default 256)', (v) =>
       positiveInteger(v, '--max-pending-per-address'),
@@ -295,8 +296,8 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .action(async (opts) => (await cluster()).runEvents(io, opts));
 
   withConnection(program.command('get'))
-    .description('list objects: deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events, sources or persistentvolumeclaims')
-    .argument('<kind>', 'deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources | persistentvolumeclaims (short: deploy, sts, ds, po, no, svc, rev, ev, pvc)')
+    .description('list objects: all, deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events, sources, persistentvolumeclaims, configmaps, secrets, cronjobs')
+    .argument('<kind>', 'all | deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources | pvc | configmaps | secrets | cronjobs (short: deploy, sts, ds, po, no, svc, rev, ev, cm, cj)')
     .argument('[name]', 'only this object')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
     .addOption(outputOption(['text', 'json', 'yaml']))

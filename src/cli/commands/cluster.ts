@@ -27,10 +27,48 @@ const KINDS: Record<string, string> = {
   statefulsets: 'statefulsets', statefulset: 'statefulsets', sts: 'statefulsets',
   daemonsets: 'daemonsets', daemonset: 'daemonsets', ds: 'daemonsets',
   sources: 'sources', source: 'sources',
+  configmaps: 'configmaps', configmap: 'configmaps', cm: 'configmaps',
+  secrets: 'secrets', secret: 'secrets',
+  cronjobs: 'cronjobs', cronjob: 'cronjobs', cj: 'cronjobs',
+  all: 'all',
   persistentvolumeclaims: 'persistentvolumeclaims', persistentvolumeclaim: 'persistentvolumeclaims', pvc: 'persistentvolumeclaims',
 };
 
-export const GET_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events', 'sources', 'persistentvolumeclaims'];
+export const GET_KINDS = ['all', 'deployments', 'statefulsets', 'daemonsets', 'pods', 'nodes', 'services', 'revisions', 'events', 'sources', 'persistentvolumeclaims', 'configmaps', 'secrets', 'cronjobs'];
+
+/** Kinds listed from the desired objects (as Git has them): the API kind for each `get` name. */
+const DESIRED_KINDS: Record<string, string> = { configmaps: 'ConfigMap', secrets: 'Secret', cronjobs: 'CronJob' };
+
+/** What `get all` shows, in this order (as kubectl's `get all`: workloads, services, pods). */
+const ALL_KINDS = ['deployments', 'statefulsets', 'daemonsets', 'cronjobs', 'services', 'pods'];
+
+interface DesiredItem {
+  object: { kind: string; metadata: { name: string; namespace?: string }; data?: Record<string, unknown>; binaryData?: Record<string, unknown>; stringData?: Record<string, unknown>; type?: string; immutable?: boolean; spec?: Record<string, unknown> };
+  commit?: string;
+  appliedAt?: string;
+}
+
+/** A ConfigMap, Secret or CronJob row: names and counts only (Secret values never reach the CLI unmasked anyway). */
+interface DesiredRow {
+  namespace: string;
+  name: string;
+  syncedCommit: string | null;
+  data?: number;
+  type?: string;
+  immutable?: boolean;
+  schedule?: string;
+  suspend?: boolean;
+  timeZone?: string | null;
+}
+
+function desiredRow(resource: string, d: DesiredItem): DesiredRow {
+  const o = d.object;
+  const keys = Object.keys({ ...(o.data ?? {}), ...(o.binaryData ?? {}), ...(o.stringData ?? {}) }).length;
+  const base = { namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, syncedCommit: d.commit ?? null };
+  if (resource === 'cronjobs') return { ...base, schedule: String(o.spec?.schedule ?? ''), suspend: o.spec?.suspend === true, timeZone: (o.spec?.timeZone as string | undefined) ?? null };
+  if (resource === 'secrets') return { ...base, type: o.type ?? 'Opaque', data: keys, immutable: o.immutable === true };
+  return { ...base, data: keys, immutable: o.immutable === true };
+}
 
 /** A claim as the API serves it (the claim record the controllers keep). */
 interface RawClaim {
@@ -98,6 +136,7 @@ function age(iso: string | undefined, now = Date.now()): string {
 export async function runGet(io: CliIO, kind: string, name: string | undefined, opts: CommonOptions): Promise<void> {
   const resource = KINDS[kind.toLowerCase()];
   if (!resource) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `unknown kind "${kind}"; use one of ${GET_KINDS.join(', ')}`);
+  if (resource === 'all') return runGetAll(io, name, opts);
   const api = connect(io, opts);
   const ns = opts.namespace;
   // NAME is matched exactly, as kubectl does (`get deploy web` is not `checkout-web`).
@@ -105,6 +144,21 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
   let rows: unknown[];
   let text: () => string;
   switch (resource) {
+    case 'configmaps':
+    case 'secrets':
+    case 'cronjobs': {
+      const wantedKind = DESIRED_KINDS[resource]!;
+      const items = named((await list<DesiredItem>(api, 'desired', ns)).filter((d) => d.object.kind === wantedKind).map((d) => desiredRow(resource, d)));
+      rows = items;
+      const commit = (r: DesiredRow) => (r.syncedCommit ?? '').slice(0, 7);
+      text = () =>
+        resource === 'cronjobs'
+          ? table(['NAMESPACE', 'NAME', 'SCHEDULE', 'SUSPEND', 'COMMIT'], items.map((r) => [r.namespace, r.name, r.schedule ?? '', String(r.suspend), commit(r)]))
+          : resource === 'secrets'
+            ? table(['NAMESPACE', 'NAME', 'TYPE', 'DATA', 'COMMIT'], items.map((r) => [r.namespace, r.name, r.type ?? 'Opaque', String(r.data), commit(r)]))
+            : table(['NAMESPACE', 'NAME', 'DATA', 'COMMIT'], items.map((r) => [r.namespace, r.name, String(r.data), commit(r)]));
+      break;
+    }
     case 'deployments': {
       const items = named((await list<DeploymentView>(api, 'deployments', ns)).map(contractDeployment));
       rows = items;
@@ -245,6 +299,28 @@ export interface StatusOptions extends CommonOptions {
 /** The status text, with the source's line on top: a refused commit shows where you look. */
 function withSource(v: StatusView & { source?: SourceView }): string {
   return v.source ? `${sourceStatusLine(v.source)}\n${statusText(v)}` : statusText(v);
+}
+
+/** `get all`: each of ALL_KINDS that has objects, one table after another (JSON: an object by kind). */
+async function runGetAll(io: CliIO, name: string | undefined, opts: CommonOptions): Promise<void> {
+  if (name !== undefined) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', 'get all takes no NAME');
+  if (opts.output === 'json' || opts.output === 'yaml') {
+    const out: Record<string, unknown[]> = {};
+    for (const kind of ALL_KINDS) {
+      let text = '';
+      await runGet({ ...io, out: (t) => void (text += t) }, kind, undefined, { ...opts, output: 'json' });
+      out[kind] = JSON.parse(text) as unknown[];
+    }
+    await print(io, opts.output, out, () => '');
+    return;
+  }
+  const parts: string[] = [];
+  for (const kind of ALL_KINDS) {
+    let text = '';
+    await runGet({ ...io, out: (t) => void (text += t) }, kind, undefined, opts);
+    if (!text.startsWith('No ')) parts.push(`${kind}:\n${text}`);
+  }
+  io.out(parts.length > 0 ? parts.join('\n') : `Nothing found${opts.namespace ? ` in namespace ${opts.namespace}` : ''}.\n`);
 }
 
 function rowName(r: unknown): string | undefined {
