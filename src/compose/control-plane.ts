@@ -37,6 +37,8 @@ export interface ControlPlaneOptions {
   kv?: KV;
   /** Seconds a node may miss heartbeats before its pods move (default 60). */
   evictionTimeoutSeconds?: number;
+  /** `--hpa-sync-period`: seconds between an autoscaler's looks at its target (default 15). */
+  hpaSyncPeriodSeconds?: number;
   // [webhooks/gitserve]
   /** Serve a plain-folder source as `<dataDir>/repo.git` over /git/ (default true). */
   serveGit?: boolean;
@@ -213,6 +215,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       registry,
       identity: `${process.pid}@${listening.url}`,
       evictionTimeoutSeconds: options.evictionTimeoutSeconds,
+      ...(options.hpaSyncPeriodSeconds !== undefined ? { hpaSyncPeriodSeconds: options.hpaSyncPeriodSeconds } : {}),
       ...(options.cluster ? { leaseTiming: clusterLeaseTiming(options.cluster) } : {}),
     });
     stops.push(() => controllers.stop());

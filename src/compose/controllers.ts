@@ -18,6 +18,7 @@ import {
   type LeaderElectorOptions,
 } from '../controllers/index.js';
 import { daemonSetController } from '../controllers/daemonset/index.js';
+import { hpaController, storeMetricsSource, type PodsMetricsProvider } from '../controllers/hpa/index.js';
 import { CLAIMS_PREFIX, statefulSetController } from '../controllers/statefulset/index.js';
 import { claimsController } from '../controllers/volumes/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
@@ -38,6 +39,10 @@ export interface ControllersOptions {
   leaseTiming?: Pick<LeaderElectorOptions, 'ttlSeconds' | 'renewMs' | 'retryMs'>;
   /** Per-revision traffic figures for analysis (the router's); absent, `capstan` metrics find no data. */
   stats?: RevisionStatsSource;
+  /** How often each HorizontalPodAutoscaler is looked at (default 15 s, Kubernetes' sync period). */
+  hpaSyncPeriodSeconds?: number;
+  /** Pods metrics for autoscalers (e.g. requests per second per pod); absent, Pods metrics get no value. */
+  podsMetrics?: PodsMetricsProvider;
 }
 
 export interface RunningControllers {
@@ -86,6 +91,15 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   // StatefulSets and DaemonSets make their own pods (owner kind StatefulSet / DaemonSet);
   // PersistentVolumeClaims from Git become claim records the scheduler binds to nodes.
   const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry }), claimsController({ kv, logger, registry })];
+  // Autoscalers read the pods' usage the agents send with their heartbeats (on the node records).
+  const hpa = hpaController({
+    kv,
+    logger,
+    registry,
+    metrics: storeMetricsSource({ kv, ...(options.podsMetrics ? { podsMetrics: options.podsMetrics } : {}) }),
+    ...(options.hpaSyncPeriodSeconds !== undefined ? { periodMs: options.hpaSyncPeriodSeconds * 1000 } : {}),
+  });
+  apps.push(hpa);
   const manager = new ControllerManager({
     controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },

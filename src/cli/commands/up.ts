@@ -29,6 +29,8 @@ export interface UpOptions {
   maxPushSize?: number;
   /** `--max-replicas`: most pods one workload may ask for. */
   maxReplicas?: number;
+  /** `--hpa-sync-period`: seconds between an autoscaler's looks at its target. */
+  hpaSyncPeriod?: number;
   /** `--allow-unknown-fields`: unknown spec fields warn instead of refusing the commit. */
   allowUnknownFields?: boolean;
   /** `--max-connections`: open API connections in all (default derived from the open-files limit). */
@@ -116,6 +118,7 @@ function planeExtras(opts: UpOptions) {
     ...(opts.gitAnonymousRead ? { gitAnonymousRead: true } : {}),
     ...(opts.maxPushSize !== undefined ? { maxPushBytes: opts.maxPushSize } : {}),
     ...(opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {}),
+    ...(opts.hpaSyncPeriod !== undefined ? { hpaSyncPeriodSeconds: opts.hpaSyncPeriod } : {}),
     ...(opts.allowUnknownFields ? { allowUnknownFields: true } : {}),
     ...(opts.maxConnections !== undefined || opts.maxPendingPerAddress !== undefined
       ? {
