@@ -274,10 +274,6 @@ function checkStepActions(step: Obj, path: FieldPath, report: Report): void {
   } else if (sole.length === 0 && combined.length === 0) {
     report('CAPSTAN_ERR_API_REQUIRED', `${where} must set one of ${[...SOLE_STEP_ACTIONS, ...COMBINABLE_STEP_ACTIONS].join(', ')}`, path);
   }
-  // Checked and planned, not run yet: said at the step so the pause it causes is no surprise.
-  if (step.experiment !== undefined) {
-    report('CAPSTAN_ERR_API_SCHEMA', `${where}.experiment: experiments are not run yet; the rollout pauses at this step until \`capstan promote\``, [...path, 'experiment'], 'warning');
-  }
 }
 
 function checkExperiment(exp: Obj, path: FieldPath, report: Report): void {

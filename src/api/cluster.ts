@@ -169,6 +169,8 @@ export interface Revision {
     createdAt: string;
     /** The Git commit the template came from. */
     commit?: string;
+    /** An experiment's pod group: the Rollout (same namespace) that runs it and removes it. */
+    experimentOf?: string;
   };
   /** The pod template with defaults applied. */
   template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };

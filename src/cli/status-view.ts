@@ -18,12 +18,24 @@ export interface RawWorkload extends DeploymentView {
   revisionName?: string;
   stableRevision?: string;
   reason?: string;
+  /** The experiment step running now (the status record's `experiment`). */
+  experiment?: ExperimentView;
   object?: {
     spec?: {
       strategy?: { type?: string; canary?: unknown; blueGreen?: { activeService?: string; previewService?: string } };
       template?: { metadata?: { labels?: Record<string, string> } };
     };
   };
+}
+
+export interface ExperimentView {
+  key: string;
+  phase: string;
+  startedAt?: string;
+  duration?: number;
+  templates: { name: string; specRef: string; replicas: number; revision?: string }[];
+  analyses: string[];
+  message?: string;
 }
 
 export interface RawService {
@@ -88,6 +100,7 @@ export interface StatusView extends DeploymentView {
   revisions: RevisionView[];
   services: { name: string; address: string | string[]; weights: Record<string, number>; windowSeconds: number | null }[];
   analysis: RawAnalysisRuns['runs'];
+  experiment?: ExperimentView;
 }
 
 function strategyOf(raw: RawWorkload): StatusView['strategy'] {
@@ -174,6 +187,7 @@ export function buildStatusView(raw: RawWorkload, input: StatusInputs): StatusVi
       return { name: s.name, address: c.address, weights: c.weights, windowSeconds: s.traffic?.windowSeconds ?? null };
     }),
     analysis: input.analysis && input.analysis.revision === current ? input.analysis.runs : [],
+    ...(raw.experiment ? { experiment: raw.experiment } : {}),
   };
   if (base.stepCount !== undefined) {
     view.stepNumber = Math.min((base.step ?? 0) + 1, base.stepCount);
@@ -216,6 +230,11 @@ export function statusText(v: StatusView): string {
     const done = (v.step ?? 0) >= v.stepCount;
     lines.push(`  step:      ${bar(done ? v.stepCount : (v.step ?? 0), v.stepCount)} ${v.stepNumber}/${v.stepCount}${done ? ' (done)' : ''}`);
     lines.push(`  weight:    ${bar(v.setWeight ?? 0, 100)} set ${v.setWeight ?? 0}%, actual ${pct(v.actualWeight)}`);
+  }
+  if (v.experiment) {
+    const e = v.experiment;
+    const groups = e.templates.map((t) => `${t.name} (${t.specRef}, ${t.replicas} pod${t.replicas === 1 ? '' : 's'})`).join(', ');
+    lines.push(`  experiment: ${e.key} ${e.phase}  ${groups}${e.duration !== undefined ? ` for ${e.duration}s` : ''}${e.analyses.length > 0 ? `; analyses ${e.analyses.join(', ')}` : ''}${e.message ? ` — ${e.message}` : ''}`);
   }
   if (v.revisions.length > 0) {
     lines.push('  revisions:');

@@ -1,5 +1,5 @@
 // What the workload controller reads for one workload, at one store revision.
-import type { HistoryEntry, Pod, Revision, WorkloadStatus } from '../../api/cluster.js';
+import { STORE_PREFIX, type HistoryEntry, type Pod, type Revision, type WorkloadStatus } from '../../api/cluster.js';
 import type { KV } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { decodeScale, scaleKey, type ScaleRecord } from '../hpa/scale.js';
@@ -55,6 +55,8 @@ export interface ObservedWorkload {
    * it is missing) and its scale record, as read at the same revision.
    */
   workloadRef?: { name: string; desired?: DesiredRecord; scale?: Stored<ScaleRecord> };
+  /** A Rollout's experiment pod groups (revisions named `<rollout>-<template>`, `experimentOf` this Rollout). */
+  experiments?: Stored<Revision>[];
 }
 
 /** One consistent read of everything the workload controller decides from. */
@@ -76,7 +78,8 @@ export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<Observe
   if (scaled) out.scale = scaled;
   for (const item of revs.kvs) {
     const r = decodeJson<unknown>(item);
-    if (isRevision(r) && r.metadata.owner.kind === ref.kind && r.metadata.owner.name === ref.name) {
+    // An experiment's pod group belongs to the Rollout that runs it, not to a workload of its name.
+    if (isRevision(r) && r.metadata.owner.kind === ref.kind && r.metadata.owner.name === ref.name && r.metadata.experimentOf === undefined) {
       out.revisions.push({ key: item.key, value: r, modRevision: item.modRevision });
     }
   }
@@ -92,6 +95,14 @@ export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<Observe
   for (const item of history.kvs) {
     const h = decodeJson<HistoryEntry>(item);
     if (h && typeof h.revision === 'number') out.history.push({ key: item.key, value: h, modRevision: item.modRevision });
+  }
+  if (ref.kind === 'Rollout') {
+    const exps = await kv.range(`${STORE_PREFIX.revisions}${ref.namespace}/${ref.name}-`, { prefix: true, ...at });
+    out.experiments = [];
+    for (const item of exps.kvs) {
+      const r = decodeJson<unknown>(item);
+      if (isRevision(r) && r.metadata.experimentOf === ref.name) out.experiments.push({ key: item.key, value: r, modRevision: item.modRevision });
+    }
   }
   const wref = (out.desired?.object as { spec?: { workloadRef?: { kind?: unknown; name?: unknown } } } | undefined)?.spec?.workloadRef;
   if (ref.kind === 'Rollout' && wref && typeof wref.name === 'string' && wref.name !== '') {

@@ -20,6 +20,7 @@ import { REVISION_HASH_LABEL, historyKeyOf, iso, ms, revisionsPrefixOf, statusKe
 import type { ObservedWorkload, Stored, StoredWorkloadStatus } from './observed.js';
 import { livePinOf, planProgressiveWrites, progressiveInput, progressiveStatus, trafficRecords } from './progressive.js';
 import { planWorkloadRefScale, resolveWorkloadRef } from './workload-ref.js';
+import { experimentPhase, experimentRevisions, planExperimentRevisions, type ExperimentStatus } from './experiment.js';
 
 /** Kubernetes treats a deadline of MaxInt32 as "no deadline". */
 const NO_DEADLINE = 2 ** 31 - 1;
@@ -334,6 +335,35 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     decision = failedDecision(input, err);
   }
 
+  // An experiment step: its phase (duration, analyses) goes back to the strategy once decided.
+  let experiment: ExperimentStatus | undefined;
+  let experimentEndsAt: number | undefined;
+  if (decision.experiment) {
+    const exp = decision.experiment;
+    const before = sameRollout && prev.experiment?.key === exp.key ? ms(prev.experiment.startedAt) : undefined;
+    const startedAt = before ?? now;
+    const result = ov?.analysis?.hash === hash ? ov.analysis : undefined;
+    const p = experimentPhase(exp, startedAt, now, result);
+    experimentEndsAt = p.endsAt;
+    if (p.phase !== 'Running') {
+      const again: RolloutInput = { ...input, progressive: { ...(input.progressive ?? {}), experiment: { key: exp.key, phase: p.phase, ...(p.message ? { message: p.message } : {}) } } };
+      try {
+        decision = nextRolloutAction(again, strategies);
+      } catch (err) {
+        decision = failedDecision(again, err);
+      }
+    }
+    experiment = {
+      key: exp.key,
+      startedAt: iso(startedAt),
+      phase: p.phase,
+      ...(exp.spec.duration !== undefined ? { duration: exp.spec.duration } : {}),
+      templates: exp.spec.templates.map((t) => ({ name: t.name, specRef: t.specRef, replicas: t.replicas, revision: exp.revisions[t.specRef] })),
+      analyses: exp.spec.analyses.map((a) => a.templateName),
+      ...(p.message ? { message: p.message } : {}),
+    };
+  }
+
   // Revisions: the new one (created or renumbered) and every scaled one, each guarded.
   const target = new Map<string, number>();
   for (const s of decision.scale) target.set(s.revision, s.replicas);
@@ -402,6 +432,9 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
     ...(decision.traffic ? { weight: decision.traffic.find((t) => t.revision === hash)?.weight ?? 0 } : {}),
     lastProgressAt: iso(decision.lastProgressAt),
     ...progressiveStatus(decision, hash, prog?.state.aborted === true),
+    ...(experiment ? { experiment } : {}),
+    // The analysis runner runs a running experiment's analyses as the step's analysis.
+    ...(decision.experiment && experiment?.phase === 'Running' && experiment.analyses.length > 0 ? { analysis: { key: experiment.key, templates: experiment.analyses } } : {}),
     ...(fastTrack ? { fastTrack: true } : {}),
     ...(pinned ? { liveRollback: pinnedNumber } : {}),
     observedAt: nowIso,
@@ -414,6 +447,12 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   }
   if (w.kind === 'Rollout' && w.spec.workloadRef) {
     const writes = planWorkloadRefScale(w, o, { phase: decision.phase, availableReplicas: decision.status.availableReplicas }, nowIso);
+    compare.push(...writes.compare);
+    ops.push(...writes.ops);
+  }
+  if (o.experiments) {
+    const want = decision.experiment ? experimentRevisions(ref, decision.experiment, [current, ...o.revisions.map((r) => r.value)], now) : [];
+    const writes = planExperimentRevisions(o.experiments, want);
     compare.push(...writes.compare);
     ops.push(...writes.ops);
   }
@@ -469,6 +508,7 @@ export function planWorkload(o: ObservedWorkload, now: number, strategies?: Stra
   };
   if (nextAvailableAt !== null) at(nextAvailableAt + 1);
   if (decision.requeueAt !== undefined) at(decision.requeueAt);
+  if (experimentEndsAt !== undefined && decision.experiment) at(experimentEndsAt);
   if (decision.phase === 'Progressing' && Number.isFinite(deadline) && deadline < NO_DEADLINE) {
     at(decision.lastProgressAt + deadline * 1000 + 1);
   }

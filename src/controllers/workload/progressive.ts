@@ -6,6 +6,7 @@ import type { AnalysisPhase, ProgressiveState, RolloutDecision, StrategySpec } f
 import type { Compare, KV, TxnOp } from '../../store/index.js';
 import { decodeJson, workloadKey, type WorkloadRef } from './keys.js';
 import type { Stored, StoredWorkloadStatus } from './observed.js';
+import type { ExperimentStatus } from './experiment.js';
 
 /** `<Kind>/<ns>/<name>` → RolloutOverride. Not in STORE_PREFIX: only this controller and its control actions use it. */
 export const OVERRIDES_PREFIX = '/capstan/overrides/';
@@ -78,6 +79,8 @@ export interface ProgressiveStatusFields {
   postPromotionDone?: boolean;
   /** A live rollback serves this revision number's template while Git is ahead. */
   liveRollback?: number;
+  /** The experiment step running now (or decided this pass). */
+  experiment?: ExperimentStatus;
 }
 
 export interface ServiceInfo {
