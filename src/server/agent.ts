@@ -195,7 +195,8 @@ export async function writePodStatus(kv: KV, principal: Principal, namespace: st
 
 /**
  * Whether an agent may read desired object `[kind, namespace, name]`: only a ConfigMap or
- * Secret that a pod bound to its node names in `env` or `envFrom` (as NodeRestriction).
+ * Secret that a pod bound to its node names in `env`, `envFrom`, `imagePullSecrets` or a
+ * configMap, secret or projected volume (as NodeRestriction).
  */
 export async function agentNeedsEnvSource(kv: KV, principal: Principal, segments: string[]): Promise<boolean> {
   const [kind, namespace, name] = segments;
@@ -210,6 +211,11 @@ export async function agentNeedsEnvSource(kv: KV, principal: Principal, segments
     }
     if (pod.spec?.nodeName !== principal.node) continue;
     if (kind === 'Secret' && (pod.spec.imagePullSecrets ?? []).some((s) => s.name === name)) return true;
+    // configMap, secret and projected volumes read their objects the same way.
+    for (const v of pod.spec.volumes ?? []) {
+      const direct = kind === 'ConfigMap' ? v.configMap?.name : v.secret?.secretName;
+      if (direct === name || (v.projected?.sources ?? []).some((src) => (kind === 'ConfigMap' ? src.configMap : src.secret)?.name === name)) return true;
+    }
     for (const c of [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])]) {
       for (const f of c.envFrom ?? []) {
         if ((kind === 'ConfigMap' ? f.configMapRef : f.secretRef)?.name === name) return true;
