@@ -286,6 +286,15 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .addHelpText('after', '\nThe store, tokens and Git data stay: the next capstan up starts the pods again.\nRefused while capstan up still answers on --server.\n\nExample:\n  $ capstan down --yes')
     .action(async (opts) => (await import('./commands/down.js')).runDown(io, { ...opts, ...(io.ask ? { ask: io.ask } : {}) }));
 
+  withConnection(program.command('describe'))
+    .description('one object in full: its Git source, spec summary, status, pods and recent events')
+    .argument('<kind>', 'deploy, rollout, sts, ds, svc, cm, secret, cj, job, ingress, pvc, hpa, pod or node (or KIND/NAME)')
+    .argument('[name]', 'the object')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .addOption(outputOption(['text', 'json', 'yaml']))
+    .addHelpText('after', '\nExamples:\n  $ capstan describe deploy web\n  $ capstan describe pod/web-6f9c-x2k4z\n  $ capstan describe node node-1 -o json')
+    .action(async (kind: string, name: string | undefined, opts) => (await import('./commands/describe.js')).runDescribe(io, kind, name, opts));
+
   withConnection(program.command('events'))
     .description('what happened, oldest first: rollouts, scheduling, probes, refused commits; -w keeps watching')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
