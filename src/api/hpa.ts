@@ -141,8 +141,6 @@ type Obj = Record<string, unknown>;
 export function checkHorizontalPodAutoscaler(o: Obj, report: Report): void {
   const spec = o.spec;
   if (!isObj(spec)) return;
-  // Said once per object, at the object, so nobody takes an accepted HPA for a working one.
-  report('CAPSTAN_ERR_API_SCHEMA', 'HorizontalPodAutoscaler is accepted and checked but does not scale yet: the target keeps the replicas its manifest sets', [], 'warning');
   const { minReplicas, maxReplicas } = spec;
   if (typeof minReplicas === 'number' && typeof maxReplicas === 'number' && minReplicas > maxReplicas) {
     report('CAPSTAN_ERR_API_SCHEMA', `spec.minReplicas ${minReplicas} is more than spec.maxReplicas ${maxReplicas}`, ['spec', 'minReplicas']);
@@ -184,7 +182,14 @@ export function checkHorizontalPodAutoscaler(o: Obj, report: Report): void {
           return;
         }
         const name = isObj(p.metric) ? p.metric.name : undefined;
-        if (typeof name === 'string' && !REQUESTS_PER_SECOND_METRICS.includes(name)) {
+        if (typeof name === 'string' && REQUESTS_PER_SECOND_METRICS.includes(name)) {
+          report(
+            'CAPSTAN_ERR_API_SCHEMA',
+            `${where}.pods.metric.name "${name}": the router does not report per-pod request rates yet, so this metric gets no value (Resource metrics cpu and memory work)`,
+            [...at, 'pods', 'metric', 'name'],
+            'warning',
+          );
+        } else if (typeof name === 'string') {
           report(
             'CAPSTAN_ERR_API_SCHEMA',
             `${where}.pods.metric.name "${name}" is not a metric Capstan has: it knows ${REQUESTS_PER_SECOND_METRICS.join(', ')} (requests per second per pod, from the router); this metric gets no value`,

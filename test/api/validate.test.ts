@@ -258,9 +258,9 @@ describe('validateDocument', () => {
     const results = validateText(GOOD);
     expect(results).toHaveLength(20);
     for (const r of results) {
-      // A ServiceAccount always says that its tokens are not mounted, an HPA that it does not scale yet.
+      // A ServiceAccount always says that its tokens are not mounted.
       const kind = r.object?.object.kind;
-      if (kind === 'ServiceAccount' || kind === 'HorizontalPodAutoscaler') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
+      if (kind === 'ServiceAccount') expect(r.diagnostics.map((d) => d.severity)).toEqual(['warning']);
       else expect(r.diagnostics).toEqual([]);
       expect(r.object).toBeDefined();
     }
