@@ -78,6 +78,12 @@ describe('experiment steps', () => {
     await h.drive(async () => (await status(h))?.reason === 'RolloutAborted' && (await expPods(h)).length === 0);
     expect((await status(h))!.message).toContain('Rollout aborted');
   });
+
+  it('a Rollout removed from Git mid-experiment takes its pod groups with it', async () => {
+    const { h } = await toExperiment({ duration: '10m', templates: TEMPLATES });
+    await h.remove('Rollout', 'web');
+    await h.drive(async () => (await h.revisions()).length === 0 && (await h.pods()).length === 0);
+  });
 });
 
 describe('experimentPhase (pure)', () => {

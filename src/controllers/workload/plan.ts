@@ -125,6 +125,11 @@ function planDeletion(o: ObservedWorkload): WorkloadPlan {
     put(ops, r.key, { ...r.value, replicas: 0 });
     events.push({ namespace: o.ref.namespace, object, reason: 'ScalingReplicaSet', message: scaleMessage(r.value, r.value.replicas, 0) });
   }
+  // A Rollout's experiment pod groups go with it (their pods stop).
+  for (const r of o.experiments ?? []) {
+    guard(compare, r);
+    ops.push({ type: 'delete', key: r.key });
+  }
   if (ops.length > 0 || o.pods.length > 0) return { compare, ops, events };
   for (const item of [...o.revisions, ...o.history, ...(o.status ? [o.status] : [])]) {
     guard(compare, item);
