@@ -96,7 +96,7 @@ export const ERROR_CODES = {
   // agent: runtimes, probes, containers
   CAPSTAN_ERR_AGENT_RUNTIME: 'the container runtime (Docker or the process runtime) reported an error',
   CAPSTAN_ERR_AGENT_IMAGE_PULL: 'the image could not be pulled, or is not present with pull policy Never',
-  CAPSTAN_ERR_AGENT_CONTAINER_CONFIG: 'the container cannot be created from its spec (command, env reference, port)',
+  CAPSTAN_ERR_AGENT_CONTAINER_CONFIG: 'the container cannot be created from its spec (command, env reference, port, volume source or subPath)',
 
   // the CLI talking to a server
   CAPSTAN_ERR_CLIENT_UNREACHABLE: 'the Capstan server could not be reached',
