@@ -102,7 +102,7 @@ export function checkServiceAccount(o: Obj, report: Report): void {
   }
 }
 
-/** A Job's pods must say OnFailure or Never; Indexed completion is run as NonIndexed. */
+/** A Job's pods must say OnFailure or Never. */
 export function checkJobSpec(spec: Obj, path: FieldPath, report: Report): void {
   const where = (p: FieldPath) => [...path, ...p].map((s) => String(s)).join('.');
   const template = spec.template;
@@ -111,14 +111,6 @@ export function checkJobSpec(spec: Obj, path: FieldPath, report: Report): void {
     const rpPath = [...path, 'template', 'spec', 'restartPolicy'];
     if (rp === undefined) report('CAPSTAN_ERR_API_REQUIRED', `${where(['template', 'spec', 'restartPolicy'])} is required for a job: OnFailure or Never`, rpPath);
     else if (rp === 'Always') report('CAPSTAN_ERR_API_SCHEMA', `${where(['template', 'spec', 'restartPolicy'])} must be OnFailure or Never for a job, got "Always"`, rpPath);
-  }
-  if (spec.completionMode === 'Indexed') {
-    report(
-      'CAPSTAN_ERR_API_SCHEMA',
-      `${where(['completionMode'])} Indexed is not implemented: pods run as NonIndexed (no JOB_COMPLETION_INDEX)`,
-      [...path, 'completionMode'],
-      'warning',
-    );
   }
   if (typeof spec.parallelism === 'number' && typeof spec.completions === 'number' && spec.parallelism > spec.completions && spec.completions > 0) {
     // Kubernetes caps it silently; say so.

@@ -152,11 +152,11 @@ describe('Job', () => {
     expect(errors(missing)[0]).toMatchObject({ code: 'CAPSTAN_ERR_API_REQUIRED' });
   });
 
-  it('warns that Indexed completion runs as NonIndexed', () => {
+  it('accepts Indexed completion without a warning (the Job controller runs it)', () => {
     const r = one(JOB('  completionMode: Indexed\n'));
     expect(errors(r)).toEqual([]);
-    expect(warnings(r)[0]).toMatchObject({ line: 6, field: 'spec.completionMode' });
-    expect(warnings(r)[0]!.message).toContain('Indexed is not implemented');
+    expect(warnings(r)).toEqual([]);
+    expect(r.object?.object).toMatchObject({ spec: { completionMode: 'Indexed' } });
   });
 
   it('a negative backoffLimit is an error at its line', () => {

@@ -131,6 +131,22 @@ describe('planJob with completions and parallelism (pure)', () => {
     const one = planJob(run(5, 10), [], T0);
     expect(one.create).toHaveLength(5);
   });
+
+  it('Indexed: one pod per index with JOB_COMPLETION_INDEX and the annotation; a failed index runs again', () => {
+    const job: Job = { ...run(3, 2), spec: { ...run(3, 2).spec, completionMode: 'Indexed' } };
+    const first = planJob(job, [], T0);
+    expect(first.create.map((p) => p.metadata.annotations?.['batch.kubernetes.io/job-completion-index'])).toEqual(['0', '1']);
+    expect(first.create.map((p) => p.spec.containers[0]!.env)).toEqual([[{ name: 'JOB_COMPLETION_INDEX', value: '0' }], [{ name: 'JOB_COMPLETION_INDEX', value: '1' }]]);
+    const end = (p: Pod, phase: 'Succeeded' | 'Failed'): Pod => ({ ...p, spec: { ...p.spec, nodeName: 'n1' }, status: { phase, ready: false, terminatedAt: new Date(T0 + 1000).toISOString() } });
+    // Index 0 succeeds, index 1 fails: the next pods are for indexes 1 (again, after back-off) and 2.
+    const pods = [end(first.create[0]!, 'Succeeded'), end(first.create[1]!, 'Failed')];
+    const later = planJob({ ...job, status: first.status }, pods, T0 + 11_000);
+    expect(later.create.map((p) => p.metadata.annotations?.['batch.kubernetes.io/job-completion-index'])).toEqual(['1', '2']);
+    expect(later.status).toMatchObject({ succeeded: 1, failed: 1 });
+    // Two successes of the same index count once.
+    const twice = planJob({ ...job, status: first.status }, [end(first.create[0]!, 'Succeeded'), { ...end(first.create[0]!, 'Succeeded'), metadata: { ...first.create[0]!.metadata, name: 'j-9' } }], T0 + 2000);
+    expect(twice.status.succeeded).toBe(1);
+  });
 });
 
 describe('Job controller (Jobs from Git, virtual clock)', () => {
@@ -147,6 +163,15 @@ describe('Job controller (Jobs from Git, virtual clock)', () => {
     await h.runUntil(T0 + 120_000);
     expect(await h.pods()).toHaveLength(3);
     expect((await h.status())?.succeeded).toBe(3);
+  });
+
+  it('Indexed: completes with one succeeded pod per index 0, 1, 2', async () => {
+    const h = await setup(gitJob({ completions: 3, parallelism: 2, completionMode: 'Indexed' }));
+    await h.runUntil(T0 + 60_000);
+    expect(await h.status()).toMatchObject({ phase: 'Healthy', succeeded: 3 });
+    const pods = await h.pods();
+    expect(pods.map((p) => p.metadata.annotations?.['batch.kubernetes.io/job-completion-index']).sort()).toEqual(['0', '1', '2']);
+    expect(pods.every((p) => p.spec.containers[0]!.env?.some((e) => e.name === 'JOB_COMPLETION_INDEX'))).toBe(true);
   });
 
   it('retries failures with back-off 10s, 20s, then fails with BackoffLimitExceeded', async () => {

@@ -48,6 +48,8 @@ export interface Job {
     completions?: number;
     /** Pods run at once at most (default 1). */
     parallelism?: number;
+    /** Indexed: each index 0..completions-1 must succeed once; its pods carry the index. */
+    completionMode?: 'NonIndexed' | 'Indexed';
     backoffLimit: number;
     activeDeadlineSeconds?: number;
     template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
@@ -82,8 +84,25 @@ export function podFinished(p: Pod): boolean {
 }
 
 /** A job's pod for one attempt: the template with the job's labels, unbound (the scheduler binds it). */
-export function jobPod(job: Job, attempt: number, now: number): Pod {
-  const { nodeName: _bound, ...spec } = job.spec.template.spec;
+/** The pod annotation (and, as JOB_COMPLETION_INDEX, the env var) with an Indexed Job pod's index. */
+export const JOB_COMPLETION_INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';
+
+/** An Indexed Job pod's completion index, or undefined. */
+export function completionIndex(p: Pod): number | undefined {
+  const v = p.metadata.annotations?.[JOB_COMPLETION_INDEX_ANNOTATION];
+  const n = v === undefined ? Number.NaN : Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+export function jobPod(job: Job, attempt: number, now: number, index?: number): Pod {
+  const { nodeName: _bound, ...template } = job.spec.template.spec;
+  const withIndex = <C extends { env?: { name: string; value?: string }[] }>(c: C): C =>
+    index === undefined ? c : { ...c, env: [...(c.env ?? []).filter((e) => e.name !== 'JOB_COMPLETION_INDEX'), { name: 'JOB_COMPLETION_INDEX', value: String(index) }] };
+  const spec =
+    index === undefined
+      ? template
+      : { ...template, containers: template.containers.map(withIndex), ...(template.initContainers ? { initContainers: template.initContainers.map(withIndex) } : {}) };
+  const annotations = { ...(job.spec.template.metadata.annotations ?? {}), ...(index !== undefined ? { [JOB_COMPLETION_INDEX_ANNOTATION]: String(index) } : {}) };
   const name = `${job.metadata.name}-${attempt}`;
   return {
     metadata: {
@@ -94,7 +113,7 @@ export function jobPod(job: Job, attempt: number, now: number): Pod {
         [JOB_NAME_LABEL]: job.metadata.name,
         ...(job.metadata.owner.kind === 'CronJob' ? { [CRONJOB_NAME_LABEL]: job.metadata.owner.name } : {}),
       },
-      ...(job.spec.template.metadata.annotations ? { annotations: { ...job.spec.template.metadata.annotations } } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
       owner: { kind: 'Job', name: job.metadata.name, revision: job.metadata.templateHash },
       createdAt: iso(now),
     },
@@ -124,8 +143,17 @@ export function planJob(job: Job, pods: readonly Pod[], now: number): JobPlan {
   let failed = 0;
   let lastFailure: number | undefined;
   const active: Pod[] = [];
+  const indexed = job.spec.completionMode === 'Indexed';
+  const doneIndexes = new Set<number>();
   for (const p of pods) {
-    if (p.status.phase === 'Succeeded') succeeded++;
+    if (p.status.phase === 'Succeeded') {
+      const i = indexed ? completionIndex(p) : undefined;
+      if (i === undefined) succeeded++;
+      else if (!doneIndexes.has(i)) {
+        doneIndexes.add(i);
+        succeeded++;
+      }
+    }
     else if (p.status.phase === 'Failed') {
       failed++;
       const at = ms(p.status.terminatedAt) ?? ms(p.metadata.createdAt);
@@ -168,10 +196,13 @@ export function planJob(job: Job, pods: readonly Pod[], now: number): JobPlan {
         if (now >= retryAt) {
           const taken = new Set(pods.map((p) => p.metadata.name));
           let attempt = pods.length;
+          // Indexed: the lowest indexes neither succeeded nor running, one pod each.
+          const busy = new Set(active.map(completionIndex));
+          const free = indexed ? [...Array(completions).keys()].filter((i) => !doneIndexes.has(i) && !busy.has(i)) : [];
           for (let i = active.length; i < want; i++) {
             while (taken.has(`${job.metadata.name}-${attempt}`)) attempt++;
             taken.add(`${job.metadata.name}-${attempt}`);
-            plan.create.push(jobPod(job, attempt, now));
+            plan.create.push(jobPod(job, attempt, now, indexed ? free[i - active.length] : undefined));
           }
           next = { ...next, active: want };
         } else {

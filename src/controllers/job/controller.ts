@@ -84,6 +84,7 @@ function runSpec(job: JobObject): Job['spec'] {
   return {
     completions: job.spec.completions ?? 1,
     parallelism: job.spec.parallelism ?? 1,
+    ...(job.spec.completionMode === 'Indexed' ? { completionMode: 'Indexed' as const } : {}),
     backoffLimit: job.spec.backoffLimit ?? 6,
     ...(job.spec.activeDeadlineSeconds !== undefined ? { activeDeadlineSeconds: job.spec.activeDeadlineSeconds } : {}),
     template: {
