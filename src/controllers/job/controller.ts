@@ -1,9 +1,11 @@
 // The Job controller (batch/v1 Jobs from Git): one key per Job (`Job/<ns>/<name>`). A Job in
 // Git has one run at a time: a record at STORE_PREFIX.jobs + `<ns>/<name>` (owner kind Job)
 // and its pods, run by the same pure core as a CronJob's jobs (planJob). A finished run is not
-// run again; a change to the pod template in Git replaces the run (Kubernetes refuses such a
-// change; the run is stopped and a new one started). ttlSecondsAfterFinished removes the run
-// and its pods once it has passed; the status keeps the outcome so that it is not re-run.
+// run again. The sync refuses a commit that changes the pod template, completions or
+// completionMode (src/plan/immutable.ts, as Kubernetes does); should a desired record with a
+// different template reach the store anyway, the run is stopped and a new one started.
+// ttlSecondsAfterFinished removes the run and its pods once it has passed; the status (kept
+// while the Job is in Git) keeps the outcome and template hash, so the Job is not run again.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
