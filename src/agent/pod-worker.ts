@@ -124,7 +124,8 @@ export class PodWorker {
   private readonly warnedFields = new Set<string>();
   /** The pod's volumes once made; configMap, secret and downwardAPI ones are written again every volumeSyncMs. */
   private volumePlans: VolumePlan[] | undefined;
-  private volumesSyncedAt = 0;
+  /** When the volumes were last made or tried (a failed try waits volumeSyncMs too). */
+  private volumesSyncedAt: number | undefined;
   private warnedNoDataDir = false;
 
   constructor(
@@ -536,8 +537,8 @@ export class PodWorker {
     // Containers adopted after an agent restart: their volumes are followed from the first pass.
     const adopted = this.volumePlans === undefined && this.records.some((r) => r.handle !== undefined);
     if (this.volumePlans === undefined && !adopted) return;
-    if (!adopted && this.deps.clock.now() - this.volumesSyncedAt < (this.deps.volumeSyncMs ?? 10_000)) return;
-    if (!adopted && !this.volumePlans!.some((p) => p.kind === 'files')) return;
+    if (this.volumesSyncedAt !== undefined && this.deps.clock.now() - this.volumesSyncedAt < (this.deps.volumeSyncMs ?? 10_000)) return;
+    if (this.volumePlans !== undefined && !this.volumePlans.some((p) => p.kind === 'files')) return;
     try {
       await this.syncVolumes();
     } catch (err) {
