@@ -62,6 +62,10 @@ describe('Rollout spec.workloadRef', () => {
     expect(s?.revision).toBe(2);
     await h.drive(async () => (await h.status('web-rollout', 'Rollout'))?.phase === 'Healthy' && (await podsOf(h, 'Rollout')).every((p) => p.spec.containers[0]!.image === 'web:2'));
     expect(await podsOf(h, 'Deployment')).toHaveLength(0);
+
+    // The Rollout gone from Git: its scale record goes, the Deployment runs Git's 2 again.
+    await h.remove('Rollout', 'web-rollout');
+    await h.drive(async () => (await scaleRecord(h)) === undefined && (await podsOf(h, 'Deployment')).length === 2 && (await podsOf(h, 'Rollout')).length === 0);
   });
 
   it('progressively lowers the Deployment as Rollout pods become available; never leaves it', async () => {
@@ -79,7 +83,7 @@ describe('Rollout spec.workloadRef', () => {
     expect(seen[seen.length - 1]).toBe(0);
     expect([...seen].sort((a, b) => b - a)).toEqual(seen);
 
-    // scaleDown: never removes the record: the Deployment runs Git's count again.
+    // scaleDown: never removes the record: the Deployment runs Git's count again (as removing the Rollout does, below).
     await h.apply(rollout('never'), 'c3');
     await h.drive(async () => (await scaleRecord(h)) === undefined && (await podsOf(h, 'Deployment')).length === 3);
   });

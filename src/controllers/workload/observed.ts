@@ -2,7 +2,7 @@
 import { STORE_PREFIX, type HistoryEntry, type Pod, type Revision, type WorkloadStatus } from '../../api/cluster.js';
 import type { KV } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
-import { decodeScale, scaleKey, type ScaleRecord } from '../hpa/scale.js';
+import { SCALE_PREFIX, decodeScale, scaleKey, type ScaleRecord } from '../hpa/scale.js';
 import { observeProgressive, type ObservedProgressive, type ProgressiveStatusFields } from './progressive.js';
 import {
   decodeJson,
@@ -55,6 +55,8 @@ export interface ObservedWorkload {
    * it is missing) and its scale record, as read at the same revision.
    */
   workloadRef?: { name: string; desired?: DesiredRecord; scale?: Stored<ScaleRecord> };
+  /** A Rollout gone from Git: the Deployment scale records its workloadRef wrote, to remove. */
+  orphanScales?: Stored<ScaleRecord>[];
   /** A Rollout's experiment pod groups (revisions named `<rollout>-<template>`, `experimentOf` this Rollout). */
   experiments?: Stored<Revision>[];
 }
@@ -102,6 +104,13 @@ export async function observeWorkload(kv: KV, ref: WorkloadRef): Promise<Observe
     for (const item of exps.kvs) {
       const r = decodeJson<unknown>(item);
       if (isRevision(r) && r.metadata.experimentOf === ref.name) out.experiments.push({ key: item.key, value: r, modRevision: item.modRevision });
+    }
+  }
+  if (ref.kind === 'Rollout' && !out.desired) {
+    const recs = await kv.range(`${SCALE_PREFIX}Deployment/${ref.namespace}/`, { prefix: true, ...at });
+    for (const item of recs.kvs) {
+      const sc = decodeScale(item) as (ScaleRecord & { rollout?: string }) | undefined;
+      if (sc?.rollout === `${ref.namespace}/${ref.name}`) (out.orphanScales ??= []).push({ key: item.key, value: sc, modRevision: item.modRevision });
     }
   }
   const wref = (out.desired?.object as { spec?: { workloadRef?: { kind?: unknown; name?: unknown } } } | undefined)?.spec?.workloadRef;

@@ -125,8 +125,9 @@ function planDeletion(o: ObservedWorkload): WorkloadPlan {
     put(ops, r.key, { ...r.value, replicas: 0 });
     events.push({ namespace: o.ref.namespace, object, reason: 'ScalingReplicaSet', message: scaleMessage(r.value, r.value.replicas, 0) });
   }
-  // A Rollout's experiment pod groups go with it (their pods stop).
-  for (const r of o.experiments ?? []) {
+  // A Rollout's experiment pod groups go with it (their pods stop), and a referenced
+  // Deployment it scaled down runs Git's count again.
+  for (const r of [...(o.experiments ?? []), ...(o.orphanScales ?? [])]) {
     guard(compare, r);
     ops.push({ type: 'delete', key: r.key });
   }
