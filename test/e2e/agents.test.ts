@@ -53,7 +53,7 @@ async function nodeReady(node: string): Promise<boolean | undefined> {
 beforeAll(async () => {
   if (!built) return;
   dir = tempDataDir('capstan-e2e-agents-');
-  procs = new CapstanProcesses(dir);
+  procs = new CapstanProcesses(dir, 'agents e2e');
   git = await startGitServer();
   repo = createRepo(git, 'agents', {
     'config/keep.yaml': KEEP_CONFIGMAP,
@@ -81,7 +81,6 @@ afterAll(async () => {
   if (!built) return;
   // Agents first (their pods stay: cleanup kills them by folder), then the server.
   await procs.stopAll();
-  if (procs.hung.length > 0) console.warn(`[agents e2e] did not stop on SIGTERM within 10 s: ${procs.hung.join(', ')}`);
   await cleanupCluster(undefined, dir);
   await git?.stop();
 });

@@ -3,11 +3,11 @@
 // generated ConfigMap, a StatefulSet with a claim per pod behind a headless Service, a
 // DaemonSet on both nodes, and an Ingress with two hosts over TLS from kubernetes.io/tls Secrets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import type tls from 'node:tls';
 import { join } from 'node:path';
+import { haveOpenssl, selfSigned } from '../helpers/tls.js';
 import { startGitServer, freePort, type GitServer } from '../helpers/git-server.js';
 import { createRepo, pushCommit, type TestRepo } from '../helpers/git.js';
 import { runCli } from '../helpers/cli.js';
@@ -16,14 +16,6 @@ import { BUILT, CapstanProcesses } from '../helpers/spawn.js';
 
 const NODES = ['node-a', 'node-b'];
 const HOSTS = ['shop.capstan.test', 'db.capstan.test'];
-const haveOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const runnable = BUILT && haveOpenssl;
 if (!runnable) console.warn('[manifests e2e skipped] needs dist/ (`npm run build`) and openssl');
 
@@ -169,13 +161,6 @@ function repoFiles(): Record<string, string> {
   return files;
 }
 
-function selfSigned(host: string): { crt: string; key: string } {
-  const k = join(dir, `${host}.key`);
-  const c = join(dir, `${host}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', k, '-out', c, '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { stdio: 'ignore' });
-  return { crt: readFileSync(c, 'utf8'), key: readFileSync(k, 'utf8') };
-}
-
 /** GET https://host/ through the Ingress port with SNI `host`, trusting only that host's certificate. */
 function httpsGet(host: string): Promise<{ cn: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -209,8 +194,8 @@ const readyPods = async (prefix: string) => (await get<PodRow>('pods')).filter((
 beforeAll(async () => {
   if (!runnable) return;
   dir = tempDataDir('capstan-e2e-manifests-');
-  procs = new CapstanProcesses(dir);
-  for (const host of HOSTS) certs.set(host, selfSigned(host));
+  procs = new CapstanProcesses(dir, 'manifests e2e');
+  for (const host of HOSTS) certs.set(host, selfSigned(dir, host));
   git = await startGitServer();
   repo = createRepo(git, 'team', { 'README.md': '# team deploy repo\n' });
   const port = await freePort();
@@ -242,7 +227,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!runnable) return;
   await procs.stopAll();
-  if (procs.hung.length > 0) console.warn(`[manifests e2e] did not stop on SIGTERM within 10 s: ${procs.hung.join(', ')}`);
   await cleanupCluster(undefined, dir);
   await git?.stop();
 });

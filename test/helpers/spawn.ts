@@ -13,7 +13,11 @@ export class CapstanProcesses {
   /** Children that ignored SIGTERM and were killed. */
   readonly hung: string[] = [];
 
-  constructor(private readonly dir: string) {}
+  /** `label` names the test in the warning about children that ignored SIGTERM. */
+  constructor(
+    private readonly dir: string,
+    private readonly label = 'e2e',
+  ) {}
 
   names(): string[] {
     return [...this.children.keys()];
@@ -57,5 +61,6 @@ export class CapstanProcesses {
   async stopAll(last = 'server'): Promise<void> {
     for (const name of this.names().filter((n) => n !== last)) await this.stop(name);
     await this.stop(last);
+    if (this.hung.length > 0) console.warn(`[${this.label}] did not stop on SIGTERM within 10 s: ${this.hung.join(', ')}`);
   }
 }

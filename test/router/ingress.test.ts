@@ -1,8 +1,7 @@
 // The Ingress listener and node ports against the embedded store and real backends on
 // 127.0.0.1: host and path rules, wildcard hosts, Exact vs Prefix, the default backend,
 // exact canary weights through an Ingress, HTTPS with SNI from kubernetes.io/tls Secrets.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { STORE_PREFIX } from '../../src/api/cluster.js';
 import { silentLogger } from '../../src/common/index.js';
 import { allocateNodePorts, IngressTable, Router, type RouterEvent } from '../../src/router/index.js';
 import { openEmbeddedStore, type KV } from '../../src/store/index.js';
+import { haveOpenssl, selfSigned } from '../helpers/tls.js';
 import { backend, get, pod, putPod, putPolicy, until, type Backend } from './fixtures.js';
 
 let kv: KV;
@@ -199,22 +199,6 @@ describe('NodePort and headless Services', () => {
     expect(view).toMatchObject({ clusterIP: 'None', address: [], endpoints: [`127.0.0.1:${b.port}`] });
   });
 });
-
-const haveOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function selfSigned(dir: string, host: string): { crt: string; key: string } {
-  const k = join(dir, `${host}.key`);
-  const c = join(dir, `${host}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', k, '-out', c, '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { stdio: 'ignore' });
-  return { crt: readFileSync(c, 'utf8'), key: readFileSync(k, 'utf8') };
-}
 
 function tlsSecret(name: string, pair: { crt: string; key: string }) {
   return { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name }, data: { 'tls.crt': Buffer.from(pair.crt).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') } };
