@@ -182,14 +182,7 @@ export function checkHorizontalPodAutoscaler(o: Obj, report: Report): void {
           return;
         }
         const name = isObj(p.metric) ? p.metric.name : undefined;
-        if (typeof name === 'string' && REQUESTS_PER_SECOND_METRICS.includes(name)) {
-          report(
-            'CAPSTAN_ERR_API_SCHEMA',
-            `${where}.pods.metric.name "${name}": the router does not report per-pod request rates yet, so this metric gets no value (Resource metrics cpu and memory work)`,
-            [...at, 'pods', 'metric', 'name'],
-            'warning',
-          );
-        } else if (typeof name === 'string') {
+        if (typeof name === 'string' && !REQUESTS_PER_SECOND_METRICS.includes(name)) {
           report(
             'CAPSTAN_ERR_API_SCHEMA',
             `${where}.pods.metric.name "${name}" is not a metric Capstan has: it knows ${REQUESTS_PER_SECOND_METRICS.join(', ')} (requests per second per pod, from the router); this metric gets no value`,

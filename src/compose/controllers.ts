@@ -18,7 +18,7 @@ import {
   type LeaderElectorOptions,
 } from '../controllers/index.js';
 import { daemonSetController } from '../controllers/daemonset/index.js';
-import { hpaController, storeMetricsSource, type PodsMetricsProvider } from '../controllers/hpa/index.js';
+import { hpaController, routerRequestRates, storeMetricsSource, type PodsMetricsProvider } from '../controllers/hpa/index.js';
 import { CLAIMS_PREFIX, statefulSetController } from '../controllers/statefulset/index.js';
 import { claimsController } from '../controllers/volumes/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
@@ -91,12 +91,14 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   // StatefulSets and DaemonSets make their own pods (owner kind StatefulSet / DaemonSet);
   // PersistentVolumeClaims from Git become claim records the scheduler binds to nodes.
   const apps = [statefulSetController({ kv, logger, registry }), daemonSetController({ kv, logger, registry }), claimsController({ kv, logger, registry })];
-  // Autoscalers read the pods' usage the agents send with their heartbeats (on the node records).
+  // Autoscalers read the pods' usage the agents send with their heartbeats (on the node records)
+  // and, for Pods metrics, the requests per second the router counts per revision.
+  const podsMetrics = options.podsMetrics ?? (options.stats ? routerRequestRates(kv, options.stats) : undefined);
   const hpa = hpaController({
     kv,
     logger,
     registry,
-    metrics: storeMetricsSource({ kv, ...(options.podsMetrics ? { podsMetrics: options.podsMetrics } : {}) }),
+    metrics: storeMetricsSource({ kv, ...(podsMetrics ? { podsMetrics } : {}) }),
     ...(options.hpaSyncPeriodSeconds !== undefined ? { periodMs: options.hpaSyncPeriodSeconds * 1000 } : {}),
   });
   apps.push(hpa);

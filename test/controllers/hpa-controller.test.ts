@@ -141,3 +141,30 @@ describe('storeMetricsSource', () => {
     }
   });
 });
+
+describe('routerRequestRates', () => {
+  it('splits each revision’s request rate over its ready pods behind the Service', async () => {
+    const { openEmbeddedStore } = await import('../../src/store/index.js');
+    const { routerRequestRates } = await import('../../src/controllers/hpa/index.js');
+    const kv = await openEmbeddedStore();
+    try {
+      await kv.put(`${STORE_PREFIX.desired}Service/default/web`, JSON.stringify({ object: { kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' } } } }));
+      const pod = (name: string, revision: string, ready = true, app = 'web') =>
+        ({ metadata: { name, labels: { app }, owner: { kind: 'Deployment', name: 'web', revision } }, spec: {}, status: { ready } }) as unknown as Pod;
+      const seen: string[] = [];
+      const rates = routerRequestRates(kv, (service, revision, window) => {
+        seen.push(`${service} ${revision} ${window}`);
+        return revision === 'r1' ? { requests: 600 } : undefined;
+      });
+      const out = await rates('default', [pod('a', 'r1'), pod('b', 'r1'), pod('c', 'r2'), pod('d', 'r1', false), pod('e', 'r1', true, 'other')]);
+      expect(out.get('a')).toEqual({ http_requests_per_second: 10, requests_per_second: 10, capstan_requests_per_second: 10 });
+      expect(out.get('b')?.http_requests_per_second).toBe(10);
+      expect(out.get('c')?.http_requests_per_second).toBe(0);
+      expect(out.has('d')).toBe(false);
+      expect(out.has('e')).toBe(false);
+      expect(seen.sort()).toEqual(['default/web r1 30', 'default/web r2 30']);
+    } finally {
+      await kv.close();
+    }
+  });
+});

@@ -5,5 +5,5 @@ export { hpaController, hpaReconciler, hpaKeyOf, hpaStatusKey, toHpaPod, HPA_KIN
 export type { HpaControllerOptions, HpaReconcilerOptions, HpaStatus, MetricsSource, PodUsage } from './controller.js';
 export { SCALE_PREFIX, scaleKey, readScale, decodeScale, scaleTargetKey } from './scale.js';
 export type { ScaleRecord } from './scale.js';
-export { storeMetricsSource, NODE_METRICS_FIELD } from './metrics.js';
-export type { NodeMetricsRecord, PodsMetricsProvider, StoreMetricsSourceOptions } from './metrics.js';
+export { storeMetricsSource, routerRequestRates, NODE_METRICS_FIELD } from './metrics.js';
+export type { NodeMetricsRecord, PodsMetricsProvider, StoreMetricsSourceOptions, RevisionRequests } from './metrics.js';

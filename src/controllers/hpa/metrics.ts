@@ -73,3 +73,55 @@ export function storeMetricsSource(options: StoreMetricsSourceOptions): MetricsS
     },
   };
 }
+
+/** The router's request count of one Service's revision over a window, or undefined when it has seen none. */
+export type RevisionRequests = (service: string, revision: string, windowSeconds: number) => { requests: number } | undefined;
+
+/** The Pods metric names a request rate is served under (see api/hpa.ts). */
+const RATE_NAMES = ['http_requests_per_second', 'requests_per_second', 'capstan_requests_per_second'] as const;
+
+function selects(selector: unknown, labels: Record<string, string>): boolean {
+  if (typeof selector !== 'object' || selector === null) return false;
+  const entries = Object.entries(selector as Record<string, unknown>);
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/**
+ * Requests per second per pod from the router: for each Service selecting the pods, each
+ * revision's request count over the window divided by the window and by that revision's
+ * ready pods (the router spreads a revision's share evenly over its endpoints). A ready pod
+ * behind a Service that saw no traffic gets 0.
+ */
+export function routerRequestRates(kv: KV, requests: RevisionRequests, windowSeconds = 30): PodsMetricsProvider {
+  return async (namespace, pods) => {
+    const out = new Map<string, Record<string, number>>();
+    const ready = pods.filter((p) => p.status.ready && p.metadata.deletionRequestedAt === undefined);
+    if (ready.length === 0) return out;
+    const services = await kv.range(`${STORE_PREFIX.desired}Service/${namespace}/`, { prefix: true });
+    const rate = new Map<string, number>();
+    for (const item of services.kvs) {
+      let svc: { object?: { metadata?: { name?: string }; spec?: { selector?: unknown } } };
+      try {
+        svc = JSON.parse(decoder.decode(item.value)) as typeof svc;
+      } catch {
+        continue;
+      }
+      const name = svc.object?.metadata?.name;
+      const selector = svc.object?.spec?.selector;
+      if (typeof name !== 'string') continue;
+      const byRevision = new Map<string, Pod[]>();
+      for (const p of ready) {
+        if (!selects(selector, p.metadata.labels ?? {})) continue;
+        const group = byRevision.get(p.metadata.owner.revision) ?? [];
+        group.push(p);
+        byRevision.set(p.metadata.owner.revision, group);
+      }
+      for (const [revision, group] of byRevision) {
+        const count = requests(`${namespace}/${name}`, revision, windowSeconds)?.requests ?? 0;
+        for (const p of group) rate.set(p.metadata.name, (rate.get(p.metadata.name) ?? 0) + count / windowSeconds / group.length);
+      }
+    }
+    for (const [pod, r] of rate) out.set(pod, Object.fromEntries(RATE_NAMES.map((n) => [n, r])));
+    return out;
+  };
+}
