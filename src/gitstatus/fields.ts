@@ -85,16 +85,22 @@ function settled(phase: string | undefined): boolean {
   return phase === 'Healthy' || phase === 'Degraded';
 }
 
+/** Phases that end a rollout (or say it will not move on its own): the ones worth a commit. */
+function outcome(phase: string | undefined): boolean {
+  return settled(phase) || phase === 'Suspended';
+}
+
 /**
- * Whether going from `current` (what the file holds) to `next` is a meaningful transition:
- * phase, revision or synced commit changed, or ready/message changed while the phase is
- * settled (Healthy or Degraded). Pod-by-pod progress during a rollout is not.
+ * Whether going from `current` (what the file holds) to `next` is worth a commit: one per
+ * rollout outcome. The rollout's steps, pauses and weights on the way (Progressing, Paused)
+ * live in the API and `capstan status`, not in Git, so a canary of five steps is one commit,
+ * not five. An outcome is written when its phase, revision, synced commit, ready count or
+ * message differs from what the file holds.
  */
 export function isMeaningfulChange(current: Record<string, string | undefined>, next: StatusAnnotations): boolean {
   const A = STATUS_ANNOTATIONS;
-  for (const k of [A.phase, A.revision, A.syncedCommit]) if ((current[k] ?? undefined) !== next[k]) return true;
-  if (settled(next[A.phase]) && (current[A.ready] !== next[A.ready] || current[A.message] !== next[A.message])) return true;
-  return false;
+  if (!outcome(next[A.phase])) return false;
+  return [A.phase, A.revision, A.syncedCommit, A.ready, A.message].some((k) => (current[k] ?? undefined) !== next[k]);
 }
 
 /** Whether the file already holds exactly `next` (nothing to write). */

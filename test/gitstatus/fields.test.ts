@@ -28,7 +28,7 @@ describe('status annotations', () => {
     expect(sanitizeMessage('x'.repeat(500))).toHaveLength(200);
   });
 
-  it('counts phase, revision and commit changes, and ready only once settled', () => {
+  it('commits outcomes only: phase, revision, commit or ready of a settled rollout; nothing on the way', () => {
     const healthy = statusAnnotations(st());
     expect(isMeaningfulChange(healthy, statusAnnotations(st()))).toBe(false);
     expect(isMeaningfulChange(healthy, statusAnnotations(st({ revision: 5 })))).toBe(true);
@@ -36,7 +36,13 @@ describe('status annotations', () => {
     expect(isMeaningfulChange(healthy, statusAnnotations(st({ readyReplicas: 2 })))).toBe(true);
     const progressing = statusAnnotations(st({ phase: 'Progressing', readyReplicas: 1 }));
     expect(isMeaningfulChange(progressing, statusAnnotations(st({ phase: 'Progressing', readyReplicas: 2 })))).toBe(false);
-    expect(isMeaningfulChange({}, progressing)).toBe(true);
+    // Steps and pauses of a rollout are not outcomes: Git keeps the last outcome until the next.
+    expect(isMeaningfulChange(healthy, progressing)).toBe(false);
+    expect(isMeaningfulChange({}, progressing)).toBe(false);
+    expect(isMeaningfulChange(healthy, statusAnnotations(st({ phase: 'Paused', revision: 5 })))).toBe(false);
+    expect(isMeaningfulChange(progressing, statusAnnotations(st({ revision: 5 })))).toBe(true);
+    expect(isMeaningfulChange(healthy, statusAnnotations(st({ phase: 'Degraded', message: 'probe failed' })))).toBe(true);
+    expect(isMeaningfulChange({}, healthy)).toBe(true);
   });
 
   it('reports a release as its worst workload, ready summed', () => {

@@ -61,14 +61,14 @@ describe('StatusWriter on local repositories', () => {
     writer = new StatusWriter({ kv, repo: bare, dataDir, logger: silentLogger(), intervalMs: 60_000, settleMs: 60_000 });
     await writer.start();
     await kv.put(`${STORE_PREFIX.status}Deployment/default/api`, JSON.stringify(st('api')));
-    await kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(st('web', { phase: 'Progressing', readyReplicas: 1, revision: 2 })));
+    await kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(st('web', { phase: 'Degraded', readyReplicas: 1, revision: 2 })));
     await seen(writer);
     const r = await writer.flush();
     expect(r.written).toEqual(['ChartRelease/default/shop']);
     expect(git(bare, 'rev-parse', 'main')).toBe(r.commit);
     expect(git(bare, 'log', '-1', '--format=%P', 'main')).toBe(before);
     expect(git(bare, 'show', 'main:apps/shop.yaml')).toBe(
-      'apiVersion: capstan.dev/v1\nkind: ChartRelease\nmetadata:\n  name: shop # the shop\n  annotations:\n    capstan.dev/phase: "Progressing"\n    capstan.dev/revision: "api=1,web=2"\n    capstan.dev/synced-commit: "c1"\n    capstan.dev/ready: "3/4"\nspec:\n  chart: web',
+      'apiVersion: capstan.dev/v1\nkind: ChartRelease\nmetadata:\n  name: shop # the shop\n  annotations:\n    capstan.dev/phase: "Degraded"\n    capstan.dev/revision: "api=1,web=2"\n    capstan.dev/synced-commit: "c1"\n    capstan.dev/ready: "3/4"\nspec:\n  chart: web',
     );
     // Written already: flushing the same state again commits nothing.
     await kv.put(`${STORE_PREFIX.status}Deployment/default/api`, JSON.stringify(st('api')));

@@ -22,7 +22,7 @@ describe('StatusWriter (status branch, credentials)', () => {
 
     // main moves on: the next status commit merges it and keeps the earlier annotations.
     const next = pushCommit(f.repo, { 'apps/other.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata: {}\n' });
-    await f.kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(status({ revision: 5, phase: 'Progressing', readyReplicas: 1 })));
+    await f.kv.put(`${STORE_PREFIX.status}Deployment/default/web`, JSON.stringify(status({ revision: 5, phase: 'Healthy' })));
     await until(async () => (f.writer!.pendingIds().length > 0 ? true : undefined), 'the status to be seen');
     const second = await f.writer!.flush();
     expect(f.bareGit('rev-parse', 'main')).toBe(next);
