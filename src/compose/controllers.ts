@@ -18,7 +18,7 @@ import {
   type LeaderElectorOptions,
 } from '../controllers/index.js';
 import { daemonSetController } from '../controllers/daemonset/index.js';
-import { hpaController, routerRequestRates, storeMetricsSource, type PodsMetricsProvider } from '../controllers/hpa/index.js';
+import { SCALE_PREFIX, hpaController, routerRequestRates, storeMetricsSource, type PodsMetricsProvider } from '../controllers/hpa/index.js';
 import { CLAIMS_PREFIX, statefulSetController } from '../controllers/statefulset/index.js';
 import { claimsController } from '../controllers/volumes/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
@@ -62,6 +62,7 @@ export const CACHED_PREFIXES: readonly string[] = [
   STORE_PREFIX.traffic,
   OVERRIDES_PREFIX,
   CLAIMS_PREFIX,
+  SCALE_PREFIX,
 ];
 
 export async function startControllers(options: ControllersOptions): Promise<RunningControllers> {
