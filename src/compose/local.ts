@@ -1,9 +1,9 @@
 // `capstan up`: the control plane and one node agent in one process, on the embedded defaults.
 
 import { cpus, hostname, totalmem } from 'node:os';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { NodeAgent, pickRuntime } from '../agent/index.js';
+import { NodeAgent, ProcessRuntime, pickRuntime } from '../agent/index.js';
 import { createToken, lookupToken } from '../server/index.js';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 
@@ -50,6 +50,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const stateDir = resolve(options.dataDir, 'agent');
     const logger = options.logger.child({ component: 'agent', node: nodeName });
     const { driver: runtime, summary: runtimeSummary } = await pickRuntime({ runtime: options.runtime ?? 'auto', name: nodeName, stateDir }, logger);
+    // Pods of the process runtime run as another user (nobody when Capstan is root) and reach
+    // their volumes by absolute path under <data-dir>/agent: the data dir (0700 otherwise) must
+    // let them pass through. Listing it stays refused, and its files keep their own modes.
+    if (runtime instanceof ProcessRuntime && runtime.user !== undefined) await chmod(options.dataDir, 0o711);
     const token = await agentToken(plane, nodeName, stateDir);
     const agent = new NodeAgent({
       server: plane.url,

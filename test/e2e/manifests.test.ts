@@ -3,7 +3,7 @@
 // generated ConfigMap, a StatefulSet with a claim per pod behind a headless Service, a
 // DaemonSet on both nodes, and an Ingress with two hosts over TLS from kubernetes.io/tls Secrets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import type tls from 'node:tls';
 import { join } from 'node:path';
@@ -28,21 +28,21 @@ let procs: CapstanProcesses;
 let httpsPort: number;
 const certs = new Map<string, { crt: string; key: string }>();
 
-/** A process that serves `reply` (a JS expression) on $PORT. */
-function server(reply: string): string {
+/** A process that runs `setup`, then serves `reply` (a JS expression) on $PORT. */
+function server(reply: string, setup = ''): string {
   return JSON.stringify([
     process.execPath,
     '-e',
-    `const http=require('http');http.createServer((q,s)=>s.end(String(${reply}))).listen(Number(process.env.PORT),'127.0.0.1');process.on('SIGTERM',()=>process.exit(0));`,
+    `${setup}const http=require('http');http.createServer((q,s)=>s.end(String(${reply}))).listen(Number(process.env.PORT),'127.0.0.1');process.on('SIGTERM',()=>process.exit(0));`,
   ]);
 }
 
-function container(reply: string, extra: string[] = []): string[] {
+function container(reply: string, extra: string[] = [], setup = ''): string[] {
   return [
     '      containers:',
     '        - name: main',
     '          image: node:20',
-    `          command: ${server(reply)}`,
+    `          command: ${server(reply, setup)}`,
     ...extra,
     '          ports:',
     '            - name: http',
@@ -107,7 +107,12 @@ function repoFiles(): Record<string, string> {
       '    metadata: { labels: { app: db } }',
       '    spec:',
       '      terminationGracePeriodSeconds: 2',
-      ...container("'db:'+require('os').hostname()"),
+      // The first start writes an id into the claim's volume; every later start serves that same id.
+      ...container(
+        "'db:'+require('fs').readFileSync(process.env.CAPSTAN_VOLUME_DATA+'/id','utf8')",
+        ['          volumeMounts:', '            - { name: data, mountPath: /var/lib/db }'],
+        "const f=process.env.CAPSTAN_VOLUME_DATA+'/id';if(!require('fs').existsSync(f))require('fs').writeFileSync(f,String(Math.random()).slice(2));",
+      ),
       '  volumeClaimTemplates:',
       '    - metadata: { name: data }',
       '      spec:',
@@ -194,6 +199,9 @@ const readyPods = async (prefix: string) => (await get<PodRow>('pods')).filter((
 beforeAll(async () => {
   if (!runnable) return;
   dir = tempDataDir('capstan-e2e-manifests-');
+  // Pods run as another user (nobody, when the tests run as root) and reach their claims by
+  // absolute path below here, as `capstan up` lets them through its data dir.
+  chmodSync(dir, 0o711);
   procs = new CapstanProcesses(dir, 'manifests e2e');
   for (const host of HOSTS) certs.set(host, selfSigned(dir, host));
   git = await startGitServer();
@@ -252,6 +260,13 @@ describe.skipIf(!runnable)('a team repository in upstream styles on two agents',
     expect(db.map((p) => p.name).sort()).toEqual(['db-0', 'db-1']);
     const sts = await get<{ name: string; readyReplicas: number; phase: string }>('sts');
     expect(sts.find((s) => s.name === 'db')).toMatchObject({ readyReplicas: 2, phase: 'Healthy' });
+    // Each ordinal's claim is bound to the node its pod runs on, and its data is a folder there.
+    const claims = await get<{ name: string; status: string; node: string | null }>('pvc');
+    for (const pod of db) {
+      const claim = claims.find((c) => c.name === `data-${pod.name}`);
+      expect(claim, JSON.stringify(claims)).toMatchObject({ status: 'Bound', node: pod.node });
+      expect(readFileSync(join(dir, pod.node!, 'volumes', 'default', `data-${pod.name}`, 'id'), 'utf8')).toMatch(/^\d+$/);
+    }
   });
 
   it('runs one DaemonSet pod on each node', async () => {
