@@ -1,9 +1,10 @@
 // A team's repository in the upstream styles, run by `capstan server` and two `capstan agent`s
 // spawned from the built binary (process runtime): a kustomize overlay over a base with a
 // generated ConfigMap, a StatefulSet with a claim per pod behind a headless Service, a
-// DaemonSet on both nodes, and an Ingress with two hosts over TLS from kubernetes.io/tls Secrets.
+// DaemonSet on both nodes, an Ingress with two hosts over TLS from kubernetes.io/tls Secrets, and
+// a HorizontalPodAutoscaler taking a Deployment 1 → 4 → 1 as generated CPU load comes and goes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type tls from 'node:tls';
 import { join } from 'node:path';
@@ -132,6 +133,39 @@ function repoFiles(): Record<string, string> {
       '      terminationGracePeriodSeconds: 2',
       ...container("'logger'"),
     ),
+    // Busy while the flag file exists: about 10% of a core each against a request of 20m.
+    'hpa/busy.yaml': lines(
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: { name: busy }',
+      'spec:',
+      '  replicas: 1',
+      '  selector: { matchLabels: { app: busy } }',
+      '  template:',
+      '    metadata: { labels: { app: busy } }',
+      '    spec:',
+      '      terminationGracePeriodSeconds: 1',
+      '      containers:',
+      '        - name: main',
+      '          image: node:20',
+      `          command: ${JSON.stringify([process.execPath, '-e', `const fs=require('fs');const flag=${JSON.stringify(flagFile())};setInterval(()=>{if(!fs.existsSync(flag))return;const end=Date.now()+10;while(Date.now()<end){}},100);process.on('SIGTERM',()=>process.exit(0));`])}`,
+      '          resources: { requests: { cpu: 20m } }',
+      '---',
+      'apiVersion: autoscaling/v2',
+      'kind: HorizontalPodAutoscaler',
+      'metadata: { name: busy }',
+      'spec:',
+      '  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: busy }',
+      '  minReplicas: 1',
+      '  maxReplicas: 4',
+      '  metrics:',
+      '    - type: Resource',
+      '      resource: { name: cpu, target: { type: Utilization, averageUtilization: 50 } }',
+      '  behavior:',
+      '    scaleDown:',
+      '      stabilizationWindowSeconds: 5',
+      '      policies: [{ type: Percent, value: 100, periodSeconds: 1 }]',
+    ),
     'ingress/ingress.yaml': lines(
       'apiVersion: networking.k8s.io/v1',
       'kind: Ingress',
@@ -181,6 +215,11 @@ function httpsGet(host: string): Promise<{ cn: string; body: string }> {
   });
 }
 
+/** Where the busy pods look for their load switch. */
+function flagFile(): string {
+  return join(dir, 'load-on');
+}
+
 interface PodRow {
   name: string;
   node: string | null;
@@ -212,7 +251,7 @@ beforeAll(async () => {
   mkdirSync(serverDir);
   await procs.start(
     'server',
-    ['server', '--source', repo.url, '--data-dir', serverDir, '--port', String(port), '--sync-schedule', NEVER, '--ingress-port', String(await freePort()), '--ingress-https-port', String(httpsPort), '--no-status-write'],
+    ['server', '--source', repo.url, '--data-dir', serverDir, '--port', String(port), '--sync-schedule', NEVER, '--ingress-port', String(await freePort()), '--ingress-https-port', String(httpsPort), '--no-status-write', '--hpa-sync-period', '1'],
     /Capstan server: http/,
   );
   url = `http://127.0.0.1:${port}`;
@@ -293,6 +332,25 @@ describe.skipIf(!runnable)('a team repository in upstream styles on two agents',
         req.end();
       }),
     ).rejects.toThrow();
+  });
+
+  it('scales busy 1 → 4 under load and back to 1 without it; Git still says 1 and plan shows no drift', async () => {
+    const busy = async () => (await get<PodRow>('pods')).filter((p) => p.name.startsWith('busy-') && p.phase !== 'Succeeded' && p.phase !== 'Failed');
+    await waitFor(async () => ((await busy()).filter((p) => p.ready).length === 1 ? true : undefined), 30_000, 'one busy pod');
+    writeFileSync(flagFile(), 'on');
+    await waitFor(async () => ((await busy()).filter((p) => p.ready).length === 4 ? true : undefined), 60_000, 'four busy pods under load');
+    const events = await get<{ reason: string; object: string; message: string }>('events');
+    expect(events.filter((e) => e.reason === 'SuccessfulRescale').map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^New size: 4; reason: cpu resource utilization/)]));
+    // The count lives in the scale record: Git's replicas: 1 is no drift.
+    const plan = await runCli(['plan', repo.url, '--server', url, '--token', adminToken, '-o', 'json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    const changes = (JSON.parse(plan.stdout) as { changes: { kind: string; name: string }[] }).changes;
+    expect(changes.filter((c) => c.name === 'busy')).toEqual([]);
+
+    rmSync(flagFile());
+    await waitFor(async () => ((await busy()).length === 1 ? true : undefined), 60_000, 'one busy pod without load');
+    const after = await get<{ reason: string; message: string }>('events');
+    expect(after.filter((e) => e.reason === 'SuccessfulRescale').map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^New size: 1; reason: All metrics below target/)]));
   });
 
   it('makes a refused commit visible: get sources, the status top line, an event and the server console', async () => {
