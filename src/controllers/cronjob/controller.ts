@@ -164,7 +164,7 @@ export class Writes {
 }
 
 /** Status fields compared to decide whether to write (observedAt alone never causes a write). */
-function sameStatus(a: CronJobStatus | undefined, b: CronJobStatus): boolean {
+export function sameStatus<T extends { observedAt?: string }>(a: T | undefined, b: T): boolean {
   if (!a) return false;
   const { observedAt: _a, ...ra } = a;
   const { observedAt: _b, ...rb } = b;

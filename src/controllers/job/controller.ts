@@ -13,7 +13,7 @@ import type { JobObject } from '../../api/kinds-core.js';
 import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
-import { applyJobPlan, isPod, jobKey, planJob, Writes, type Job, type JobPlan } from '../cronjob/index.js';
+import { applyJobPlan, isPod, jobKey, planJob, sameStatus, Writes, type Job, type JobPlan } from '../cronjob/index.js';
 import { EventRecorder, type EventInput } from '../events.js';
 import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
@@ -163,13 +163,6 @@ function statusOf(ref: { namespace: string; name: string }, run: Job, desired: D
     templateHash: run.metadata.templateHash,
     ...extra,
   };
-}
-
-function sameStatus(a: JobWorkloadStatus | undefined, b: JobWorkloadStatus): boolean {
-  if (!a) return false;
-  const { observedAt: _a, ...ra } = a;
-  const { observedAt: _b, ...rb } = b;
-  return JSON.stringify(ra) === JSON.stringify(rb);
 }
 
 export interface JobReconcilerOptions {
