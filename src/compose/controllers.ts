@@ -12,6 +12,7 @@ import {
   createWorkloadControllers,
   cronJobController,
   jobController,
+  barePodController,
   nodeLifecycleController,
   schedulingController,
   watchSource,
@@ -104,7 +105,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   });
   apps.push(hpa);
   const manager = new ControllerManager({
-    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry })],
+    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry }), barePodController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });
