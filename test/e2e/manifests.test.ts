@@ -334,7 +334,7 @@ describe.skipIf(!runnable)('a team repository in upstream styles on two agents',
     ).rejects.toThrow();
   });
 
-  it('scales busy 1 → 4 under load and back to 1 without it; Git still says 1 and plan shows no drift', async () => {
+  it('scales busy 1 → 4 under load and back to 1 without it; Git still says 1 and plan shows no drift', { timeout: 180_000 }, async () => {
     const busy = async () => (await get<PodRow>('pods')).filter((p) => p.name.startsWith('busy-') && p.phase !== 'Succeeded' && p.phase !== 'Failed');
     await waitFor(async () => ((await busy()).filter((p) => p.ready).length === 1 ? true : undefined), 30_000, 'one busy pod');
     writeFileSync(flagFile(), 'on');
