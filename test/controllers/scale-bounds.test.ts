@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 describe('bounded scale-up and cleanup', () => {
-  it('5,000 replicas up, then removed from Git: back to 0 pods in transactions of bounded size', { timeout: 240_000 }, async () => {
+  it('5,000 replicas up, then removed from Git: back to 0 pods in transactions of bounded size', { timeout: 420_000 }, async () => {
     h = await harness({ kubelet: { readyAfterMs: 1000 } });
     // Every transaction the controllers write is measured at the store's door.
     let largest = 0;
