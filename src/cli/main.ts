@@ -295,6 +295,14 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .addHelpText('after', '\nExamples:\n  $ capstan describe deploy web\n  $ capstan describe pod/web-6f9c-x2k4z\n  $ capstan describe node node-1 -o json')
     .action(async (kind: string, name: string | undefined, opts) => (await import('./commands/describe.js')).runDescribe(io, kind, name, opts));
 
+  withConnection(program.command('top'))
+    .description("cpu and memory the agents measured for each pod (Docker stats or /proc), or per node the pods' sum against capacity")
+    .argument('<what>', 'pods or nodes')
+    .option('-n, --namespace <ns>', 'only this namespace (pods; default: all)')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nMeasured by each agent before every heartbeat; a pod shows <measuring> until it has two samples.\n\nExamples:\n  $ capstan top pods\n  $ capstan top nodes -o json')
+    .action(async (what: string, opts) => (await import('./commands/top.js')).runTop(io, what, opts));
+
   withConnection(program.command('events'))
     .description('what happened, oldest first: rollouts, scheduling, probes, refused commits; -w keeps watching')
     .option('-n, --namespace <ns>', 'only this namespace (default: all)')
