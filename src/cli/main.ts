@@ -271,20 +271,14 @@ function cluster() {
 }
 
 function registerClusterCommands(program: Command, io: CliIO): void {
-  withConnection(program.command('version'))
-    .description("this CLI's version, and the server's when one answers")
-    .option('--client', 'only the CLI; do not ask a server')
-    .addOption(outputOption(['text', 'json']))
-    .addHelpText('after', '\nExit codes: 0, or 1 when the server does not answer (without --client).')
-    .action(async (opts) => (await cluster()).runVersion(io, opts));
-
-  withConnection(program.command('down'))
-    .description('stop and remove the pods `capstan up` left running (Ctrl-C on up keeps them); asks first')
-    .option('-y, --yes', 'do not ask')
-    .option('--node <name>', 'the node name up ran as (default: this host name, as up picks it)')
-    .option('--grace <seconds>', 'time each container gets between SIGTERM and SIGKILL', (v) => positiveNumber(v, '--grace'), 10)
-    .addHelpText('after', '\nThe store, tokens and Git data stay: the next capstan up starts the pods again.\nRefused while capstan up still answers on --server.\n\nExample:\n  $ capstan down --yes')
-    .action(async (opts) => (await import('./commands/down.js')).runDown(io, { ...opts, ...(io.ask ? { ask: io.ask } : {}) }));
+  withConnection(program.command('get'))
+    .description('list objects: all, deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events, sources, persistentvolumeclaims, configmaps, secrets, cronjobs')
+    .argument('<kind>', 'all | deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources | pvc | configmaps | secrets | cronjobs (short: deploy, sts, ds, po, no, svc, rev, ev, cm, cj)')
+    .argument('[name]', 'only this object')
+    .option('-n, --namespace <ns>', 'only this namespace (default: all)')
+    .addOption(outputOption(['text', 'json', 'yaml']))
+    .addHelpText('after', '\nExamples:\n  $ capstan get pods\n  $ capstan get deployments web -o json\n  $ capstan get sources -o json     # the last synced commit, and why a newer one was refused')
+    .action(async (kind: string, name: string | undefined, opts) => (await cluster()).runGet(io, kind, name, opts));
 
   withConnection(program.command('describe'))
     .description('one object in full: its Git source, spec summary, status, pods and recent events')
@@ -294,32 +288,6 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .addOption(outputOption(['text', 'json', 'yaml']))
     .addHelpText('after', '\nExamples:\n  $ capstan describe deploy web\n  $ capstan describe pod/web-6f9c-x2k4z\n  $ capstan describe node node-1 -o json')
     .action(async (kind: string, name: string | undefined, opts) => (await import('./commands/describe.js')).runDescribe(io, kind, name, opts));
-
-  withConnection(program.command('top'))
-    .description("cpu and memory the agents measured for each pod (Docker stats or /proc), or per node the pods' sum against capacity")
-    .argument('<what>', 'pods or nodes')
-    .option('-n, --namespace <ns>', 'only this namespace (pods; default: all)')
-    .addOption(outputOption(['text', 'json']))
-    .addHelpText('after', '\nMeasured by each agent before every heartbeat; a pod shows <measuring> until it has two samples.\n\nExamples:\n  $ capstan top pods\n  $ capstan top nodes -o json')
-    .action(async (what: string, opts) => (await import('./commands/top.js')).runTop(io, what, opts));
-
-  withConnection(program.command('events'))
-    .description('what happened, oldest first: rollouts, scheduling, probes, refused commits; -w keeps watching')
-    .option('-n, --namespace <ns>', 'only this namespace (default: all)')
-    .option('--for <kind/name>', 'only events about this object, e.g. Deployment/web or Source/default')
-    .option('-w, --watch', 'after the list, print each new event as it happens (Ctrl-C stops)')
-    .addOption(outputOption(['text', 'json']))
-    .addHelpText('after', '\nExamples:\n  $ capstan events\n  $ capstan events --for Source/default     # why a commit was refused\n  $ capstan events -w -o json               # one JSON object per line')
-    .action(async (opts) => (await cluster()).runEvents(io, opts));
-
-  withConnection(program.command('get'))
-    .description('list objects: all, deployments, statefulsets, daemonsets, pods, nodes, services, revisions, events, sources, persistentvolumeclaims, configmaps, secrets, cronjobs')
-    .argument('<kind>', 'all | deployments | statefulsets | daemonsets | pods | nodes | services | revisions | events | sources | pvc | configmaps | secrets | cronjobs (short: deploy, sts, ds, po, no, svc, rev, ev, cm, cj)')
-    .argument('[name]', 'only this object')
-    .option('-n, --namespace <ns>', 'only this namespace (default: all)')
-    .addOption(outputOption(['text', 'json', 'yaml']))
-    .addHelpText('after', '\nExamples:\n  $ capstan get pods\n  $ capstan get deployments web -o json\n  $ capstan get sources -o json     # the last synced commit, and why a newer one was refused')
-    .action(async (kind: string, name: string | undefined, opts) => (await cluster()).runGet(io, kind, name, opts));
 
   withConnection(program.command('status'))
     .description("a rollout's state: phase, revision, ready and updated pods, canary step")
@@ -338,6 +306,23 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .addOption(outputOption(['text', 'json']))
     .action(async (name: string, opts) => (await cluster()).runHistory(io, name, opts));
+
+  withConnection(program.command('events'))
+    .description('what happened, oldest first: rollouts, scheduling, probes, refused commits; -w keeps watching')
+    .option('-n, --namespace <ns>', 'only this namespace (default: all)')
+    .option('--for <kind/name>', 'only events about this object, e.g. Deployment/web or Source/default')
+    .option('-w, --watch', 'after the list, print each new event as it happens (Ctrl-C stops)')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExamples:\n  $ capstan events\n  $ capstan events --for Source/default     # why a commit was refused\n  $ capstan events -w -o json               # one JSON object per line')
+    .action(async (opts) => (await cluster()).runEvents(io, opts));
+
+  withConnection(program.command('top'))
+    .description("cpu and memory the agents measured for each pod (Docker stats or /proc), or per node the pods' sum against capacity")
+    .argument('<what>', 'pods or nodes')
+    .option('-n, --namespace <ns>', 'only this namespace (pods; default: all)')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nMeasured by each agent before every heartbeat; a pod shows <measuring> until it has two samples.\n\nExamples:\n  $ capstan top pods\n  $ capstan top nodes -o json')
+    .action(async (what: string, opts) => (await import('./commands/top.js')).runTop(io, what, opts));
 
   withConnection(program.command('sync'))
     .description('reconcile with Git now instead of waiting for the next poll')
@@ -368,6 +353,21 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     if (action === 'promote') cmd.option('--full', 'skip every remaining step');
     cmd.action(async (name: string, opts) => (await cluster()).runControl(io, action, name, opts));
   }
+
+  withConnection(program.command('version'))
+    .description("this CLI's version, and the server's when one answers")
+    .option('--client', 'only the CLI; do not ask a server')
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExit codes: 0, or 1 when the server does not answer (without --client).')
+    .action(async (opts) => (await cluster()).runVersion(io, opts));
+
+  withConnection(program.command('down'))
+    .description('stop and remove the pods `capstan up` left running (Ctrl-C on up keeps them); asks first')
+    .option('-y, --yes', 'do not ask')
+    .option('--node <name>', 'the node name up ran as (default: this host name, as up picks it)')
+    .option('--grace <seconds>', 'time each container gets between SIGTERM and SIGKILL', (v) => positiveNumber(v, '--grace'), 10)
+    .addHelpText('after', '\nThe store, tokens and Git data stay: the next capstan up starts the pods again.\nRefused while capstan up still answers on --server.\n\nExample:\n  $ capstan down --yes')
+    .action(async (opts) => (await import('./commands/down.js')).runDown(io, { ...opts, ...(io.ask ? { ask: io.ask } : {}) }));
 }
 
 function printError(io: CliIO, err: unknown, debug: boolean): void {
