@@ -14,16 +14,14 @@ import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { isPod, podFinished, Writes } from '../cronjob/index.js';
 import { EventRecorder, type EventInput } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
+import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
 
 const KIND = 'Pod';
 const CONFLICT_RETRY_MS = 10;
 
 export function parseBarePodKey(key: string): { namespace: string; name: string } | undefined {
-  const parts = key.split('/');
-  if (parts.length !== 3 || parts[0] !== KIND || parts[1] === '' || parts[2] === '') return undefined;
-  return { namespace: parts[1]!, name: parts[2]! };
+  return parseObjectKey(KIND, key);
 }
 
 /** The hash that decides whether a change in Git replaces the pod. */

@@ -10,7 +10,7 @@ import { CapstanError, silentLogger } from '../../common/index.js';
 import type { Compare, KV, KeyValue, TxnOp } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { EventRecorder, type EventInput } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
+import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
 import { CRONJOB_NAME_LABEL, planJob, type Job } from './job.js';
 import { planCronJob, type JobSummary } from './plan.js';
@@ -33,17 +33,10 @@ export interface CronJobStatus extends WorkloadStatus {
   nextScheduleTime?: string;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const ms = (t: string | undefined): number | undefined => {
-  const v = t === undefined ? Number.NaN : Date.parse(t);
-  return Number.isNaN(v) ? undefined : v;
-};
 
 /** `CronJob/<ns>/<name>` → namespace and name. */
 export function parseCronJobKey(key: string): { namespace: string; name: string } | undefined {
-  const parts = key.split('/');
-  if (parts.length !== 3 || parts[0] !== KIND || parts[1] === '' || parts[2] === '') return undefined;
-  return { namespace: parts[1]!, name: parts[2]! };
+  return parseObjectKey(KIND, key);
 }
 
 /** Kubernetes names a CronJob's job `<cronjob>-<schedule time in minutes since the epoch>`. */

@@ -10,7 +10,7 @@ import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { EventRecorder } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
+import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
 import { decodeJson } from '../workload/index.js';
 import { KIND, planDaemonSet, type DaemonSetKeys, type DaemonSetStatus, type ObservedDaemonSet } from './plan.js';
 
@@ -32,9 +32,7 @@ function isNode(v: unknown): v is NodeInfo {
 }
 
 export function parseDaemonSetKey(key: string): { namespace: string; name: string } | undefined {
-  const parts = key.split('/');
-  if (parts.length !== 3 || parts[0] !== KIND || parts[1] === '' || parts[2] === '') return undefined;
-  return { namespace: parts[1]!, name: parts[2]! };
+  return parseObjectKey(KIND, key);
 }
 
 export async function observeDaemonSet(kv: KV, namespace: string, name: string): Promise<ObservedDaemonSet> {

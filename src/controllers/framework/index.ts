@@ -16,3 +16,4 @@ export { controllerMetrics } from './metrics.js';
 export type { ControllerMetrics } from './metrics.js';
 export { WatchCache, cachedKV } from './watch-cache.js';
 export type { WatchCacheOptions, WatchCacheState } from './watch-cache.js';
+export { iso, ms, parseObjectKey } from './keys.js';

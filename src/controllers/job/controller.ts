@@ -15,7 +15,7 @@ import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { applyJobPlan, isPod, jobKey, planJob, sameStatus, Writes, type Job, type JobPlan } from '../cronjob/index.js';
 import { EventRecorder, type EventInput } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
+import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
 
 const KIND = 'Job';
@@ -37,16 +37,9 @@ export interface JobWorkloadStatus extends WorkloadStatus {
   removedAfterTtl?: boolean;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const ms = (t: string | undefined): number | undefined => {
-  const v = t === undefined ? Number.NaN : Date.parse(t);
-  return Number.isNaN(v) ? undefined : v;
-};
 
 export function parseJobKey(key: string): { namespace: string; name: string } | undefined {
-  const parts = key.split('/');
-  if (parts.length !== 3 || parts[0] !== KIND || parts[1] === '' || parts[2] === '') return undefined;
-  return { namespace: parts[1]!, name: parts[2]! };
+  return parseObjectKey(KIND, key);
 }
 
 function isGitRun(v: unknown): v is Job {

@@ -9,7 +9,7 @@ import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { EventRecorder } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
+import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
 import { decodeJson, type Stored } from '../workload/index.js';
 import { SCALE_PREFIX, decodeScale, scaleKey } from '../hpa/scale.js';
 import { KIND, ordinalOf, planStatefulSet, type ObservedStatefulSet, type PlanKeys, type StatefulSetStatus, type StoredClaim } from './plan.js';
@@ -38,9 +38,7 @@ function isClaim(v: unknown): v is StoredClaim {
 }
 
 export function parseStatefulSetKey(key: string): { namespace: string; name: string } | undefined {
-  const parts = key.split('/');
-  if (parts.length !== 3 || parts[0] !== KIND || parts[1] === '' || parts[2] === '') return undefined;
-  return { namespace: parts[1]!, name: parts[2]! };
+  return parseObjectKey(KIND, key);
 }
 
 export async function observeStatefulSet(kv: KV, namespace: string, name: string): Promise<ObservedStatefulSet> {
