@@ -5,16 +5,14 @@
 // phase is the outcome) and is not started again. A change to the Pod in Git replaces the pod
 // (Kubernetes refuses most pod spec updates; here the old pod is stopped, then the new one is
 // created); removal from Git stops the pod and then removes its record.
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod, type PodSpec } from '../../api/cluster.js';
 import type { ManifestObject } from '../../api/types.js';
-import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { isPod, podFinished, Writes } from '../cronjob/index.js';
+import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder, type EventInput } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
+import { Controller, systemClock, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
 
 const KIND = 'Pod';
@@ -128,28 +126,9 @@ export function barePodKeyOf(item: KeyValue): string | undefined {
   return undefined;
 }
 
-export interface BarePodControllerOptions {
-  kv: KV;
-  clock?: Clock;
-  logger?: Logger;
-  registry?: Registry;
-  resyncMs?: number;
-  events?: EventRecorder;
-}
+export type BarePodControllerOptions = StoreControllerOptions;
 
 /** The bare Pod controller, not started. */
 export function barePodController(options: BarePodControllerOptions): Controller {
-  const { kv } = options;
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger();
-  const events = options.events ?? new EventRecorder({ kv, source: 'pod-controller', clock, logger });
-  const src = (prefix: string) => watchSource({ kv, prefix, keysOf: barePodKeyOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
-  return new Controller({
-    reconciler: barePodReconciler({ kv, clock, events }),
-    sources: [src(STORE_PREFIX.desired), src(STORE_PREFIX.pods)],
-    clock,
-    logger,
-    ...(options.registry ? { registry: options.registry } : {}),
-    workers: 2,
-  });
+  return storeController(options, { eventSource: 'pod-controller', keysOf: barePodKeyOf, prefixes: [STORE_PREFIX.desired, STORE_PREFIX.pods], reconciler: (deps) => barePodReconciler(deps) });
 }

@@ -2,15 +2,14 @@
 // desired CronJob, its status, its jobs and their pods at one store revision, runs the job
 // core on every job and the CronJob decision on the result, and writes everything in one
 // guarded transaction. It asks to be looked at again at the next schedule time.
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
 import type { CronJob } from '../../api/index.js';
-import { CapstanError, silentLogger } from '../../common/index.js';
+import { CapstanError } from '../../common/index.js';
 import type { Compare, KV, KeyValue, TxnOp } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
+import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder, type EventInput } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';
+import { Controller, systemClock, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
 import { CRONJOB_NAME_LABEL, planJob, type Job } from './job.js';
 import { planCronJob, type JobSummary } from './plan.js';
@@ -360,15 +359,7 @@ export function applyJobPlan(w: Writes, sj: Stored<Job>, job: Job, plan: ReturnT
   else if (plan.status !== job.status || job !== sj.value) w.put(sj, { ...job, status: plan.status });
 }
 
-export interface CronJobControllerOptions {
-  kv: KV;
-  clock?: Clock;
-  logger?: Logger;
-  registry?: Registry;
-  /** Full relist period of the watch sources (default 10 min). */
-  resyncMs?: number;
-  events?: EventRecorder;
-}
+export type CronJobControllerOptions = StoreControllerOptions;
 
 /** Desired CronJobs, their jobs and the jobs' pods → the CronJob's key. */
 export function cronJobKeyOf(item: KeyValue): string | undefined {
@@ -387,18 +378,5 @@ export function cronJobKeyOf(item: KeyValue): string | undefined {
 
 /** The CronJob controller, not started. */
 export function cronJobController(options: CronJobControllerOptions): Controller {
-  const { kv } = options;
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger();
-  const events = options.events ?? new EventRecorder({ kv, source: 'cronjob-controller', clock, logger });
-  const src = (prefix: string) =>
-    watchSource({ kv, prefix, keysOf: cronJobKeyOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
-  return new Controller({
-    reconciler: cronJobReconciler({ kv, clock, events }),
-    sources: [src(STORE_PREFIX.desired), src(STORE_PREFIX.jobs), src(STORE_PREFIX.pods)],
-    clock,
-    logger,
-    ...(options.registry ? { registry: options.registry } : {}),
-    workers: 2,
-  });
+  return storeController(options, { eventSource: 'cronjob-controller', keysOf: cronJobKeyOf, prefixes: [STORE_PREFIX.desired, STORE_PREFIX.jobs, STORE_PREFIX.pods], reconciler: (deps) => cronJobReconciler(deps) });
 }

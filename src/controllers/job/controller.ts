@@ -6,16 +6,14 @@
 // different template reach the store anyway, the run is stopped and a new one started.
 // ttlSecondsAfterFinished removes the run and its pods once it has passed; the status (kept
 // while the Job is in Git) keeps the outcome and template hash, so the Job is not run again.
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
 import type { JobObject } from '../../api/kinds-core.js';
-import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
 import { applyJobPlan, isPod, jobKey, planJob, sameStatus, Writes, type Job, type JobPlan } from '../cronjob/index.js';
+import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder, type EventInput } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';
+import { Controller, systemClock, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';
 import { decodeJson, templateHash, type Stored } from '../workload/index.js';
 
 const KIND = 'Job';
@@ -55,8 +53,6 @@ export function gitJobHash(job: JobObject): string {
 
 /** A new run of a Job from Git. */
 export function newGitRun(job: JobObject, now: number): Job {
-  const t = job.spec.template;
-  const podLabels = { ...(t.metadata?.labels ?? {}) };
   return {
     metadata: {
       name: job.metadata.name,
@@ -291,28 +287,9 @@ export function jobKeyOf(item: KeyValue): string | undefined {
   return undefined;
 }
 
-export interface JobControllerOptions {
-  kv: KV;
-  clock?: Clock;
-  logger?: Logger;
-  registry?: Registry;
-  resyncMs?: number;
-  events?: EventRecorder;
-}
+export type JobControllerOptions = StoreControllerOptions;
 
 /** The Job controller, not started. */
 export function jobController(options: JobControllerOptions): Controller {
-  const { kv } = options;
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger();
-  const events = options.events ?? new EventRecorder({ kv, source: 'job-controller', clock, logger });
-  const src = (prefix: string) => watchSource({ kv, prefix, keysOf: jobKeyOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
-  return new Controller({
-    reconciler: jobReconciler({ kv, clock, events }),
-    sources: [src(STORE_PREFIX.desired), src(STORE_PREFIX.jobs), src(STORE_PREFIX.pods)],
-    clock,
-    logger,
-    ...(options.registry ? { registry: options.registry } : {}),
-    workers: 2,
-  });
+  return storeController(options, { eventSource: 'job-controller', keysOf: jobKeyOf, prefixes: [STORE_PREFIX.desired, STORE_PREFIX.jobs, STORE_PREFIX.pods], reconciler: (deps) => jobReconciler(deps) });
 }

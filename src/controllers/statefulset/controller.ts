@@ -1,15 +1,13 @@
 // The StatefulSet controller: one key per set (`StatefulSet/<ns>/<name>`). Each pass reads the
 // desired set, its status, its pods and its claims at one store revision, asks the pure core
 // (plan.ts) for the next writes and applies them in one guarded transaction.
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod } from '../../api/cluster.js';
 import type { StatefulSet } from '../../api/index.js';
-import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
+import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
+import { Controller, systemClock, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
 import { decodeJson, type Stored } from '../workload/index.js';
 import { SCALE_PREFIX, decodeScale, scaleKey } from '../hpa/scale.js';
 import { KIND, ordinalOf, planStatefulSet, type ObservedStatefulSet, type PlanKeys, type StatefulSetStatus, type StoredClaim } from './plan.js';
@@ -134,28 +132,8 @@ export function statefulSetKeyOf(item: KeyValue): string | undefined {
   return undefined;
 }
 
-export interface StatefulSetControllerOptions {
-  kv: KV;
-  logger?: Logger;
-  clock?: Clock;
-  registry?: Registry;
-  resyncMs?: number;
-  events?: EventRecorder;
-}
+export type StatefulSetControllerOptions = StoreControllerOptions;
 
 export function statefulSetController(options: StatefulSetControllerOptions): Controller {
-  const { kv } = options;
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger();
-  const events = options.events ?? new EventRecorder({ kv, source: 'statefulset-controller', clock, logger });
-  const src = (prefix: string) =>
-    watchSource({ kv, prefix, keysOf: statefulSetKeyOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
-  return new Controller({
-    reconciler: statefulSetReconciler({ kv, clock, events }),
-    sources: [src(STORE_PREFIX.desired), src(STORE_PREFIX.pods), src(CLAIMS_PREFIX), src(SCALE_PREFIX)],
-    clock,
-    logger,
-    ...(options.registry ? { registry: options.registry } : {}),
-    workers: 2,
-  });
+  return storeController(options, { eventSource: 'statefulset-controller', keysOf: statefulSetKeyOf, prefixes: [STORE_PREFIX.desired, STORE_PREFIX.pods, CLAIMS_PREFIX, SCALE_PREFIX], reconciler: (deps) => statefulSetReconciler(deps) });
 }

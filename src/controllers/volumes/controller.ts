@@ -2,15 +2,13 @@
 // One key for the whole cluster (claims are few): every pass reads the desired claims, the
 // claim records and the pods at one store revision and applies plan.ts's writes in one
 // guarded transaction.
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type Pod } from '../../api/cluster.js';
 import type { PersistentVolumeClaim } from '../../api/index.js';
-import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import type { DesiredRecord } from '../../sync/index.js';
+import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder } from '../events.js';
-import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
+import { Controller, systemClock, type Clock, type Reconciler } from '../framework/index.js';
 import { CLAIMS_PREFIX } from '../statefulset/controller.js';
 import { claimsInUse, isClaimRecord, podClaimNames, type ClaimRecord } from './claims.js';
 import { planClaims, type ObservedClaims } from './plan.js';
@@ -77,33 +75,20 @@ export function claimsReconciler(options: ClaimsReconcilerOptions): Reconciler {
   };
 }
 
-export interface ClaimsControllerOptions {
-  kv: KV;
-  logger?: Logger;
-  clock?: Clock;
-  registry?: Registry;
-  resyncMs?: number;
-  events?: EventRecorder;
-}
+export type ClaimsControllerOptions = StoreControllerOptions;
 
 /** Desired claims, claim records and pods (a pod going frees its claims) → one pass. */
 export function claimsController(options: ClaimsControllerOptions): Controller {
-  const { kv } = options;
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? silentLogger();
-  const events = options.events ?? new EventRecorder({ kv, source: 'persistentvolume-controller', clock, logger });
-  const src = (prefix: string, keysOf: (item: KeyValue) => string | undefined = () => CLAIMS_KEY) =>
-    watchSource({ kv, prefix, keysOf, clock, logger, ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}) });
   // Only pods with claims matter: their going may free a claim marked for deletion.
   const podKeys = (item: KeyValue): string | undefined => {
     const p = decode<Pod>(item);
     return p?.spec && podClaimNames(p).length > 0 ? CLAIMS_KEY : undefined;
   };
-  return new Controller({
-    reconciler: claimsReconciler({ kv, clock, events }),
-    sources: [src(DESIRED_CLAIMS), src(CLAIMS_PREFIX), src(STORE_PREFIX.pods, podKeys)],
-    clock,
-    logger,
-    ...(options.registry ? { registry: options.registry } : {}),
+  return storeController(options, {
+    eventSource: 'persistentvolume-controller',
+    keysOf: () => CLAIMS_KEY,
+    prefixes: [DESIRED_CLAIMS, CLAIMS_PREFIX, [STORE_PREFIX.pods, podKeys]],
+    reconciler: (deps) => claimsReconciler(deps),
+    workers: 1,
   });
 }
