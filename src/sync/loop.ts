@@ -125,8 +125,8 @@ export class SyncLoop {
     const previous = this.running?.catch(() => undefined);
     const run = (async () => {
       await previous;
-      const before = await this.readState().catch(() => undefined);
-      const state = await this.runOnce(trigger, options.allowMassPrune ?? this.options.allowMassPrune ?? false);
+      const before = await this.readState();
+      const state = await this.runOnce(trigger, options.allowMassPrune ?? this.options.allowMassPrune ?? false, before);
       await this.announce(state, before);
       return state;
     })();
@@ -134,10 +134,10 @@ export class SyncLoop {
     return run;
   }
 
-  private async runOnce(trigger: string, allowMassPrune: boolean): Promise<SyncState> {
+  /** One run; `previous` is the state the last run left (read once by sync()). */
+  private async runOnce(trigger: string, allowMassPrune: boolean, previous: SyncState | undefined): Promise<SyncState> {
     const at = this.now();
     const base = { id: this.id, location: this.options.source.location, ref: this.options.ref, trigger, at: at.toISOString() };
-    const previous = await this.readState();
     let state: SyncState;
     try {
       const desired = await this.tracker.update(this.options.ref);
