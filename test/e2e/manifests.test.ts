@@ -297,8 +297,12 @@ describe.skipIf(!runnable)('a team repository in upstream styles on two agents',
       return p.length === 2 ? p : undefined;
     }, 40_000, 'db-0 and db-1 ready');
     expect(db.map((p) => p.name).sort()).toEqual(['db-0', 'db-1']);
-    const sts = await get<{ name: string; readyReplicas: number; phase: string }>('sts');
-    expect(sts.find((s) => s.name === 'db')).toMatchObject({ readyReplicas: 2, phase: 'Healthy' });
+    // The controller writes the set's status after it sees the pods ready: wait for it.
+    const sts = await waitFor(async () => {
+      const set = (await get<{ name: string; readyReplicas: number; phase: string }>('sts')).find((s) => s.name === 'db');
+      return set?.phase === 'Healthy' ? set : undefined;
+    }, 20_000, 'db Healthy');
+    expect(sts).toMatchObject({ readyReplicas: 2, phase: 'Healthy' });
     // Each ordinal's claim is bound to the node its pod runs on, and its data is a folder there.
     const claims = await get<{ name: string; status: string; node: string | null }>('pvc');
     for (const pod of db) {
