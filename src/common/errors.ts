@@ -65,6 +65,9 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_API_CONFLICT: 'the object changed while it was being written; try again',
   CAPSTAN_ERR_API_NOT_IMPLEMENTED: 'this server has no handler for the endpoint',
   CAPSTAN_ERR_API_GONE: 'the resourceVersion was compacted; list again and watch from the new resourceVersion',
+  CAPSTAN_ERR_API_POD_NOT_BOUND: 'the pod is not bound to a node yet, so it has no logs and nothing to exec in',
+  CAPSTAN_ERR_API_CONTAINER_NAME: 'the pod has several containers and none was named (pass -c), or the named container is not in the pod',
+  CAPSTAN_ERR_API_NODE_UNREACHABLE: "the node agent that runs the pod did not answer for logs or exec (down, or it reported no address)",
   CAPSTAN_ERR_SERVER_RESOURCE_EXHAUSTED: 'the API server ran out of file descriptors accepting connections, or refused one over its connection limits',
   CAPSTAN_ERR_AUTH_MISSING_TOKEN: 'the request has no bearer token',
   CAPSTAN_ERR_AUTH_INVALID_TOKEN: 'the bearer token is not known',
@@ -97,6 +100,9 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_AGENT_RUNTIME: 'the container runtime (Docker or the process runtime) reported an error',
   CAPSTAN_ERR_AGENT_IMAGE_PULL: 'the image could not be pulled, or is not present with pull policy Never',
   CAPSTAN_ERR_AGENT_CONTAINER_CONFIG: 'the container cannot be created from its spec (command, env reference, port, volume source or subPath)',
+  CAPSTAN_ERR_AGENT_PROXY_AUTH: "a call to a node agent's port did not carry the node's proxy secret",
+  CAPSTAN_ERR_AGENT_CONTAINER_NOT_FOUND: 'the agent has no current (or, with previous, no earlier) container by that name for the pod',
+  CAPSTAN_ERR_AGENT_EXEC: 'a command could not be run in the container (empty, a TTY asked of the process runtime, or the runtime refused it)',
 
   // the CLI talking to a server
   CAPSTAN_ERR_CLIENT_UNREACHABLE: 'the Capstan server could not be reached',
