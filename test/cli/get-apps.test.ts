@@ -40,6 +40,16 @@ describe('capstan get statefulsets / daemonsets', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ kind: 'StatefulSet', name: 'db', replicas: 3, readyReplicas: 2, currentRevision: 'db-aaaaaaaaaa', updateRevision: 'db-bbbbbbbbbb' });
   });
 
+  it('-o yaml carries the whole object: Git\'s spec, the controller\'s status and the file it came from', async () => {
+    const out = await cli(['get', 'sts', 'db', '-o', 'yaml']);
+    expect(out.code, out.stderr).toBe(0);
+    const doc = (await import('yaml')).parse(out.stdout) as Record<string, any>;
+    expect(doc).toMatchObject({ name: 'db', phase: 'Progressing', source: { file: 'apps/x.yaml', line: 1 } });
+    expect(doc.object).toMatchObject({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { replicas: 3 }, status: { readyReplicas: 2, updateRevision: 'db-bbbbbbbbbb' } });
+    // The join's own fields are not repeated inside the status.
+    expect(doc.object.status.object).toBeUndefined();
+  });
+
   it('lists a DaemonSet with desired, current, ready and up-to-date counts', async () => {
     const out = await cli(['get', 'ds']);
     expect(out.code, out.stderr).toBe(0);

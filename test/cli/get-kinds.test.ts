@@ -29,7 +29,10 @@ describe('capstan get (objects from Git)', () => {
     expect(cm.code, cm.stderr).toBe(0);
     expect(cm.stdout).toMatch(/default\s+settings\s+2\s+cafebab/);
     const secrets = await cli('get', 'secrets', '-o', 'json');
-    expect(JSON.parse(secrets.stdout)).toEqual([{ namespace: 'default', name: 'db', syncedCommit: 'cafebabe1234', type: 'kubernetes.io/basic-auth', data: 2, immutable: false }]);
+    const parsed = JSON.parse(secrets.stdout) as Record<string, unknown>[];
+    expect(parsed).toMatchObject([{ namespace: 'default', name: 'db', syncedCommit: 'cafebabe1234', type: 'kubernetes.io/basic-auth', data: 2, immutable: false }]);
+    // The whole object rides along, its values masked.
+    expect(parsed[0]!.object).toMatchObject({ kind: 'Secret', metadata: { name: 'db' }, stringData: { username: '++++++++' } });
     const text = await cli('get', 'secret', 'db');
     expect(text.stdout).toMatch(/default\s+db\s+kubernetes\.io\/basic-auth\s+2/);
     expect(text.stdout + secrets.stdout).not.toContain('hunter2');

@@ -32,7 +32,7 @@ describe('capstan get pods', () => {
     const rows = out.stdout.trim().split('\n').slice(1);
     expect(rows).toEqual([expect.stringMatching(/^default\s+web-1\s/)]);
     const json = await runCli(['get', 'pods', 'web-1', '--server', t.url, '--token', t.tokens.viewer, '-o', 'json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ name: 'web-1', containers: '1/1', node: 'node-a' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ name: 'web-1', containers: '1/1', node: 'node-a', object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1' }, spec: { nodeName: 'node-a' }, status: { phase: 'Running' } } });
     const missing = await runCli(['get', 'pods', 'web', '--server', t.url, '--token', t.tokens.viewer]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('pods "web" not found');

@@ -142,13 +142,20 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
   // NAME is matched exactly, as kubectl does (`get deploy web` is not `checkout-web`).
   const named = <T>(items: T[]): T[] => (name === undefined ? items : items.filter((r) => rowName(r) === name));
   let rows: unknown[];
+  // -o json|yaml: the whole objects (see wholeObject); text: the rows.
+  let full: unknown[] | undefined;
+  const withWhole = <R, S>(raws: R[], toRow: (r: R) => S, toWhole: (r: R, row: S) => unknown): S[] => {
+    const pairs = raws.map((r) => ({ row: toRow(r), raw: r })).filter((p) => name === undefined || rowName(p.row) === name);
+    full = pairs.map((p) => toWhole(p.raw, p.row));
+    return pairs.map((p) => p.row);
+  };
   let text: () => string;
   switch (resource) {
     case 'configmaps':
     case 'secrets':
     case 'cronjobs': {
       const wantedKind = DESIRED_KINDS[resource]!;
-      const items = named((await list<DesiredItem>(api, 'desired', ns)).filter((d) => d.object.kind === wantedKind).map((d) => desiredRow(resource, d)));
+      const items = withWhole((await list<DesiredItem>(api, 'desired', ns)).filter((d) => d.object.kind === wantedKind), (d) => desiredRow(resource, d), (d, row) => wholeObject(d.object, undefined, row));
       rows = items;
       const commit = (r: DesiredRow) => (r.syncedCommit ?? '').slice(0, 7);
       text = () =>
@@ -160,7 +167,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'deployments': {
-      const items = named((await list<DeploymentView>(api, 'deployments', ns)).map(contractDeployment));
+      const items = withWhole(await list<DeploymentView>(api, 'deployments', ns), contractDeployment, joinedWhole);
       rows = items;
       text = () =>
         table(
@@ -170,11 +177,11 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'statefulsets': {
-      const items = named((await list<DeploymentView & AppsFields>(api, 'statefulsets', ns)).map((d) => ({
+      const items = withWhole(await list<DeploymentView & AppsFields>(api, 'statefulsets', ns), (d) => ({
         ...contractDeployment(d),
         currentRevision: d.currentRevision ?? null,
         updateRevision: d.updateRevision ?? null,
-      })));
+      }), joinedWhole);
       rows = items;
       text = () =>
         table(
@@ -184,13 +191,13 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'daemonsets': {
-      const items = named((await list<DeploymentView & AppsFields>(api, 'daemonsets', ns)).map((d) => ({
+      const items = withWhole(await list<DeploymentView & AppsFields>(api, 'daemonsets', ns), (d) => ({
         ...contractDeployment(d),
         desiredNumberScheduled: d.desiredNumberScheduled ?? 0,
         currentNumberScheduled: d.currentNumberScheduled ?? 0,
         numberReady: d.numberReady ?? 0,
         updatedNumberScheduled: d.updatedNumberScheduled ?? 0,
-      })));
+      }), joinedWhole);
       rows = items;
       text = () =>
         table(
@@ -200,7 +207,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
       break;
     }
     case 'pods': {
-      const items = named((await list<Pod>(api, 'pods', ns)).map(contractPod));
+      const items = withWhole(await list<Pod>(api, 'pods', ns), contractPod, (p, row) => wholeObject({ apiVersion: 'v1', kind: 'Pod', metadata: p.metadata, spec: p.spec }, p.status, row));
       rows = items;
       // As kubectl's STATUS: a pod that is not ready says why (ImagePullBackOff, CrashLoopBackOff...).
       const shown = (p: (typeof items)[number]): string => (!p.ready && p.reason ? `${p.phase} (${p.reason})` : p.phase);
@@ -209,14 +216,17 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
     }
     case 'nodes': {
       const [nodes, pods] = await Promise.all([list<NodeInfo>(api, 'nodes'), list<Pod>(api, 'pods')]);
-      const items = named(nodes.map((n) => contractNode(n, pods)));
+      const items = withWhole(nodes, (n) => contractNode(n, pods), (n, row) => {
+        const { status, ...rest } = n as NodeInfo & { status?: Record<string, unknown> };
+        return wholeObject({ apiVersion: 'v1', kind: 'Node', ...rest }, status, row);
+      });
       rows = items;
       text = () => table(['NAME', 'READY', 'RUNTIME', 'CPU', 'MEMORY', 'PODS', 'LABELS'], items.map((n) => [n.name, `${n.ready ? 'Ready' : 'NotReady'}${n.unschedulable ? ',SchedulingDisabled' : ''}`, n.runtime, `${n.allocated.cpu}m/${n.capacity.cpu}m`, `${Math.round(n.allocated.memory / 2 ** 20)}Mi/${Math.round(n.capacity.memory / 2 ** 20)}Mi`, `${n.allocated.pods}/${n.capacity.pods}`, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')]));
       break;
     }
     case 'services': {
       const [services, pods] = await Promise.all([list<Record<string, unknown>>(api, 'services', ns), list<Pod>(api, 'pods', ns)]);
-      const items = named(services.map((s) => contractService(s, pods)));
+      const items = withWhole(services, (s) => contractService(s, pods), joinedWhole);
       rows = items;
       text = () => table(['NAMESPACE', 'NAME', 'ADDRESS', 'ENDPOINTS', 'WEIGHTS'], items.map((s) => [s.namespace, s.name, serviceAddressText(s), s.endpoints.join(',') || '<none>', Object.entries(s.weights).map(([r, w]) => `${r}=${w}`).join(',')]));
       break;
@@ -256,7 +266,7 @@ export async function runGet(io: CliIO, kind: string, name: string | undefined, 
   if (name !== undefined) {
     if (rows.length === 0) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `${resource} "${name}" not found${ns ? ` in namespace ${ns}` : ''}`);
   }
-  const shown = rows;
+  const shown = opts.output === 'json' || opts.output === 'yaml' ? (full ?? rows) : rows;
   await print(io, opts.output, name !== undefined ? shown[0] : shown, () => {
     if (shown.length === 0) return `No ${resource} found${ns ? ` in namespace ${ns}` : ''}.\n`;
     return text();
@@ -321,6 +331,21 @@ async function runGetAll(io: CliIO, name: string | undefined, opts: CommonOption
     if (!text.startsWith('No ')) parts.push(`${kind}:\n${text}`);
   }
   io.out(parts.length > 0 ? parts.join('\n') : `Nothing found${opts.namespace ? ` in namespace ${opts.namespace}` : ''}.\n`);
+}
+
+/**
+ * What `-o json|yaml` prints for one object: the row's fields (those docs/contract.md names)
+ * and `object`, the whole object as stored (apiVersion, kind, metadata, spec; Secret values
+ * masked by the server) with its status as the controllers wrote it, as `describe` gives it.
+ */
+function wholeObject(object: object, status: object | undefined, row: object): Record<string, unknown> {
+  return { ...row, object: { ...object, ...(status ? { status } : {}) } };
+}
+
+/** Deployments, Rollouts, StatefulSets, DaemonSets and Services as the API joins them: Git's object, the status record, the file it came from. */
+function joinedWhole(raw: object, row: object): Record<string, unknown> {
+  const { object, source, kind: _k, namespace: _ns, name: _n, desiredCommit: _d, ...status } = raw as Record<string, unknown>;
+  return { ...wholeObject((object ?? {}) as object, status, row), ...(source ? { source } : {}) };
 }
 
 function rowName(r: unknown): string | undefined {
