@@ -91,10 +91,15 @@ export function dockerUsage(s: DockerStats): ContainerUsage | undefined {
   return { cpuSeconds: total / 1e9, memoryBytes: Math.max(0, usage - inactive) };
 }
 
-/** Per-pod usage as the node's metrics record carries it: cpu millicores, memory bytes. */
-export interface PodUsageSample {
+/** Usage as the node's metrics record carries it: cpu millicores (absent until two samples), memory bytes. */
+export interface UsageFigures {
   cpu?: number;
   memory: number;
+}
+
+/** Per-pod usage, with each container's own figures (`top pods --containers`). */
+export interface PodUsageSample extends UsageFigures {
+  containers?: Record<string, UsageFigures>;
 }
 
 /**
@@ -107,22 +112,27 @@ export class UsageSampler {
 
   sample(now: number, containers: Array<{ handle: ContainerHandle; usage: ContainerUsage }>): Record<string, PodUsageSample> {
     const next = new Map<string, { at: number; cpuSeconds: number }>();
-    const pods: Record<string, PodUsageSample & { missingCpu?: boolean }> = {};
+    const pods: Record<string, { memory: number; cpu?: number; missingCpu?: boolean; containers: Record<string, UsageFigures> }> = {};
     for (const { handle, usage } of containers) {
       const key = `${handle.ref.namespace}/${handle.ref.pod}`;
-      const pod = (pods[key] ??= { memory: 0 });
+      const pod = (pods[key] ??= { memory: 0, containers: {} });
       pod.memory += usage.memoryBytes;
+      const own: UsageFigures = (pod.containers[handle.ref.container] = { memory: usage.memoryBytes });
       next.set(handle.id, { at: now, cpuSeconds: usage.cpuSeconds });
       const before = this.previous.get(handle.id);
       if (!before || now <= before.at || usage.cpuSeconds < before.cpuSeconds) {
         pod.missingCpu = true;
         continue;
       }
-      pod.cpu = (pod.cpu ?? 0) + ((usage.cpuSeconds - before.cpuSeconds) * 1e6) / (now - before.at);
+      const cpu = ((usage.cpuSeconds - before.cpuSeconds) * 1e6) / (now - before.at);
+      own.cpu = Math.round(cpu);
+      pod.cpu = (pod.cpu ?? 0) + cpu;
     }
     this.previous = next;
     const out: Record<string, PodUsageSample> = {};
-    for (const [key, p] of Object.entries(pods)) out[key] = p.missingCpu || p.cpu === undefined ? { memory: p.memory } : { cpu: Math.round(p.cpu), memory: p.memory };
+    for (const [key, p] of Object.entries(pods)) {
+      out[key] = p.missingCpu || p.cpu === undefined ? { memory: p.memory, containers: p.containers } : { cpu: Math.round(p.cpu), memory: p.memory, containers: p.containers };
+    }
     return out;
   }
 }

@@ -320,8 +320,9 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .description("cpu and memory the agents measured for each pod (Docker stats or /proc), or per node the pods' sum against capacity")
     .argument('<what>', 'pods or nodes')
     .option('-n, --namespace <ns>', 'only this namespace (pods; default: all)')
+    .option('--containers', 'pods: one row per container')
     .addOption(outputOption(['text', 'json']))
-    .addHelpText('after', '\nMeasured by each agent before every heartbeat; a pod shows <measuring> until it has two samples.\n\nExamples:\n  $ capstan top pods\n  $ capstan top nodes -o json')
+    .addHelpText('after', '\nMeasured by each agent before every heartbeat; a pod shows <measuring> until it has two samples.\n\nExamples:\n  $ capstan top pods\n  $ capstan top pods --containers\n  $ capstan top nodes -o json')
     .action(async (what: string, opts) => (await import('./commands/top.js')).runTop(io, what, opts));
 
   withConnection(program.command('sync'))

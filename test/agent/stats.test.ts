@@ -93,12 +93,12 @@ describe('UsageSampler', () => {
       { handle: handle('a', 'p'), usage: { cpuSeconds: 15, memoryBytes: 120 } }, // 0.5 core
       { handle: handle('b', 'p'), usage: { cpuSeconds: 2, memoryBytes: 60 } }, // 0.1 core
     ]);
-    expect(out).toEqual({ 'ns/p': { cpu: 600, memory: 180 } });
+    expect(out).toEqual({ 'ns/p': { cpu: 600, memory: 180, containers: { a: { cpu: 500, memory: 120 }, b: { cpu: 100, memory: 60 } } } });
     // A new container in the pod: no cpu figure for the pod until it has two samples.
     const next = s.sample(20_000, [
       { handle: handle('a', 'p'), usage: { cpuSeconds: 20, memoryBytes: 120 } },
       { handle: handle('c', 'p'), usage: { cpuSeconds: 0, memoryBytes: 10 } },
     ]);
-    expect(next).toEqual({ 'ns/p': { memory: 130 } });
+    expect(next).toEqual({ 'ns/p': { memory: 130, containers: { a: { cpu: 500, memory: 120 }, c: { memory: 10 } } } });
   });
 });

@@ -12,7 +12,7 @@ beforeAll(async () => {
   await putJson(t.kv, `${STORE_PREFIX.nodes}node-a`, {
     ...nodeBody('node-a'),
     status: { ready: true, address: '127.0.0.1' },
-    podMetrics: { at: fresh, windowSeconds: 10, pods: { 'default/web-1': { cpu: 250, memory: 64 * 2 ** 20 }, 'shop/cart-1': { memory: 32 * 2 ** 20 } } },
+    podMetrics: { at: fresh, windowSeconds: 10, pods: { 'default/web-1': { cpu: 250, memory: 64 * 2 ** 20, containers: { web: { cpu: 200, memory: 48 * 2 ** 20 }, proxy: { cpu: 50, memory: 16 * 2 ** 20 } } }, 'shop/cart-1': { memory: 32 * 2 ** 20 } } },
   });
   await putJson(t.kv, `${STORE_PREFIX.nodes}node-b`, {
     ...nodeBody('node-b'),
@@ -33,6 +33,16 @@ describe('capstan top', () => {
     expect(rows.slice(1)).toEqual([expect.stringMatching(/^default\s+web-1\s+250m\s+64Mi\s+node-a$/), expect.stringMatching(/^shop\s+cart-1\s+<measuring>\s+32Mi\s+node-a$/)]);
     const json = JSON.parse((await cli('top', 'pods', '-n', 'shop', '-o', 'json')).stdout) as { name: string }[];
     expect(json.map((p) => p.name)).toEqual(['cart-1']);
+  });
+
+  it('pods --containers: one row per container, as kubectl top pod --containers', async () => {
+    const out = await cli('top', 'pods', '--containers', '-n', 'default');
+    expect(out.code, out.stderr).toBe(0);
+    const rows = out.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^NAMESPACE\s+POD\s+NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)\s+NODE$/);
+    expect(rows.slice(1)).toEqual([expect.stringMatching(/^default\s+web-1\s+proxy\s+50m\s+16Mi\s+node-a$/), expect.stringMatching(/^default\s+web-1\s+web\s+200m\s+48Mi\s+node-a$/)]);
+    const json = JSON.parse((await cli('top', 'pods', '-n', 'default', '-o', 'json')).stdout) as { containers: unknown[] }[];
+    expect(json[0]!.containers).toEqual([{ name: 'proxy', cpu: 50, memory: 16 * 2 ** 20 }, { name: 'web', cpu: 200, memory: 48 * 2 ** 20 }]);
   });
 
   it('nodes: the pods sum against capacity; a node with no fresh figures is unknown', async () => {

@@ -8,7 +8,7 @@ import { table } from '../table.js';
 import type { CommonOptions } from './cluster.js';
 
 interface NodeWithMetrics extends NodeInfo {
-  podMetrics?: { at: string; windowSeconds: number; pods: Record<string, { cpu?: number; memory?: number }> };
+  podMetrics?: { at: string; windowSeconds: number; pods: Record<string, { cpu?: number; memory?: number; containers?: Record<string, { cpu?: number; memory?: number }> }> };
 }
 
 /** Measurements older than this are not shown (the agent sends one per heartbeat). */
@@ -23,6 +23,8 @@ export interface PodTop {
   cpu: number | null;
   memory: number;
   at: string;
+  /** Each container's figures (agents older than this field send none). */
+  containers: Array<{ name: string; cpu: number | null; memory: number }>;
 }
 
 export function podTops(nodes: NodeWithMetrics[], now: number, namespace?: string): PodTop[] {
@@ -33,13 +35,18 @@ export function podTops(nodes: NodeWithMetrics[], now: number, namespace?: strin
     for (const [key, v] of Object.entries(m.pods)) {
       const [ns, name] = key.split('/', 2) as [string, string];
       if (namespace !== undefined && ns !== namespace) continue;
-      out.push({ namespace: ns, name, node: n.name, cpu: v.cpu ?? null, memory: v.memory ?? 0, at: m.at });
+      const containers = Object.entries(v.containers ?? {})
+        .map(([c, u]) => ({ name: c, cpu: u.cpu ?? null, memory: u.memory ?? 0 }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+      out.push({ namespace: ns, name, node: n.name, cpu: v.cpu ?? null, memory: v.memory ?? 0, at: m.at, containers });
     }
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 }
 
-export async function runTop(io: CliIO, what: string, opts: CommonOptions): Promise<void> {
+const cores = (cpu: number | null) => (cpu === null ? '<measuring>' : `${Math.round(cpu)}m`);
+
+export async function runTop(io: CliIO, what: string, opts: CommonOptions & { containers?: boolean }): Promise<void> {
   const kind = { pods: 'pods', pod: 'pods', po: 'pods', nodes: 'nodes', node: 'nodes', no: 'nodes' }[what.toLowerCase()];
   if (!kind) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `top takes pods or nodes, not "${what}"`);
   const api = connect(io, opts);
@@ -47,7 +54,13 @@ export async function runTop(io: CliIO, what: string, opts: CommonOptions): Prom
   const pods = podTops(nodes, Date.now(), kind === 'pods' ? opts.namespace : undefined);
   if (kind === 'pods') {
     if (opts.output === 'json') return void io.out(`${JSON.stringify(pods, null, 2)}\n`);
-    io.out(pods.length === 0 ? 'No measurements yet: agents send them with each heartbeat.\n' : table(['NAMESPACE', 'NAME', 'CPU(cores)', 'MEMORY(bytes)', 'NODE'], pods.map((p) => [p.namespace, p.name, p.cpu === null ? '<measuring>' : `${Math.round(p.cpu)}m`, mi(p.memory), p.node])));
+    if (pods.length === 0) return void io.out('No measurements yet: agents send them with each heartbeat.\n');
+    if (opts.containers) {
+      // As `kubectl top pod --containers`: one row per container.
+      const rows = pods.flatMap((p) => p.containers.map((c) => [p.namespace, p.name, c.name, cores(c.cpu), mi(c.memory), p.node]));
+      return void io.out(table(['NAMESPACE', 'POD', 'NAME', 'CPU(cores)', 'MEMORY(bytes)', 'NODE'], rows));
+    }
+    io.out(table(['NAMESPACE', 'NAME', 'CPU(cores)', 'MEMORY(bytes)', 'NODE'], pods.map((p) => [p.namespace, p.name, cores(p.cpu), mi(p.memory), p.node])));
     return;
   }
   const rows = nodes.map((n) => {
