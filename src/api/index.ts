@@ -75,3 +75,19 @@ export { checkIngress, ingressHostProblem, ingressSchema, INGRESS_CLASS } from '
 export type { Ingress, IngressBackend, IngressPath, IngressRule, IngressTLS, PathType } from './ingress.js';
 export { ACCESS_MODES, LOCAL_STORAGE_CLASSES, checkPersistentVolumeClaim, persistentVolumeClaimSchema } from './pvc.js';
 export type { AccessMode, PersistentVolumeClaim, PersistentVolumeClaimSpec } from './pvc.js';
+export { NOTIFICATION_TRIGGERS, SINK_TYPES, checkNotification, notificationSchema } from './notification.js';
+export type {
+  GitHubSink,
+  GitLabSink,
+  GiteaSink,
+  LabelSelector,
+  LabelSelectorRequirement,
+  Notification,
+  NotificationSink,
+  NotificationTrigger,
+  SecretKeySelector,
+  SinkType,
+  SlackSink,
+  ValueFrom,
+  WebhookSink,
+} from './notification.js';

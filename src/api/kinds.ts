@@ -8,6 +8,7 @@ import { jobSchema, namespaceSchema, podSchema, serviceAccountSchema } from './k
 import { hpaV1Schema, hpaV2Schema } from './hpa.js';
 import { sharedSchemas } from './pod.js';
 import { ingressSchema } from './ingress.js';
+import { notificationSchema } from './notification.js';
 import { persistentVolumeClaimSchema } from './pvc.js';
 import { resourceQuotaSchema } from './quota.js';
 import type { Schema } from './schema-util.js';
@@ -38,6 +39,7 @@ const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
   { apiVersion: 'v1', kind: 'Pod', schema: podSchema },
   { apiVersion: 'batch/v1', kind: 'Job', schema: jobSchema },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', schema: persistentVolumeClaimSchema },
+  { apiVersion: 'capstan.dev/v1', kind: 'Notification', schema: notificationSchema },
 ];
 
 export const KNOWN_KINDS: ReadonlyArray<Readonly<KindInfo>> = Object.freeze(

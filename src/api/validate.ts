@@ -10,6 +10,7 @@ import { admissionFieldPaths } from './admission.js';
 import { applyDefaults } from './defaults.js';
 import { checkHorizontalPodAutoscaler } from './hpa.js';
 import { KNOWN_KINDS, validatorFor } from './kinds.js';
+import { checkNotification } from './notification.js';
 import { checkPersistentVolumeClaim } from './pvc.js';
 import { KUBERNETES_FIELD_NAMES } from './kubernetes-fields.js';
 import { closest } from './suggest.js';
@@ -47,6 +48,7 @@ export function validateDocument(doc: ParsedDocument): ValidationResult {
   checkObject(o, report);
   if (kind === 'HorizontalPodAutoscaler') checkHorizontalPodAutoscaler(o, report);
   if (kind === 'PersistentVolumeClaim') checkPersistentVolumeClaim(o, report);
+  if (kind === 'Notification') checkNotification(o, report);
   diagnostics.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 
   // Unknown-field errors still give the object: a caller that allows unknown fields downgrades

@@ -104,6 +104,11 @@ export const ERROR_CODES = {
   CAPSTAN_ERR_AGENT_CONTAINER_NOT_FOUND: 'the agent has no current (or, with previous, no earlier) container by that name for the pod',
   CAPSTAN_ERR_AGENT_EXEC: 'a command could not be run in the container (empty, a TTY asked of the process runtime, or the runtime refused it)',
 
+  // notify: Notification sinks
+  CAPSTAN_ERR_NOTIFY_DELIVERY: 'a Notification sink refused a delivery or did not answer, after every attempt (a NotificationFailed event names the sink type and HTTP status)',
+  CAPSTAN_ERR_NOTIFY_SECRET: 'a Secret or Secret key a Notification sink refers to does not exist',
+  CAPSTAN_ERR_NOTIFY_TEMPLATE: "a Notification's template could not be rendered (an error, or over its time or size limit)",
+
   // the CLI talking to a server
   CAPSTAN_ERR_CLIENT_UNREACHABLE: 'the Capstan server could not be reached',
   CAPSTAN_ERR_CLIENT_REQUEST: 'the Capstan server refused or failed the request',
