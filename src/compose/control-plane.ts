@@ -154,6 +154,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             }),
           ...(options.gitAnonymousRead ? { anonymousRead: true } : {}),
           ...(options.maxPushBytes !== undefined ? { maxPushBytes: options.maxPushBytes } : {}),
+          ...(options.statusWriteBack ? { statusBranch: options.statusWriteBack.statusBranch ?? origin.branch ?? 'main' } : {}),
         })
       : undefined;
 

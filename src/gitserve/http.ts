@@ -6,7 +6,8 @@
 // is on (`--git-anonymous-read`): then anyone who reaches the port can clone.
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename, dirname } from 'node:path';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { silentLogger, type Logger } from '../common/index.js';
 import { lookupToken, type Principal } from '../server/index.js';
 import type { KV } from '../store/index.js';
@@ -30,6 +31,12 @@ export interface GitHttpOptions {
   gitBinary?: string;
   /** Largest receive-pack request body accepted (default 100 MiB, `--max-push-size`). */
   maxPushBytes?: number;
+  /**
+   * The branch Capstan commits rollout status to: a push to it is answered (as `remote:`
+   * lines in git's own output) with a reminder that those commits will follow and how to
+   * push again after them.
+   */
+  statusBranch?: string;
 }
 
 export interface HistoryRewrite {
@@ -82,6 +89,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
   const mount = `${GIT_HTTP_PREFIX}${repoName}`;
   const anonymous = options.anonymousRead ?? false;
   const maxPush = options.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES;
+  const hooksPath = options.statusBranch !== undefined ? writePushNotice(root, options.statusBranch) : undefined;
 
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -119,6 +127,7 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
       query: url.search.replace(/^\?/, ''),
       user: principal?.user ?? '',
       ...(options.gitBinary ? { gitBinary: options.gitBinary } : {}),
+      ...(hooksPath !== undefined && service === 'receive' ? { hooksPath } : {}),
       ...(service === 'receive' && req.method === 'POST'
         ? {
             maxBodyBytes: maxPush,
@@ -141,12 +150,46 @@ export function createGitHttpHandler(options: GitHttpOptions): GitHttpHandler {
   };
 }
 
+/**
+ * A post-receive hook under `<root>/hooks`, outside every served repository: git sends what
+ * it prints to the pusher as `remote:` lines. A push to the status branch is told that
+ * Capstan's status commits will land on top of it, so the next push needs a rebase first
+ * (git refuses it on the client with "fetch first", where no server can add a word).
+ */
+function writePushNotice(root: string, branch: string): string {
+  const dir = join(root, 'hooks');
+  mkdirSync(dir, { recursive: true });
+  const ref = `refs/heads/${branch}`;
+  if (!/^[A-Za-z0-9._/-]+$/.test(ref)) throw new Error(`status branch ${JSON.stringify(branch)} is not a plain branch name`);
+  const notice = [
+    `capstan: syncing ${branch} now; rollout status is committed back to ${branch} as it goes.`,
+    `capstan: before your next push run: git pull --rebase`,
+    `capstan: (a push refused with "fetch first" is behind those status commits)`,
+  ];
+  const script = [
+    '#!/bin/sh',
+    '# Capstan: tells the pusher that status commits will follow on this branch.',
+    'while read old new ref; do',
+    `  if [ "$ref" = "${ref}" ]; then`,
+    ...notice.map((l) => `    echo '${l.replace(/'/g, "'\\''")}'`),
+    '  fi',
+    'done',
+    '',
+  ].join('\n');
+  const hook = join(dir, 'post-receive');
+  writeFileSync(hook, script, { mode: 0o755 });
+  chmodSync(hook, 0o755);
+  return dir;
+}
+
 interface BackendRequest {
   root: string;
   pathInfo: string;
   query: string;
   user: string;
   gitBinary?: string;
+  /** `core.hooksPath` for receive-pack (the push notice's post-receive hook). */
+  hooksPath?: string;
   /** Most request-body bytes forwarded; over it the backend is killed and 413 answered. */
   maxBodyBytes?: number;
   /** Called once when the body went over `maxBodyBytes`. */
@@ -175,9 +218,10 @@ function runBackend(req: IncomingMessage, res: ServerResponse, r: BackendRequest
     GIT_PROJECT_ROOT: r.root,
     GIT_HTTP_EXPORT_ALL: '1',
     // Access was checked above; let http-backend accept the push.
-    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_COUNT: r.hooksPath !== undefined ? '2' : '1',
     GIT_CONFIG_KEY_0: 'http.receivepack',
     GIT_CONFIG_VALUE_0: 'true',
+    ...(r.hooksPath !== undefined ? { GIT_CONFIG_KEY_1: 'core.hooksPath', GIT_CONFIG_VALUE_1: r.hooksPath } : {}),
     REQUEST_METHOD: req.method ?? 'GET',
     PATH_INFO: r.pathInfo,
     QUERY_STRING: r.query,

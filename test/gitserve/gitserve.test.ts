@@ -145,6 +145,29 @@ describe('served repository', () => {
     expect(await runGit(['--git-dir', join(dataDir, 'repo.git'), 'rev-parse', 'main'])).toBe(commit);
   });
 
+  it('tells a pusher to the status branch, in git\'s own output, that status commits will follow', async () => {
+    const base = new URL(api.url);
+    const clone = join(work, 'clone');
+    const remote = `http://alice:${api.tokens.deployer}@${base.host}/git/repo.git`;
+    handler = makeHandler({ statusBranch: 'main' });
+    const pushesBefore = pushes.length;
+    try {
+      commitFiles(clone, { 'apps/web.yaml': `${MANIFEST}# notice\n` }, 'notice');
+      const out = await sh(clone, `git push ${remote} HEAD:main 2>&1`);
+      expect(out).toMatch(/remote: capstan: syncing main now/);
+      expect(out).toContain('remote: capstan: before your next push run: git pull --rebase');
+      // Another branch gets no status commits, so no notice.
+      const other = await sh(clone, `git push ${remote} HEAD:feature 2>&1`);
+      expect(other).not.toContain('capstan:');
+      // The hook lives beside the repository, not in it.
+      expect(existsSync(join(dataDir, 'hooks', 'post-receive'))).toBe(true);
+      expect(existsSync(join(dataDir, 'repo.git', 'hooks', 'post-receive'))).toBe(false);
+    } finally {
+      handler = makeHandler();
+      pushes.splice(pushesBefore); // the other tests count their own pushes
+    }
+  });
+
   it('refuses a push with a wrong token (401), without one (401) and with a viewer token (403)', async () => {
     const base = new URL(api.url);
     const clone = join(work, 'clone');
