@@ -22,6 +22,7 @@ import { memberRoutes } from './members.js';
 import { nodeAdminRoutes } from './nodes-admin.js';
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
 import { VERSION } from '../common/version.js';
+import { dashboardRoutes } from '../dashboard/serve.js';
 
 export interface ServerOptions {
   kv: KV;
@@ -242,14 +243,15 @@ export function buildServer(options: ServerOptions): CapstanServer {
       status: 201,
       handler: async (ctx) => {
         const body = await readJsonBody(ctx.req, bodyLimit);
-        if (!isRecord(body)) throw apiError('CAPSTAN_ERR_API_BAD_REQUEST', 'send { "role": "...", "user": "...", "node"?: "..." }');
+        if (!isRecord(body)) throw apiError('CAPSTAN_ERR_API_BAD_REQUEST', 'send { "role": "...", "user": "...", "node"?: "...", "ttlSeconds"?: N }');
         const created = await createToken(kv, {
           role: body.role as Role,
           user: body.user as string,
           ...(body.node !== undefined ? { node: body.node as string } : {}),
+          ...(body.ttlSeconds !== undefined ? { ttlSeconds: body.ttlSeconds as number } : {}),
           now,
         });
-        logger.info({ tokenId: created.id, role: created.record.role, user: created.record.user }, 'token created');
+        logger.info({ tokenId: created.id, role: created.record.role, user: created.record.user, expiresAt: created.record.expiresAt }, 'token created');
         return { token: created.token, id: created.id, ...created.record };
       },
     },
@@ -285,6 +287,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
         return undefined;
       },
     })),
+    ...dashboardRoutes({ kv }), // the web dashboard at / and its read-only views
     analysisRunsRoute(kv),
     { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
     { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
