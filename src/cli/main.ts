@@ -102,6 +102,7 @@ Examples:
   registerRunCommands(program, io);
   registerMembersCommand(program, io); // [raft]
   registerNodeCommands(program, io);
+  registerTokenCommands(program, io);
   return program;
 }
 
@@ -217,12 +218,36 @@ function registerMembersCommand(program: Command, io: CliIO): void {
     .action(async (name: string, opts) => (await load()).runMembersRemove(io, name, opts));
 }
 
-/** A duration such as `300`, `90s`, `5m` or `1h`, in seconds. */
+/** A duration such as `300`, `90s`, `5m`, `1h` or `30d`, in seconds. */
 function duration(value: string, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$/i.exec(value);
-  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h']) : NaN;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h' | 'd']) : NaN;
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${flag} takes a duration such as 300, 90s or 5m, got "${value}"`);
   return n;
+}
+
+/** `capstan token create|list|revoke` (admin token). */
+function registerTokenCommands(program: Command, io: CliIO): void {
+  const token = program.command('token').description('API tokens for people and node agents: create, list, revoke (admin token)');
+  const load = () => import('./commands/token.js');
+  withConnection(token.command('create'))
+    .description('make a token and print it once (the server keeps only its sha256)')
+    .requiredOption('--role <role>', 'viewer, deployer, admin or agent')
+    .option('--user <name>', 'who it is for, shown in logs and Git pushes (default: the role, or agent-NODE)')
+    .option('--node <name>', 'agent tokens: the one node it may act for')
+    .option('--ttl <duration>', 'valid for this long, e.g. 3600, 90m, 24h, 30d (default: until revoked)', (v) => duration(v, '--ttl'))
+    .addOption(outputOption(['text', 'json']))
+    .addHelpText('after', '\nExamples:\n  $ capstan token create --role deployer --user alice --ttl 30d\n  $ capstan token create --role agent --node worker-2')
+    .action(async (opts) => (await load()).runTokenCreate(io, opts));
+  withConnection(token.command('list'))
+    .description('every token: id (sha256 prefix), role, user, node, created, expires')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (opts) => (await load()).runTokenList(io, opts));
+  withConnection(token.command('revoke'))
+    .description('revoke a token by its id (or a unique prefix of it, as `token list` shows)')
+    .argument('<id>', 'the token id')
+    .addOption(outputOption(['text', 'json']))
+    .action(async (id: string, opts) => (await load()).runTokenRevoke(io, id, opts));
 }
 
 /** `capstan node list|cordon|uncordon|drain|delete`, as kubectl's node maintenance. */

@@ -20,6 +20,8 @@ export interface TokenRecord {
   /** For agents: the one node the token may act for. */
   node?: string;
   createdAt: string;
+  /** After this instant the token is refused (absent: it never expires). */
+  expiresAt?: string;
 }
 
 /** Who is calling, once the token checked out. */
@@ -32,6 +34,8 @@ export interface CreateTokenOptions {
   role: Role;
   user: string;
   node?: string;
+  /** Seconds the token is valid for (absent: until revoked). */
+  ttlSeconds?: number;
   now?: () => number;
 }
 
@@ -69,24 +73,31 @@ export async function createToken(kv: KV, options: CreateTokenOptions): Promise<
   if (options.role !== 'agent' && options.node !== undefined) {
     throw new CapstanError('CAPSTAN_ERR_API_BAD_REQUEST', 'only agent tokens are bound to a node');
   }
+  if (options.ttlSeconds !== undefined && !(typeof options.ttlSeconds === 'number' && Number.isFinite(options.ttlSeconds) && options.ttlSeconds > 0)) {
+    throw new CapstanError('CAPSTAN_ERR_API_BAD_REQUEST', `ttlSeconds must be a positive number of seconds, not ${JSON.stringify(options.ttlSeconds)}`);
+  }
   const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
   const id = hashToken(token);
+  const at = (options.now ?? Date.now)();
   const record: TokenRecord = {
     role: options.role,
     user: options.user,
     ...(options.node !== undefined ? { node: options.node } : {}),
-    createdAt: new Date((options.now ?? Date.now)()).toISOString(),
+    createdAt: new Date(at).toISOString(),
+    ...(options.ttlSeconds !== undefined ? { expiresAt: new Date(at + options.ttlSeconds * 1000).toISOString() } : {}),
   };
   await kv.put(tokenKey(id), JSON.stringify(record));
   return { token, id, record };
 }
 
-export async function lookupToken(kv: KV, token: string): Promise<Principal | undefined> {
+export async function lookupToken(kv: KV, token: string, now: number = Date.now()): Promise<Principal | undefined> {
   const id = hashToken(token);
   const kvs = await kv.get(tokenKey(id));
   if (!kvs) return undefined;
   try {
     const record = JSON.parse(Buffer.from(kvs.value).toString('utf8')) as TokenRecord;
+    // An expired token grants nothing (it stays listed until revoked, marked expired).
+    if (record.expiresAt !== undefined && !(Date.parse(record.expiresAt) > now)) return undefined;
     return isRole(record.role) ? { ...record, id } : undefined;
   } catch {
     return undefined;
