@@ -1,0 +1,26 @@
+// Notifications: workload, rollout and sync happenings → webhooks, Slack and forge commit statuses.
+export { notifyController, NOTIFY_CONTROLLER, REASON_FAILED, REASON_SENT } from './controller.js';
+export type { NotifyControllerOptions } from './controller.js';
+export { DEFAULT_DELIVERY_RETRY, JitteredBackoff, jittered, retrySchedule } from './backoff.js';
+export type { DeliveryRetryOptions } from './backoff.js';
+export { DELIVERED_PREFIX, NOTIFY_PREFIX, SEEN_PREFIX, deliveredKey } from './records.js';
+export type { DeliveredRecord } from './records.js';
+export { readSecretKey, scrub, sinkCredentials } from './secrets.js';
+export { notificationWants, occurrenceFields, selectorMatches } from './select.js';
+export type { AppliedNotification } from './select.js';
+export { SIGNATURE_HEADER, signBody, verifySignature } from './signature.js';
+export { sendToSink, sinkApplies, slackPayload, webhookPayload } from './sinks.js';
+export type { DeliveryInput, FetchLike, SendResult, SinkDeps } from './sinks.js';
+export { DEFAULT_BODY, DEFAULT_TITLE, TEMPLATE_LIMITS, renderMessage, renderText } from './template.js';
+export {
+  WORKLOAD_KINDS,
+  occurrenceFromEvent,
+  occurrenceFromSync,
+  occurrencesFromStatus,
+  seenOf,
+  statusContext,
+  statusDescription,
+  statusState,
+  triggerOfEvent,
+} from './triggers.js';
+export type { Occurrence, SeenStatus, StatusState, SyncStateView } from './triggers.js';
