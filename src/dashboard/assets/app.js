@@ -181,7 +181,7 @@ function SourcePanel({ source }) {
       ${s.summary && html`<dt>Changes applied</dt><dd class="summary">${s.summary.create} created, ${s.summary.update} updated, ${s.summary.delete} deleted, ${s.summary.unchanged} unchanged</dd>`}
       <dt>Checked</dt><dd>${when(s.at)} (${s.trigger})</dd>
     </dl>
-    ${s.message && html`<p class=${s.phase === 'Synced' ? 'muted' : 'error'}>${s.message}</p>`}
+    ${s.message && s.phase !== 'Synced' && s.errors.length === 0 && html`<p class="error">${s.message}</p>`}
     <${Problems} errors=${s.errors} />
   </section>`;
 }
@@ -306,7 +306,7 @@ function Workload({ page, role, refresh }) {
       <dl class="facts">
         <dt>Strategy</dt><dd class="strategy">${v.strategy}</dd>
         <dt>Revision</dt><dd>${v.revision} <${Commit} sha=${v.syncedCommit} /></dd>
-        <dt>Ready</dt><dd>${v.readyReplicas}/${v.replicas} (${v.updatedReplicas} up to date)</dd>
+        <dt>Ready</dt><dd class="ready">${v.readyReplicas > v.replicas ? `${v.readyReplicas} (${v.replicas} desired, ${v.readyReplicas - v.replicas} extra during the rollout)` : `${v.readyReplicas}/${v.replicas}`}, ${v.updatedReplicas} up to date</dd>
         ${app.file && html`<dt>Manifest</dt><dd><code>${app.file}${app.line ? `:${app.line}` : ''}</code></dd>`}
         ${v.stepCount !== undefined && html`<dt>Step</dt><dd class="step">${v.stepNumber}/${v.stepCount}</dd>`}
         ${v.stepCount !== undefined && html`<dt>Weight</dt><dd class="weight">set <b class="set">${v.setWeight ?? 0}%</b>, measured <b class="actual">${pct(v.actualWeight)}</b> <progress max="100" value=${v.setWeight ?? 0}></progress></dd>`}
@@ -363,7 +363,7 @@ function useLive(path, onAuthError) {
     try {
       const d = await api(path);
       if (mine !== version.current) return;
-      setData(d);
+      setData({ path, d });
       setError('');
       return d;
     } catch (err) {
@@ -372,7 +372,6 @@ function useLive(path, onAuthError) {
     }
   }, [path]);
   useEffect(() => {
-    setData(null);
     const stop = new AbortController();
     const soon = () => {
       if (timer.current) return;
@@ -395,7 +394,8 @@ function useLive(path, onAuthError) {
       setLive(false);
     };
   }, [path]);
-  return { data, error, live, reload: load };
+  // Data read for another path (the page before a navigation) is not shown.
+  return { data: data?.path === path ? data.d : null, error, live, reload: load };
 }
 
 function Dashboard({ who, onSignOut }) {
