@@ -84,9 +84,21 @@ describe('dashboard static files', () => {
     expect(other.status).toBe(200);
   });
 
+  it('answers HEAD with the headers and no body', async () => {
+    const r = await fetch(`${t.url}/`, { method: 'HEAD' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(Number(r.headers.get('content-length'))).toBeGreaterThan(0);
+    expect(await r.text()).toBe('');
+  });
+
   it('serves nothing outside its table, however the path is spelled', async () => {
     for (const path of [
       '/dashboard/../package.json',
+      '/dashboard/../../../package.json',
+      '/dashboard/..%2f..%2f..%2fpackage.json',
+      `/dashboard/${'..%2F'.repeat(12)}etc/passwd`,
+      `/dashboard/${'../'.repeat(12)}etc/passwd`,
       '/dashboard/..%2f..%2fpackage.json',
       '/dashboard/%2e%2e/%2e%2e/package.json',
       '/dashboard/vendor/../../../../etc/passwd',
