@@ -28,7 +28,7 @@ let deployerToken = '';
 let viewerToken = '';
 const ports = { web: 0, api: 0 };
 
-/** The examples' web Deployment, api Rollout and their ConfigMap, made small and quick for a test. */
+/** The examples' web and worker Deployments, api Rollout and their ConfigMap, made small and quick for a test. */
 function examples(apiVersion = 'v1', webReplicas: string | number = 2): Record<string, string> {
   const web = readFileSync(join(EXAMPLES, 'apps/web.yaml'), 'utf8')
     .replace('replicas: 3', `replicas: ${webReplicas}`)
@@ -44,7 +44,9 @@ function examples(apiVersion = 'v1', webReplicas: string | number = 2): Record<s
   expect(web).toContain(`port: ${ports.web}`);
   expect(api).toContain('setWeight: 25');
   expect(api).toContain(`port: ${ports.api}`);
-  return { 'config/app-config.yaml': readFileSync(join(EXAMPLES, 'config/app-config.yaml'), 'utf8'), 'apps/web.yaml': web, 'apps/api.yaml': api };
+  const worker = readFileSync(join(EXAMPLES, 'apps/worker.yaml'), 'utf8').replace("'worker: queue empty'), 5000)", "'worker: queue empty'), 300)");
+  expect(worker).toContain(', 300)');
+  return { 'config/app-config.yaml': readFileSync(join(EXAMPLES, 'config/app-config.yaml'), 'utf8'), 'apps/web.yaml': web, 'apps/api.yaml': api, 'apps/worker.yaml': worker };
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -81,7 +83,11 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     expect(cluster.firstSync.phase, cluster.firstSync.message).toBe('Synced');
     deployerToken = (await createToken(cluster.kv, { role: 'deployer', user: 'dana' })).token;
     viewerToken = (await createToken(cluster.kv, { role: 'viewer', user: 'vic' })).token;
-    await waitFor(async () => (await workloadStatus(cluster!.kv, 'web'))?.phase === 'Healthy' && (await healthy(cluster!.kv, 'api')), 30_000, 'web and api healthy');
+    await waitFor(
+      async () => (await workloadStatus(cluster!.kv, 'web'))?.phase === 'Healthy' && (await workloadStatus(cluster!.kv, 'worker'))?.phase === 'Healthy' && (await healthy(cluster!.kv, 'api')),
+      30_000,
+      'web, worker and api healthy',
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -141,6 +147,9 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
       await page.click('button[data-action=promote]');
       await page.waitForSelector('.actions [role=alert]:text-matches("^promote")');
       await page.waitForSelector('section.workload .badge >> text=Healthy', { timeout: 20_000 });
+      // Nothing left to promote or abort; rolling back stays offered.
+      await expect.poll(() => page.locator('button[data-action=promote]').count()).toBe(0);
+      expect(await page.locator('button[data-action=rollback]').count()).toBe(1);
       expect(await page.locator('ol.timeline li').count()).toBeGreaterThanOrEqual(2);
       expect(await page.textContent('ol.timeline li:first-child')).toContain('Healthy');
       await shot(page, 'promoted');

@@ -236,7 +236,8 @@ function Actions({ app, status, role, onDone }) {
   };
   const rollout = app.kind === 'Deployment' || app.kind === 'Rollout';
   if (!rollout) return null;
-  const progressive = status.strategy === 'Canary' || status.strategy === 'BlueGreen';
+  // Promote and abort steer a rollout in progress; a Healthy one has nothing to steer.
+  const progressive = (status.strategy === 'Canary' || status.strategy === 'BlueGreen') && status.phase !== 'Healthy';
   return html`<div class="actions">
     ${progressive && html`<button data-action="promote" disabled=${busy !== ''} onClick=${() => run('promote')}>Promote</button>`}
     ${progressive && html`<button data-action="abort" class="danger" disabled=${busy !== ''} onClick=${() => run('abort')}>Abort</button>`}
@@ -254,19 +255,22 @@ function Steps({ steps }) {
 }
 
 function Revisions({ revisions }) {
+  // Traffic columns only for workloads a Service selects (the router's set and measured figures).
+  const routed = revisions.some((r) => r.traffic.length > 0);
   return html`<table class="revisions">
-    <thead><tr><th>Rev</th><th>Hash</th><th>Role</th><th>Ready</th><th>Commit</th><th>Service</th><th>Set weight</th><th>Measured</th><th>Success</th><th>p99</th></tr></thead>
+    <thead><tr><th>Rev</th><th>Hash</th><th>Role</th><th>Ready</th><th>Commit</th>${routed && html`<th>Service</th><th>Set weight</th><th>Measured</th><th>Success</th><th>p99</th>`}</tr></thead>
     <tbody>
       ${revisions.flatMap((r) => {
         const traffic = r.traffic.length > 0 ? r.traffic : [null];
         return traffic.map(
           (t, i) => html`<tr class=${r.current ? 'current' : ''} data-revision=${r.hash}>
             ${i === 0 && html`<td rowspan=${traffic.length}>${r.revision}</td><td rowspan=${traffic.length}><code>${r.hash}</code></td><td rowspan=${traffic.length}>${r.role}</td><td rowspan=${traffic.length}>${r.readyReplicas}/${r.replicas}</td><td rowspan=${traffic.length}><${Commit} sha=${r.commit} /></td>`}
-            <td>${t ? t.service : ''}</td>
-            <td class="set-weight">${t ? `${t.setWeight}%` : ''}</td>
-            <td class="measured">${t ? pct(t.actualWeight) : ''}</td>
-            <td class="success">${t ? (t.successRate === null ? '–' : pct(t.successRate * 100, 2)) : ''}</td>
-            <td class="p99">${t ? ms(t.p99) : ''}</td>
+            ${routed &&
+            html`<td>${t ? t.service : ''}</td>
+              <td class="set-weight">${t ? `${t.setWeight}%` : ''}</td>
+              <td class="measured">${t ? pct(t.actualWeight) : ''}</td>
+              <td class="success">${t ? (t.successRate === null ? '–' : pct(t.successRate * 100, 2)) : ''}</td>
+              <td class="p99">${t ? ms(t.p99) : ''}</td>`}
           </tr>`,
         );
       })}
