@@ -10,6 +10,7 @@ import { AgentApiClient, statusOf, type ApiEvent } from './api-client.js';
 import { systemClock, type AgentClock, type TimerHandle } from './clock.js';
 import type { EnvSourceRef } from './env.js';
 import { wellKnownNodeLabels } from './node-labels.js';
+import { AgentServer } from './agent-server.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import type { RuntimeDriver } from './runtime.js';
 import { UsageSampler, canMeasure, type PodUsageSample } from './stats.js';
@@ -41,6 +42,11 @@ export interface NodeAgentOptions {
   manager?: Pick<PodManagerOptions, 'backoff' | 'resyncMs' | 'orphanGraceMs' | 'probeHost' | 'volumeSyncMs'>;
   /** Run privileged containers (`--allow-privileged`); the node then says `allowPrivileged: true`. */
   allowPrivileged?: boolean;
+  /**
+   * The agent's own port for logs and exec (`--listen`; default 127.0.0.1 and a port the kernel
+   * picks); false runs none. Its address and port are reported in the node's status.
+   */
+  listen?: { host?: string; port?: number } | false;
 }
 
 export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
@@ -96,6 +102,11 @@ export class NodeAgent {
   private stopping: Promise<void> | undefined;
   /** Set once stop() has finished: no more pushes are scheduled. */
   private closed = false;
+  /** The logs and exec port, while it listens. */
+  private agentServer: AgentServer | undefined;
+  private endpoint: { host: string; port: number } | undefined;
+  /** What the API server sends to the agent port; from the register and heartbeat answers. */
+  private proxySecret: string | undefined;
 
   constructor(private readonly options: NodeAgentOptions) {
     this.name = options.name;
@@ -133,9 +144,19 @@ export class NodeAgent {
   }
 
   /** The node object this agent registers; not ready while its runtime does not answer (as the kubelet's "container runtime is down"). */
-  nodeBody(): Omit<NodeInfo, 'status'> & { status: { ready: boolean; address: string; message?: string }; podMetrics?: NodeAgent['podMetrics'] } {
+  nodeBody(): Omit<NodeInfo, 'status'> & { status: Omit<NodeInfo['status'], 'lastHeartbeat'>; podMetrics?: NodeAgent['podMetrics'] } {
     const c = this.options.capacity;
     const down = this.runtimeDown;
+    const endpoint = this.endpoint;
+    // A port bound to one address is reached there; one on every address at the node's address.
+    const reached = endpoint === undefined || ['0.0.0.0', '::', ''].includes(endpoint.host) ? this.address : endpoint.host;
+    const where = {
+      addresses: [
+        { type: 'InternalIP', address: reached },
+        { type: 'Hostname', address: this.name },
+      ],
+      ...(endpoint !== undefined ? { daemonEndpoints: { kubeletEndpoint: { port: endpoint.port } } } : {}),
+    };
     return {
       ...(this.podMetrics && down === undefined ? { podMetrics: this.podMetrics } : {}),
       name: this.name,
@@ -143,7 +164,10 @@ export class NodeAgent {
       capacity: { cpu: c.cpu, memory: c.memory, pods: c.pods ?? 110 },
       runtime: this.options.runtime.name,
       ...(this.options.allowPrivileged ? { allowPrivileged: true } : {}),
-      status: down === undefined ? { ready: true, address: this.address } : { ready: false, address: this.address, message: `container runtime is down: ${down}` },
+      status:
+        down === undefined
+          ? { ready: true, address: this.address, ...where }
+          : { ready: false, address: this.address, message: `container runtime is down: ${down}`, ...where },
     };
   }
 
@@ -154,12 +178,46 @@ export class NodeAgent {
   async start(): Promise<void> {
     if (this.abort) return;
     this.closed = false;
-    await this.api.call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody());
+    if (this.options.listen !== false && this.agentServer === undefined) {
+      const server = new AgentServer({
+        ...(this.options.listen ?? {}),
+        secret: () => this.proxySecret,
+        pods: this.manager,
+        driver: this.options.runtime,
+        node: this.name,
+        logger: this.logger,
+      });
+      this.endpoint = await server.listen();
+      this.agentServer = server;
+    }
+    try {
+      this.takeSecret(await this.api.call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody()));
+    } catch (err) {
+      await this.closeAgentServer();
+      throw err;
+    }
     this.logger.info({ server: this.options.server, runtime: this.options.runtime.name }, 'node registered');
     this.abort = new AbortController();
     this.scheduleHeartbeat();
     this.scheduleRuntimeCheck();
     this.watchLoop = this.runWatch(this.abort.signal);
+  }
+
+  /** Where the logs and exec port listens, once started. */
+  get agentEndpoint(): { host: string; port: number } | undefined {
+    return this.endpoint;
+  }
+
+  private takeSecret(answer: unknown): void {
+    const secret = (answer as { proxySecret?: unknown } | undefined)?.proxySecret;
+    if (typeof secret === 'string' && secret !== '') this.proxySecret = secret;
+  }
+
+  private async closeAgentServer(): Promise<void> {
+    const server = this.agentServer;
+    this.agentServer = undefined;
+    this.endpoint = undefined;
+    await server?.close();
   }
 
   /**
@@ -176,6 +234,7 @@ export class NodeAgent {
       await this.runtimeCheck;
       await this.watchLoop;
       await this.syncing;
+      await this.closeAgentServer();
       await this.manager.close({ stopContainers: options.stopPods === true });
       if (this.pushTimer !== undefined) this.clock.clearTimeout(this.pushTimer);
       this.pushTimer = undefined;
@@ -211,6 +270,7 @@ export class NodeAgent {
       this.heartbeatTimer = undefined;
       this.measure()
         .then(() => this.api.call('PUT', `/api/v1/nodes/${encodeURIComponent(this.name)}`, this.nodeBody(), this.abort?.signal))
+        .then((answer) => this.takeSecret(answer))
         .catch((err: unknown) => {
           if (!this.abort?.signal.aborted) this.logger.warn({ err }, 'heartbeat failed');
         })

@@ -120,6 +120,11 @@ export class PodManager {
     return this.workers.get(`${namespace}/${name}`)?.status;
   }
 
+  /** The worker of a pod, for logs and exec (undefined when this node runs no such pod). */
+  worker(namespace: string, name: string): Pick<PodWorker, 'containerNames' | 'containerHandles'> | undefined {
+    return this.workers.get(`${namespace}/${name}`);
+  }
+
   /** Pods with a worker (running, starting or terminating). */
   podKeys(): string[] {
     return [...this.workers.keys()];

@@ -191,6 +191,23 @@ export class PodWorker {
     return this.records.some((r) => r.handle?.id === id || r.previous?.id === id) || this.leftovers.some((h) => h.id === id);
   }
 
+  /** Names of the pod's containers: init containers (sidecars included) first, then the main ones. */
+  containerNames(): string[] {
+    return this.records.map((r) => r.spec.name);
+  }
+
+  /**
+   * A container's runtime handles, for logs and exec: `current` is the running one (or the
+   * last one when none runs), `previous` the dead one before it (`logs --previous`).
+   */
+  containerHandles(name: string): { current?: ContainerHandle; previous?: ContainerHandle; running: boolean } | undefined {
+    const rec = this.records.find((r) => r.spec.name === name);
+    if (rec === undefined) return undefined;
+    if (rec.handle !== undefined) return { current: rec.handle, ...(rec.previous !== undefined ? { previous: rec.previous } : {}), running: true };
+    // Waiting to restart (back-off) or finished: the dead one is both, as the kubelet has it.
+    return { ...(rec.previous !== undefined ? { current: rec.previous, previous: rec.previous } : {}), running: false };
+  }
+
   /** The runtime could not be reached in the last pass (its message), or undefined. */
   get runtimeProblem(): string | undefined {
     return this.runtimeDown;
@@ -478,10 +495,7 @@ export class PodWorker {
       rec.retryAt = now + this.deps.resyncMs;
       return;
     }
-    if (rec.previous !== undefined) {
-      await this.removeQuietly(rec.previous);
-      rec.previous = undefined;
-    }
+    // The previous dead container stays (its logs are `logs --previous`) until this one exits.
     // The kubelet steps the back-off window each time it restarts a container.
     if (rec.lastTermination !== undefined) rec.crashBackoff = backoffNext(rec.crashBackoff, now, this.deps.backoff);
     rec.restartCount = restartCount;
@@ -492,11 +506,13 @@ export class PodWorker {
     } catch (err) {
       if (isRuntimeUnavailable(err)) {
         // Not the container's failure: keep it to be removed, and start another once the runtime answers.
+        if (rec.previous !== undefined) await this.removeQuietly(rec.previous);
         rec.previous = handle;
         throw err;
       }
       // Like containerd's StartError: a run that ended at once, under the restart policy.
       this.log.warn({ err, container: rec.spec.name }, 'container did not start');
+      if (rec.previous !== undefined) await this.removeQuietly(rec.previous);
       rec.previous = handle;
       rec.lastTermination = { exitCode: 128, reason: 'StartError', message: (err as Error).message, finishedAt: clock.now() };
       rec.waiting = undefined;

@@ -277,14 +277,11 @@ export class ProcessRuntime implements RuntimeDriver {
   }
 
   async exec(handle: ContainerHandle, command: string[], timeoutMs: number): Promise<ExecResult> {
-    const state = this.states.get(handle.id);
-    const entry = this.children.get(handle.id);
-    if (state === undefined || entry === undefined) throw this.unknown(handle);
     if (command.length === 0) return { exitCode: 126, output: 'empty command', timedOut: false };
+    const child = this.spawnIn(handle, command, 'ignore');
     return new Promise<ExecResult>((resolve) => {
       let output = '';
       let timedOut = false;
-      const child = spawn(command[0], command.slice(1), { cwd: state.cwd, env: entry.env, ...this.identity(state), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       const take = (chunk: Buffer): void => {
         if (output.length < MAX_EXEC_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_EXEC_OUTPUT - output.length);
       };
@@ -307,6 +304,18 @@ export class ProcessRuntime implements RuntimeDriver {
 
   logsPath(handle: ContainerHandle): string | undefined {
     return this.states.get(handle.id)?.logPath ?? handle.logPath;
+  }
+
+  /**
+   * Spawns `command` as the container's process would be: its env, working dir and user, in
+   * a process group of its own (see killProcessGroup). Exec probes, hooks and `capstan exec`
+   * use it. stdout and stderr are pipes; stdin is a pipe or ignored.
+   */
+  spawnIn(handle: ContainerHandle, command: string[], stdin: 'pipe' | 'ignore'): ChildProcess {
+    const state = this.states.get(handle.id);
+    const entry = this.children.get(handle.id);
+    if (state === undefined || entry === undefined) throw this.unknown(handle);
+    return spawn(command[0]!, command.slice(1), { cwd: state.cwd, env: entry.env, ...this.identity(state), detached: true, stdio: [stdin, 'pipe', 'pipe'] });
   }
 
   onExit(listener: (id: string) => void): () => void {
@@ -437,6 +446,10 @@ function toHandle(state: ProcessStateFile, adopted: boolean): ContainerHandle {
 }
 
 /** Signal a whole process group; a group already gone is not an error. */
+export function killProcessGroup(pid: number, signal: NodeJS.Signals): void {
+  killGroup(pid, signal);
+}
+
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);

@@ -17,6 +17,7 @@ export const STORE_PREFIX = {
   sync: '/capstan/sync/', // state of the sync loop per source
   traffic: '/capstan/traffic/', // <namespace>/<service> → TrafficPolicy (written by the rollout controller)
   jobs: '/capstan/jobs/', // <namespace>/<name> → Job (run by the CronJob controller)
+  proxySecrets: '/capstan/node-proxy-secrets/', // <node> → the secret the API server sends to that node's agent port (never served)
 } as const;
 
 /** One header or cookie test of a match route: exact, prefix or regex (first one set wins). */
@@ -139,7 +140,16 @@ export interface NodeInfo {
   runtime: 'docker' | 'process';
   /** The agent runs privileged containers (`--allow-privileged`); others refuse them. */
   allowPrivileged?: boolean;
-  status: { ready: boolean; lastHeartbeat: string; message?: string; address: string };
+  status: {
+    ready: boolean;
+    lastHeartbeat: string;
+    message?: string;
+    address: string;
+    /** Kubernetes' node addresses (InternalIP, Hostname). */
+    addresses?: { type: string; address: string }[];
+    /** The agent's own port (logs and exec, called by the API server only), as the kubelet's. */
+    daemonEndpoints?: { kubeletEndpoint: { port: number } };
+  };
 }
 
 export interface ClusterEvent {

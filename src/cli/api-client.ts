@@ -2,6 +2,9 @@
 // errors a person can act on ("is `capstan up` running?").
 
 import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CapstanError } from '../common/errors.js';
 import { redactUrl } from '../common/logger.js';
@@ -23,6 +26,10 @@ export interface ApiClient {
   delete<T = unknown>(path: string): Promise<T>;
   /** Server-Sent Events from a watch URL; ends when the signal aborts. */
   watch(path: string, onEvent: (type: string, data: unknown, id?: string) => void, signal: AbortSignal): Promise<void>;
+  /** A streamed GET (pod logs): the response once its status is 200; no time limit but the signal. */
+  stream(path: string, signal: AbortSignal): Promise<Response>;
+  /** A POST upgraded to `protocol` (pod exec): the raw socket and any bytes already read past the 101. */
+  upgrade(path: string, protocol: string): Promise<{ socket: Socket; head: Buffer }>;
 }
 
 function isLocal(url: string): boolean {
@@ -73,18 +80,66 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
     } catch {
       json = undefined;
     }
-    if (!res.ok) {
-      const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      const hint = res.status === 401 ? ' (pass --token, set CAPSTAN_TOKEN, or run where `capstan up` wrote .capstan/admin.token)' : '';
-      throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `${method} ${path}: HTTP ${res.status}: ${err?.message ?? (text.slice(0, 200) || res.statusText)}${hint}`, {
-        context: { status: res.status, code: err?.code },
-      });
-    }
+    if (!res.ok) throw refused(method, path, res.status, text, res.statusText);
     return json as T;
+  }
+
+  function refused(method: string, path: string, status: number, text: string, statusText: string): CapstanError {
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const hint = status === 401 ? ' (pass --token, set CAPSTAN_TOKEN, or run where `capstan up` wrote .capstan/admin.token)' : '';
+    return new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `${method} ${path}: HTTP ${status}: ${err?.message ?? (text.slice(0, 200) || statusText)}${hint}`, {
+      context: { status, code: err?.code },
+    });
+  }
+
+  async function stream(path: string, signal: AbortSignal): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${server}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal });
+    } catch (cause) {
+      throw new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown} (is \`capstan up\` running? set --server or CAPSTAN_SERVER)`, { cause });
+    }
+    if (!res.ok) throw refused('GET', path, res.status, await res.text(), res.statusText);
+    return res;
+  }
+
+  function upgrade(path: string, protocol: string): Promise<{ socket: Socket; head: Buffer }> {
+    const url = new URL(`${server}${path}`);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, {
+        method: 'POST',
+        headers: { connection: 'Upgrade', upgrade: protocol, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        timeout: TIMEOUT_MS,
+      });
+      req.once('upgrade', (_res: IncomingMessage, socket: Socket, head: Buffer) => {
+        socket.setTimeout(0);
+        resolve({ socket, head });
+      });
+      req.once('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', () => reject(refused('POST', path, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), res.statusMessage ?? '')));
+        res.once('error', reject);
+      });
+      req.once('timeout', () => req.destroy(new Error('timed out')));
+      req.once('error', (cause) =>
+        reject(new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown} (is \`capstan up\` running? set --server or CAPSTAN_SERVER)`, { cause })),
+      );
+      req.end();
+    });
   }
 
   return {
     server: shown,
+    stream,
+    upgrade,
     get: (path) => request('GET', path),
     post: (path, body) => request('POST', path, body ?? {}),
     delete: (path) => request('DELETE', path),

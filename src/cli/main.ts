@@ -193,6 +193,7 @@ status writer run on the member holding the controller lease.`,
     .option('--allow-overcommit', 'accept a --capacity above the machine\'s cores or memory (the server cannot check the machine)')
     .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default); the node reports allowPrivileged: true')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
+    .option('--listen <host:port>', 'the agent port the server calls for logs and exec (default 127.0.0.1 and a free port)')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
 }
@@ -349,6 +350,34 @@ function registerClusterCommands(program: Command, io: CliIO): void {
     .addOption(outputOption(['text', 'json']))
     .addHelpText('after', '\nMeasured by each agent before every heartbeat; a pod shows <measuring> until it has two samples.\n\nExamples:\n  $ capstan top pods\n  $ capstan top pods --containers\n  $ capstan top nodes -o json')
     .action(async (what: string, opts) => (await import('./commands/top.js')).runTop(io, what, opts));
+
+  withConnection(program.command('logs'))
+    .description("a container's output, from its node's agent through the server (any read token)")
+    .argument('<target>', 'POD, or deploy/NAME, rollout/NAME, statefulset/NAME, daemonset/NAME, job/NAME (one of its pods)')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-c, --container <name>', 'the container (default: the only one, or the kubectl.kubernetes.io/default-container annotation)')
+    .option('-f, --follow', 'keep printing what the container writes until it stops (Ctrl-C ends)')
+    .option('-p, --previous', 'the previous (dead) container of a restarted one')
+    .option('--since <duration>', 'only output newer than this, e.g. 30s, 5m, 1h')
+    .option('--tail <lines>', 'only the last N lines', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--tail takes a whole number, got "${v}"`);
+      return n;
+    })
+    .option('--timestamps', 'prefix each line with its time (Docker runtime)')
+    .addHelpText('after', '\nExamples:\n  $ capstan logs web-6f9c-x2k4z\n  $ capstan logs deploy/web -f --tail 20\n  $ capstan logs web-6f9c-x2k4z -c sidecar --previous')
+    .action(async (target: string, opts) => (await import('./commands/logs.js')).runLogs(io, target, opts));
+
+  withConnection(program.command('exec'))
+    .description('run a command in a running container, through the server (deployer or admin token)')
+    .argument('<target>', 'POD, or deploy/NAME and the like (one of its pods)')
+    .argument('<command...>', 'the command and its arguments, after --')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-c, --container <name>', 'the container (default: the only one, or the kubectl.kubernetes.io/default-container annotation)')
+    .option('-i, --stdin', 'pass this terminal\'s input to the command')
+    .option('-t, --tty', 'give the command a terminal (Docker runtime; raw mode here, size follows the window)')
+    .addHelpText('after', '\nThe exit code is the command\'s.\n\nExamples:\n  $ capstan exec web-6f9c-x2k4z -- ls /\n  $ capstan exec -it web-6f9c-x2k4z -- sh')
+    .action(async (target: string, command: string[], opts) => (await import('./commands/exec.js')).runExec(io, target, command, opts));
 
   withConnection(program.command('sync'))
     .description('reconcile with Git now instead of waiting for the next poll')

@@ -2,6 +2,7 @@
 // object is written, and a lease key under /capstan/leases/nodes/<name> is kept alive; when
 // the agent stops heartbeating the store expires the lease and deletes that key, which is
 // how the control plane notices a dead node (as Kubernetes' node Lease objects).
+import { randomBytes } from 'node:crypto';
 import { STORE_PREFIX, type NodeInfo, type Pod, type PodPhase, type PodStatus } from '../api/cluster.js';
 import { CapstanError, isCapstanError } from '../common/index.js';
 import type { KV } from '../store/index.js';
@@ -66,6 +67,11 @@ export function checkAgentNode(principal: Principal, node: string): void {
 
 export interface NodeHeartbeatResult {
   node: NodeInfo;
+  /**
+   * The secret the API server sends as a bearer token to this node's agent port (logs and
+   * exec); in an agent's answers only. Kept under STORE_PREFIX.proxySecrets, never served.
+   */
+  proxySecret?: string;
   leaseId: number;
   leaseSeconds: number;
   /** Whether the node object was written (it is skipped when nothing but the heartbeat time changed recently). */
@@ -94,6 +100,7 @@ export async function heartbeatNode(kv: KV, principal: Principal, name: string, 
   checkNodeBody(name, body);
   const b = body as NodeInfo;
   checkAgentLabels(principal, name, b.labels);
+  const secret = principal.role === 'agent' ? { proxySecret: await ensureProxySecret(kv, name) } : {};
   const { leaseSeconds, now } = options;
   const at = new Date(now()).toISOString();
   const node: NodeInfo = {
@@ -133,16 +140,35 @@ export async function heartbeatNode(kv: KV, principal: Principal, name: string, 
     const next = keepAdminFields(node, previous, principal, b.unschedulable);
     const fresh = previous !== undefined && now() - Date.parse(previous.status?.lastHeartbeat ?? '') < maxAgeMs;
     if (previous && fresh && sameExceptHeartbeat(previous, next)) {
-      return { node: previous, leaseId, leaseSeconds, written: false };
+      return { node: previous, leaseId, leaseSeconds, written: false, ...secret };
     }
     const r = await kv.txn({
       compare: [stored ? { key: nodeKey, target: 'modRevision', op: '==', value: stored.modRevision } : { key: nodeKey, target: 'createRevision', op: '==', value: 0 }],
       success: [{ type: 'put', key: nodeKey, value: JSON.stringify(next) }],
       failure: [],
     });
-    if (r.succeeded) return { node: next, leaseId, leaseSeconds, written: true };
+    if (r.succeeded) return { node: next, leaseId, leaseSeconds, written: true, ...secret };
   }
   throw apiError('CAPSTAN_ERR_API_CONFLICT', `node ${name} kept changing while its heartbeat was written`);
+}
+
+/** The node's proxy secret, made (32 random bytes) the first time its agent registers. */
+export async function ensureProxySecret(kv: KV, node: string): Promise<string> {
+  const key = STORE_PREFIX.proxySecrets + node;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const stored = await kv.get(key);
+    if (stored) return Buffer.from(stored.value).toString('utf8');
+    const secret = randomBytes(32).toString('base64url');
+    const r = await kv.txn({ compare: [{ key, target: 'createRevision', op: '==', value: 0 }], success: [{ type: 'put', key, value: secret }], failure: [] });
+    if (r.succeeded) return secret;
+  }
+  throw apiError('CAPSTAN_ERR_API_CONFLICT', `the proxy secret of node ${node} kept changing while it was read`);
+}
+
+/** The node's proxy secret, or undefined before its agent first registered. */
+export async function readProxySecret(kv: KV, node: string): Promise<string | undefined> {
+  const stored = await kv.get(STORE_PREFIX.proxySecrets + node);
+  return stored ? Buffer.from(stored.value).toString('utf8') : undefined;
 }
 
 /**

@@ -20,6 +20,7 @@ import { findRoute, type Route, type RouteContext } from './routes.js';
 import { readsMasked, redactingResource } from './redact.js';
 import { memberRoutes } from './members.js';
 import { nodeAdminRoutes } from './nodes-admin.js';
+import { podExecUpgrade, podProxyRoutes, writeSocketError } from './pod-proxy.js';
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
 import { VERSION } from '../common/version.js';
 import { dashboardRoutes } from '../dashboard/serve.js';
@@ -289,6 +290,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
     })),
     ...dashboardRoutes({ kv }), // the web dashboard at / and its read-only views
     analysisRunsRoute(kv),
+    ...podProxyRoutes({ kv, logger }), // pod logs and exec, proxied to the node's agent
     { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
     { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
   ];
@@ -400,6 +402,20 @@ export function buildServer(options: ServerOptions): CapstanServer {
     res.once('close', () => longUploads.delete(socket));
   }
 
+  // Upgrades: only pod exec (pod-proxy.ts). The socket counts as serving a request while the
+  // session lasts, so the connection caps never close it to make room.
+  const execUpgrade = podExecUpgrade({ kv, logger });
+  const upgraded = new Set<Socket>();
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    guard.requestStarted(socket);
+    upgraded.add(socket);
+    socket.once('close', () => {
+      upgraded.delete(socket);
+      guard.requestEnded(socket);
+    });
+    execUpgrade(req, socket, head).catch((err: unknown) => writeSocketError(socket, err));
+  });
+
   // Sockets and how many requests each is serving, so close() can drop the unused ones
   // (closeIdleConnections() misses a socket that never sent a request).
   const sockets = new Map<Socket, number>();
@@ -451,6 +467,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
       // Ended streams leave keep-alive connections behind; close them now, not after the keep-alive timeout.
       server.closeIdleConnections();
       for (const [socket, active] of sockets) if (active === 0) socket.destroy();
+      for (const socket of upgraded) socket.destroy();
       await closed;
       guard.close();
     },

@@ -24,7 +24,10 @@ describe('capstan agent options', () => {
       capacity: { cpu: 2000, memory: 4 * 1024 ** 3, pods: 110 },
       stateDir: '/tmp/x/st',
       allowPrivileged: false,
+      listen: { host: '127.0.0.1', port: 0 },
     });
+    expect(parseAgentOptions({ name: 'n', token: 't', listen: '0.0.0.0:10250' }, {}, '/').listen).toEqual({ host: '0.0.0.0', port: 10250 });
+    expect(() => parseAgentOptions({ name: 'n', token: 't', listen: 'nope' }, {}, '/')).toThrow(/--listen takes HOST:PORT/);
     expect(parseAgentOptions({ name: 'n', token: 't', allowPrivileged: true }, {}, '/')).toMatchObject({ allowPrivileged: true });
     const fromEnv = parseAgentOptions({ name: 'n' }, { CAPSTAN_TOKEN: 'e', CAPSTAN_SERVER: 'http://127.0.0.1:1' }, '/');
     expect(fromEnv).toMatchObject({ token: 'e', server: 'http://127.0.0.1:1', runtime: 'auto' });

@@ -23,6 +23,8 @@ export interface AgentCommandOptions {
   stateDir?: string;
   /** Seconds between heartbeats. */
   heartbeat?: number;
+  /** HOST:PORT of the agent's logs and exec port (default 127.0.0.1, a free port). */
+  listen?: string;
   /** Stops the agent when aborted (default: SIGINT or SIGTERM). */
   signal?: AbortSignal;
   logger?: Logger;
@@ -39,6 +41,16 @@ export interface ParsedAgentOptions {
   capacity: { cpu: number; memory: number; pods: number };
   stateDir: string;
   allowPrivileged: boolean;
+  listen: { host: string; port: number };
+}
+
+/** `HOST:PORT`, `[v6]:PORT` or `:PORT` (127.0.0.1) for --listen. */
+export function parseListen(text: string | undefined): { host: string; port: number } {
+  if (text === undefined) return { host: '127.0.0.1', port: 0 };
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw usage(`--listen takes HOST:PORT (e.g. 0.0.0.0:10250, or :0 for a free port), got "${text}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
 const DEFAULT_SERVER = 'http://127.0.0.1:7480';
@@ -112,7 +124,8 @@ export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.Process
       throw usage(`--capacity is above what this machine has: ${over.join(', ')}; pass --allow-overcommit to offer it anyway`);
     }
   }
-  return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent'), allowPrivileged: opts.allowPrivileged === true };
+  const listen = parseListen(opts.listen);
+  return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent'), allowPrivileged: opts.allowPrivileged === true, listen };
 }
 
 function processSignal(): { signal: AbortSignal; dispose: () => void } {
