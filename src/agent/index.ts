@@ -81,11 +81,6 @@ export { chooseRuntime, pickRuntime } from './choose-runtime.js';
 export type { RuntimeChoice, ChosenRuntime } from './choose-runtime.js';
 export { defaultPodUser, describePodUser, findPasswdUser, canSearch } from './pod-user.js';
 export type { PodUser } from './pod-user.js';
-export { AgentServer, bearerMatches } from './agent-server.js';
-export type { AgentServerOptions } from './agent-server.js';
-export { CHANNEL, EXEC_PROTOCOL, FrameDecoder, MAX_FRAME_PAYLOAD, encodeData, encodeExit, encodeFrame, encodeResize, parseExit, parseResize } from './exec-frames.js';
+// The exec stream protocol, for the CLI's `capstan exec` and the API server's proxy.
+export { CHANNEL, EXEC_PROTOCOL, FrameDecoder, encodeFrame, encodeResize, parseExit } from './exec-frames.js';
 export type { ExitMessage, Frame, ResizeMessage } from './exec-frames.js';
-export { parseExecQuery, pumpExec } from './exec.js';
-export type { ExecRequest, ExecSession } from './exec.js';
-export { parseLogQuery, readLogFile, tailOffset } from './logs.js';
-export type { LogOptions } from './logs.js';

@@ -211,9 +211,12 @@ describe('public surface', () => {
   it('grows only on purpose', async () => {
     const agent = await import('../../src/agent/index.js');
     expect(Object.keys(agent).sort()).toEqual([
+      'CHANNEL',
       'DEFAULT_BACKOFF',
       'DOCKER_API_VERSION',
       'DockerRuntime',
+      'EXEC_PROTOCOL',
+      'FrameDecoder',
       'LABEL_CONTAINER',
       'LABEL_NAMESPACE',
       'LABEL_NODE',
@@ -242,6 +245,8 @@ describe('public surface', () => {
       'describePodUser',
       'dockerUnavailableReason',
       'dueProbes',
+      'encodeFrame',
+      'encodeResize',
       'expandVars',
       'findPasswdUser',
       'followProgressStream',
@@ -250,6 +255,7 @@ describe('public surface', () => {
       'isRuntimeUnavailable',
       'nextProbeAt',
       'ownershipLabels',
+      'parseExit',
       'pickRuntime',
       'podPhase',
       'podStatus',
