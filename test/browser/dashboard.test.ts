@@ -174,6 +174,29 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     await page.context().close();
   });
 
+  it("follows a pod's log", async () => {
+    const page = await signIn(viewerToken);
+    await page.click('tr[data-app="default/worker"] a');
+    const button = page.locator('button[data-logs]').first();
+    await button.waitFor();
+    const pod = await button.getAttribute('data-logs');
+    expect(pod).toMatch(/^worker-/);
+    await button.click();
+    await page.waitForSelector('.logs .log-state >> text=following');
+    await page.waitForFunction("(document.querySelector('pre.log')?.textContent ?? '').includes('worker: queue empty')", undefined, { timeout: 10_000 });
+    // New lines keep arriving while the panel is open (the worker logs every 300 ms).
+    const count = async () => ((await page.locator('pre.log').textContent()) ?? '').split('worker: queue empty').length - 1;
+    const before = await count();
+    await expect.poll(count, { timeout: 10_000 }).toBeGreaterThan(before + 2);
+    const after = await page.locator('pre.log').textContent();
+    expect(after).toMatch(/^\d{4}-\d\d-\d\dT[^\n]+ worker: queue empty$/m);
+    await shot(page, 'logs');
+    await page.click('.logs button');
+    expect(await page.locator('.logs').count()).toBe(0);
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
+  });
+
   it('turns a bad token away at sign-in', async () => {
     const context = await browser!.newContext();
     const page = await context.newPage();

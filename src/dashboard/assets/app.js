@@ -296,8 +296,73 @@ function History({ history }) {
   </ol>`;
 }
 
+const LOG_KEEP = 200_000; // characters of log kept on the page
+
+/** A pod's log, followed: `GET …/pods/{pod}/log?follow=1` read as a stream with the token header. */
+function LogPanel({ namespace, pod, onClose }) {
+  const [text, setText] = useState('');
+  const [state, setState] = useState('connecting');
+  const pre = useRef(null);
+  useEffect(() => {
+    const stop = new AbortController();
+    setText('');
+    (async () => {
+      try {
+        const res = await fetch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log?follow=1&tailLines=500`, {
+          headers: { authorization: `Bearer ${token()}` },
+          cache: 'no-store',
+          signal: stop.signal,
+        });
+        if (!res.ok) {
+          let message = `HTTP ${res.status}`;
+          try {
+            message = (await res.json())?.error?.message ?? message;
+          } catch {}
+          setState(`error: ${message}`);
+          return;
+        }
+        setState('following');
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          setText((t) => (t + value).slice(-LOG_KEEP));
+        }
+        setState('ended');
+      } catch (err) {
+        if (!stop.signal.aborted) setState(`error: ${err.message}`);
+      }
+    })();
+    return () => stop.abort();
+  }, [namespace, pod]);
+  useEffect(() => {
+    if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [text]);
+  return html`<section class="card logs" data-pod=${pod}>
+    <header><h3>Logs of ${pod}</h3><span class="muted log-state">${state}</span><button onClick=${onClose}>Close</button></header>
+    <pre ref=${pre} class="log">${text}</pre>
+  </section>`;
+}
+
+function Pods({ revisions, onLogs }) {
+  const pods = revisions.flatMap((r) => r.pods.map((p) => ({ ...p, revision: r.revision })));
+  if (pods.length === 0) return html`<p class="muted">No pods.</p>`;
+  return html`<table class="pods">
+    <thead><tr><th>Pod</th><th>Revision</th><th>Node</th><th>Phase</th><th>Restarts</th><th></th></tr></thead>
+    <tbody>
+      ${pods.map((p) => html`<tr data-pod=${p.name}>
+        <td><code>${p.name}</code></td><td>${p.revision}</td><td>${p.node ?? '–'}</td>
+        <td>${p.phase}${p.ready ? ' (ready)' : ''}${p.message ? html` <span class="muted">${p.message}</span>` : ''}</td>
+        <td>${p.restarts}</td>
+        <td><button data-logs=${p.name} onClick=${() => onLogs(p.name)}>Logs</button></td>
+      </tr>`)}
+    </tbody>
+  </table>`;
+}
+
 function Workload({ page, role, refresh }) {
   const { status: v, app, steps } = page;
+  const [logsOf, setLogsOf] = useState(null);
   return html`<div>
     <p><a href="#/">← Applications</a></p>
     <section class="card workload" data-app=${`${app.namespace}/${app.name}`}>
@@ -332,6 +397,11 @@ function Workload({ page, role, refresh }) {
         </li>`)}
       </ul>
     </section>`}
+    <section class="card">
+      <h3>Pods</h3>
+      <${Pods} revisions=${v.revisions} onLogs=${setLogsOf} />
+    </section>
+    ${logsOf && html`<${LogPanel} key=${logsOf} namespace=${app.namespace} pod=${logsOf} onClose=${() => setLogsOf(null)} />`}
     <section class="card">
       <h3>History</h3>
       <${History} history=${page.history} />
