@@ -23,6 +23,7 @@ import { SCALE_PREFIX, hpaController, routerRequestRates, storeMetricsSource, ty
 import { CLAIMS_PREFIX, statefulSetController } from '../controllers/statefulset/index.js';
 import { claimsController } from '../controllers/volumes/index.js';
 import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
+import { notifyController } from '../notify/index.js';
 import { ALL_STRATEGIES } from '../rollout/index.js';
 import type { KV } from '../store/types.js';
 
@@ -105,7 +106,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   });
   apps.push(hpa);
   const manager = new ControllerManager({
-    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry }), barePodController({ kv, logger, registry })],
+    controllers: [...workloads.all, ...apps, scheduling, nodes, analysis, cronJobController({ kv, logger, registry }), jobController({ kv, logger, registry }), barePodController({ kv, logger, registry }), notifyController({ kv, logger, registry })],
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });
