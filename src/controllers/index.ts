@@ -74,3 +74,4 @@ export { barePodController, barePodReconciler } from './barepod/index.js';
 export type { BarePodControllerOptions } from './barepod/index.js';
 export { hpaController, hpaReconciler, storeMetricsSource, SCALE_PREFIX, NODE_METRICS_FIELD, HPA_KIND, DEFAULT_HPA_PERIOD_MS, scaleKey, readScale } from './hpa/index.js';
 export type { HpaControllerOptions, HpaStatus, MetricsSource, PodUsage, ScaleRecord, NodeMetricsRecord, PodsMetricsProvider } from './hpa/index.js';
+export type { StoreControllerOptions } from './store-controller.js';

@@ -4,13 +4,11 @@
 // delivery is retried with the work queue's per-key backoff, jittered (backoff.ts), up to a
 // bound; its final failure is a Warning event NotificationFailed on the Notification, a success
 // a Normal NotificationSent. Credentials never reach a log line, an event or an error.
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type ClusterEvent, type HistoryEntry, type WorkloadStatus } from '../api/cluster.js';
 import type { Notification } from '../api/index.js';
 import { CapstanError, isCapstanError, silentLogger } from '../common/index.js';
-import { Controller, EventRecorder, systemClock, watchSource, type Clock, type ReconcileContext, type Reconciler } from '../controllers/index.js';
-import type { KV, KeyValue } from '../store/index.js';
+import { Controller, EventRecorder, systemClock, watchSource, type ReconcileContext, type Reconciler, type StoreControllerOptions } from '../controllers/index.js';
+import type { KeyValue } from '../store/index.js';
 import { DEFAULT_DELIVERY_RETRY, JitteredBackoff, type DeliveryRetryOptions } from './backoff.js';
 import { NotifyRecords, decodeRecord, deliveredKey, seenKey } from './records.js';
 import { scrub, sinkCredentials, sinkType, type SinkCredentials } from './secrets.js';
@@ -24,13 +22,7 @@ export const REASON_SENT = 'NotificationSent';
 export const REASON_FAILED = 'NotificationFailed';
 const NOTIFICATIONS_PREFIX = `${STORE_PREFIX.desired}Notification/`;
 
-export interface NotifyControllerOptions {
-  kv: KV;
-  clock?: Clock;
-  logger?: Logger;
-  registry?: Registry;
-  resyncMs?: number;
-  events?: EventRecorder;
+export interface NotifyControllerOptions extends StoreControllerOptions {
   /** Injected for tests; default the global fetch. */
   fetch?: FetchLike;
   retry?: DeliveryRetryOptions;
