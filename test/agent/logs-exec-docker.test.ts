@@ -41,7 +41,7 @@ describe.skipIf(dockerSkipReason !== undefined)('logs and exec with the Docker r
     await agent.start();
     const pod: Pod = makePod(
       'box',
-      [{ name: 'main', image: TEST_IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', 'echo out 1; echo err 1 >&2; echo out 2; exec sleep 3600'] }],
+      [{ name: 'main', image: TEST_IMAGE, imagePullPolicy: 'Never', command: ['sh', '-c', 'echo out 1; echo err 1 >&2; sleep 1; echo out 2; exec sleep 3600'] }],
       { nodeName: NODE, terminationGracePeriodSeconds: 1 },
     );
     await t.kv.put(`${STORE_PREFIX.pods}default/box`, JSON.stringify(pod));

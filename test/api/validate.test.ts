@@ -251,12 +251,20 @@ metadata: {name: uploads, namespace: shop}
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 10Gi}}
-`;
+---
+apiVersion: capstan.dev/v1
+kind: Notification
+metadata: {name: team-alerts}
+spec:
+  triggers: [sync-failed, degraded, healthy]
+  selector: {matchLabels: {app: web}}
+  sinks:
+    - slack: {urlFrom: {secretKeyRef: {name: slack, key: url}}}`;
 
 describe('validateDocument', () => {
   it('accepts realistic manifests of every kind with no errors and no warnings', () => {
     const results = validateText(GOOD);
-    expect(results).toHaveLength(20);
+    expect(results).toHaveLength(21);
     for (const r of results) {
       // A ServiceAccount always says that its tokens are not mounted.
       const kind = r.object?.object.kind;

@@ -183,7 +183,8 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     expect(pod).toMatch(/^worker-/);
     await button.click();
     await page.waitForSelector('.logs .log-state >> text=following');
-    await page.waitForFunction("(document.querySelector('pre.log')?.textContent ?? '').includes('worker: queue empty')", undefined, { timeout: 10_000 });
+    // Polled from the test, not evaluated in the page: the page's CSP forbids string evaluation.
+    await expect.poll(async () => (await page.locator('pre.log').textContent()) ?? '', { timeout: 10_000 }).toContain('worker: queue empty');
     // New lines keep arriving while the panel is open (the worker logs every 300 ms).
     const count = async () => ((await page.locator('pre.log').textContent()) ?? '').split('worker: queue empty').length - 1;
     const before = await count();
