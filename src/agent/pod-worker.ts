@@ -495,7 +495,13 @@ export class PodWorker {
       rec.retryAt = now + this.deps.resyncMs;
       return;
     }
-    // The previous dead container stays (its logs are `logs --previous`) until this one exits.
+    // The process runtime keeps the previous dead container (its log files, for `logs
+    // --previous`) until this one exits; a Docker pod keeps one container, as before: the
+    // previous one's logs are served only while it waits to restart.
+    if (rec.previous !== undefined && this.deps.driver.name !== 'process') {
+      await this.removeQuietly(rec.previous);
+      rec.previous = undefined;
+    }
     // The kubelet steps the back-off window each time it restarts a container.
     if (rec.lastTermination !== undefined) rec.crashBackoff = backoffNext(rec.crashBackoff, now, this.deps.backoff);
     rec.restartCount = restartCount;
