@@ -95,13 +95,13 @@ describe('pki files', () => {
     expect(again.caFingerprint).toBe(first.caFingerprint);
     expect(again.server.cert).toBe(first.server.cert);
 
-    const moreHosts = await ensureClusterPki({ dataDir: dir, hosts: ['cp-1.internal', '10.77.0.1'] });
+    const moreHosts = await ensureClusterPki({ dataDir: dir, hosts: ['cp-1.internal', '127.0.0.2'] });
     expect(moreHosts.made).toBe('server');
     expect(moreHosts.caFingerprint).toBe(first.caFingerprint);
-    expect(certificateInfo(moreHosts.server.cert).ipAddresses).toEqual(['127.0.0.1', '10.77.0.1']);
+    expect(certificateInfo(moreHosts.server.cert).ipAddresses).toEqual(['127.0.0.1', '127.0.0.2']);
     expect(await issuedBy(moreHosts.server.cert, first.ca.cert)).toBe(true);
 
-    const later = await ensureClusterPki({ dataDir: dir, hosts: ['cp-1.internal', '10.77.0.1'], now: new Date(Date.now() + 300 * 86_400_000) });
+    const later = await ensureClusterPki({ dataDir: dir, hosts: ['cp-1.internal', '127.0.0.2'], now: new Date(Date.now() + 300 * 86_400_000) });
     expect(later.made).toBe('server');
   });
 });
