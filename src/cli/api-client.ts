@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CapstanError } from '../common/errors.js';
 import { redactUrl } from '../common/logger.js';
+import { findClusterCa, tlsFailureCode, tlsFailureHint, tlsRequestOptions, trustingFetch, type ClientTls } from '../pki/index.js';
 import type { CliIO } from './io.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7480';
@@ -17,6 +18,8 @@ export interface ConnectionOptions {
   server?: string;
   token?: string;
   dataDir?: string;
+  /** `--ca`: the cluster CA to trust for an https server (else CAPSTAN_CA, else `<data-dir>/pki/ca.crt`). */
+  ca?: string;
 }
 
 export interface ApiClient {
@@ -57,6 +60,16 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
     }
   }
   const shown = redactUrl(server);
+  // An https server is trusted through the cluster CA when one is found, and the system's
+  // roots otherwise (a server behind a proxy with a public certificate).
+  const found = server.startsWith('https:') ? findClusterCa({ ca: options.ca, env: io.env, cwd: io.cwd, dataDir: options.dataDir ?? '.capstan' }) : undefined;
+  const tls: ClientTls | undefined = found ? { ca: found.pem } : undefined;
+  const fetch = trustingFetch(tls);
+  const unreachable = (cause: unknown, hint = ' (is `capstan up` running? set --server or CAPSTAN_SERVER)'): CapstanError => {
+    const code = tlsFailureCode(cause);
+    if (code) return new CapstanError('CAPSTAN_ERR_CLIENT_TLS', `cannot trust the Capstan server at ${shown}: ${tlsFailureHint(code, found?.file)}`, { cause });
+    return new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown}${hint}`, { cause });
+  };
 
   async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
@@ -71,7 +84,7 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (cause) {
-      throw new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown} (is \`capstan up\` running? set --server or CAPSTAN_SERVER)`, { cause });
+      throw unreachable(cause);
     }
     const text = await res.text();
     let json: unknown;
@@ -103,7 +116,7 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
     try {
       res = await fetch(`${server}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal });
     } catch (cause) {
-      throw new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown} (is \`capstan up\` running? set --server or CAPSTAN_SERVER)`, { cause });
+      throw unreachable(cause);
     }
     if (!res.ok) throw refused('GET', path, res.status, await res.text(), res.statusText);
     return res;
@@ -117,6 +130,7 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
         method: 'POST',
         headers: { connection: 'Upgrade', upgrade: protocol, ...(token ? { authorization: `Bearer ${token}` } : {}) },
         timeout: TIMEOUT_MS,
+        ...tlsRequestOptions(tls),
       });
       req.once('upgrade', (_res: IncomingMessage, socket: Socket, head: Buffer) => {
         socket.setTimeout(0);
@@ -130,7 +144,7 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
       });
       req.once('timeout', () => req.destroy(new Error('timed out')));
       req.once('error', (cause) =>
-        reject(new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown} (is \`capstan up\` running? set --server or CAPSTAN_SERVER)`, { cause })),
+        reject(unreachable(cause)),
       );
       req.end();
     });
@@ -149,7 +163,7 @@ export function connect(io: CliIO, options: ConnectionOptions): ApiClient {
         res = await fetch(`${server}${path}`, { headers: token ? { authorization: `Bearer ${token}`, accept: 'text/event-stream' } : {}, signal });
       } catch (cause) {
         if (signal.aborted) return;
-        throw new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${shown}`, { cause });
+        throw unreachable(cause, '');
       }
       if (!res.ok || !res.body) throw new CapstanError('CAPSTAN_ERR_CLIENT_REQUEST', `GET ${path}: HTTP ${res.status}`);
       const decoder = new TextDecoder();

@@ -112,6 +112,7 @@ export const ERROR_CODES = {
   // the CLI talking to a server
   CAPSTAN_ERR_CLIENT_UNREACHABLE: 'the Capstan server could not be reached',
   CAPSTAN_ERR_CLIENT_REQUEST: 'the Capstan server refused or failed the request',
+  CAPSTAN_ERR_CLIENT_TLS: "the Capstan server's certificate could not be verified: another cluster's CA, a host name the certificate lacks, or an expired certificate",
 
   // anything else
   CAPSTAN_ERR_INTERNAL_ERROR: 'an unexpected internal error',

@@ -2,6 +2,7 @@
 // `capstan up` adds a local node agent; `capstan server` runs this alone.
 
 import { mkdirSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { isCapstanError, tightenDataDir, type Logger } from '../common/index.js';
@@ -22,6 +23,8 @@ import { anonymousReadWarning, createGitHttpHandler, servedSourceFor } from '../
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
 // [rollback] `capstan rollback` commits to the source repository (or pins, with --live).
 import { rollbackHandler, rollbackWriter } from '../rollback/index.js';
+// [pki] the cluster CA, and HTTPS for the API off loopback.
+import { certificateHosts, ensureClusterPki, listenerSecurity, type ClusterPki } from '../pki/index.js';
 
 export interface ControlPlaneOptions {
   /** Folder, local repository or http(s) URL of the manifests. */
@@ -30,6 +33,12 @@ export interface ControlPlaneOptions {
   dataDir: string;
   host?: string;
   port?: number;
+  /** `--tls`: HTTPS even on loopback (off loopback it is the default). */
+  tls?: boolean;
+  /** `--insecure-http`: plain HTTP off loopback (warned). */
+  insecureHttp?: boolean;
+  /** `--tls-san`: more names and addresses for the server certificate. */
+  tlsSans?: string[];
   logger: Logger;
   /** node-cron expression for polling Git (default every minute). */
   syncSchedule?: string;
@@ -85,7 +94,15 @@ export interface ControlPlane {
   cluster?: ClusterStore;
   /** [gitserve] Clone URL of the served repository, when a plain folder is served. */
   gitUrl?: string;
+  /** [pki] The cluster CA (always made) and whether the API serves HTTPS. */
+  pki: { caFile: string; caFingerprint: string; https: boolean };
   stop(): Promise<void>;
+}
+
+/** Every address of this machine's interfaces (for a certificate of a server bound to 0.0.0.0). */
+function machineAddresses(): { hostname: string; addresses: string[] } {
+  const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address.replace(/%.*$/, '')));
+  return { hostname: hostname(), addresses };
 }
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -104,6 +121,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
 
   try {
+    // [pki] The CA is made on first start, whatever the scheme, so join tokens can carry it.
+    const host = options.host ?? '127.0.0.1';
+    const security = listenerSecurity({ host, tls: options.tls, insecureHttp: options.insecureHttp });
+    if (security.warning) log.warn({ component: 'api-server', host }, security.warning);
+    const pki: ClusterPki = await ensureClusterPki({ dataDir, hosts: certificateHosts(host, machineAddresses(), options.tlsSans ?? []) });
+    if (pki.made !== 'none') log.info({ component: 'pki', ca: pki.paths.caCert, made: pki.made }, pki.made === 'all' ? 'made the cluster CA and the server certificate' : 'issued a new server certificate');
+
     let kv = options.kv;
     let cluster: ClusterStore | undefined;
     if (!kv && options.cluster) {
@@ -168,6 +192,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(gitHttp ? { gitHttp } : {}), // [gitserve]
       ...(options.nodeLeaseSeconds !== undefined ? { nodeLeaseSeconds: options.nodeLeaseSeconds } : {}),
       ...(options.connections ? { connections: options.connections } : {}),
+      ...(security.scheme === 'https' ? { tls: { cert: pki.server.cert, key: pki.server.key } } : {}), // [pki]
     });
     server.setControlHandlers({
       // promote, abort, retry, pause and resume: override records the workload controller acts on.
@@ -186,7 +211,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         logger: log,
       }),
     });
-    const listening = await server.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 7480 });
+    const listening = await server.listen({ host, port: options.port ?? 7480 });
     stops.push(() => server.close());
     if (origin.served && options.gitAnonymousRead) log.warn({ component: 'git-http' }, anonymousReadWarning(`${listening.url}/git/${basename(origin.served.path)}`));
     const adminTokenFile = resolve(dataDir, 'admin.token');
@@ -284,6 +309,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       firstSync,
       ...(cluster ? { cluster } : {}),
       ...(origin.served ? { gitUrl: `${listening.url}/git/${basename(origin.served.path)}` } : {}), // [gitserve]
+      pki: { caFile: pki.paths.caCert, caFingerprint: pki.caFingerprint, https: security.scheme === 'https' },
       stop: stopAll,
     };
   } catch (err) {

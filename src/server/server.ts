@@ -2,6 +2,7 @@
 // buildServer() wires routes and returns a request listener and an unstarted http.Server;
 // listen() binds it (127.0.0.1 unless told otherwise).
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -51,6 +52,8 @@ export interface ServerOptions {
   members?: import('../store/index.js').MembersAdmin;
   /** Timeouts and connection caps of the listener (see connections.ts for the defaults and how the caps decide). */
   connections?: ConnectionLimits;
+  /** Serve HTTPS with this certificate and key (PEM); plain HTTP when absent. */
+  tls?: { cert: string; key: string };
 }
 
 /** A handler that writes its own reply (status, headers, body). */
@@ -347,19 +350,24 @@ export function buildServer(options: ServerOptions): CapstanServer {
   }
 
   const limits = resolveConnectionLimits(options.connections, heartbeatMs);
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      // Node checks both timeouts on this interval (30 s by default, far longer than they are).
-      connectionsCheckingInterval: checkingIntervalMs(limits),
-    },
-    handle,
-  );
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks both timeouts on this interval (30 s by default, far longer than they are).
+    connectionsCheckingInterval: checkingIntervalMs(limits),
+  };
+  const tls = options.tls;
+  const server: Server = tls
+    ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.headersTimeoutMs }, handle)
+    : createServer(serverOptions, handle);
+  // Over TLS a request's socket is the TLS socket, which exists once the handshake is done:
+  // the caps and the close bookkeeping track those. A failed handshake only closes its socket.
+  const connectionEvent = tls ? 'secureConnection' : 'connection';
+  if (tls) server.on('tlsClientError', (err: Error, socket: Socket) => socket.destroy());
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.setTimeout(limits.idleTimeoutMs); // sockets silent both ways; watch streams send heartbeats
   const guard = new ConnectionGuard(limits, logger, registry);
-  server.on('connection', (socket: Socket) => {
+  server.on(connectionEvent, (socket: Socket) => {
     guard.connection(socket);
   });
   // Failed accepts (EMFILE/ENFILE) arrive as 'error' on the server: without a listener they
@@ -419,7 +427,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
   // Sockets and how many requests each is serving, so close() can drop the unused ones
   // (closeIdleConnections() misses a socket that never sent a request).
   const sockets = new Map<Socket, number>();
-  server.on('connection', (socket: Socket) => {
+  server.on(connectionEvent, (socket: Socket) => {
     sockets.set(socket, 0);
     socket.once('close', () => sockets.delete(socket));
   });
@@ -452,8 +460,9 @@ export function buildServer(options: ServerOptions): CapstanServer {
           server.off('error', onError);
           const port = (server.address() as AddressInfo).port;
           const shown = host.includes(':') ? `[${host}]` : host;
-          logger.info({ host, port }, 'API server listening');
-          resolve({ url: `http://${shown}:${port}`, host, port });
+          const scheme = tls ? 'https' : 'http';
+          logger.info({ host, port, scheme }, 'API server listening');
+          resolve({ url: `${scheme}://${shown}:${port}`, host, port });
         });
       });
     },
