@@ -1,0 +1,10 @@
+// Service discovery for pods: a DNS server answering Kubernetes' Service names from a snapshot
+// the node agent replaces as Services and endpoints change, and the Service environment
+// variables a pod starts with.
+export { DnsServer, UDP_EDNS_LIMIT, UDP_PLAIN_LIMIT } from './server.js';
+export type { DnsServerOptions, DnsServerStats } from './server.js';
+export { answer, addressLabel, DEFAULT_CLUSTER_DOMAIN, RECORD_TTL, resolve, serviceKey, snapshotProblems, Zone } from './records.js';
+export type { DnsEndpoint, DnsQuestion, DnsRecord, DnsService, DnsServicePort, DnsSnapshot, QuestionType, Rcode, Resolution, Upstream } from './records.js';
+export { envName, serviceEnvironment } from './env.js';
+export type { EnvVar } from './env.js';
+export { resolverUpstream } from './upstream.js';
