@@ -15,6 +15,7 @@ export const STORE_PREFIX = {
   history: '/capstan/history/', // <namespace>/<workload>/<revision number, zero-padded> → HistoryEntry
   tokens: '/capstan/tokens/', // <sha256 of token> → TokenRecord
   sync: '/capstan/sync/', // state of the sync loop per source
+  syncPlans: '/capstan/syncplans/', // <source id>/<commit> → SyncPlanRecord (the newest 20 applied commits per source)
   traffic: '/capstan/traffic/', // <namespace>/<service> → TrafficPolicy (written by the rollout controller)
   jobs: '/capstan/jobs/', // <namespace>/<name> → Job (run by the CronJob controller)
   proxySecrets: '/capstan/node-proxy-secrets/', // <node> → the secret the API server sends to that node's agent port (never served)

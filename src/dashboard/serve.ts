@@ -2,7 +2,8 @@
 // `/dashboard/…` (public: they hold no data), `GET /api/v1/whoami` (any token: its user and
 // role, so the page shows the buttons the role may use), and two read-only views built
 // from the API's resources: `GET /api/v1/dashboard` (sources and applications) and
-// `GET /api/v1/dashboard/{namespace}/{name}[?kind=…]` (one workload's rollout and history).
+// `GET /api/v1/dashboard/{namespace}/{name}[?kind=…]` (one workload's rollout and history),
+// and `GET /api/v1/dashboard/commits/{commit}` (what a sync applied for that commit).
 // Live updates come from the API's own watches; the page re-reads these views on each event.
 import type { HistoryEntry, Pod, Revision } from '../api/cluster.js';
 import { ANALYSIS_RUNS_PREFIX } from '../analysis/index.js';
@@ -13,6 +14,7 @@ import { resources } from '../server/resources.js';
 import type { Route } from '../server/routes.js';
 import type { KV } from '../store/index.js';
 import type { SyncState } from '../sync/index.js';
+import { readCommitPlan } from './commits.js';
 import { loadSite, serveFile, type StaticSite } from './static.js';
 import { buildOverview, buildWorkloadPage } from './views.js';
 
@@ -76,6 +78,13 @@ export function dashboardRoutes(options: DashboardOptions): Route[] {
         ]);
         return { resourceVersion: revision, ...buildOverview({ sources, workloads: workloads.flat() }) };
       },
+    },
+    // Before the workload route, which would take `commits` for a namespace.
+    {
+      method: 'GET',
+      pattern: '/api/v1/dashboard/commits/:commit',
+      access: 'read',
+      handler: async ({ params, query }) => readCommitPlan(kv, params.commit!, query.get('source') ?? undefined),
     },
     {
       method: 'GET',

@@ -61,8 +61,10 @@ export interface ApplyInput {
   /** Author and summary of `commit`, when the source can tell. */
   commitInfo?: CommitInfo;
   now: Date;
-  /** Extra ops written in the same transaction (the sync state record). */
+  /** Extra ops written in the same transaction (the sync state record, the commit's plan record). */
   alsoPut?: { key: string; value: string }[];
+  /** Keys deleted in the same transaction (plan records older than the ones kept). */
+  alsoDelete?: string[];
 }
 
 /**
@@ -93,6 +95,7 @@ export async function applyPlan(input: ApplyInput): Promise<{ applied: boolean; 
     ops.push({ type: 'put', key, value: JSON.stringify(record) });
   }
   for (const extra of input.alsoPut ?? []) ops.push({ type: 'put', key: extra.key, value: extra.value });
+  for (const key of input.alsoDelete ?? []) ops.push({ type: 'delete', key });
   let result;
   try {
     result = await input.kv.txn({ compare, success: ops, failure: [] });

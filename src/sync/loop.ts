@@ -9,7 +9,9 @@ import { toProblem, type PlanProblem } from '../plan/index.js';
 import { DesiredTracker } from '../render/index.js';
 import type { CommitInfo, Source } from '../source/types.js';
 import type { KV } from '../store/types.js';
+import type { Plan } from '../plan/index.js';
 import { applyPlan, planAgainstStore, pruneHeldReason, readDesired } from './apply.js';
+import { buildPlanRecord, parseSyncPlanKey, planRecordsToDelete, syncPlanKey, syncPlanPrefix } from './plan-record.js';
 
 export type SyncPhase = 'Synced' | 'Invalid' | 'PruneHeld' | 'Conflict' | 'Failed';
 
@@ -191,15 +193,20 @@ export class SyncLoop {
         errors: [],
         summary: plan.summary,
       };
+      // A new commit, or the same one changing the store again, keeps what it applied.
+      const keepPlan = commit !== undefined && (commit !== previous?.syncedCommit || plan.changes.length > 0);
+      const commitInfo = commit && (keepPlan || plan.changes.length > 0) ? await this.describe(commit) : undefined;
+      const planRecord = keepPlan ? await this.planRecordOps(commit!, plan, previous?.syncedCommit, commitInfo, at, this.options.ref) : undefined;
       const applied = await applyPlan({
         kv: this.options.kv,
         desired: desired.objects,
         current,
         plan,
         commit,
-        ...(commit && plan.changes.length > 0 ? { commitInfo: await this.describe(commit) } : {}),
+        ...(commitInfo && plan.changes.length > 0 ? { commitInfo } : {}),
         now: at,
-        alsoPut: [{ key: syncStateKey(this.id), value: JSON.stringify(state) }],
+        alsoPut: [{ key: syncStateKey(this.id), value: JSON.stringify(state) }, ...(planRecord ? [planRecord.put] : [])],
+        ...(planRecord && planRecord.deletes.length > 0 ? { alsoDelete: planRecord.deletes } : {}),
       });
       if (!applied.applied) {
         state = { ...state, phase: 'Conflict', syncedCommit: previous?.syncedCommit, message: 'desired objects changed while syncing; will retry' };
@@ -241,6 +248,27 @@ export class SyncLoop {
   async readState(): Promise<SyncState | undefined> {
     const kv = await this.options.kv.get(syncStateKey(this.id));
     return kv ? (JSON.parse(new TextDecoder().decode(kv.value)) as SyncState) : undefined;
+  }
+
+  /**
+   * The commit's plan record for the dashboard and the older records of this source to delete,
+   * written with the apply so that the newest PLAN_RECORDS_KEPT remain.
+   */
+  private async planRecordOps(commit: string, plan: Plan, previousCommit: string | undefined, info: CommitInfo | undefined, at: Date, ref: string | undefined): Promise<{ put: { key: string; value: string }; deletes: string[] }> {
+    const key = syncPlanKey(this.id, commit);
+    const record = buildPlanRecord({
+      sourceId: this.id,
+      location: this.options.source.location,
+      ...(ref !== undefined ? { ref } : {}),
+      commit,
+      ...(previousCommit !== undefined ? { previousCommit } : {}),
+      ...(info ? { author: info.author, message: info.summary } : {}),
+      at,
+      plan,
+    });
+    const existing = await this.options.kv.range(syncPlanPrefix(this.id), { prefix: true, keysOnly: true });
+    const mine = existing.kvs.filter((kv) => parseSyncPlanKey(kv.key)?.sourceId === this.id).map((kv) => ({ key: kv.key, modRevision: kv.modRevision }));
+    return { put: { key, value: JSON.stringify(record) }, deletes: planRecordsToDelete(mine, key) };
   }
 
   /** Author and summary of a commit for history entries; nothing when the source cannot tell. */
