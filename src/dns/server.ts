@@ -36,7 +36,9 @@ export interface DnsServerOptions {
 }
 
 export interface DnsServerStats {
+  /** UDP packets received, answered or not. */
   udpQueries: number;
+  /** TCP frames received, answered or not. */
   tcpQueries: number;
   /** Packets dropped: malformed, responses, or over the in-flight cap. */
   dropped: number;
