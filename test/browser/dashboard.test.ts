@@ -2,7 +2,8 @@
 // its router and a process-runtime agent, running a copy of examples-repo (web and the api
 // canary; smaller and on free ports). A deployer signs in, sees web Healthy, sees a refused
 // commit's error at file:line:col, watches the api canary pause with its step, set weight and
-// live per-revision figures, and promotes it; a viewer sees the same without the buttons.
+// live per-revision figures, and promotes it; opens what the synced commit changed, field by
+// field; a viewer sees the same without the buttons.
 // Screenshots go to test-artifacts/dashboard/.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -158,6 +159,30 @@ describe.skipIf(skipReason !== undefined)('dashboard in Chromium', () => {
     } finally {
       await load.stop();
     }
+  });
+
+  it("opens what a commit changed from the source's synced commit and from the history", async () => {
+    const page = await signIn(viewerToken);
+    const synced = page.locator('section.source a[data-commit]');
+    const sha = await synced.getAttribute('data-commit');
+    expect(sha).toMatch(/^[0-9a-f]{40}$/);
+    await synced.click();
+    const row = page.locator('section.plan-object[data-object="Rollout/default/api"] tr[data-path="spec.template.spec.containers[0].args[0]"]');
+    await row.waitFor();
+    expect(await page.getAttribute('section.plan', 'data-commit')).toBe(sha);
+    expect(await page.textContent('section.plan .message')).toBe('api v2');
+    expect(await row.locator('td.before').textContent()).toContain("version: 'v1'");
+    expect(await row.locator('td.after').textContent()).toContain("version: 'v2'");
+    expect(await page.textContent('section.plan-object[data-object="Rollout/default/api"] .badge')).toBe('update');
+    await shot(page, 'commit-plan');
+
+    // The api's history links the same commit.
+    await page.click('main a[href="#/"]');
+    await page.click('tr[data-app="default/api"] a');
+    await page.click(`ol.timeline a[data-commit="${sha}"]`);
+    await page.waitForSelector(`section.plan[data-commit="${sha}"]`);
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
   });
 
   it('shows a viewer the same workload without the buttons', async () => {

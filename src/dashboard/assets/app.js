@@ -120,8 +120,14 @@ function phaseClass(phase) {
 
 const Badge = ({ value, kind }) => html`<span class=${`badge ${kind ?? phaseClass(value)}`}>${value}</span>`;
 
-function Commit({ sha, link }) {
+const planHref = (sha) => `#/commit/${encodeURIComponent(sha)}`;
+
+/** A commit: with `plan`, a link to what the sync applied for it (and the forge beside it). */
+function Commit({ sha, link, plan }) {
   if (!sha) return html`<span class="muted">none</span>`;
+  if (plan) {
+    return html`<span class="commit"><a class="sha" href=${planHref(sha)} data-commit=${sha} title=${`what ${short(sha)} changed`}>${short(sha)}</a>${link && html`<a class="forge" href=${link} rel="noreferrer" target="_blank" title="the commit on its forge">↗</a>`}</span>`;
+  }
   return link ? html`<a class="sha" href=${link} rel="noreferrer" target="_blank" title=${sha}>${short(sha)}</a>` : html`<code class="sha" title=${sha}>${short(sha)}</code>`;
 }
 
@@ -176,7 +182,7 @@ function SourcePanel({ source }) {
       <${Badge} value=${s.phase} />
     </header>
     <dl class="facts">
-      <dt>Last synced commit</dt><dd><${Commit} sha=${s.syncedCommit} link=${s.syncedLink} /></dd>
+      <dt>Last synced commit</dt><dd><${Commit} sha=${s.syncedCommit} link=${s.syncedLink} plan /></dd>
       <dt>Last attempted commit</dt><dd><${Commit} sha=${s.seenCommit} link=${s.seenLink} />${refused ? html` <span class="bad-text">not applied</span>` : ''}</dd>
       ${s.summary && html`<dt>Changes applied</dt><dd class="summary">${s.summary.create} created, ${s.summary.update} updated, ${s.summary.delete} deleted, ${s.summary.unchanged} unchanged</dd>`}
       <dt>Checked</dt><dd>${when(s.at)} (${s.trigger})</dd>
@@ -286,7 +292,7 @@ function History({ history }) {
         <span class="rev">rev ${e.revision}</span>
         <${Badge} value=${e.outcome} kind=${e.outcome === 'Healthy' ? 'ok' : e.outcome === 'Degraded' || e.outcome === 'Aborted' ? 'bad' : 'busy'} />
         <span class="trigger">${e.trigger}</span>
-        <${Commit} sha=${e.commit} />
+        <${Commit} sha=${e.commit} plan />
         <span class="author">${(e.author ?? '').replace(/\s*<[^>]*>$/, '')}</span>
         <span class="muted">${when(e.createdAt)}</span>
         ${e.message && html`<span class="msg">${e.message}</span>`}
@@ -410,6 +416,93 @@ function Workload({ page, role, refresh }) {
   </div>`;
 }
 
+const ACTION_CLASS = { create: 'ok', update: 'busy', delete: 'bad' };
+const authorName = (a) => (a ?? '').replace(/\s*<[^>]*>$/, '');
+
+function FieldValue({ value }) {
+  return value === undefined ? html`<span class="muted">(none)</span>` : html`<code>${value}</code>`;
+}
+
+function PlanObject({ object: o }) {
+  const where = o.file ? `${o.file}${o.line ? `:${o.line}` : ''}` : '';
+  return html`<section class="card plan-object" data-object=${`${o.kind}/${o.namespace}/${o.name}`}>
+    <header>
+      <h3>${o.kind} ${o.namespace}/${o.name}</h3>
+      <${Badge} value=${o.action} kind=${ACTION_CLASS[o.action] ?? 'busy'} />
+      ${where && (o.link ? html`<a class="where" href=${o.link} rel="noreferrer" target="_blank">${where}</a>` : html`<code class="where muted">${where}</code>`)}
+      ${o.release && html`<span class="muted">release ${o.release}</span>`}
+    </header>
+    ${o.fields.length === 0
+      ? html`<p class="muted">No field listed.</p>`
+      : html`<table class="fields">
+          <thead><tr><th>Field</th><th>Before</th><th></th><th>After</th></tr></thead>
+          <tbody>
+            ${o.fields.map(
+              (f) => html`<tr data-path=${f.path} class=${f.sensitive ? 'sensitive' : ''}>
+                <td class="path"><code>${f.path}</code></td>
+                <td class="before"><${FieldValue} value=${f.before} /></td>
+                <td class="arrow">→</td>
+                <td class="after"><${FieldValue} value=${f.after} /></td>
+              </tr>`,
+            )}
+          </tbody>
+        </table>`}
+    ${o.fieldsOmitted > 0 && html`<p class="muted">${o.fieldsOmitted} more changed field(s) not kept.</p>`}
+  </section>`;
+}
+
+/** What the sync applied for one commit: `GET /api/v1/dashboard/commits/{commit}`, read once. */
+function CommitPlan({ sha, onAuthError }) {
+  const [state, setState] = useState({});
+  useEffect(() => {
+    let current = true;
+    setState({});
+    api(`/api/v1/dashboard/commits/${encodeURIComponent(sha)}`).then(
+      (data) => current && setState({ data }),
+      (err) => {
+        if (!current) return;
+        if (err.status === 401) onAuthError(err.message);
+        else setState({ error: err.message });
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [sha]);
+  const back = html`<p><a href="#/">← Applications</a></p>`;
+  if (state.error) return html`<div>${back}<p class="error" role="alert">${state.error}</p></div>`;
+  const d = state.data;
+  if (!d) return html`<div>${back}<p class="muted">Loading…</p></div>`;
+  const sum = d.summary;
+  return html`<div>
+    ${back}
+    <section class="card plan" data-commit=${d.commit}>
+      <header>
+        <h2>Commit <code title=${d.commit}>${short(d.commit)}</code></h2>
+        ${d.link && html`<a class="forge" href=${d.link} rel="noreferrer" target="_blank">on the forge ↗</a>`}
+      </header>
+      ${d.message && html`<p class="message">${d.message}</p>`}
+      <dl class="facts">
+        <dt>Commit</dt><dd><code>${d.commit}</code></dd>
+        ${d.author && html`<dt>Author</dt><dd class="author">${authorName(d.author)}</dd>`}
+        <dt>Applied</dt><dd>${when(d.at)}</dd>
+        <dt>Source</dt><dd><code>${d.location}${d.ref ? `@${d.ref}` : ''}</code></dd>
+        <dt>Synced before</dt><dd><${Commit} sha=${d.previousCommit} link=${d.previousLink} plan /></dd>
+        ${sum && html`<dt>Changes applied</dt><dd class="summary">${sum.create} created, ${sum.update} updated, ${sum.delete} deleted, ${sum.unchanged} unchanged</dd>`}
+      </dl>
+      ${d.truncated &&
+      html`<p class="warn-text">Only part of the plan is kept (${d.objects.length} of ${d.changedObjects} changed objects, some fields may be left out); <code>capstan plan ${d.location} --ref ${short(d.commit)}${d.previousCommit ? ` --base ${short(d.previousCommit)}` : ''}</code> shows it whole.</p>`}
+      ${d.objects.length === 0 && html`<p class="muted">This commit changed no object.</p>`}
+    </section>
+    ${d.objects.map((o) => html`<${PlanObject} key=${`${o.kind}/${o.namespace}/${o.name}`} object=${o} />`)}
+  </div>`;
+}
+
+function parseCommitRoute(hash) {
+  const m = /^#\/commit\/([0-9A-Fa-f]+)$/.exec(hash);
+  return m ? m[1] : null;
+}
+
 function parseRoute(hash) {
   const m = /^#\/app\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(hash);
   return m ? { kind: decodeURIComponent(m[1]), namespace: decodeURIComponent(m[2]), name: decodeURIComponent(m[3]) } : null;
@@ -472,21 +565,32 @@ function useLive(path, onAuthError) {
   return { data: data?.path === path ? data.d : null, error, live, reload: load };
 }
 
-function Dashboard({ who, onSignOut }) {
-  const hash = useHash();
+/** The overview or one workload, re-read live; tells the header whether the watches run. */
+function LiveView({ hash, role, onAuthError, onLive }) {
   const route = parseRoute(hash);
   const path = route ? `/api/v1/dashboard/${encodeURIComponent(route.namespace)}/${encodeURIComponent(route.name)}?kind=${encodeURIComponent(route.kind)}` : '/api/v1/dashboard';
-  const { data, error, live, reload } = useLive(path, onSignOut);
+  const { data, error, live, reload } = useLive(path, onAuthError);
+  useEffect(() => onLive(live), [live]);
+  useEffect(() => () => onLive(false), []);
+  return html`<div>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${!data ? html`<p class="muted">Loading…</p>` : route ? html`<${Workload} page=${data} role=${role} refresh=${reload} />` : html`<${Overview} data=${data} />`}
+  </div>`;
+}
+
+function Dashboard({ who, onSignOut }) {
+  const hash = useHash();
+  const commit = parseCommitRoute(hash);
+  const [live, setLive] = useState(false);
   return html`<div class="shell">
     <header class="top">
       <a class="brand" href="#/">Capstan</a>
-      <span class=${`live ${live ? 'on' : ''}`} title="live updates from the API's watch streams">${live ? 'live' : 'connecting'}</span>
+      ${!commit && html`<span class=${`live ${live ? 'on' : ''}`} title="live updates from the API's watch streams">${live ? 'live' : 'connecting'}</span>`}
       <span class="who">${who.user} <span class="role" data-role=${who.role}>${who.role}</span></span>
       <button class="link" onClick=${() => onSignOut('')}>Sign out</button>
     </header>
     <main>
-      ${error && html`<p class="error" role="alert">${error}</p>`}
-      ${!data ? html`<p class="muted">Loading…</p>` : route ? html`<${Workload} page=${data} role=${who.role} refresh=${reload} />` : html`<${Overview} data=${data} />`}
+      ${commit ? html`<${CommitPlan} key=${commit} sha=${commit} onAuthError=${onSignOut} />` : html`<${LiveView} hash=${hash} role=${who.role} onAuthError=${onSignOut} onLive=${setLive} />`}
     </main>
   </div>`;
 }
