@@ -6,6 +6,7 @@
 //   POST /pods/<ns>/<pod>/containers/<c>/exec?command=..&tty=&stdin=  (Upgrade: capstan-exec.v1 → 101, then frames)
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
@@ -29,6 +30,8 @@ export interface AgentServerOptions {
   driver: RuntimeDriver;
   node: string;
   logger?: Logger;
+  /** Serve HTTPS with the node's certificate (the API server checks it names this node). */
+  tls?: { cert: string; key: string };
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -87,9 +90,11 @@ export class AgentServer {
 
   constructor(private readonly options: AgentServerOptions) {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'agent-server', node: options.node });
-    this.server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.request(req, res).catch((err: unknown) => this.replyError(res, err));
-    });
+    };
+    const timeouts = { headersTimeout: 10_000, requestTimeout: 30_000 };
+    this.server = options.tls ? createHttpsServer({ ...timeouts, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler) : createServer(timeouts, handler);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgrade(req, socket, head).catch((err: unknown) => rawError(socket, err));
     });
@@ -97,6 +102,16 @@ export class AgentServer {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+  }
+
+  /** Whether the port serves TLS. */
+  get https(): boolean {
+    return this.options.tls !== undefined;
+  }
+
+  /** A renewed node certificate, for connections from now on. */
+  setCertificate(tls: { cert: string; key: string }): void {
+    if (this.options.tls) (this.server as HttpsServer).setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   /** Binds the port; resolves with where it listens. */

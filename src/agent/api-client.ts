@@ -1,6 +1,7 @@
 // The node agent's side of the API: JSON calls with its bearer token, and a Server-Sent
 // Events reader for watches. Only the agent uses it; the CLI has its own client.
 import { CapstanError, isCapstanError } from '../common/index.js';
+import { tlsFailureCode, tlsFailureHint, trustingFetch, type ClientTls } from '../pki/index.js';
 
 export interface ApiEvent<T = unknown> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -10,21 +11,38 @@ export interface ApiEvent<T = unknown> {
 }
 
 export interface AgentApiOptions {
+  /** One server URL, or several (comma-separated: the members of a Raft group), tried in turn. */
   server: string;
   token: string;
   /** Per request (not per watch stream); default 10 s. */
   timeoutMs?: number;
+  /** The cluster CA to trust for https servers (and this node's certificate, for mutual TLS). */
+  tls?: ClientTls;
 }
 
 export class AgentApiClient {
-  private readonly base: string;
+  private readonly bases: string[];
+  private current = 0;
   private readonly token: string;
   private readonly timeoutMs: number;
+  private fetch: typeof fetch;
 
   constructor(options: AgentApiOptions) {
-    this.base = options.server.replace(/\/+$/, '');
+    this.bases = options.server.split(',').map((s) => s.trim().replace(/\/+$/, '')).filter((s) => s !== '');
+    if (this.bases.length === 0) throw new CapstanError('CAPSTAN_ERR_CONFIG_INVALID', 'no server URL given');
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.fetch = trustingFetch(options.tls);
+  }
+
+  /** New TLS material (a renewed node certificate) for the calls from now on. */
+  setTls(tls: ClientTls): void {
+    this.fetch = trustingFetch(tls);
+  }
+
+  /** The server the next call goes to. */
+  get base(): string {
+    return this.bases[this.current]!;
   }
 
   /** A JSON call; throws CAPSTAN_ERR_CLIENT_REQUEST with `status` in the context on a non-2xx answer. */
@@ -102,11 +120,16 @@ export class AgentApiClient {
   }
 
   private async send(path: string, init: RequestInit): Promise<Response> {
+    const base = this.base;
     try {
-      return await fetch(`${this.base}${path}`, init);
+      return await this.fetch(`${base}${path}`, init);
     } catch (err) {
       if (init.signal?.aborted && (init.signal.reason as Error | undefined)?.name !== 'TimeoutError') throw err;
-      throw new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${this.base}`, { cause: err, context: { path } });
+      // The next call goes to the next member: after a failover the agent finds one that answers.
+      if (this.bases[this.current] === base) this.current = (this.current + 1) % this.bases.length;
+      const code = tlsFailureCode(err);
+      if (code) throw new CapstanError('CAPSTAN_ERR_CLIENT_TLS', `cannot trust the Capstan server at ${base}: ${tlsFailureHint(code, 'the agent\'s CA file')}`, { cause: err, context: { path } });
+      throw new CapstanError('CAPSTAN_ERR_CLIENT_UNREACHABLE', `cannot reach the Capstan server at ${base}`, { cause: err, context: { path } });
     }
   }
 }

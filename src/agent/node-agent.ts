@@ -16,8 +16,10 @@ import type { RuntimeDriver } from './runtime.js';
 import { UsageSampler, canMeasure, type PodUsageSample } from './stats.js';
 
 export interface NodeAgentOptions {
-  /** API server URL, e.g. http://127.0.0.1:7480. */
+  /** API server URL, e.g. http://127.0.0.1:7480; several, comma-separated, are tried in turn. */
   server: string;
+  /** The cluster CA to trust for an https server, and this node's certificate: presented to the server, and served on the agent port. */
+  tls?: import('../pki/index.js').ClientTls;
   /** An agent token bound to this node. */
   token: string;
   name: string;
@@ -110,7 +112,7 @@ export class NodeAgent {
 
   constructor(private readonly options: NodeAgentOptions) {
     this.name = options.name;
-    this.api = new AgentApiClient({ server: options.server, token: options.token });
+    this.api = new AgentApiClient({ server: options.server, token: options.token, ...(options.tls ? { tls: options.tls } : {}) });
     this.clock = options.clock ?? systemClock();
     this.logger = (options.logger ?? silentLogger()).child({ component: 'node-agent', node: options.name });
     this.heartbeatMs = options.heartbeatMs ?? 10_000;
@@ -138,6 +140,12 @@ export class NodeAgent {
     return this.abort ? 'RUNNING' : 'STOPPED';
   }
 
+  /** A renewed node certificate: presented from the next connection on, and served on the agent port. */
+  updateTls(tls: import('../pki/index.js').ClientTls): void {
+    this.api.setTls(tls);
+    if (tls.cert && tls.key) this.agentServer?.setCertificate({ cert: tls.cert, key: tls.key });
+  }
+
   /** Why the container runtime does not answer, while it does not (the node is then not ready). */
   get runtimeProblem(): string | undefined {
     return this.runtimeDown;
@@ -155,7 +163,7 @@ export class NodeAgent {
         { type: 'InternalIP', address: reached },
         { type: 'Hostname', address: this.name },
       ],
-      ...(endpoint !== undefined ? { daemonEndpoints: { kubeletEndpoint: { port: endpoint.port } } } : {}),
+      ...(endpoint !== undefined ? { daemonEndpoints: { kubeletEndpoint: { port: endpoint.port, ...(this.agentServer?.https ? { scheme: 'https' as const } : {}) } } } : {}),
     };
     return {
       ...(this.podMetrics && down === undefined ? { podMetrics: this.podMetrics } : {}),
@@ -186,6 +194,7 @@ export class NodeAgent {
         driver: this.options.runtime,
         node: this.name,
         logger: this.logger,
+        ...(this.options.tls?.cert && this.options.tls.key ? { tls: { cert: this.options.tls.cert, key: this.options.tls.key } } : {}),
       });
       this.endpoint = await server.listen();
       this.agentServer = server;

@@ -149,7 +149,7 @@ export interface NodeInfo {
     /** Kubernetes' node addresses (InternalIP, Hostname). */
     addresses?: { type: string; address: string }[];
     /** The agent's own port (logs and exec, called by the API server only), as the kubelet's. */
-    daemonEndpoints?: { kubeletEndpoint: { port: number } };
+    daemonEndpoints?: { kubeletEndpoint: { port: number; /** `https` when it serves TLS with the node's certificate. */ scheme?: 'https' } };
   };
 }
 

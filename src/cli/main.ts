@@ -116,7 +116,10 @@ function runOptions(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'where the store, tokens, caches and logs live', '.capstan')
     .option('--port <port>', 'API port', port, 7480)
-    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--host <address>', 'address to listen on (off loopback the API is HTTPS with the cluster CA)', '127.0.0.1')
+    .option('--tls', 'serve the API over HTTPS on loopback too')
+    .option('--insecure-http', 'serve plain HTTP off loopback: tokens and Secrets cross the network in clear text (warned)')
+    .option('--tls-san <names>', 'more host names or addresses for the server certificate, comma-separated')
     .option('--branch <branch>', 'branch to follow (Git sources; default: HEAD)')
     .option('--sync-schedule <cron>', 'how often to poll Git (cron, default every minute)')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
@@ -186,6 +189,7 @@ status writer run on the member holding the controller lease.`,
     .description('run one node: register it, run the pods bound to it, report their status')
     .option('--server <url>', 'Capstan API server (env CAPSTAN_SERVER)')
     .option('--token <token>', 'an agent token bound to this node (env CAPSTAN_TOKEN)')
+    .option('--ca <file>', 'the cluster CA to trust for an https server (env CAPSTAN_CA; default <state-dir>/pki/ca.crt)')
     .option('--name <node>', 'the node name')
     .option('--runtime <runtime>', 'auto | process | docker', 'auto')
     .option('--labels <k=v,...>', 'node labels')
@@ -289,7 +293,8 @@ function withConnection(cmd: Command): Command {
   return cmd
     .option('--server <url>', 'Capstan API server (env CAPSTAN_SERVER, default http://127.0.0.1:7480)')
     .option('--token <token>', 'API token (env CAPSTAN_TOKEN; a local server\'s <data-dir>/admin.token by default)')
-    .option('--data-dir <dir>', 'where `capstan up` keeps its data, for the admin token', '.capstan');
+    .option('--data-dir <dir>', 'where `capstan up` keeps its data, for the admin token', '.capstan')
+    .option('--ca <file>', 'the cluster CA to trust for an https server (env CAPSTAN_CA; default <data-dir>/pki/ca.crt)');
 }
 
 function cluster() {

@@ -1,6 +1,7 @@
 // `capstan up`: the control plane and one node agent in one process, on the embedded defaults.
 
 import { cpus, hostname, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NodeAgent, ProcessRuntime, pickRuntime } from '../agent/index.js';
@@ -58,6 +59,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const agent = new NodeAgent({
       server: plane.url,
       token,
+      ...(plane.pki.https ? { tls: { ca: readFileSync(plane.pki.caFile, 'utf8') } } : {}),
       name: nodeName,
       runtime,
       capacity: { cpu: cpus().length * 1000, memory: totalmem() },

@@ -109,10 +109,41 @@ export async function createCA(options: CAOptions = {}): Promise<CertifiedKey> {
 
 /** A leaf certificate signed by `ca` for a server (its host names and addresses), a client, or both. */
 export async function issueCertificate(ca: CertifiedKey, options: IssueOptions): Promise<CertifiedKey> {
+  const keys = await newKeys();
+  const cert = await signLeaf(ca, keys.publicKey, options);
+  return { cert, key: keyPem((await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never)) as ArrayBuffer) };
+}
+
+/** A key pair made here and a PKCS #10 request for it: the private key never leaves this machine. */
+export async function createCertificateRequest(commonName: string): Promise<{ csr: string; key: string }> {
+  const keys = await newKeys();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${dnValue(commonName)}`, keys, signingAlgorithm: ALGORITHM });
+  return { csr: csr.toString('pem'), key: keyPem((await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never)) as ArrayBuffer) };
+}
+
+/**
+ * A certificate for the key of a PKCS #10 request, once the request's own signature checks
+ * (the requester holds the key). Everything else in the request is ignored: the name, the
+ * addresses and the usage are the caller's to decide.
+ */
+export async function issueFromRequest(ca: CertifiedKey, csrPem: string, options: IssueOptions): Promise<string> {
+  let request: x509.Pkcs10CertificateRequest;
+  try {
+    request = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch {
+    throw new Error('not a PEM certificate request');
+  }
+  if (!(await request.verify())) throw new Error('the certificate request is not signed by its own key');
+  const publicKey = await request.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' } as never, ['verify']).catch(() => {
+    throw new Error('the certificate request is not for an ECDSA P-256 key');
+  });
+  return signLeaf(ca, publicKey as unknown as CryptoKey, options);
+}
+
+async function signLeaf(ca: CertifiedKey, publicKey: CryptoKey, options: IssueOptions): Promise<string> {
   const now = options.now ?? new Date();
   const caCert = new x509.X509Certificate(ca.cert);
   const signingKey = await importPrivateKey(ca.key);
-  const keys = await newKeys();
   const hosts = [...new Set(options.hosts ?? [])];
   const names = hosts.map((h) => (isIP(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
   const usages = {
@@ -128,18 +159,18 @@ export async function issueCertificate(ca: CertifiedKey, options: IssueOptions):
     notBefore: new Date(now.getTime() - 3_600_000),
     notAfter: new Date(Math.min(now.getTime() + (options.validityDays ?? 365) * DAY_MS, caCert.notAfter.getTime())),
     signingAlgorithm: ALGORITHM,
-    publicKey: keys.publicKey,
-    signingKey,
+    publicKey: publicKey as never,
+    signingKey: signingKey as never,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
       ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey as never),
     ],
   });
-  return { cert: cert.toString('pem'), key: keyPem((await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never)) as ArrayBuffer) };
+  return cert.toString('pem');
 }
 
 /** sha256 of a PEM certificate's DER bytes, lower-case hex. */

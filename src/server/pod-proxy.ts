@@ -6,7 +6,9 @@
 // The proxy secret goes only into the Authorization header of the call to the agent; it is
 // never logged and never part of an answer.
 import { request as httpRequest, STATUS_CODES, type IncomingMessage, type ClientRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { STORE_PREFIX, type NodeInfo, type Pod } from '../api/cluster.js';
@@ -23,6 +25,8 @@ export interface PodProxyOptions {
   logger: Logger;
   /** How long to wait for the agent's answer to start (default 10 s). */
   connectTimeoutMs?: number;
+  /** The cluster CA: an agent port that serves TLS must show a certificate it signed for that node. */
+  ca?: string;
 }
 
 /** Where a pod's container runs and how to reach its agent. */
@@ -34,6 +38,8 @@ export interface PodTarget {
   host: string;
   port: number;
   secret: string;
+  /** The agent port serves TLS with the node's certificate. */
+  https?: boolean;
 }
 
 const LOG_PARAMS = ['follow', 'previous', 'sinceSeconds', 'tailLines', 'timestamps'] as const;
@@ -84,7 +90,8 @@ export async function locatePod(kv: KV, namespace: string, name: string, contain
   }
   const secret = await readProxySecret(kv, nodeName);
   if (!secret) throw apiError('CAPSTAN_ERR_API_NODE_UNREACHABLE', `node ${nodeName} has no proxy secret yet: its agent has not registered with this server`, { node: nodeName });
-  return { namespace, pod: name, container: chosen, node: nodeName, host, port, secret };
+  const https = node.status?.daemonEndpoints?.kubeletEndpoint?.scheme === 'https';
+  return { namespace, pod: name, container: chosen, node: nodeName, host, port, secret, ...(https ? { https: true } : {}) };
 }
 
 function agentPath(t: PodTarget, action: 'logs' | 'exec', query: URLSearchParams): string {
@@ -130,14 +137,19 @@ function callAgent(
   path: string,
   timeoutMs: number,
   upgrade: boolean,
+  ca: string | undefined,
 ): { request: ClientRequest; answer: Promise<{ res: IncomingMessage; socket?: Socket; head?: Buffer }> } {
-  const request = httpRequest({
+  const options = {
     host: t.host,
     port: t.port,
     method,
     path,
     headers: { authorization: `Bearer ${t.secret}`, ...(upgrade ? { connection: 'Upgrade', upgrade: EXEC_PROTOCOL } : {}) },
-  });
+  };
+  // Over TLS the agent proves it is that node: its certificate, signed by the cluster CA, names it.
+  const request = t.https
+    ? httpsRequest({ ...options, ...(ca !== undefined ? { ca } : {}), servername: isIP(t.host) ? undefined : t.host, checkServerIdentity: (_host: string, cert: PeerCertificate) => nodeIdentity(t.node, cert) })
+    : httpRequest(options);
   const answer = new Promise<{ res: IncomingMessage; socket?: Socket; head?: Buffer }>((resolve, reject) => {
     const timer = setTimeout(() => request.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
     request.once('response', (res) => {
@@ -155,6 +167,12 @@ function callAgent(
   });
   request.end();
   return { request, answer };
+}
+
+/** undefined when the certificate is the node's (CN=<node>), else why not. */
+function nodeIdentity(node: string, cert: PeerCertificate): Error | undefined {
+  const cn = cert.subject?.CN;
+  return cn === node ? undefined : new Error(`the agent port's certificate is for ${JSON.stringify(cn ?? '')}, not node ${node}`);
 }
 
 /** The log route (any read role: agents may not read logs). */
@@ -175,7 +193,7 @@ export function podProxyRoutes(options: PodProxyOptions): Route[] {
           if (v !== null) forward.set(p, v);
         }
         const follow = ['1', 'true'].includes(query.get('follow') ?? '');
-        const { request, answer } = callAgent(target, 'GET', agentPath(target, 'logs', forward), timeoutMs, false);
+        const { request, answer } = callAgent(target, 'GET', agentPath(target, 'logs', forward), timeoutMs, false, options.ca);
         res.once('close', () => request.destroy());
         const { res: upstream } = await answer;
         if (upstream.statusCode !== 200) throw await agentError(target, upstream);
@@ -266,7 +284,7 @@ export function podExecUpgrade(options: PodProxyOptions): (req: IncomingMessage,
         const v = url.searchParams.get(p);
         if (v !== null) forward.set(p, v);
       }
-      const { request, answer } = callAgent(target, 'POST', agentPath(target, 'exec', forward), timeoutMs, true);
+      const { request, answer } = callAgent(target, 'POST', agentPath(target, 'exec', forward), timeoutMs, true, options.ca);
       socket.once('close', () => request.destroy());
       const { res, socket: upstream, head: upstreamHead } = await answer;
       if (!upstream) throw await agentError(target, res);

@@ -25,6 +25,7 @@ import { podExecUpgrade, podProxyRoutes, writeSocketError } from './pod-proxy.js
 import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
 import { VERSION } from '../common/version.js';
 import { dashboardRoutes } from '../dashboard/serve.js';
+import { pkiRoutes } from './pki-routes.js';
 
 export interface ServerOptions {
   kv: KV;
@@ -54,6 +55,8 @@ export interface ServerOptions {
   connections?: ConnectionLimits;
   /** Serve HTTPS with this certificate and key (PEM); plain HTTP when absent. */
   tls?: { cert: string; key: string };
+  /** [pki] The cluster CA: served to joining nodes, and signing their certificates. */
+  pki?: { ca: import('../pki/index.js').CertifiedKey; caFingerprint: string; nodeCertDays?: number };
 }
 
 /** A handler that writes its own reply (status, headers, body). */
@@ -171,6 +174,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
   const routes: Route[] = [
     ...memberRoutes(options.members), // [raft]
     ...nodeAdminRoutes({ kv, bodyLimit, now, logger }), // cordon, uncordon, drain, delete node (admin)
+    ...(options.pki ? pkiRoutes({ ...options.pki, bodyLimit, logger, now }) : []), // the CA and node certificates
     {
       method: 'GET',
       pattern: '/healthz',
@@ -293,7 +297,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
     })),
     ...dashboardRoutes({ kv }), // the web dashboard at / and its read-only views
     analysisRunsRoute(kv),
-    ...podProxyRoutes({ kv, logger }), // pod logs and exec, proxied to the node's agent
+    ...podProxyRoutes({ kv, logger, ...(options.pki ? { ca: options.pki.ca.cert } : {}) }), // pod logs and exec, proxied to the node's agent
     { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
     { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
   ];
@@ -412,7 +416,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
 
   // Upgrades: only pod exec (pod-proxy.ts). The socket counts as serving a request while the
   // session lasts, so the connection caps never close it to make room.
-  const execUpgrade = podExecUpgrade({ kv, logger });
+  const execUpgrade = podExecUpgrade({ kv, logger, ...(options.pki ? { ca: options.pki.ca.cert } : {}) });
   const upgraded = new Set<Socket>();
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     guard.requestStarted(socket);

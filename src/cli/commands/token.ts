@@ -2,6 +2,7 @@
 // node agents (bound to one node), made by an admin. The secret is printed once; the store
 // keeps only its sha256, which is the id `list` shows and `revoke` takes (a unique prefix will do).
 import { CapstanError } from '../../common/errors.js';
+import { formatJoinToken } from '../../pki/index.js';
 import { connect, type ConnectionOptions } from '../api-client.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
@@ -42,11 +43,23 @@ export async function runTokenCreate(io: CliIO, opts: CreateOptions): Promise<vo
     ...(opts.node ? { node: opts.node } : {}),
     ...(opts.ttl !== undefined ? { ttlSeconds: opts.ttl } : {}),
   });
-  if (opts.output === 'json') return void io.out(`${JSON.stringify(created, null, 2)}\n`);
-  io.out(`${created.token}\n`);
+  // An agent token goes out as a join token: the token with the cluster CA's fingerprint, so
+  // the node's first contact checks it is talking to this cluster.
+  const joinToken = created.role === 'agent' ? await caFingerprint(api).then((fp) => (fp ? formatJoinToken({ caFingerprint: fp, token: created.token }) : undefined)) : undefined;
+  if (opts.output === 'json') return void io.out(`${JSON.stringify({ ...created, ...(joinToken ? { joinToken } : {}) }, null, 2)}\n`);
+  io.out(`${joinToken ?? created.token}\n`);
   const expiry = created.expiresAt ? `, expires ${created.expiresAt}` : '';
   io.err(`token ${created.id.slice(0, 12)} for ${created.user} (${created.role}${created.node ? ` on node ${created.node}` : ''})${expiry}; it is shown only this once\n`);
-  if (created.role === 'agent') io.err(`start the agent with: capstan agent --server <url> --token <the token> --node ${created.node}\n`);
+  if (created.role === 'agent') io.err(`on node ${created.node}: capstan join ${api.server} --token <the token>\n`);
+}
+
+/** The cluster CA's fingerprint, or undefined from a server that does not serve it. */
+async function caFingerprint(api: ReturnType<typeof connect>): Promise<string | undefined> {
+  try {
+    return (await api.get<{ fingerprint?: string }>('/api/v1/pki/ca')).fingerprint;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function runTokenList(io: CliIO, opts: TokenOptions): Promise<void> {

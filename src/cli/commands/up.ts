@@ -40,6 +40,10 @@ export interface UpOptions {
   dataDir: string;
   port: number;
   host: string;
+  /** `--tls`, `--insecure-http`, `--tls-san a,b`: the API's scheme and its certificate's extra names. */
+  tls?: boolean;
+  insecureHttp?: boolean;
+  tlsSan?: string;
   runtime?: 'auto' | 'process' | 'docker';
   /** The local agent runs privileged containers. */
   allowPrivileged?: boolean;
@@ -109,7 +113,11 @@ function syncConsole(io: CliIO): { onSyncChange: (state: SyncState) => void; rea
 }
 
 function planeExtras(opts: UpOptions) {
+  const sans = (opts.tlsSan ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
   return {
+    ...(opts.tls ? { tls: true } : {}),
+    ...(opts.insecureHttp ? { insecureHttp: true } : {}),
+    ...(sans.length > 0 ? { tlsSans: sans } : {}),
     ...(opts.router !== false
       ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1', ingress: { httpPort: opts.ingressPort ?? 8080, httpsPort: opts.ingressHttpsPort ?? 8443 }, ...nodePortAddresses(opts) } }
       : {}),
@@ -137,6 +145,13 @@ function gitLines(plane: ControlPlane, opts: UpOptions): string[] {
   const lines = [`  git:      ${cloneCommand(plane.gitUrl, plane.adminTokenFile)}`, '            (the clone reads the token from that file when git asks; edit, push, and watch it roll out)'];
   if (opts.gitAnonymousRead) lines.push(`  WARNING:  ${anonymousReadWarning(plane.gitUrl)}`);
   return lines;
+}
+
+/** The `ca:` line: what a client off this machine passes as --ca, and the fingerprint a join token carries. */
+function caLines(plane: ControlPlane, io: CliIO): string[] {
+  const file = relative(io.cwd, plane.pki.caFile) || plane.pki.caFile;
+  if (!plane.pki.https) return [];
+  return [`  ca:       ${file} (sha256 ${plane.pki.caFingerprint.slice(0, 16)}…; clients elsewhere pass --ca, or join with a token from \`capstan token create --role agent\`)`];
 }
 
 function untilStopped(signal: AbortSignal | undefined): Promise<void> {
@@ -188,7 +203,9 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
   io.out(
     [
       `Capstan is up: ${cluster.url}`,
+      `  dashboard: ${cluster.url}/ (log in with the token below)`,
       `  source:   ${cluster.source.location}${opts.branch ? ` (branch ${opts.branch})` : ''}`,
+      ...caLines(cluster, io),
       ...gitLines(cluster, opts),
       `  ${describeSync(cluster)}`,
       `  node:     ${cluster.nodeName}`,
@@ -246,11 +263,12 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
     [
       `Capstan server: ${plane.url} (store: ${plane.cluster ? `Raft group member ${opts.name}, peers on ${plane.cluster.member.peerUrl}` : opts.store})`,
       `  source:   ${plane.source.location}`,
+      ...caLines(plane, io),
       ...gitLines(plane, opts),
       `  ${describeSync(plane)}`,
       `  token:    ${relative(io.cwd, plane.adminTokenFile) || plane.adminTokenFile}`,
       `  logs:     ${where}`,
-      'Nodes join with: capstan agent --server URL --token <agent token> --name NODE',
+      'Nodes join with: capstan join URL --token <join token> (make one with `capstan token create --role agent --node NODE`)',
       '',
     ].join('\n'),
   );
