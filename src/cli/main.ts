@@ -200,6 +200,24 @@ status writer run on the member holding the controller lease.`,
     .option('--listen <host:port>', 'the agent port the server calls for logs and exec (default 127.0.0.1 and a free port)')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
     .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
+
+  program
+    .command('join')
+    .description('join this machine to a cluster as a node: verify the server by the CA in the join token, get a node certificate, run the agent')
+    .argument('<url>', "the server's URL, e.g. https://cp-1:7480 (several, comma-separated, for a Raft group)")
+    .option('--token <join-token>', 'CAPSTAN-1-… from `capstan token create --role agent --node NAME` (env CAPSTAN_JOIN_TOKEN)')
+    .option('--name <node>', 'the node name (default: the node the token is bound to)')
+    .option('--runtime <runtime>', 'auto | process | docker', 'auto')
+    .option('--labels <k=v,...>', 'node labels')
+    .option('--capacity <cpu=N,memory=M>', 'what the node offers (default: the machine)')
+    .option('--allow-overcommit', 'accept a --capacity above the machine\'s cores or memory')
+    .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default)')
+    .option('--state-dir <dir>', 'where the agent keeps its files, its certificate and token', '.capstan-agent')
+    .option('--listen <host:port>', 'the agent port the server calls for logs and exec, served with the node certificate (default 127.0.0.1 and a free port)')
+    .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10)', (v) => positiveNumber(v, '--heartbeat'))
+    .option('--insecure-http', 'join a plain-HTTP server off loopback (nothing is verified)')
+    .addHelpText('after', '\nExample:\n  $ capstan token create --role agent --node worker-2     # on the control plane\n  $ capstan join https://cp-1:7480 --token CAPSTAN-1-…   # on worker-2')
+    .action(async (url: string, opts) => (await import('./commands/join.js')).runJoin(io, url, opts));
 }
 
 /** [raft] `capstan members list|add|remove`. */

@@ -1,12 +1,15 @@
 // `capstan agent`: one node. Parses the contract's flags into NodeAgent options, picks the
 // runtime (`auto` = Docker when a daemon answers, else processes) and runs until SIGINT or
 // SIGTERM (or the injected signal), leaving containers running for the next start to adopt.
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parseQuantity } from '../../api/index.js';
 import { CapstanError, createLogger } from '../../common/index.js';
 import { NodeAgent, pickRuntime } from '../../agent/index.js';
+import { nodeCertFiles } from '../../agent/node-certs.js';
+import { findClusterCa, isJoinToken, parseJoinToken, type ClientTls } from '../../pki/index.js';
 import type { CliIO } from '../io.js';
 
 export interface AgentCommandOptions {
@@ -25,6 +28,10 @@ export interface AgentCommandOptions {
   heartbeat?: number;
   /** HOST:PORT of the agent's logs and exec port (default 127.0.0.1, a free port). */
   listen?: string;
+  /** `--ca`: the cluster CA for an https server (else CAPSTAN_CA, else `<state-dir>/pki/ca.crt`). */
+  ca?: string;
+  /** TLS material already at hand (`capstan join`). */
+  tls?: ClientTls;
   /** Stops the agent when aborted (default: SIGINT or SIGTERM). */
   signal?: AbortSignal;
   logger?: Logger;
@@ -89,14 +96,19 @@ export function machineResources(): MachineResources {
  */
 export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.ProcessEnv, cwd: string, machine: MachineResources = machineResources()): ParsedAgentOptions {
   const server = opts.server ?? env.CAPSTAN_SERVER ?? DEFAULT_SERVER;
-  try {
-    const u = new URL(server);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
-  } catch {
-    throw usage(`--server takes an http(s) URL, got "${server}"`);
+  // Several URLs (the members of a Raft group), comma-separated: the agent moves on when one stops answering.
+  for (const one of server.split(',')) {
+    try {
+      const u = new URL(one.trim());
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+    } catch {
+      throw usage(`--server takes an http(s) URL, or several separated by commas, got "${server}"`);
+    }
   }
-  const token = opts.token ?? env.CAPSTAN_TOKEN;
-  if (!token) throw usage('--token is required (or set CAPSTAN_TOKEN): an agent token bound to this node');
+  const given = opts.token ?? env.CAPSTAN_TOKEN;
+  if (!given) throw usage('--token is required (or set CAPSTAN_TOKEN): an agent token bound to this node');
+  // A join token works too: its API token part is the credential.
+  const token = isJoinToken(given) ? parseJoinToken(given).token : given;
   const name = opts.name;
   if (!name) throw usage('--name is required: the node this agent runs');
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) throw usage(`--name must be a lower-case DNS name, got "${name}"`);
@@ -142,12 +154,26 @@ function processSignal(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
+/** For an https server: the CA (--ca, CAPSTAN_CA or the state dir's), and the node certificate a join left there. */
+function agentTls(parsed: ParsedAgentOptions, opts: AgentCommandOptions, io: CliIO): ClientTls | undefined {
+  if (!parsed.server.split(',').some((s) => s.trim().startsWith('https:'))) return undefined;
+  const ca = findClusterCa({ ca: opts.ca, env: io.env, cwd: io.cwd, dataDir: parsed.stateDir });
+  if (!ca) return undefined;
+  const files = nodeCertFiles(parsed.stateDir);
+  try {
+    return { ca: ca.pem, cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
+  } catch {
+    return { ca: ca.pem };
+  }
+}
+
 /** Runs one node agent until stopped. */
 export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Promise<void> {
   const parsed = parseAgentOptions(opts, io.env, io.cwd);
   const logger = opts.logger ?? createLogger();
+  const tls = opts.tls ?? agentTls(parsed, opts, io);
   const { driver: runtime, summary } = await pickRuntime(parsed, logger);
-  const agent = new NodeAgent({ ...parsed, runtime, logger, ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
+  const agent = new NodeAgent({ ...parsed, runtime, logger, ...(tls ? { tls } : {}), ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
   const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
   try {
     await agent.start();
