@@ -193,6 +193,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.nodeLeaseSeconds !== undefined ? { nodeLeaseSeconds: options.nodeLeaseSeconds } : {}),
       ...(options.connections ? { connections: options.connections } : {}),
       ...(security.scheme === 'https' ? { tls: { cert: pki.server.cert, key: pki.server.key } } : {}), // [pki]
+      pki: { ca: pki.ca, caFingerprint: pki.caFingerprint },
     });
     server.setControlHandlers({
       // promote, abort, retry, pause and resume: override records the workload controller acts on.
