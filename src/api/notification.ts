@@ -20,6 +20,8 @@ export const NOTIFICATION_TRIGGERS = [
   'degraded',
   'healthy',
   'rolled-back',
+  // A pull request against the followed branch: its plan, as a comment on forges.
+  'plan',
 ] as const;
 
 export type NotificationTrigger = (typeof NOTIFICATION_TRIGGERS)[number];

@@ -5,12 +5,11 @@
 // bound; its final failure is a Warning event NotificationFailed on the Notification, a success
 // a Normal NotificationSent. Credentials never reach a log line, an event or an error.
 import { STORE_PREFIX, type ClusterEvent, type HistoryEntry, type WorkloadStatus } from '../api/cluster.js';
-import type { Notification } from '../api/index.js';
 import { CapstanError, isCapstanError, silentLogger } from '../common/index.js';
 import { Controller, EventRecorder, systemClock, watchSource, type ReconcileContext, type Reconciler, type StoreControllerOptions } from '../controllers/index.js';
 import type { KeyValue } from '../store/index.js';
 import { DEFAULT_DELIVERY_RETRY, JitteredBackoff, type DeliveryRetryOptions } from './backoff.js';
-import { NotifyRecords, decodeRecord, deliveredKey, seenKey } from './records.js';
+import { NotifyRecords, appliedNotifications, decodeRecord, deliveredKey, seenKey } from './records.js';
 import { scrub, sinkCredentials, sinkType, type SinkCredentials } from './secrets.js';
 import { notificationWants, occurrenceFields, type AppliedNotification } from './select.js';
 import { sendToSink, sinkApplies, type FetchLike, type SendResult } from './sinks.js';
@@ -20,7 +19,6 @@ import { WORKLOAD_KINDS, occurrenceFromEvent, occurrenceFromSync, occurrencesFro
 export const NOTIFY_CONTROLLER = 'notify';
 export const REASON_SENT = 'NotificationSent';
 export const REASON_FAILED = 'NotificationFailed';
-const NOTIFICATIONS_PREFIX = `${STORE_PREFIX.desired}Notification/`;
 
 export interface NotifyControllerOptions extends StoreControllerOptions {
   /** Injected for tests; default the global fetch. */
@@ -58,17 +56,6 @@ export function notifyController(options: NotifyControllerOptions): Controller {
   const maxAttempts = Math.max(1, retry.maxAttempts ?? DEFAULT_DELIVERY_RETRY.maxAttempts);
   const records = new NotifyRecords(kv, () => clock.now());
   const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
-
-  async function notifications(): Promise<AppliedNotification[]> {
-    const r = await kv.range(NOTIFICATIONS_PREFIX, { prefix: true });
-    const out: AppliedNotification[] = [];
-    for (const item of r.kvs) {
-      const rec = decodeRecord<{ object?: Notification; appliedAt?: string }>(item);
-      const n = rec?.object;
-      if (n?.kind === 'Notification' && Array.isArray(n.spec?.triggers) && Array.isArray(n.spec.sinks)) out.push({ notification: n, appliedAt: rec?.appliedAt ?? new Date(0).toISOString() });
-    }
-    return out;
-  }
 
   /** The workload's labels, and the commit of the occurrence's revision (history, else Git's record). */
   async function enrich(o: Occurrence): Promise<{ occurrence: Occurrence; labels: Record<string, string> }> {
@@ -168,7 +155,7 @@ export function notifyController(options: NotifyControllerOptions): Controller {
       const { occurrences, after } = await occurrencesOf(key);
       let pending = 0;
       if (occurrences.length > 0) {
-        const all = await notifications();
+        const all = await appliedNotifications(kv);
         for (const raw of occurrences) {
           if (!all.some((n) => n.notification.spec.triggers.includes(raw.trigger))) continue;
           const { occurrence, labels } = await enrich(raw);

@@ -2,7 +2,10 @@
 // occurrence is delivered once, also across restarts and leader changes), and the last status
 // seen per workload (to tell steps and promotions).
 import { createHash } from 'node:crypto';
+import { STORE_PREFIX } from '../api/cluster.js';
+import type { Notification } from '../api/index.js';
 import type { KV, KeyValue } from '../store/index.js';
+import type { AppliedNotification } from './select.js';
 import type { SeenStatus } from './triggers.js';
 
 export const NOTIFY_PREFIX = '/capstan/notify/';
@@ -85,3 +88,15 @@ export class NotifyRecords {
 }
 
 export { decode as decodeRecord };
+
+/** Every Notification the sync loop stored, with when it was applied; malformed records left out. */
+export async function appliedNotifications(kv: KV): Promise<AppliedNotification[]> {
+  const r = await kv.range(`${STORE_PREFIX.desired}Notification/`, { prefix: true });
+  const out: AppliedNotification[] = [];
+  for (const item of r.kvs) {
+    const rec = decode<{ object?: Notification; appliedAt?: string }>(item);
+    const n = rec?.object;
+    if (n?.kind === 'Notification' && Array.isArray(n.spec?.triggers) && Array.isArray(n.spec.sinks)) out.push({ notification: n, appliedAt: rec?.appliedAt ?? new Date(0).toISOString() });
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 // commit status on GitHub (@octokit/rest), GitLab or Gitea. Effects (fetch, timeout) injected;
 // results carry the HTTP status and never a URL or credential.
 import { Octokit } from '@octokit/rest';
-import type { NotificationSink, SinkType } from '../api/index.js';
+import type { GitHubSink, NotificationSink, SinkType } from '../api/index.js';
 import type { SinkCredentials } from './secrets.js';
 import { SIGNATURE_HEADER, signBody } from './signature.js';
 import type { RenderedMessage } from './template.js';
@@ -16,7 +16,8 @@ export interface SinkDeps {
   timeoutMs?: number;
 }
 
-export type SendResult = { ok: true } | { ok: false; status?: number; detail: string; permanent: boolean };
+export type SendResult = { ok: true } | SendFailure;
+export type SendFailure = { ok: false; status?: number; detail: string; permanent: boolean };
 
 /** What a delivery carries besides the sink. */
 export interface DeliveryInput {
@@ -25,6 +26,8 @@ export interface DeliveryInput {
   message: RenderedMessage;
   /** A stable id of this delivery (same on every retry), sent as X-Capstan-Delivery. */
   deliveryId: string;
+  /** For a `plan`: the pull request planned (added to the webhook's JSON). */
+  pullRequest?: { provider: string; number: number; headRef: string; baseBranch: string; url?: string };
 }
 
 /** Forge sinks set commit statuses: only occurrences that name a commit. */
@@ -49,6 +52,7 @@ export function webhookPayload(d: DeliveryInput): Record<string, unknown> {
     at: o.at,
     title: d.message.title,
     body: d.message.body,
+    ...(d.pullRequest ? { pullRequest: d.pullRequest } : {}),
   };
 }
 
@@ -60,26 +64,44 @@ export function slackPayload(m: RenderedMessage): { text: string; blocks: unknow
 
 const retryable = (status: number): boolean => status >= 500 || status === 408 || status === 429;
 
-function failed(status: number | undefined, detail: string): SendResult {
+export function failed(status: number | undefined, detail: string): SendFailure {
   return { ok: false, ...(status !== undefined ? { status } : {}), detail, permanent: status !== undefined && !retryable(status) };
 }
 
-async function post(deps: SinkDeps, url: string, body: string, headers: Record<string, string>): Promise<SendResult> {
+/** One JSON request under the timeout; `data` is the parsed answer of a success (undefined when not JSON). */
+export async function requestJson(deps: SinkDeps, method: string, url: string, body: string | undefined, headers: Record<string, string>): Promise<{ result: SendResult; data?: unknown }> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), deps.timeoutMs ?? 10_000);
   try {
-    const res = await deps.fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', 'user-agent': 'capstan-notify', ...headers }, signal: abort.signal, redirect: 'error' });
-    await res.arrayBuffer().catch(() => undefined);
-    return res.ok ? { ok: true } : failed(res.status, `HTTP ${res.status}`);
+    const res = await deps.fetch(url, {
+      method,
+      ...(body !== undefined ? { body } : {}),
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), accept: 'application/json', 'user-agent': 'capstan-notify', ...headers },
+      signal: abort.signal,
+      redirect: 'error',
+    });
+    const text = await res.text().catch(() => '');
+    if (!res.ok) return { result: failed(res.status, `HTTP ${res.status}`) };
+    let data: unknown;
+    try {
+      data = text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      data = undefined;
+    }
+    return { result: { ok: true }, data };
   } catch (err) {
-    return failed(undefined, abort.signal.aborted ? 'no answer in time' : networkDetail(err));
+    return { result: failed(undefined, abort.signal.aborted ? 'no answer in time' : networkDetail(err)) };
   } finally {
     clearTimeout(timer);
   }
 }
 
+async function post(deps: SinkDeps, url: string, body: string, headers: Record<string, string>): Promise<SendResult> {
+  return (await requestJson(deps, 'POST', url, body, headers)).result;
+}
+
 /** A network error's code only (ECONNREFUSED…): its message may name the URL. */
-function networkDetail(err: unknown): string {
+export function networkDetail(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
   return code ? `not reachable (${code})` : 'not reachable';
@@ -87,7 +109,24 @@ function networkDetail(err: unknown): string {
 
 const silentLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-const trimSlash = (u: string): string => u.replace(/\/+$/, '');
+export const trimSlash = (u: string): string => u.replace(/\/+$/, '');
+
+/** An Octokit for a GitHub sink: its base URL, the token, the injected fetch and timeout, no logging. */
+export function octokitFor(g: GitHubSink, creds: SinkCredentials, deps: SinkDeps): Octokit {
+  return new Octokit({
+    auth: creds.token,
+    baseUrl: trimSlash(g.baseUrl ?? 'https://api.github.com'),
+    userAgent: 'capstan-notify',
+    log: silentLog,
+    request: { fetch: deps.fetch, timeout: deps.timeoutMs ?? 10_000 },
+  });
+}
+
+/** An Octokit error as a result: its HTTP status, or the network error's code. */
+export function octokitFailure(err: unknown): SendFailure {
+  const status = (err as { status?: unknown }).status;
+  return typeof status === 'number' && status > 0 ? failed(status, `HTTP ${status}`) : failed(undefined, networkDetail(err));
+}
 
 export async function sendToSink(sink: NotificationSink, creds: SinkCredentials, d: DeliveryInput, deps: SinkDeps): Promise<SendResult> {
   const o = d.occurrence;
@@ -104,19 +143,11 @@ export async function sendToSink(sink: NotificationSink, creds: SinkCredentials,
   const sha = o.commit!;
   if (sink.github) {
     const g = sink.github;
-    const octokit = new Octokit({
-      auth: creds.token,
-      baseUrl: trimSlash(g.baseUrl ?? 'https://api.github.com'),
-      userAgent: 'capstan-notify',
-      log: silentLog,
-      request: { fetch: deps.fetch, timeout: deps.timeoutMs ?? 10_000 },
-    });
     try {
-      await octokit.rest.repos.createCommitStatus({ owner: g.owner, repo: g.repo, sha, state, context, description });
+      await octokitFor(g, creds, deps).rest.repos.createCommitStatus({ owner: g.owner, repo: g.repo, sha, state, context, description });
       return { ok: true };
     } catch (err) {
-      const status = (err as { status?: unknown }).status;
-      return typeof status === 'number' && status > 0 ? failed(status, `HTTP ${status}`) : failed(undefined, networkDetail(err));
+      return octokitFailure(err);
     }
   }
   if (sink.gitlab) {

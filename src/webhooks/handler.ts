@@ -1,13 +1,15 @@
 // POST /api/v1/webhooks/git: a push from GitHub, GitLab or Gitea, verified against the
 // configured secret (the route is not token-authenticated: the signature is the proof),
 // deduplicated by delivery id, and turned into an immediate sync when it is for the
-// repository and branch the control plane follows.
+// repository and branch the control plane follows; a pull request against that branch is
+// handed to `plan` (a comment with the plan on it), after the reply.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { CapstanError, silentLogger, type ErrorCode, type Logger } from '../common/index.js';
 import { SyncCoalescer } from './coalesce.js';
 import { DeliveryCache } from './dedup.js';
 import { matchPush, parsePush, type WatchedRepository } from './payload.js';
+import { matchPullRequest, parsePullRequest, type PullRequestEvent } from './pull-request.js';
 import { deliveryId, detectProvider, eventName, verifyWebhook } from './verify.js';
 
 export const WEBHOOK_PATH = '/api/v1/webhooks/git';
@@ -27,6 +29,8 @@ export interface WebhookHandlerOptions {
   deliveries?: DeliveryCache;
   /** Least time between two webhook-triggered syncs, in ms (default 2,000); deliveries in between join one sync. */
   minSyncIntervalMs?: number;
+  /** Plan a pull request against the followed branch; not awaited by the reply. Without it pull requests are ignored. */
+  plan?: (pr: PullRequestEvent) => Promise<unknown>;
 }
 
 export type WebhookHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -125,9 +129,22 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
       return;
     }
     const event = eventName(provider, req.headers) ?? '';
+    const pr = options.plan ? parsePullRequest(provider, event, payload) : undefined;
+    if (pr) {
+      const matched = matchPullRequest(pr, options.repository);
+      if (!matched.matched) {
+        log.info({ provider, delivery: id, pullRequest: pr.number, reason: matched.reason }, 'webhook ignored');
+        reply(res, 200, { ignored: matched.reason });
+        return;
+      }
+      log.info({ provider, delivery: id, pullRequest: pr.number, commit: pr.headSha }, 'webhook: pull request, planning');
+      reply(res, 202, { plan: true, pullRequest: pr.number, provider, commit: pr.headSha });
+      options.plan!(pr).catch((err: unknown) => log.error({ err, pullRequest: pr.number }, 'plan of a pull request failed'));
+      return;
+    }
     const push = /push/i.test(event) ? parsePush(provider, payload) : undefined;
     if (!push) {
-      reply(res, 200, { ignored: `${provider} event ${JSON.stringify(event)} is not a push` });
+      reply(res, 200, { ignored: `${provider} event ${JSON.stringify(event)} is not a push${options.plan ? ' or a pull request opened, updated or reopened' : ''}` });
       return;
     }
     const match = matchPush(push, options.repository);

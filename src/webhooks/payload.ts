@@ -15,7 +15,7 @@ export interface PushEvent {
   after?: string;
 }
 
-function record(v: unknown): Record<string, unknown> | undefined {
+export function record(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
@@ -31,6 +31,19 @@ export function parsePush(provider: WebhookProvider, payload: unknown): PushEven
   const ref = body.ref;
   const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
   const after = typeof body.after === 'string' ? body.after : typeof body.checkout_sha === 'string' ? body.checkout_sha : undefined;
+  const { repositoryUrls, defaultBranch } = repositoryOf(provider, body);
+  return {
+    provider,
+    repositoryUrls,
+    ref,
+    ...(branch !== undefined ? { branch } : {}),
+    ...(defaultBranch !== undefined ? { defaultBranch } : {}),
+    ...(after !== undefined ? { after } : {}),
+  };
+}
+
+/** The repository a payload is about (push, merge request...): its URLs and default branch. */
+export function repositoryOf(provider: WebhookProvider, body: Record<string, unknown>): { repositoryUrls: string[]; defaultBranch?: string } {
   let urls: string[];
   let defaultBranch: unknown;
   if (provider === 'gitlab') {
@@ -46,14 +59,7 @@ export function parsePush(provider: WebhookProvider, payload: unknown): PushEven
     urls = strings(repository, ['clone_url', 'html_url', 'url', 'git_url', 'ssh_url']);
     defaultBranch = repository?.default_branch;
   }
-  return {
-    provider,
-    repositoryUrls: [...new Set(urls)],
-    ref,
-    ...(branch !== undefined ? { branch } : {}),
-    ...(typeof defaultBranch === 'string' && defaultBranch ? { defaultBranch } : {}),
-    ...(after !== undefined ? { after } : {}),
-  };
+  return { repositoryUrls: [...new Set(urls)], ...(typeof defaultBranch === 'string' && defaultBranch ? { defaultBranch } : {}) };
 }
 
 /**
@@ -83,15 +89,26 @@ export interface WatchedRepository {
 
 export type PushMatch = { matched: true } | { matched: false; reason: string };
 
+/** What a push or a pull request targets: a repository, a ref and the branch it names. */
+export type WatchTarget = Pick<PushEvent, 'repositoryUrls' | 'ref' | 'branch' | 'defaultBranch'>;
+
+/**
+ * Whether a target is the configured repository and branch; if not, why. `what` starts the
+ * reason (`push`, `pull request #7`).
+ */
+export function matchWatched(what: string, target: WatchTarget, watched: WatchedRepository): PushMatch {
+  const mine = new Set(watched.urls.map(normalizeRepoUrl));
+  if (!target.repositoryUrls.some((u) => mine.has(normalizeRepoUrl(u)))) {
+    return { matched: false, reason: `${what} to another repository (${target.repositoryUrls[0] ?? 'no URL in the payload'})` };
+  }
+  if (target.branch === undefined) return { matched: false, reason: `${what} to ${target.ref}, which is not a branch` };
+  const wanted = watched.branch ?? target.defaultBranch;
+  if (wanted === undefined) return { matched: false, reason: 'no branch is configured and the payload does not name the default branch' };
+  if (target.branch !== wanted) return { matched: false, reason: `${what} to branch ${target.branch}; the source follows ${wanted}` };
+  return { matched: true };
+}
+
 /** Whether a push is to the configured repository and branch; if not, why. */
 export function matchPush(push: PushEvent, watched: WatchedRepository): PushMatch {
-  const mine = new Set(watched.urls.map(normalizeRepoUrl));
-  if (!push.repositoryUrls.some((u) => mine.has(normalizeRepoUrl(u)))) {
-    return { matched: false, reason: `push to another repository (${push.repositoryUrls[0] ?? 'no URL in the payload'})` };
-  }
-  if (push.branch === undefined) return { matched: false, reason: `push to ${push.ref}, which is not a branch` };
-  const wanted = watched.branch ?? push.defaultBranch;
-  if (wanted === undefined) return { matched: false, reason: 'no branch is configured and the payload does not name the default branch' };
-  if (push.branch !== wanted) return { matched: false, reason: `push to branch ${push.branch}; the source follows ${wanted}` };
-  return { matched: true };
+  return matchWatched('push', push, watched);
 }

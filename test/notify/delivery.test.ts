@@ -1,7 +1,5 @@
 // The notify controller against local servers that speak the REST shapes of GitHub (octokit at
 // baseUrl http://127.0.0.1:PORT), GitLab, Gitea, Slack and a generic signed webhook.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STORE_PREFIX, type ClusterEvent } from '../../src/api/cluster.js';
@@ -13,53 +11,13 @@ import { openEmbeddedStore, type KV } from '../../src/store/index.js';
 import { SyncLoop } from '../../src/sync/index.js';
 import { deployment, harness, type Harness } from '../helpers/fake-kubelet.js';
 import { commitFiles, initWorkTree } from '../helpers/git.js';
+import { FakeForges } from './fake-forges.js';
 
 const GH_TOKEN = 'ghp_SECRETtoken0123456789';
 const GL_TOKEN = 'glpat-SECRETgitlab98765';
 const GT_TOKEN = 'gitea-SECRET-4242abcd';
 const HMAC_KEY = 'hmac-SECRET-key-77';
 const SLACK_PATH = '/services/T000/B000/SLACKSECRETPATH';
-
-interface Received {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-class FakeForges {
-  server!: Server;
-  received: Received[] = [];
-  /** Answers per path prefix, consumed in order; the last one repeats. */
-  answers = new Map<string, number[]>();
-  base = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const r: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-        this.received.push(r);
-        const entry = [...this.answers.entries()].find(([p]) => r.url.startsWith(p));
-        let status = r.url.includes('/statuses/') ? 201 : 200;
-        if (entry) status = entry[1].length > 1 ? entry[1].shift()! : entry[1][0]!;
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(status < 300 ? JSON.stringify({ id: this.received.length, state: 'ok' }) : JSON.stringify({ message: 'boom' }));
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  to(prefix: string): Received[] {
-    return this.received.filter((r) => r.url.startsWith(prefix));
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
