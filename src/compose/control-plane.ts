@@ -21,6 +21,7 @@ import { EventRecorder, rolloutControlHandlers } from '../controllers/index.js';
 // [webhooks/gitserve] the webhook receiver and the Git server for plain folders.
 import { anonymousReadWarning, createGitHttpHandler, servedSourceFor } from '../gitserve/index.js';
 import { createWebhookHandler, loadWebhookSecret } from '../webhooks/index.js';
+import { pullRequestPlanner } from '../notify/index.js';
 // [rollback] `capstan rollback` commits to the source repository (or pins, with --live).
 import { rollbackHandler, rollbackWriter } from '../rollback/index.js';
 // [pki] the cluster CA, and HTTPS for the API off loopback.
@@ -160,6 +161,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       secret: webhookSecret,
       repository: { urls: [options.source], ...(origin.branch !== undefined ? { branch: origin.branch } : {}) },
       sync: (trigger) => sync.sync(trigger),
+      // A pull request against the followed branch: its plan as a comment (Notifications with trigger `plan`).
+      plan: pullRequestPlanner({ kv: store, source, logger: log, desired: { ...(options.allowUnknownFields ? { allowUnknownFields: true } : {}), ...(options.maxReplicas !== undefined ? { admission: { maxReplicas: options.maxReplicas } } : {}) } }).plan,
       logger: log,
     });
     const gitHttp = origin.served

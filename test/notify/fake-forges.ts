@@ -96,7 +96,8 @@ export function serveComments(forges: FakeForges): CommentStore {
   const bodyOf = (r: Received): string => (JSON.parse(r.body) as { body: string }).body;
   forges.routes.push((r) => {
     const u = new URL(r.url, forges.base);
-    const p = decodeURIComponent(u.pathname);
+    // Matched before decoding: GitLab's project path is one segment, `team%2Fmanifests`.
+    const p = u.pathname;
     let m = /^\/(gh|gt)(?:\/api\/v1)?\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(p);
     if (m) {
       const list = thread(`${m[1]}:${m[2]}#${m[3]}`);
@@ -116,7 +117,7 @@ export function serveComments(forges: FakeForges): CommentStore {
     }
     m = /^\/gl\/api\/v4\/projects\/([^/]+)\/merge_requests\/(\d+)\/notes(?:\/(\d+))?$/.exec(p);
     if (m) {
-      const list = thread(`gl:${m[1]}!${m[2]}`);
+      const list = thread(`gl:${decodeURIComponent(m[1]!)}!${m[2]}`);
       if (m[3] === undefined && r.method === 'GET') return { status: 200, body: page(list, u.searchParams) };
       if (m[3] === undefined && r.method === 'POST') {
         const c = { id: next++, body: bodyOf(r), system: false };
