@@ -1,10 +1,13 @@
 // The plan comment's upsert against a local server in each forge's REST shape: found by the
 // marker on any page, left alone when already current, other comments never touched; and the
-// deliverer's retries and its skipping of other forges' sinks.
+// deliverer's retries and its skipping of other forges' sinks; plans of local sources.
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STORE_PREFIX } from '../../src/api/cluster.js';
-import { PLAN_COMMENT_MARKER, deliverPlan, isPlanComment, planCommentBody, upsertPlanComment } from '../../src/notify/index.js';
+import { PLAN_COMMENT_MARKER, deliverPlan, isPlanComment, planCommentBody, planPullRequest, upsertPlanComment } from '../../src/notify/index.js';
+import { openSource } from '../../src/source/index.js';
 import { openEmbeddedStore } from '../../src/store/index.js';
+import { commitAll, commitFiles, git, initWorkTree, tempDir } from '../helpers/git.js';
 import { FakeForges, serveComments } from './fake-forges.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -87,5 +90,31 @@ describe('deliverPlan', () => {
     expect(waits).toEqual([5, 10]);
     expect(comments.thread('gt:o/r#4').map((c) => c.body)).toEqual([planCommentBody('### plan\n')]);
     expect(forges.to('/gh/')).toEqual([]);
+  });
+});
+
+describe('planPullRequest on local sources', () => {
+  it('a local repository without the forge ref plans the head commit; a plain folder is not planned; a missing ref is said in the Markdown', async () => {
+    const deploy = (n: number) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: ${n}\n  selector:\n    matchLabels: { app: web }\n  template:\n    metadata:\n      labels: { app: web }\n    spec:\n      containers:\n        - name: web\n          image: web:1\n`;
+    const work = initWorkTree({ 'deploy.yaml': deploy(1) });
+    const base = commitAll(work, 'base');
+    git(work, 'checkout', '-q', '-b', 'feature');
+    const head = commitFiles(work, { 'deploy.yaml': deploy(5) }, 'five');
+    git(work, 'checkout', '-q', 'main');
+    const folder = tempDir('capstan-plain-');
+    cleanup.push(() => rmSync(work, { recursive: true, force: true }), () => rmSync(folder, { recursive: true, force: true }));
+    const pr = { provider: 'github' as const, number: 3, headSha: head, headRef: 'refs/pull/3/head', baseBranch: 'main' };
+
+    const planned = (await planPullRequest(await openSource(work), pr))!;
+    expect(planned.commit).toBe(head);
+    expect(planned.plan!.base).toMatchObject({ kind: 'ref', ref: 'main', commit: base });
+    expect(planned.markdown).toContain('+ spec.replicas: 5');
+    expect(planned.summary).toBe('pull request #3: 0 to create, 1 to update, 0 to delete, 0 unchanged');
+
+    expect(await planPullRequest(await openSource(folder), pr)).toBeUndefined();
+
+    const gone = (await planPullRequest(await openSource(work), { ...pr, headSha: 'f'.repeat(40) }))!;
+    expect(gone.plan).toBeUndefined();
+    expect(gone.markdown).toMatch(/:x: Capstan could not read refs\/pull\/3\/head of .*\[CAPSTAN_ERR_SOURCE_REF_NOT_FOUND\]/);
   });
 });
