@@ -76,6 +76,7 @@ export const ERROR_CODES = {
 
   // plan
   CAPSTAN_ERR_PLAN_FAILED: 'the plan could not be computed',
+  CAPSTAN_ERR_PLAN_NOT_COMPARED: 'an object of a file that has errors was not compared: the plan cannot tell whether it changes or goes',
 
   // store
   CAPSTAN_ERR_STORE_TOO_LARGE: 'the request is over the 1.5 MiB limit',

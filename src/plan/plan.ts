@@ -1,7 +1,7 @@
 // Desired objects against a current set → the list of changes a sync would make.
 
 import { objectId, type SourcedObject } from '../api/types.js';
-import type { Diagnostic } from '../common/index.js';
+import { diagnostic, type Diagnostic } from '../common/index.js';
 import { diffObjects } from './diff.js';
 import { immutableViolations } from './immutable.js';
 import { previewRollout } from './rollout-preview.js';
@@ -79,7 +79,19 @@ export function computePlan(input: PlanInput): Plan {
     if (c.fields.length === 0) unchanged++;
     else changes.push(c);
   }
-  for (const [id, have] of current) if (!seen.has(id)) changes.push(change('delete', have, undefined));
+  // An object missing from the desired side because its file did not parse or validate is not
+  // a deletion: nobody asked for it to go. It is said as a warning instead (a sync applies
+  // nothing anyway while there are errors).
+  const broken = new Set(input.errors.map((e) => e.file));
+  const notCompared: Diagnostic[] = [];
+  for (const [id, have] of current) {
+    if (seen.has(id)) continue;
+    if (broken.has(have.source.file)) {
+      notCompared.push(diagnostic('warning', 'CAPSTAN_ERR_PLAN_NOT_COMPARED', `${id} was not compared: its file has errors (fix them to see whether it changes)`, { file: have.source.file, ...(have.source.line !== undefined ? { line: have.source.line } : {}) }));
+      continue;
+    }
+    changes.push(change('delete', have, undefined));
+  }
 
   const actionRank = { create: 0, update: 1, delete: 2 } as const;
   changes.sort(
@@ -95,7 +107,7 @@ export function computePlan(input: PlanInput): Plan {
     base: input.base,
     changes,
     errors: [...input.errors, ...refused].map(toProblem),
-    warnings: input.warnings.map(toProblem),
+    warnings: [...input.warnings, ...notCompared].map(toProblem),
     summary: { create: count('create'), update: count('update'), delete: count('delete'), unchanged },
   };
 }

@@ -88,6 +88,19 @@ describe('computePlan', () => {
     ]);
   });
 
+  it('does not call an object of a file with errors a deletion: it warns that it was not compared', () => {
+    const cm: ManifestObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'gone', namespace: 'default' }, data: {} };
+    const plan = computePlan({
+      ...base,
+      errors: [{ severity: 'error', code: 'CAPSTAN_ERR_API_SCHEMA', message: 'spec.replicas must be an integer', file: 'apps/web.yaml', line: 6, column: 3 }],
+      desired: [],
+      current: [sourced(deployment('web:1')), sourced(cm, 'apps/config.yaml')],
+    });
+    // The ConfigMap's file is fine and it is gone from it: a deletion. The Deployment's file is broken.
+    expect(plan.changes.map((c) => `${c.action} ${c.kind}/${c.name}`)).toEqual(['delete ConfigMap/gone']);
+    expect(plan.warnings).toEqual([expect.objectContaining({ code: 'CAPSTAN_ERR_PLAN_NOT_COMPARED', file: 'apps/web.yaml', message: expect.stringContaining('Deployment/default/web') })]);
+  });
+
   it('previews a rolling update with Kubernetes rounding (10 pods, 25%/25% → surge 3, unavailable 2)', () => {
     const plan = computePlan({ ...base, desired: [sourced(deployment('web:2'))], current: [sourced(deployment('web:1'))] });
     const rollout = plan.changes[0]!.rollout!;
