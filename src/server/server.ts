@@ -107,9 +107,11 @@ export function buildServer(options: ServerOptions): CapstanServer {
     const r = byName.get(ctx.params.resource!);
     if (!r) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `no resource ${JSON.stringify(ctx.params.resource)}; try one of ${[...byName.keys()].join(', ')}`);
     const p = ctx.principal!;
-    // Agents read only pods, and only the ones bound to their node (filtered below), plus
-    // single ConfigMaps and Secrets those pods reference (checked in getOne).
-    if (p.role === 'agent' && r.name !== 'pods' && !(single && r.name === 'desired')) throw forbidden(p, `read ${r.name}`);
+    // Agents read only pods, and only the ones bound to their node (filtered below), single
+    // ConfigMaps and Secrets those pods reference (checked in getOne), and the list and watch
+    // of Services (no secrets in them) for their pods' Service environment variables.
+    const agentReads = r.name === 'pods' || (single ? r.name === 'desired' : r.name === 'services');
+    if (p.role === 'agent' && !agentReads) throw forbidden(p, `read ${r.name}`);
     // Everyone else reads Secret values masked, in every object of every resource (redact.ts).
     return readsMasked(p) ? redactingResource(r) : r;
   }
@@ -119,7 +121,7 @@ export function buildServer(options: ServerOptions): CapstanServer {
     const ns = query.get('namespace') ?? undefined;
     return (item) => {
       if (ns !== undefined && r.namespaceOf(item) !== ns) return false;
-      if (principal.role === 'agent' && podNode(item) !== principal.node) return false;
+      if (principal.role === 'agent' && r.name === 'pods' && podNode(item) !== principal.node) return false;
       return true;
     };
   }
