@@ -140,6 +140,11 @@ export class NodeAgent {
     return this.abort ? 'RUNNING' : 'STOPPED';
   }
 
+  /** Asks the server to sign a certificate for this node's key (`capstan join`, rotation). */
+  requestCertificate(request: { csr: string; hosts: string[] }): Promise<{ certificate: string; ca: string; notAfter: string }> {
+    return this.api.call('POST', `/api/v1/nodes/${encodeURIComponent(this.name)}/certificate`, request);
+  }
+
   /** A renewed node certificate: presented from the next connection on, and served on the agent port. */
   updateTls(tls: import('../pki/index.js').ClientTls): void {
     this.api.setTls(tls);

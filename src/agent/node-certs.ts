@@ -65,6 +65,11 @@ export class NodeCertificates {
     return this.current;
   }
 
+  /** Takes material already loaded (an agent restarted with its state folder) as the one in use. */
+  adopt(tls: ClientTls): void {
+    this.current = tls;
+  }
+
   /** Writes the CA a join verified. */
   async saveCa(caPem: string): Promise<void> {
     await mkdir(this.files.dir, { recursive: true, mode: 0o700 });

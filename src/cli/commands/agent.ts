@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { parseQuantity } from '../../api/index.js';
 import { CapstanError, createLogger } from '../../common/index.js';
 import { NodeAgent, pickRuntime } from '../../agent/index.js';
-import { nodeCertFiles } from '../../agent/node-certs.js';
+import { NodeCertificates, nodeCertFiles } from '../../agent/node-certs.js';
 import { findClusterCa, isJoinToken, parseJoinToken, type ClientTls } from '../../pki/index.js';
 import type { CliIO } from '../io.js';
 
@@ -175,8 +175,14 @@ export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Pro
   const { driver: runtime, summary } = await pickRuntime(parsed, logger);
   const agent = new NodeAgent({ ...parsed, runtime, logger, ...(tls ? { tls } : {}), ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
   const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
+  // A node certificate (from `capstan join`) is renewed before it runs out, through the agent's own connection.
+  const certs = tls?.cert
+    ? new NodeCertificates({ stateDir: parsed.stateDir, node: parsed.name, hosts: [parsed.listen.host].filter((h) => !['0.0.0.0', '::', ''].includes(h)), logger, issue: (r) => agent.requestCertificate(r) })
+    : undefined;
+  if (certs && tls) certs.adopt(tls);
   try {
     await agent.start();
+    certs?.startRotation((renewed) => agent.updateTls(renewed));
     io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server}\n  runtime: ${summary}\n`);
     opts.onStarted?.(agent);
     await new Promise<void>((done) => {
@@ -187,6 +193,7 @@ export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Pro
       stopper.signal.addEventListener('abort', () => clearInterval(keep), { once: true });
     });
   } finally {
+    certs?.stopRotation();
     stopper.dispose();
     await agent.stop();
   }

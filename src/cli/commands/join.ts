@@ -136,13 +136,6 @@ export async function runJoin(io: CliIO, url: string, opts: JoinOptions): Promis
     base.logger = logger;
     base.tls = tls;
   }
-  const onStarted = opts.onStarted;
-  await runAgentCommand(io, {
-    ...base,
-    onStarted: (agent) => {
-      certs?.startRotation((tls) => agent.updateTls(tls));
-      onStarted?.(agent);
-    },
-  });
-  certs?.stopRotation();
+  // The agent renews the certificate from here on (runAgentCommand, through its own connection).
+  await runAgentCommand(io, base);
 }
