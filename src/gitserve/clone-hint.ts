@@ -17,9 +17,13 @@ export function credentialHelper(tokenFile: string): string {
   return `!f() { echo username=capstan; echo "password=$(cat "${inDoubleQuotes}")"; }; f`;
 }
 
-/** `git clone -c credential.helper=… URL [DIR]`, ready to paste into a shell. */
-export function cloneCommand(gitUrl: string, tokenFile: string, dir?: string): string {
-  return ['git', 'clone', '-c', shellQuote(`credential.helper=${credentialHelper(tokenFile)}`), shellQuote(gitUrl), ...(dir ? [shellQuote(dir)] : [])].join(' ');
+/**
+ * `git clone -c credential.helper=… URL [DIR]`, ready to paste into a shell; over https the
+ * clone trusts the cluster CA (`http.sslCAInfo`, kept in the clone's config like the helper).
+ */
+export function cloneCommand(gitUrl: string, tokenFile: string, dir?: string, caFile?: string): string {
+  const ca = caFile !== undefined && gitUrl.startsWith('https:') ? ['-c', shellQuote(`http.sslCAInfo=${caFile}`)] : [];
+  return ['git', 'clone', '-c', shellQuote(`credential.helper=${credentialHelper(tokenFile)}`), ...ca, shellQuote(gitUrl), ...(dir ? [shellQuote(dir)] : [])].join(' ');
 }
 
 /** The warning printed and logged when `--git-anonymous-read` is on. */

@@ -142,7 +142,7 @@ function planeExtras(opts: UpOptions) {
 /** The `git:` lines: a clone command that reads the token file when git asks for it. */
 function gitLines(plane: ControlPlane, opts: UpOptions): string[] {
   if (!plane.gitUrl) return [];
-  const lines = [`  git:      ${cloneCommand(plane.gitUrl, plane.adminTokenFile)}`, '            (the clone reads the token from that file when git asks; edit, push, and watch it roll out)'];
+  const lines = [`  git:      ${cloneCommand(plane.gitUrl, plane.adminTokenFile, undefined, plane.pki.caFile)}`, '            (the clone reads the token from that file when git asks; edit, push, and watch it roll out)'];
   if (opts.gitAnonymousRead) lines.push(`  WARNING:  ${anonymousReadWarning(plane.gitUrl)}`);
   return lines;
 }
