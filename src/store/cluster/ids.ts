@@ -6,7 +6,7 @@ import { CapstanError } from '../../common/index.js';
 
 export interface PeerSpec {
   name: string;
-  /** `http://host:port` where the member's peer listener answers. */
+  /** `http://host:port` (or `https://`, mutual TLS) where the member's peer listener answers. */
   url: string;
 }
 
@@ -46,7 +46,17 @@ export function parsePeers(spec: string): PeerSpec[] {
   if (peers.length === 0) throw usage('--peers needs at least one name=http://host:port');
   const names = new Set(peers.map((p) => p.name));
   if (names.size !== peers.length) throw usage('--peers names a member twice');
+  peerScheme(peers);
   return peers;
+}
+
+/** `https` when every peer URL is https:// (mutual TLS), `http` when none is; a mix is refused. */
+export function peerScheme(peers: PeerSpec[]): 'http' | 'https' {
+  const https = peers.filter((p) => p.url.startsWith('https://'));
+  if (https.length === 0) return 'http';
+  if (https.length === peers.length) return 'https';
+  const plain = peers.filter((p) => !p.url.startsWith('https://')).map((p) => p.name);
+  throw usage(`--peers mixes https:// and http:// URLs (http: ${plain.join(', ')}); use https:// for every member (mutual TLS) or http:// for every member`);
 }
 
 export function normalisePeerUrl(url: string): string {
@@ -54,9 +64,9 @@ export function normalisePeerUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw usage(`peer URL "${url}" is not a URL (http://host:port)`);
+    throw usage(`peer URL "${url}" is not a URL (http://host:port or https://host:port)`);
   }
-  if (u.protocol !== 'http:') throw usage(`peer URL "${url}" must use http://`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usage(`peer URL "${url}" must use http:// or https://`);
   if (!u.port) throw usage(`peer URL "${url}" needs a port`);
-  return `http://${u.hostname}:${u.port}`;
+  return `${u.protocol}//${u.hostname}:${u.port}`;
 }

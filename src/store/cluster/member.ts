@@ -47,7 +47,7 @@ import {
 } from '../raft/index.js';
 import { memberIdFor, normalisePeerUrl, type PeerSpec } from './ids.js';
 import { decodePayload, encodePayload } from './payload.js';
-import { HttpTransport, type MembershipRequest } from './transport.js';
+import { HttpTransport, type MembershipRequest, type PeerTls } from './transport.js';
 
 export interface ClusterMemberOptions {
   /** This member's name; must be one of `peers`. */
@@ -63,6 +63,8 @@ export interface ClusterMemberOptions {
   dir?: string;
   /** Where the peer listener binds (default: the host and port of this member's peer URL). */
   peerListen?: { host: string; port: number };
+  /** Mutual TLS between members (https:// peer URLs): the cluster CA and this member's certificate. */
+  tls?: PeerTls;
   logger?: Logger;
   metrics?: Registry;
   clock?: StoreClock;
@@ -233,6 +235,7 @@ export class ClusterMember {
       host: listen.host,
       port: listen.port,
       peers: new Map([...this.names].map(([id, p]) => [id, p.url])),
+      ...(o.tls ? { tls: o.tls } : {}),
       logger: this.logger,
       onSent: (peer, messages, ok) => this.onSent(peer, messages, ok),
       handlers: {
@@ -661,6 +664,10 @@ export class ClusterMember {
     let cc: ConfChange;
     if (req.op === 'add') {
       const url = normalisePeerUrl(req.url ?? '');
+      const scheme = this.transport.url.startsWith('https://') ? 'https:' : 'http:';
+      if (new URL(url).protocol !== scheme) {
+        throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `the new member's peer URL ${url} must use ${scheme}// like the rest of the group`);
+      }
       cc = { type: 'addLearner', id, context: JSON.stringify({ name: req.name, url }) };
     } else if (req.op === 'promote') cc = { type: 'promote', id };
     else cc = { type: 'remove', id };

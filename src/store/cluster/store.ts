@@ -8,6 +8,7 @@ import { kvOverCore, type StoreCore } from '../embedded/index.js';
 import type { KV } from '../types.js';
 import { clusterIdFor } from './ids.js';
 import { ClusterMember, type ClusterMemberOptions } from './member.js';
+import { memberTls } from './member-tls.js';
 
 export interface ClusterStoreOptions extends Omit<ClusterMemberOptions, 'clusterId' | 'token'> {
   /** Shared secret; or `tokenFile`. */
@@ -18,6 +19,11 @@ export interface ClusterStoreOptions extends Omit<ClusterMemberOptions, 'cluster
   clusterName?: string;
   /** The id of the group being joined (`--cluster-id`, as `capstan members add` prints it). */
   clusterId?: string;
+  /**
+   * With https:// peers: the folder holding the cluster CA (`<data-dir>/pki`, ca.crt and
+   * ca.key, the same on every member); the member issues itself a certificate from it.
+   */
+  pkiDir?: string;
 }
 
 export interface ClusterStore {
@@ -74,8 +80,9 @@ async function clusterIdIn(dir: string | undefined, o: ClusterStoreOptions): Pro
 export async function openClusterStore(o: ClusterStoreOptions): Promise<ClusterStore> {
   const token = o.token ?? (o.tokenFile ? await readClusterToken(o.tokenFile) : undefined);
   if (!token) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', 'a Raft group needs a cluster token: --cluster-token-file FILE (the same file content on every member)');
+  const tls = o.tls ?? (await memberTls(o));
   const clusterId = await clusterIdIn(o.dir, o);
-  const member = await ClusterMember.open({ ...o, clusterId, token });
+  const member = await ClusterMember.open({ ...o, clusterId, token, ...(tls ? { tls } : {}) });
   const linearizable: StoreCore = {
     get mvcc() {
       return member.mvcc;

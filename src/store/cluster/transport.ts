@@ -10,13 +10,22 @@
 // Every request carries the cluster token (compared in constant time) and the cluster id; a
 // member of another cluster is refused with CAPSTAN_ERR_STORE_CLUSTER_MISMATCH. The token is
 // never logged.
+//
+// With `tls` (https:// peer URLs) the listener is HTTPS asking every caller for a certificate
+// signed by the cluster CA, and every outgoing request presents this member's certificate and
+// trusts that CA alone: a peer without such a certificate is refused at the handshake, before
+// any message is read. The token check stays. A refused handshake is logged once per peer.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Agent, createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, createServer as createHttpServer, request as httpRequest, type ClientRequest, type RequestOptions, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { CapstanError } from '../../common/index.js';
 import type { RaftMessage } from '../raft/index.js';
 import { decodeMessages, encodeMessages, fromWireError, fromWireJson, toWireError, toWireJson, type WireError } from './codec.js';
+import { memberIdFor } from './ids.js';
+import { inboundTlsRefusal, outboundTlsRefusal, RefusalLog } from './tls-refusal.js';
 
 export const PEER_PATHS = {
   messages: '/raft/v1/messages',
@@ -59,14 +68,25 @@ export interface TransportOptions {
   /** Where the peer listener binds (127.0.0.1 by default); port 0 picks one. */
   host?: string;
   port: number;
-  /** Peer id → `http://host:port`. */
+  /** Peer id → `http://host:port` (`https://` with `tls`). */
   peers: Map<number, string>;
+  /**
+   * Mutual TLS: PEM of the cluster CA (the only one trusted, both ways) and this member's
+   * certificate (CN the member name, for its peer URL's host) and key.
+   */
+  tls?: PeerTls;
   handlers: PeerHandlers;
   logger?: Logger;
   /** How long a peer request may take before it is abandoned (default 5 s). */
   requestTimeoutMs?: number;
   /** A batch of messages reached its peer (`ok`) or could not be delivered. */
   onSent?: (peer: number, messages: RaftMessage[], ok: boolean) => void;
+}
+
+export interface PeerTls {
+  ca: string;
+  cert: string;
+  key: string;
 }
 
 interface PeerQueue {
@@ -77,6 +97,8 @@ interface PeerQueue {
   inflight: boolean;
   reachable: boolean;
   mismatchLogged: boolean;
+  /** A refused TLS handshake was logged (again only after a success). */
+  tlsLogged: boolean;
 }
 
 function digest(s: string): Buffer {
@@ -112,7 +134,12 @@ export class HttpTransport {
   private readonly o: TransportOptions;
   private readonly logger: Logger | undefined;
   private readonly tokenDigest: Buffer;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64, keepAliveMsecs: 1000 });
+  private readonly agent: HttpAgent;
+  private readonly scheme: 'http' | 'https';
+  /** Remote addresses (with the reason) whose refused handshake was logged. */
+  private readonly refusedInbound = new RefusalLog();
+  /** Requests whose TLS handshake finished on a new connection and that have no answer yet. */
+  private readonly unanswered = new WeakSet<ClientRequest>();
   private readonly peers = new Map<number, PeerQueue>();
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
@@ -125,13 +152,44 @@ export class HttpTransport {
     this.o = o;
     this.logger = o.logger?.child({ component: 'peer-transport' });
     this.tokenDigest = digest(o.token);
+    this.scheme = o.tls ? 'https' : 'http';
+    const keepAlive = { keepAlive: true, maxSockets: 64, keepAliveMsecs: 1000 };
+    this.agent = o.tls ? new HttpsAgent({ ...keepAlive, ...this.clientTls() }) : new HttpAgent(keepAlive);
     for (const [id, url] of o.peers) if (id !== o.selfId) this.setPeer(id, url);
   }
 
   setPeer(id: number, url: string): void {
     const existing = this.peers.get(id);
     if (existing) existing.url = new URL(url);
-    else this.peers.set(id, { url: new URL(url), queue: [], inflight: false, reachable: true, mismatchLogged: false });
+    else this.peers.set(id, { url: new URL(url), queue: [], inflight: false, reachable: true, mismatchLogged: false, tlsLogged: false });
+  }
+
+  /** What an outgoing request presents and trusts under mutual TLS. */
+  private clientTls(): { ca?: string; cert?: string; key?: string } {
+    const t = this.o.tls;
+    return t ? { ca: t.ca, cert: t.cert, key: t.key } : {};
+  }
+
+  private request(options: RequestOptions, onResponse?: (res: IncomingMessage) => void): ClientRequest {
+    if (!this.o.tls) return onResponse ? httpRequest(options, onResponse) : httpRequest(options);
+    const withTls = { ...options, ...this.clientTls() };
+    const req = onResponse ? httpsRequest(withTls, onResponse) : httpsRequest(withTls);
+    // A fresh connection closed after the handshake and before any answer: the peer refused our certificate.
+    req.on('socket', (s) => s.once('secureConnect', () => this.unanswered.add(req)));
+    req.once('response', () => this.unanswered.delete(req));
+    return req;
+  }
+
+  /** Says once per peer (until it next succeeds) that the TLS handshake with it was refused. */
+  private noteOutboundFailure(id: number, p: PeerQueue, err: unknown, req: ClientRequest): boolean {
+    if (!this.o.tls) return false;
+    const reason = outboundTlsRefusal(err, this.unanswered.has(req));
+    if (!reason) return false;
+    if (!p.tlsLogged && !this.stopped && !this.blocked) {
+      p.tlsLogged = true;
+      this.logger?.error({ peer: id.toString(16), url: `${this.scheme}://${p.url.host}` }, `TLS handshake with the peer failed: ${reason}`);
+    }
+    return true;
   }
 
   removePeer(id: number): void {
@@ -141,7 +199,7 @@ export class HttpTransport {
 
   peerUrl(id: number): string | undefined {
     const p = this.peers.get(id);
-    return p ? `http://${p.url.host}` : undefined;
+    return p ? `${this.scheme}://${p.url.host}` : undefined;
   }
 
   setBlocked(blocked: boolean): void {
@@ -158,9 +216,23 @@ export class HttpTransport {
   }
 
   async start(): Promise<string> {
-    const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => void this.serve(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.serve(req, res);
+    const tls = this.o.tls;
+    const server: Server = tls
+      ? createHttpsServer({ keepAliveTimeout: 30_000, ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: true }, handler)
+      : createHttpServer({ keepAliveTimeout: 30_000 }, handler);
+    if (tls) {
+      server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+        // The TLS socket is gone by now; the connection under it still knows the address.
+        const remote = socket.remoteAddress ?? (socket as unknown as { _parent?: Socket })._parent?.remoteAddress ?? 'unknown';
+        const reason = inboundTlsRefusal(err, socket.authorizationError);
+        if (this.refusedInbound.first(`${remote} ${reason}`)) this.logger?.warn({ remote, code: String(socket.authorizationError ?? (err as NodeJS.ErrnoException).code) }, `refused a peer connection at the TLS handshake: ${reason}`);
+        socket.destroy();
+      });
+    }
     server.on('connection', (s) => {
       s.setNoDelay(true);
+      void s.remoteAddress; // read now, while the connection is open, for a refusal's log line
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -173,7 +245,7 @@ export class HttpTransport {
     });
     this.server = server;
     const a = server.address() as AddressInfo;
-    this.url = `http://${a.address}:${a.port}`;
+    this.url = `${this.scheme}://${a.address}:${a.port}`;
     return this.url;
   }
 
@@ -209,8 +281,17 @@ export class HttpTransport {
     this.reply(res, status, { error });
   }
 
-  /** Token and cluster id; false when the request was refused. */
+  /** Token and cluster id (and, under TLS, a certificate naming the member it says it is); false when refused. */
   private admit(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.o.tls) {
+      const cn = (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN;
+      const from = req.headers[HEADER_FROM];
+      if (typeof cn !== 'string' || typeof from !== 'string' || memberIdFor(cn).toString(16) !== from) {
+        this.logger?.warn({ remote: req.socket.remoteAddress, from, certificate: cn }, 'refused a peer request: its certificate names another member');
+        this.refuse(res, 403, { code: 'CAPSTAN_ERR_STORE_AUTH', message: `the peer certificate (CN ${String(cn)}) is not the certificate of member ${String(from)}` });
+        return false;
+      }
+    }
     const auth = req.headers.authorization ?? '';
     const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!timingSafeEqual(digest(given), this.tokenDigest)) {
@@ -339,7 +420,7 @@ export class HttpTransport {
   }
 
   private openStream(id: number, p: PeerQueue): ClientRequest {
-    const req = request({
+    const req = this.request({
       agent: false,
       host: p.url.hostname,
       port: Number(p.url.port),
@@ -358,6 +439,7 @@ export class HttpTransport {
       if (p.stream !== req) return;
       p.stream = undefined;
       if (!this.stopped && !this.blocked) {
+        if (err !== undefined && this.noteOutboundFailure(id, p, err, req)) p.reachable = false;
         if (p.reachable) this.logger?.warn({ peer: id.toString(16), err: (err as Error | undefined)?.message }, 'peer stream lost; messages dropped until it reopens (Raft resends)');
         p.reachable = false;
         this.o.onSent?.(id, [], false);
@@ -368,6 +450,7 @@ export class HttpTransport {
       if (res.statusCode === 200) {
         if (!p.reachable) this.logger?.info({ peer: id.toString(16) }, 'peer reachable again');
         p.reachable = true;
+        p.tlsLogged = false;
         res.resume();
         res.on('end', () => drop());
         return;
@@ -381,7 +464,7 @@ export class HttpTransport {
         }
         if (error && !p.mismatchLogged && (error.code === 'CAPSTAN_ERR_STORE_CLUSTER_MISMATCH' || error.code === 'CAPSTAN_ERR_STORE_AUTH')) {
           p.mismatchLogged = true;
-          this.logger?.error({ peer: id.toString(16), url: `http://${p.url.host}` }, `peer refused us: ${error.message}`);
+          this.logger?.error({ peer: id.toString(16), url: `${this.scheme}://${p.url.host}` }, `peer refused us: ${error.message}`);
         }
         req.destroy();
         drop(new Error(`status ${res.statusCode}`));
@@ -408,6 +491,7 @@ export class HttpTransport {
         },
         (err: unknown) => {
           this.o.onSent?.(id, batch, false);
+          if (p.tlsLogged) p.reachable = false;
           if (p.reachable && !this.stopped) this.logger?.warn({ peer: id.toString(16), err: (err as Error).message }, 'peer unreachable; dropping messages (Raft resends)');
           p.reachable = false;
         },
@@ -424,7 +508,7 @@ export class HttpTransport {
     if (!p) return Promise.reject(unreachable(id, 'not a known member'));
     if (this.stopped || this.blocked) return Promise.reject(unreachable(id, 'the transport is stopped'));
     return new Promise((resolve, reject) => {
-      const req = request(
+      const req = this.request(
         {
           agent: this.agent,
           host: p.url.hostname,
@@ -441,6 +525,7 @@ export class HttpTransport {
         },
         (res) => {
           readBody(res, MAX_RPC_BODY).then((buf) => {
+            p.tlsLogged = false;
             if (res.statusCode === 204) return resolve(undefined);
             let parsed: unknown;
             try {
@@ -452,11 +537,11 @@ export class HttpTransport {
             if (error) {
               if (error.code === 'CAPSTAN_ERR_STORE_CLUSTER_MISMATCH' && !p.mismatchLogged) {
                 p.mismatchLogged = true;
-                this.logger?.error({ peer: id.toString(16), url: `http://${p.url.host}` }, `peer refused us: ${error.message}`);
+                this.logger?.error({ peer: id.toString(16), url: `${this.scheme}://${p.url.host}` }, `peer refused us: ${error.message}`);
               }
               if (error.code === 'CAPSTAN_ERR_STORE_AUTH' && !p.mismatchLogged) {
                 p.mismatchLogged = true;
-                this.logger?.error({ peer: id.toString(16), url: `http://${p.url.host}` }, 'peer refused our cluster token; check --cluster-token-file on both members');
+                this.logger?.error({ peer: id.toString(16), url: `${this.scheme}://${p.url.host}` }, 'peer refused our cluster token; check --cluster-token-file on both members');
               }
               return reject(fromWireError(error));
             }
@@ -467,7 +552,10 @@ export class HttpTransport {
       );
       req.on('socket', (s) => s.setNoDelay(true));
       req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => reject(unreachable(id, err)));
+      req.on('error', (err) => {
+        this.noteOutboundFailure(id, p, err, req);
+        reject(unreachable(id, err));
+      });
       req.end(body);
     });
   }
