@@ -161,7 +161,7 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .option('--eviction-timeout <seconds>', 'how long a NotReady node keeps its pods before they move (default 60)', (v) => positiveNumber(v, '--eviction-timeout'))
     .option('--node-lease <seconds>', 'how long a node stays Ready without a heartbeat (default 40)', (v) => positiveNumber(v, '--node-lease'))
     // [raft] a Raft group of members, each running `capstan server` with the same --peers.
-    .option('--peers <name=url,...>', 'every member of a Raft group with its peer URL (same list on every member)')
+    .option('--peers <name=url,...>', 'every member of a Raft group with its peer URL (same list on every member); https:// peers use mutual TLS with the shared CA in <data-dir>/pki')
     .option('--name <name>', 'this member\'s name in --peers')
     .option('--peer-listen <host:port>', 'where this member listens for its peers (default: its URL in --peers)')
     .option('--cluster-token-file <file>', 'shared secret the members present to each other (same content on every member)')

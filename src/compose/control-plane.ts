@@ -126,6 +126,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const host = options.host ?? '127.0.0.1';
     const security = listenerSecurity({ host, tls: options.tls, insecureHttp: options.insecureHttp });
     if (security.warning) log.warn({ component: 'api-server', host }, security.warning);
+    if (options.cluster) await (await import('../store/cluster/index.js')).checkClusterCa(resolve(dataDir, 'pki'), options.cluster); // [raft] https peers: never a CA of its own over half a copied one
     const pki: ClusterPki = await ensureClusterPki({ dataDir, hosts: certificateHosts(host, machineAddresses(), options.tlsSans ?? []) });
     if (pki.made !== 'none') log.info({ component: 'pki', ca: pki.paths.caCert, made: pki.made }, pki.made === 'all' ? 'made the cluster CA and the server certificate' : 'issued a new server certificate');
 
@@ -133,7 +134,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     let cluster: ClusterStore | undefined;
     if (!kv && options.cluster) {
       const { openClusterStore } = await import('../store/cluster/index.js');
-      cluster = await openClusterStore({ ...options.cluster, dir: resolve(dataDir, 'store'), logger: log, metrics: registry });
+      cluster = await openClusterStore({ ...options.cluster, dir: resolve(dataDir, 'store'), pkiDir: pki.paths.dir, logger: log, metrics: registry });
       kv = cluster.kv;
       const opened = cluster;
       stops.push(() => opened.close());
