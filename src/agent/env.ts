@@ -15,13 +15,18 @@ export type EnvLookup = (ref: EnvSourceRef) => Record<string, string> | undefine
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
 /**
- * The container's environment as a plain map. Order follows Kubernetes: `envFrom` sources
- * first (later ones win), then `env` (wins over `envFrom`). `$(NAME)` in a value expands to a
- * variable defined before it; `$$(NAME)` stays literal. A missing, non-optional reference
- * throws CAPSTAN_ERR_AGENT_CONTAINER_CONFIG (shown as CreateContainerConfigError).
+ * The container's environment as a plain map. Order follows Kubernetes: `base` (the Service
+ * variables) first, then `envFrom` sources (later ones win), then `env` (wins over `envFrom`).
+ * `$(NAME)` in a value expands to a variable defined before it, `base` included; `$$(NAME)`
+ * stays literal. A missing, non-optional reference throws CAPSTAN_ERR_AGENT_CONTAINER_CONFIG
+ * (shown as CreateContainerConfigError).
  */
-export async function resolveEnv(container: Pick<ContainerSpec, 'name' | 'env' | 'envFrom'>, lookup: EnvLookup): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
+export async function resolveEnv(
+  container: Pick<ContainerSpec, 'name' | 'env' | 'envFrom'>,
+  lookup: EnvLookup,
+  base: Readonly<Record<string, string>> = {},
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = { ...base };
   const missing = (what: string): CapstanError =>
     new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `${what} not found (container "${container.name}")`, { context: { container: container.name } });
 

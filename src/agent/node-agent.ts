@@ -3,7 +3,9 @@
 // again after 410 Gone), hands them to the PodManager and pushes each pod's status back.
 // Status pushes are coalesced per pod (only the newest is sent) and retried with backoff.
 // Containers a previous instance left running are adopted on the first sync, which waits
-// for the first list so that nothing still wanted is stopped.
+// for the first list so that nothing still wanted is stopped. Services are listed and watched
+// too (service-cache.ts): the first sync also waits for them, so each container starts with
+// the Service variables of its namespace (service-env.ts).
 import { silentLogger, type Logger } from '../common/index.js';
 import type { NodeInfo, Pod, PodStatus } from '../api/cluster.js';
 import { AgentApiClient, statusOf, type ApiEvent } from './api-client.js';
@@ -13,6 +15,8 @@ import { wellKnownNodeLabels } from './node-labels.js';
 import { AgentServer } from './agent-server.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import type { RuntimeDriver } from './runtime.js';
+import { ServiceCache } from './service-cache.js';
+import { podServiceEnv } from './service-env.js';
 import { UsageSampler, canMeasure, type PodUsageSample } from './stats.js';
 
 export interface NodeAgentOptions {
@@ -33,6 +37,11 @@ export interface NodeAgentOptions {
   clock?: AgentClock;
   /** Address reported for the node and pods (default 127.0.0.1). */
   address?: string;
+  /**
+   * Where this node's Service router answers: the `<SVC>_SERVICE_HOST` of every Service
+   * (default: `address`). The router serves each Service on its own port there.
+   */
+  serviceHost?: string;
   /** Heartbeat period (default 10 s). */
   heartbeatMs?: number;
   /** How often the runtime is asked whether it answers (default 5 s; runtimes without `ping` are not asked). */
@@ -82,6 +91,8 @@ export class NodeAgent {
   private readonly retryMaxMs: number;
   private readonly address: string;
   private readonly pods = new Map<string, Pod>();
+  private readonly services: ServiceCache;
+  private serviceLoop: Promise<void> | undefined;
   private readonly lastStatus = new Map<string, PodStatus>();
   private readonly pending = new Map<string, PendingStatus>();
   private listed = false;
@@ -120,6 +131,14 @@ export class NodeAgent {
     this.retryBaseMs = options.retryBaseMs ?? 500;
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
     this.address = options.address ?? '127.0.0.1';
+    const serviceHost = options.serviceHost ?? this.address;
+    this.services = new ServiceCache({
+      api: this.api,
+      logger: this.logger,
+      delay: (ms, signal) => this.delay(ms, signal),
+      backoffMs: (failures) => this.backoffMs(failures),
+      onReady: () => this.requestSync(),
+    });
     this.manager = new PodManager({
       ...(options.manager ?? {}),
       driver: options.runtime,
@@ -130,6 +149,7 @@ export class NodeAgent {
       onStatus: (pod, status) => this.onStatus(pod, status),
       onRemoved: (pod) => this.onRemoved(pod),
       envLookup: (namespace, ref) => this.envLookup(namespace, ref),
+      serviceEnv: (pod) => podServiceEnv(pod, this.services.snapshot(), serviceHost),
       allowPrivileged: options.allowPrivileged === true,
       dataDir: options.stateDir,
     });
@@ -215,6 +235,7 @@ export class NodeAgent {
     this.scheduleHeartbeat();
     this.scheduleRuntimeCheck();
     this.watchLoop = this.runWatch(this.abort.signal);
+    this.serviceLoop = this.services.run(this.abort.signal);
   }
 
   /** Where the logs and exec port listens, once started. */
@@ -247,6 +268,7 @@ export class NodeAgent {
       if (this.runtimeTimer !== undefined) this.clock.clearTimeout(this.runtimeTimer);
       await this.runtimeCheck;
       await this.watchLoop;
+      await this.serviceLoop;
       await this.syncing;
       await this.closeAgentServer();
       await this.manager.close({ stopContainers: options.stopPods === true });
@@ -421,7 +443,7 @@ export class NodeAgent {
 
   /** Runs PodManager.sync with the newest pods; calls while one runs fold into one more. */
   private requestSync(): void {
-    if (!this.listed) return;
+    if (!this.listed || !this.services.ready) return;
     if (this.syncing) {
       this.syncAgain = true;
       return;

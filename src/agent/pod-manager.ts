@@ -20,6 +20,8 @@ export interface PodManagerOptions {
   onRemoved?: (pod: Pod) => void;
   /** ConfigMap and Secret data for env references, by namespace. Defaults to "nothing exists". */
   envLookup?: (namespace: string, ref: EnvSourceRef) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+  /** The Service variables of a pod's containers, read as each one starts (see service-env.ts); none when absent. */
+  serviceEnv?: (pod: Pod) => Record<string, string>;
   clock?: AgentClock;
   logger?: Logger;
   /** Where probes reach container ports. */
@@ -167,6 +169,7 @@ export class PodManager {
       backoff: this.options.backoff ?? DEFAULT_BACKOFF,
       resyncMs: this.options.resyncMs ?? 1000,
       envLookup: this.options.envLookup ?? (() => undefined),
+      ...(this.options.serviceEnv !== undefined ? { serviceEnv: this.options.serviceEnv } : {}),
       allowPrivileged: this.options.allowPrivileged === true,
       ...(this.options.dataDir !== undefined ? { dataDir: this.options.dataDir } : {}),
       ...(this.options.volumeSyncMs !== undefined ? { volumeSyncMs: this.options.volumeSyncMs } : {}),

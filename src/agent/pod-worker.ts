@@ -57,6 +57,8 @@ export interface PodWorkerDeps {
   backoff: BackoffOptions;
   resyncMs: number;
   envLookup: (namespace: string, ref: EnvSourceRef) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+  /** The Service variables a container of this pod starts with, read at each start; none when absent. */
+  serviceEnv?: (pod: Pod) => Record<string, string>;
   onStatus: (pod: Pod, status: PodStatus) => void;
   onRemoved: (pod: Pod) => void;
   /** The node runs privileged containers (`--allow-privileged`); else one is refused (CreateContainerConfigError). */
@@ -459,7 +461,7 @@ export class PodWorker {
     }
     let env: Record<string, string>;
     try {
-      env = await resolveEnv(rec.spec, (r) => this.deps.envLookup(ref.namespace, r));
+      env = await resolveEnv(rec.spec, (r) => this.deps.envLookup(ref.namespace, r), this.deps.serviceEnv?.(this.pod));
     } catch (err) {
       rec.waiting = { reason: REASONS.createContainerConfigError, message: (err as Error).message };
       rec.retryAt = now + this.deps.resyncMs;

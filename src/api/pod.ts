@@ -224,6 +224,8 @@ export interface PodSpec {
   serviceAccount?: string;
   /** Accepted with a warning: no token is mounted either way. */
   automountServiceAccountToken?: boolean;
+  /** false: the containers get no `<SVC>_SERVICE_HOST`/`<SVC>_PORT…` variables (default true). */
+  enableServiceLinks?: boolean;
   volumes?: Volume[];
 }
 
@@ -408,6 +410,7 @@ export function podSpecSchema(): Schema {
       serviceAccountName: str(),
       serviceAccount: str(),
       automountServiceAccountToken: bool(),
+      enableServiceLinks: bool(),
       volumes: arr(volumeSchema()),
     },
     ['containers'],
