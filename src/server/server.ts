@@ -26,6 +26,8 @@ import { checkNotCompacted, resumePoint, streamWatch } from './watch.js';
 import { VERSION } from '../common/version.js';
 import { dashboardRoutes } from '../dashboard/serve.js';
 import { pkiRoutes } from './pki-routes.js';
+import { routerFeedRoutes } from './router-feed.js';
+import { routerStatsRoutes } from './router-stats.js';
 
 export interface ServerOptions {
   kv: KV;
@@ -146,6 +148,15 @@ export function buildServer(options: ServerOptions): CapstanServer {
     const ns = ctx.query.get('namespace') ?? undefined;
     const items = (await r.list(kv, revision, ns)).filter(keep);
     return { kind: 'List', resource: r.name, resourceVersion: revision, items };
+  }
+
+  async function trackStream(stream: Promise<void>): Promise<void> {
+    streams.add(stream);
+    try {
+      await stream;
+    } finally {
+      streams.delete(stream);
+    }
   }
 
   async function getOne(ctx: RouteContext): Promise<unknown> {
@@ -300,6 +311,9 @@ export function buildServer(options: ServerOptions): CapstanServer {
     ...dashboardRoutes({ kv }), // the web dashboard at / and its read-only views
     analysisRunsRoute(kv),
     ...podProxyRoutes({ kv, logger, ...(options.pki ? { ca: options.pki.ca.cert } : {}) }), // pod logs and exec, proxied to the node's agent
+    // What every node's Service router reads (Services, traffic policies, pods projected), and its figures sent back.
+    ...routerFeedRoutes({ kv, logger, heartbeatMs, signal: shutdown.signal, track: trackStream }),
+    ...routerStatsRoutes({ kv, bodyLimit, now, logger }),
     { method: 'GET', pattern: '/api/v1/:resource', access: 'any', handler: listOrWatch },
     { method: 'GET', pattern: '/api/v1/:resource/*', access: 'any', handler: getOne },
   ];
