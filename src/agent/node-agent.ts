@@ -5,16 +5,22 @@
 // Containers a previous instance left running are adopted on the first sync, which waits
 // for the first list so that nothing still wanted is stopped. Services are listed and watched
 // too (service-cache.ts): the first sync also waits for them, so each container starts with
-// the Service variables of its namespace (service-env.ts).
+// the Service variables of its namespace (service-env.ts). With `dns` set the node's DNS server
+// runs too (node-dns.ts), answering Service names from a snapshot source, and Docker pods get it
+// as their resolver.
 import { silentLogger, type Logger } from '../common/index.js';
 import type { NodeInfo, Pod, PodStatus } from '../api/cluster.js';
+import type { Router } from '../router/index.js';
+import type { DnsSnapshot } from '../dns/index.js';
 import { AgentApiClient, statusOf, type ApiEvent } from './api-client.js';
 import { systemClock, type AgentClock, type TimerHandle } from './clock.js';
 import type { EnvSourceRef } from './env.js';
 import { wellKnownNodeLabels } from './node-labels.js';
 import { AgentServer } from './agent-server.js';
+import { NodeDns, localDnsSnapshot } from './node-dns.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import type { RuntimeDriver } from './runtime.js';
+import { NodeRouter, nodeRouterSettings, type ServiceRouterOptions } from './node-router.js';
 import { ServiceCache } from './service-cache.js';
 import { podServiceEnv } from './service-env.js';
 import { UsageSampler, canMeasure, type PodUsageSample } from './stats.js';
@@ -42,6 +48,13 @@ export interface NodeAgentOptions {
    * (default: `address`). The router serves each Service on its own port there.
    */
   serviceHost?: string;
+  /**
+   * Run this node's own Service router (node-router.ts: every Service of the cluster from the
+   * API's router feed, at `serviceHost`; node ports at `address` and the external address,
+   * LoadBalancer Services on the external address too). Absent, none runs: `capstan up`,
+   * whose control plane's router already serves.
+   */
+  serviceRouter?: ServiceRouterOptions;
   /** Heartbeat period (default 10 s). */
   heartbeatMs?: number;
   /** How often the runtime is asked whether it answers (default 5 s; runtimes without `ping` are not asked). */
@@ -58,6 +71,13 @@ export interface NodeAgentOptions {
    * picks); false runs none. Its address and port are reported in the node's status.
    */
   listen?: { host?: string; port?: number } | false;
+  /**
+   * The node's DNS server (`--dns-address`, `--dns-port`, `--cluster-domain`): none when unset.
+   * `host` defaults to `address`; port 0 picks a free one. A port that cannot be bound is a
+   * warning and no DNS. `snapshot` replaces what the names answer (default: this agent's
+   * Services at `serviceHost`, headless ones with the pods of this node).
+   */
+  dns?: { host?: string; port: number; clusterDomain?: string; snapshot?: () => DnsSnapshot; hostResolvConf?: string };
 }
 
 export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
@@ -120,6 +140,11 @@ export class NodeAgent {
   private endpoint: { host: string; port: number } | undefined;
   /** What the API server sends to the agent port; from the register and heartbeat answers. */
   private proxySecret: string | undefined;
+  /** Where this node's Service router answers. */
+  private readonly routerHost: string;
+  /** This node's Service router, while the agent runs with one. */
+  private nodeRouter: NodeRouter | undefined;
+  private readonly dns: NodeDns | undefined;
 
   constructor(private readonly options: NodeAgentOptions) {
     this.name = options.name;
@@ -132,12 +157,14 @@ export class NodeAgent {
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
     this.address = options.address ?? '127.0.0.1';
     const serviceHost = options.serviceHost ?? this.address;
+    this.routerHost = serviceHost;
     this.services = new ServiceCache({
       api: this.api,
       logger: this.logger,
       delay: (ms, signal) => this.delay(ms, signal),
       backoffMs: (failures) => this.backoffMs(failures),
       onReady: () => this.requestSync(),
+      onChange: () => this.dns?.refresh(),
     });
     this.manager = new PodManager({
       ...(options.manager ?? {}),
@@ -153,6 +180,37 @@ export class NodeAgent {
       allowPrivileged: options.allowPrivileged === true,
       dataDir: options.stateDir,
     });
+    if (options.dns !== undefined) {
+      const domain = options.dns.clusterDomain;
+      this.dns = new NodeDns({
+        host: options.dns.host ?? this.address,
+        port: options.dns.port,
+        ...(domain !== undefined ? { clusterDomain: domain } : {}),
+        ...(options.dns.hostResolvConf !== undefined ? { hostResolvConf: options.dns.hostResolvConf } : {}),
+        dataDir: options.stateDir,
+        logger: this.logger,
+        snapshot:
+          options.dns.snapshot ??
+          (() =>
+            localDnsSnapshot({
+              services: this.services.snapshot(),
+              pods: [...this.pods.values()].map((pod) => ({ pod, status: this.lastStatus.get(key(pod.metadata.namespace, pod.metadata.name)) })),
+              routerAddress: serviceHost,
+              nodeAddress: this.address,
+              ...(domain !== undefined ? { clusterDomain: domain } : {}),
+            })),
+      });
+    }
+  }
+
+  /** Where the node's DNS server listens, while it runs. */
+  get dnsAddress(): { host: string; port: number } | undefined {
+    return this.dns?.address();
+  }
+
+  /** Answers the node's DNS gives from the snapshot source's newest view (e.g. after the router's views changed). */
+  refreshDns(): void {
+    this.dns?.refresh();
   }
 
   get state(): NodeAgentState {
@@ -230,12 +288,35 @@ export class NodeAgent {
       await this.closeAgentServer();
       throw err;
     }
+    const dns = this.dns;
+    if (dns !== undefined && (await dns.start())) {
+      this.options.runtime.setPodResolvConf?.(async (ref) => {
+        const pod = this.pods.get(key(ref.namespace, ref.pod));
+        return pod === undefined ? undefined : dns.writeResolvConf(pod);
+      });
+    }
     this.logger.info({ server: this.options.server, runtime: this.options.runtime.name }, 'node registered');
     this.abort = new AbortController();
     this.scheduleHeartbeat();
     this.scheduleRuntimeCheck();
     this.watchLoop = this.runWatch(this.abort.signal);
     this.serviceLoop = this.services.run(this.abort.signal);
+    const routing = this.options.serviceRouter;
+    if (routing !== undefined) {
+      const settings = nodeRouterSettings(routing, { address: this.address, serviceHost: this.routerHost });
+      this.nodeRouter = new NodeRouter({ ...settings, api: this.api, node: this.name, logger: this.logger });
+      this.nodeRouter.start();
+    }
+  }
+
+  /** This node's Service router (its `addresses()` say what it serves), once started; undefined without one. */
+  get serviceRouter(): Router | undefined {
+    return this.nodeRouter?.router;
+  }
+
+  /** The node's router runner: `ready()` once it serves, `sendStats()` sends its figures now. */
+  get mesh(): NodeRouter | undefined {
+    return this.nodeRouter;
   }
 
   /** Where the logs and exec port listens, once started. */
@@ -269,9 +350,13 @@ export class NodeAgent {
       await this.runtimeCheck;
       await this.watchLoop;
       await this.serviceLoop;
+      await this.nodeRouter?.stop();
+      this.nodeRouter = undefined;
       await this.syncing;
       await this.closeAgentServer();
       await this.manager.close({ stopContainers: options.stopPods === true });
+      this.options.runtime.setPodResolvConf?.(undefined);
+      await this.dns?.close();
       if (this.pushTimer !== undefined) this.clock.clearTimeout(this.pushTimer);
       this.pushTimer = undefined;
       await this.pushing;
@@ -477,6 +562,7 @@ export class NodeAgent {
   private onStatus(pod: Pod, status: PodStatus): void {
     const k = key(pod.metadata.namespace, pod.metadata.name);
     this.lastStatus.set(k, status);
+    this.dns?.refresh();
     this.queueStatus(pod.metadata.namespace, pod.metadata.name, status);
   }
 
@@ -484,6 +570,8 @@ export class NodeAgent {
     const k = key(pod.metadata.namespace, pod.metadata.name);
     const last = this.lastStatus.get(k);
     this.lastStatus.delete(k);
+    this.dns?.refresh();
+    if (this.dns !== undefined) void this.dns.forgetPod(pod.metadata.namespace, pod.metadata.name).catch((err: unknown) => this.logger.debug({ err, pod: k }, 'could not remove the pod resolv.conf'));
     // Tell the control plane the pod is gone, so its key can be removed; a pod no longer
     // bound here (evicted, deleted) has nobody to tell.
     const current = this.pods.get(k);

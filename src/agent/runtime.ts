@@ -116,6 +116,11 @@ export interface RuntimeDriver {
   onExit?(listener: (id: string) => void): () => void;
   /** Resolves when the runtime answers; throws (CAPSTAN_ERR_AGENT_RUNTIME, reason RuntimeUnavailable) when it does not. */
   ping?(): Promise<void>;
+  /**
+   * Where a pod's containers get their /etc/resolv.conf: a host file to bind read-only, or
+   * undefined to keep the runtime's own (the node agent sets it while its DNS runs).
+   */
+  setPodResolvConf?(source: ((ref: ContainerRef) => Promise<string | undefined>) | undefined): void;
 }
 
 /** `context.reason` of a CAPSTAN_ERR_AGENT_RUNTIME error raised because the runtime itself did not answer. */

@@ -16,6 +16,8 @@ export interface ServiceCacheOptions {
   backoffMs: (failures: number) => number;
   /** Called once, when the first list has been read (or refused). */
   onReady?: () => void;
+  /** Called after each list and each batch of watch events (the node's DNS answers from the cache). */
+  onChange?: () => void;
 }
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -74,6 +76,7 @@ export class ServiceCache {
       if (svc !== undefined) this.services.set(key(svc.namespace, svc.name), svc);
     }
     this.revision = body.resourceVersion;
+    this.options.onChange?.();
     this.markReady();
   }
 
@@ -86,6 +89,7 @@ export class ServiceCache {
       }
       this.revision = e.revision;
     }
+    this.options.onChange?.();
   }
 
   private markReady(): void {

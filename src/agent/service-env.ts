@@ -29,7 +29,15 @@ export function serviceFromView(view: unknown): DnsService | undefined {
       ...(p.protocol === 'TCP' || p.protocol === 'UDP' || p.protocol === 'SCTP' ? { protocol: p.protocol } : {}),
     });
   }
-  return { namespace, name, headless: isHeadless({ clusterIP: typeof spec.clusterIP === 'string' ? spec.clusterIP : undefined }), ports };
+  const selector: Record<string, string> = {};
+  if (isObj(spec.selector)) for (const [k, v] of Object.entries(spec.selector)) if (typeof v === 'string') selector[k] = v;
+  return {
+    namespace,
+    name,
+    headless: isHeadless({ clusterIP: typeof spec.clusterIP === 'string' ? spec.clusterIP : undefined }),
+    ports,
+    ...(Object.keys(selector).length > 0 ? { selector } : {}),
+  };
 }
 
 /**

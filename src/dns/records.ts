@@ -22,6 +22,8 @@ export interface DnsService {
   /** `clusterIP: None`: answered with the pods' addresses instead of the router's. */
   headless: boolean;
   ports: DnsServicePort[];
+  /** `spec.selector`: which pods back the Service (for endpoints built from pods the agent sees). */
+  selector?: Record<string, string>;
 }
 
 export interface DnsEndpoint {
