@@ -6,7 +6,16 @@ export {
 } from './scheduler.js';
 export { seededRandom } from './random.js';
 export { placementProblem } from './placement.js';
-export { DEFAULT_WEIGHTS, MAX_NODE_SCORE } from './scores.js';
+export { DEFAULT_WEIGHTS, MAX_NODE_SCORE, compileScoringStrategy } from './scores.js';
+export { numCandidates } from './preemption.js';
+export { HOSTNAME_LABEL } from './topology.js';
+export {
+  REASON_EXISTING_ANTI_AFFINITY,
+  REASON_POD_AFFINITY,
+  REASON_POD_ANTI_AFFINITY,
+  REASON_SPREAD,
+  REASON_SPREAD_LABEL,
+} from './topology-state.js';
 export {
   formatUnschedulable,
   REASON_AFFINITY,
@@ -21,6 +30,16 @@ export { TAINT_NOT_READY, TAINT_UNSCHEDULABLE } from './compile.js';
 export type {
   BoundPod,
   Decision,
+  DisruptionBudget,
+  LabelSelector,
+  PodAffinity,
+  PodAffinityTerm,
+  Preemption,
+  PreemptionPolicy,
+  ScoringStrategy,
+  ScoringStrategyType,
+  TopologySpreadConstraint,
+  WeightedPodAffinityTerm,
   HostPort,
   NodeAffinity,
   NodeInfo,

@@ -8,18 +8,59 @@
 
 import { CapstanError } from '../common/index.js';
 import { NodeState, compilePod, encodePort } from './compile.js';
+import { MAX_NODE_SCORE } from './scores.js';
 import type { CompiledPod } from './compile.js';
 import { FIT, filterNode, formatUnschedulable, recordFailure } from './filters.js';
+import { selectPreemption, type PreemptionHost } from './preemption.js';
 import {
   DEFAULT_WEIGHTS,
   balancedAllocationScore,
+  compileScoringStrategy,
   intolerableSoftTaints,
-  leastAllocatedScore,
   normalize,
   preferredAffinityWeight,
+  resourceScore,
   spreadScore,
+  type ResourceScorer,
 } from './scores.js';
-import type { Decision, NodeInfo, PodRequest, ScoreWeights, SchedulerOptions } from './types.js';
+import type { Labels } from './selector.js';
+import type { AffinityTerm, IndexedPod } from './topology.js';
+import {
+  FAIL_EXISTING_ANTI_AFFINITY,
+  FAIL_POD_AFFINITY,
+  FAIL_POD_ANTI_AFFINITY,
+  FAIL_SPREAD,
+  FAIL_SPREAD_LABEL,
+  REASON_EXISTING_ANTI_AFFINITY,
+  REASON_POD_AFFINITY,
+  REASON_POD_ANTI_AFFINITY,
+  REASON_SPREAD,
+  REASON_SPREAD_LABEL,
+  TopologyPlanner,
+  compileAntiTerms,
+  compileTopology,
+  filterTopology,
+  interPodRaw,
+  podNamespace,
+  spreadRaw,
+  type CompiledTopology,
+  type TopologyState,
+} from './topology-state.js';
+import type { Decision, DisruptionBudget, NodeInfo, PodRequest, Preemption, ScoreWeights, SchedulerOptions } from './types.js';
+
+const TOPOLOGY_REASONS: Record<number, string> = {
+  [FAIL_SPREAD_LABEL]: REASON_SPREAD_LABEL,
+  [FAIL_SPREAD]: REASON_SPREAD,
+  [FAIL_POD_AFFINITY]: REASON_POD_AFFINITY,
+  [FAIL_POD_ANTI_AFFINITY]: REASON_POD_ANTI_AFFINITY,
+  [FAIL_EXISTING_ANTI_AFFINITY]: REASON_EXISTING_ANTI_AFFINITY,
+};
+
+function recordCode(code: number, node: NodeState, counts: Map<string, number>): void {
+  const topo = TOPOLOGY_REASONS[code];
+  if (topo !== undefined) counts.set(topo, (counts.get(topo) ?? 0) + 1);
+  else recordFailure(code, node, counts);
+}
 
 /** Below this many nodes every node is checked (kube-scheduler's minFeasibleNodesToFind). */
 export const MIN_FEASIBLE_NODES_TO_FIND = 100;
@@ -74,18 +115,33 @@ class OwnerCounts {
   }
 }
 
-interface Placement {
+/** A pod the view counts on a node. */
+export interface Placement extends IndexedPod {
+  id: string;
   node: NodeState;
   owner: string | null;
   cpu: number;
   memory: number;
   ports: number[];
+  priority: number;
+  terminating: boolean;
+  startTime: number;
 }
 
 export class Scheduler {
   private nodes: NodeState[] = [];
   private readonly byName = new Map<string, NodeState>();
   private readonly placements = new Map<string, Placement>();
+  private readonly onNode = new Map<NodeState, Set<Placement>>();
+  /** Bumped when nodes come, go or change, so cached per-node facts are rebuilt. */
+  private nodeEpoch = 0;
+  private readonly topology: TopologyPlanner;
+  private readonly scorer: ResourceScorer;
+  private readonly namespaceLabels: Map<string, Labels>;
+  private readonly candidatePercentage: number;
+  private readonly candidateAbsolute: number;
+  private rawInterPod = new Float64Array(0);
+  private rawTopology = new Float64Array(0);
   private readonly owners = new Map<string, OwnerCounts>();
   /** Node slots: one per node, reused after a node is removed (its pods are forgotten first). */
   private slots = 0;
@@ -110,6 +166,20 @@ export class Scheduler {
     this.random = options.random;
     this.percentage = options.percentageOfNodesToScore ?? 0;
     this.weights = { ...DEFAULT_WEIGHTS, ...(options.weights ?? {}) };
+    this.scorer = compileScoringStrategy(options.scoringStrategy);
+    this.namespaceLabels = new Map(Object.entries(options.namespaceLabels ?? {}));
+    this.candidatePercentage = options.minCandidateNodesPercentage ?? 10;
+    this.candidateAbsolute = options.minCandidateNodesAbsolute ?? 100;
+    const self = this;
+    this.topology = new TopologyPlanner({
+      get nodes() {
+        return self.nodes;
+      },
+      get epoch() {
+        return self.nodeEpoch;
+      },
+      placed: () => this.placedPods(),
+    });
     for (const n of options.nodes ?? []) this.upsertNode(n);
     for (const p of options.pods ?? []) this.assume(p, p.node);
   }
@@ -120,9 +190,12 @@ export class Scheduler {
 
   /** Adds a node, or replaces its spec while keeping the pods already placed on it. */
   upsertNode(info: NodeInfo): void {
+    this.nodeEpoch++;
     const prev = this.byName.get(info.name);
     if (prev) {
+      const before = prev.labels;
       prev.apply(info);
+      if (!sameLabels(before, prev.labels)) this.topology.index.reset(this.placedPods());
       return;
     }
     const node = new NodeState(info);
@@ -136,9 +209,11 @@ export class Scheduler {
   removeNode(name: string): boolean {
     const node = this.byName.get(name);
     if (!node) return false;
+    this.nodeEpoch++;
     this.byName.delete(name);
     this.nodes.splice(this.nodes.indexOf(node), 1);
     for (const [id, p] of this.placements) if (p.node === node) this.forget(id);
+    this.onNode.delete(node);
     this.freeSlots.push(node.slot);
     if (this.nextStartNodeIndex >= this.nodes.length) this.nextStartNodeIndex = 0;
     return true;
@@ -147,6 +222,9 @@ export class Scheduler {
   /** Chooses a node for the pod. Does not change allocations: call assume() with the choice. */
   schedule(pod: PodRequest): Decision {
     const compiled = compilePod(pod);
+    const topo = compileTopology(pod, this.namespaceLabels);
+    const ts = topo.active || this.topology.index.hasHolders ? this.topology.state(compiled, topo) : null;
+    const topoFilters = ts !== null && ts.filters;
     const nodes = this.nodes;
     const total = nodes.length;
     const want = numFeasibleNodesToFind(total, this.percentage);
@@ -162,7 +240,8 @@ export class Scheduler {
       if (idx >= total) idx -= total;
       const node = nodes[idx];
       processed++;
-      const code = filterNode(compiled, node);
+      let code = filterNode(compiled, node);
+      if (code === FIT && topoFilters) code = filterTopology(ts, node);
       if (code === FIT) feasible[found++] = node;
       else {
         // Reasons are only reported when nothing fits; keep the loop cheap until then.
@@ -173,7 +252,7 @@ export class Scheduler {
     this.nextStartNodeIndex = total === 0 ? 0 : (start + processed) % total;
     if (found === 0) {
       const failures = new Map<string, number>();
-      for (let i = 0; i < failed; i++) recordFailure(failedCodes[i], failedNodes[i], failures);
+      for (let i = 0; i < failed; i++) recordCode(failedCodes[i], failedNodes[i], failures);
       failedNodes.fill(undefined as unknown as NodeState, 0, failed);
       return {
         fits: false,
@@ -183,12 +262,12 @@ export class Scheduler {
         feasibleNodes: 0,
       };
     }
-    const { index, score } = this.pick(compiled, found);
+    const { index, score } = this.pick(compiled, found, ts);
     return { fits: true, node: feasible[index].name, score, evaluatedNodes: processed, feasibleNodes: found };
   }
 
   /** Records the pod on the node (a decision not yet bound), so later decisions count it. */
-  assume(pod: PodRequest, nodeName: string): void {
+  assume(pod: PodRequest & { terminating?: boolean; startTime?: number }, nodeName: string): void {
     const node = this.byName.get(nodeName);
     if (!node) {
       throw new CapstanError('CAPSTAN_ERR_SCHEDULER_UNKNOWN_NODE', `node ${nodeName} is not in the cluster view`, {
@@ -196,13 +275,33 @@ export class Scheduler {
       });
     }
     this.forget(pod.id);
-    const p: Placement = {
+    this.place({
+      id: pod.id,
       node,
       owner: pod.owner ?? null,
       cpu: pod.cpu,
       memory: pod.memory,
       ports: (pod.hostPorts ?? []).map((hp) => encodePort(hp.port, hp.protocol)),
-    };
+      namespace: podNamespace(pod),
+      labels: pod.labels ?? {},
+      antiTerms: compileAntiTerms(pod, this.namespaceLabels),
+      priority: pod.priority ?? 0,
+      terminating: pod.terminating === true,
+      startTime: pod.startTime ?? 0,
+    });
+  }
+
+  /** Undoes assume() (binding failed, or the pod is gone). Returns false when the pod was unknown. */
+  forget(podOrId: PodRequest | string): boolean {
+    const id = typeof podOrId === 'string' ? podOrId : podOrId.id;
+    const p = this.placements.get(id);
+    if (!p) return false;
+    this.unplace(p);
+    return true;
+  }
+
+  private place(p: Placement): void {
+    const node = p.node;
     node.usedCpu += p.cpu;
     node.usedMemory += p.memory;
     node.podCount++;
@@ -215,16 +314,18 @@ export class Scheduler {
       node.ports ??= new Map();
       for (const port of p.ports) node.ports.set(port, (node.ports.get(port) ?? 0) + 1);
     }
-    this.placements.set(pod.id, p);
+    this.placements.set(p.id, p);
+    let set = this.onNode.get(node);
+    if (!set) this.onNode.set(node, (set = new Set()));
+    set.add(p);
+    this.topology.index.update(p, node, 1);
   }
 
-  /** Undoes assume() (binding failed, or the pod is gone). Returns false when the pod was unknown. */
-  forget(podOrId: PodRequest | string): boolean {
-    const id = typeof podOrId === 'string' ? podOrId : podOrId.id;
-    const p = this.placements.get(id);
-    if (!p) return false;
-    this.placements.delete(id);
+  private unplace(p: Placement): void {
+    this.placements.delete(p.id);
     const node = p.node;
+    this.onNode.get(node)?.delete(p);
+    this.topology.index.update(p, node, -1);
     node.usedCpu -= p.cpu;
     node.usedMemory -= p.memory;
     node.podCount--;
@@ -240,7 +341,40 @@ export class Scheduler {
         else node.ports.set(port, n);
       }
     }
-    return true;
+  }
+
+  private *placedPods(): Generator<[IndexedPod, NodeState]> {
+    for (const p of this.placements.values()) yield [p, p.node];
+  }
+
+  /**
+   * When a pod fits nowhere, whether evicting lower-priority pods on one node would make room:
+   * kube-scheduler's DefaultPreemption (nodes where only resolvable filters failed, victims
+   * chosen by lowest priority with PodDisruptionBudgets honoured where possible, then the node
+   * with the fewest budget violations, the lowest highest victim priority, the smallest sum of
+   * priorities, the fewest victims, the latest start). The view is left as it was.
+   */
+  preempt(pod: PodRequest, budgets: readonly DisruptionBudget[] = []): Preemption | undefined {
+    if (pod.preemptionPolicy === 'Never') return undefined;
+    const compiled = compilePod(pod);
+    const topo = compileTopology(pod, this.namespaceLabels);
+    const host: PreemptionHost = {
+      nodes: this.nodes,
+      podsOn: (node) => this.onNode.get(node) ?? [],
+      remove: (p) => this.unplace(p),
+      restore: (p) => this.place(p),
+      failure: (node) => this.fitCode(compiled, topo, node),
+      random: this.random,
+    };
+    return selectPreemption(host, pod.priority ?? 0, podNamespace(pod), budgets, this.candidatePercentage, this.candidateAbsolute);
+  }
+
+  /** Every filter on one node, the topology state read fresh: FIT or the failure code. */
+  private fitCode(compiled: CompiledPod, topo: CompiledTopology, node: NodeState): number {
+    const code = filterNode(compiled, node);
+    if (code !== FIT || !(topo.active || this.topology.index.hasHolders)) return code;
+    const ts = this.topology.state(compiled, topo);
+    return ts.filters ? filterTopology(ts, node) : FIT;
   }
 
   /** Where an assumed pod is, if anywhere. */
@@ -255,7 +389,7 @@ export class Scheduler {
   }
 
   /** Scores the first `count` feasible nodes and picks the best; ties go to a seeded reservoir draw. */
-  private pick(pod: CompiledPod, count: number): { index: number; score: number } {
+  private pick(pod: CompiledPod, count: number, ts: TopologyState | null): { index: number; score: number } {
     const feasible = this.feasible;
     const w = this.weights;
     const rawSpread = this.rawSpread;
@@ -279,8 +413,30 @@ export class Scheduler {
     }
     const useAffinity = w.nodeAffinity !== 0 && pod.preferred.length > 0;
     const useTaints = w.taintToleration !== 0;
+    const useInterPod = ts !== null && ts.preferred.length > 0 && w.interPodAffinity !== 0;
+    const useTopology = ts !== null && ts.soft.length > 0 && w.topologySpread !== 0;
+    const rawInterPod = this.rawInterPod;
+    const rawTopology = this.rawTopology;
+    let minInterPod = Number.POSITIVE_INFINITY;
+    let maxInterPod = Number.NEGATIVE_INFINITY;
+    let minTopology = Number.POSITIVE_INFINITY;
+    let maxTopology = 0;
     for (let i = 0; i < count; i++) {
       const node = feasible[i];
+      if (useInterPod) {
+        const v = interPodRaw(ts, node);
+        rawInterPod[i] = v;
+        if (v < minInterPod) minInterPod = v;
+        if (v > maxInterPod) maxInterPod = v;
+      }
+      if (useTopology) {
+        const v = spreadRaw(ts, node);
+        rawTopology[i] = v;
+        if (v >= 0) {
+          if (v < minTopology) minTopology = v;
+          if (v > maxTopology) maxTopology = v;
+        }
+      }
       if (useSpread) {
         const slot = node.slot;
         const v = dense !== null ? (slot < dense.length ? dense[slot] : 0) : stampEpoch[slot] === epoch ? stampCount[slot] : 0;
@@ -306,11 +462,19 @@ export class Scheduler {
     for (let i = 0; i < count; i++) {
       const node = feasible[i];
       let s = 0;
-      if (w.leastAllocated !== 0) s += w.leastAllocated * leastAllocatedScore(pod, node);
+      if (w.leastAllocated !== 0) s += w.leastAllocated * resourceScore(this.scorer, pod, node);
       if (w.balancedAllocation !== 0) s += w.balancedAllocation * balancedAllocationScore(pod, node);
       if (w.spread !== 0) s += w.spread * (useSpread ? spreadScore(rawSpread[i], maxSpread) : 100);
       if (useAffinity) s += w.nodeAffinity * normalize(rawAffinity[i], maxAffinity, false);
       if (useTaints) s += w.taintToleration * normalize(rawTaints[i], maxTaints, true);
+      if (useInterPod && maxInterPod > minInterPod) {
+        s += w.interPodAffinity * Math.floor((MAX_NODE_SCORE * (rawInterPod[i] - minInterPod)) / (maxInterPod - minInterPod));
+      }
+      if (useTopology) {
+        // kube-scheduler's PodTopologySpread normalisation; nodes without the keys score 0.
+        const v = rawTopology[i];
+        if (v >= 0) s += w.topologySpread * (maxTopology === 0 ? MAX_NODE_SCORE : Math.floor((MAX_NODE_SCORE * (maxTopology + minTopology - v)) / maxTopology));
+      }
       if (s > bestScore) {
         bestScore = s;
         best = i;
@@ -337,8 +501,16 @@ export class Scheduler {
     this.rawSpread = new Float64Array(size);
     this.rawAffinity = new Float64Array(size);
     this.rawTaints = new Float64Array(size);
+    this.rawInterPod = new Float64Array(size);
+    this.rawTopology = new Float64Array(size);
     this.feasible = new Array<NodeState>(size);
     this.failedNodes = new Array<NodeState>(size);
     this.failedCodes = new Int32Array(size);
   }
+}
+
+function sameLabels(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }

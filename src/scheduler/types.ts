@@ -48,6 +48,51 @@ export interface HostPort {
   protocol?: Protocol;
 }
 
+export type LabelSelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+/** A pod label selector. `{}` matches every pod; a missing selector in an affinity term matches none. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: LabelSelectorOperator; values?: string[] }>;
+}
+
+/** One inter-pod (anti-)affinity term: pods matching the selector, in the term's namespaces, per topology domain. */
+export interface PodAffinityTerm {
+  labelSelector?: LabelSelector | null;
+  /** Namespaces whose pods are matched; with no namespaceSelector and none listed, the pod's own. */
+  namespaces?: string[];
+  /** `{}` matches every namespace; otherwise namespaces by their labels (`namespaceLabels`). */
+  namespaceSelector?: LabelSelector | null;
+  topologyKey: string;
+}
+
+export interface WeightedPodAffinityTerm {
+  weight: number;
+  podAffinityTerm: PodAffinityTerm;
+}
+
+export interface PodAffinity {
+  requiredDuringSchedulingIgnoredDuringExecution?: PodAffinityTerm[];
+  preferredDuringSchedulingIgnoredDuringExecution?: WeightedPodAffinityTerm[];
+}
+
+export interface TopologySpreadConstraint {
+  maxSkew: number;
+  topologyKey: string;
+  whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway';
+  labelSelector?: LabelSelector | null;
+  /** DoNotSchedule only: with fewer eligible domains than this, the global minimum is 0. */
+  minDomains?: number;
+  /** Honor (default): only nodes the pod's nodeSelector/node affinity admit count. */
+  nodeAffinityPolicy?: 'Honor' | 'Ignore';
+  /** Ignore (default): tainted nodes count too; Honor: only nodes whose taints the pod tolerates. */
+  nodeTaintsPolicy?: 'Honor' | 'Ignore';
+  /** Label keys of the incoming pod whose values are added to the selector. */
+  matchLabelKeys?: string[];
+}
+
+export type PreemptionPolicy = 'PreemptLowerPriority' | 'Never';
+
 /** What the scheduler needs to know about a pod. */
 export interface PodRequest {
   /** Stable identity of the pod (e.g. `namespace/name`), used by assume/forget. */
@@ -60,8 +105,16 @@ export interface PodRequest {
   memory: number;
   hostPorts?: HostPort[];
   nodeSelector?: Record<string, string>;
-  affinity?: { nodeAffinity?: NodeAffinity };
+  affinity?: { nodeAffinity?: NodeAffinity; podAffinity?: PodAffinity; podAntiAffinity?: PodAffinity };
   tolerations?: Toleration[];
+  /** Defaults to the part of `id` before `/`, else `default`. */
+  namespace?: string;
+  labels?: Record<string, string>;
+  topologySpreadConstraints?: TopologySpreadConstraint[];
+  /** spec.priority, resolved from its PriorityClass (default 0). */
+  priority?: number;
+  /** Defaults to PreemptLowerPriority. */
+  preemptionPolicy?: PreemptionPolicy;
   /**
    * The node holding the pod's bound local volumes (its PersistentVolumeClaims): only that node
    * fits. Kubernetes' VolumeBinding filter; other nodes fail with "volume node affinity conflict".
@@ -84,6 +137,37 @@ export interface NodeInfo {
 /** A pod already placed on a node, for building the initial cluster view. */
 export interface BoundPod extends PodRequest {
   node: string;
+  /** Already being deleted: still holds its room, never picked as a preemption victim. */
+  terminating?: boolean;
+  /** When it started (ms), for preemption's tie-break: the node whose victims started last wins. */
+  startTime?: number;
+}
+
+/** A PodDisruptionBudget as preemption needs it: the pods it covers and how many may go now. */
+export interface DisruptionBudget {
+  namespace: string;
+  selector: LabelSelector;
+  /** status.disruptionsAllowed: healthy pods above what the budget must keep. */
+  disruptionsAllowed: number;
+}
+
+export type ScoringStrategyType = 'LeastAllocated' | 'MostAllocated' | 'RequestedToCapacityRatio';
+
+/** NodeResourcesFit's scoringStrategy (kube-scheduler config). */
+export interface ScoringStrategy {
+  type: ScoringStrategyType;
+  /** Weights of cpu and memory (default 1 each). */
+  resources?: Array<{ name: 'cpu' | 'memory'; weight: number }>;
+  /** RequestedToCapacityRatio: utilization 0..100 → score 0..10, linear between points. */
+  requestedToCapacityRatio?: { shape: Array<{ utilization: number; score: number }> };
+}
+
+/** What preemption found: the node the pod was nominated to and the pods to evict there. */
+export interface Preemption {
+  node: string;
+  victims: string[];
+  /** Victims whose eviction goes against a PodDisruptionBudget (taken only when no node avoids it). */
+  pdbViolations: number;
 }
 
 export interface ScoreWeights {
@@ -92,6 +176,8 @@ export interface ScoreWeights {
   spread: number;
   nodeAffinity: number;
   taintToleration: number;
+  interPodAffinity: number;
+  topologySpread: number;
 }
 
 export type Decision =
@@ -112,6 +198,8 @@ export type Decision =
       failures: Record<string, number>;
       evaluatedNodes: number;
       feasibleNodes: 0;
+      /** Set by `preempt()` when evicting lower-priority pods makes room. */
+      preemption?: Preemption;
     };
 
 export interface SchedulerOptions {
@@ -125,4 +213,11 @@ export interface SchedulerOptions {
    */
   percentageOfNodesToScore?: number;
   weights?: Partial<ScoreWeights>;
+  /** NodeResourcesFit scoring; LeastAllocated by default. */
+  scoringStrategy?: ScoringStrategy;
+  /** Namespace labels, for affinity terms' namespaceSelector. */
+  namespaceLabels?: Record<string, Record<string, string>>;
+  /** DefaultPreemption's minCandidateNodesPercentage (10) and minCandidateNodesAbsolute (100). */
+  minCandidateNodesPercentage?: number;
+  minCandidateNodesAbsolute?: number;
 }

@@ -4,7 +4,7 @@ import { Scheduler, numFeasibleNodesToFind, seededRandom } from '../../src/sched
 import type { NodeInfo, PodRequest, ScoreWeights } from '../../src/scheduler/index.js';
 
 const GiB = 1024 ** 3;
-const NONE: ScoreWeights = { leastAllocated: 0, balancedAllocation: 0, spread: 0, nodeAffinity: 0, taintToleration: 0 };
+const NONE: ScoreWeights = { leastAllocated: 0, balancedAllocation: 0, spread: 0, nodeAffinity: 0, taintToleration: 0, interPodAffinity: 0, topologySpread: 0 };
 
 function node(name: string, extra: Partial<NodeInfo> = {}): NodeInfo {
   return { name, allocatable: { cpu: 4000, memory: 8 * GiB }, ...extra };

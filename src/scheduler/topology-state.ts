@@ -1,0 +1,299 @@
+// Inter-pod affinity and topology spread for one pod: compiled once from the pod, turned into
+// per-cycle state (the counts it needs, the spread minimums) once per schedule() call, then
+// read per node by the filter and the scores.
+
+import type { CompiledPod, NodeState } from './compile.js';
+import { toleratesAny } from './compile.js';
+import { matchNodeAffinity } from './filters.js';
+import { compileCondition, compileSelector, matchCondition, type Labels, type PodCondition } from './selector.js';
+import { DomainCounts, TopologyIndex, domainOf, type AffinityTerm, type AntiHolders, type IndexedPod } from './topology.js';
+import type { PodAffinityTerm, PodRequest, TopologySpreadConstraint } from './types.js';
+
+export const FAIL_SPREAD_LABEL = 5;
+export const FAIL_SPREAD = 6;
+export const FAIL_POD_AFFINITY = 7;
+export const FAIL_POD_ANTI_AFFINITY = 8;
+export const FAIL_EXISTING_ANTI_AFFINITY = 9;
+
+export const REASON_SPREAD = "node(s) didn't match pod topology spread constraints";
+export const REASON_SPREAD_LABEL = "node(s) didn't match pod topology spread constraints (missing required label)";
+export const REASON_POD_AFFINITY = "node(s) didn't match pod affinity rules";
+export const REASON_POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules";
+export const REASON_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules";
+
+export interface CompiledSpread {
+  key: string;
+  maxSkew: number;
+  minDomains: number;
+  cond: PodCondition;
+  honorAffinity: boolean;
+  honorTaints: boolean;
+  /** 1 when the incoming pod matches its own selector (it adds to the count where it goes). */
+  self: number;
+}
+
+export interface CompiledTopology {
+  namespace: string;
+  labels: Labels;
+  affinity: AffinityTerm[];
+  selfMatchesAffinity: boolean;
+  anti: AffinityTerm[];
+  preferred: Array<{ term: AffinityTerm; weight: number }>;
+  hard: CompiledSpread[];
+  soft: CompiledSpread[];
+  /** Node-affinity identity (nodeSelector, required terms), for caching eligible domains. */
+  nodeAffinityId: string;
+  tolerationsId: string;
+  /** Any inter-pod affinity or spread at all. */
+  active: boolean;
+}
+
+export function podNamespace(pod: PodRequest): string {
+  if (pod.namespace !== undefined) return pod.namespace;
+  const slash = pod.id.indexOf('/');
+  return slash > 0 ? pod.id.slice(0, slash) : 'default';
+}
+
+function compileTerm(pod: PodRequest, ns: string, field: string, t: PodAffinityTerm, nsLabels: ReadonlyMap<string, Labels>): AffinityTerm {
+  const sel = compileSelector(pod.id, `${field}.labelSelector`, t.labelSelector);
+  const cond = compileCondition(pod.id, field, ns, sel, t.namespaces, t.namespaceSelector, nsLabels);
+  return { cond, key: t.topologyKey, id: `${t.topologyKey}\u0001${cond.id}` };
+}
+
+/** A pod's required anti-affinity terms, which placed pods hold against newcomers. */
+export function compileAntiTerms(pod: PodRequest, nsLabels: ReadonlyMap<string, Labels>): AffinityTerm[] {
+  const req = pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (!req || req.length === 0) return [];
+  const ns = podNamespace(pod);
+  return req.map((t, i) => compileTerm(pod, ns, `spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[${i}]`, t, nsLabels));
+}
+
+export function compileTopology(pod: PodRequest, nsLabels: ReadonlyMap<string, Labels>): CompiledTopology {
+  const ns = podNamespace(pod);
+  const labels = pod.labels ?? {};
+  const pa = pod.affinity?.podAffinity;
+  const paa = pod.affinity?.podAntiAffinity;
+  const affinity = (pa?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((t, i) =>
+    compileTerm(pod, ns, `spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[${i}]`, t, nsLabels),
+  );
+  const preferred = [
+    ...(pa?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((w, i) => ({
+      term: compileTerm(pod, ns, `spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[${i}].podAffinityTerm`, w.podAffinityTerm, nsLabels),
+      weight: w.weight,
+    })),
+    ...(paa?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((w, i) => ({
+      term: compileTerm(pod, ns, `spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[${i}].podAffinityTerm`, w.podAffinityTerm, nsLabels),
+      weight: -w.weight,
+    })),
+  ];
+  const hard: CompiledSpread[] = [];
+  const soft: CompiledSpread[] = [];
+  (pod.topologySpreadConstraints ?? []).forEach((c, i) => {
+    const field = `spec.topologySpreadConstraints[${i}]`;
+    const extra: Record<string, string> = {};
+    for (const k of c.matchLabelKeys ?? []) if (labels[k] !== undefined) extra[k] = labels[k];
+    const sel = compileSelector(pod.id, `${field}.labelSelector`, c.labelSelector, extra);
+    const cond = compileCondition(pod.id, field, ns, sel, undefined, undefined, nsLabels);
+    const spread: CompiledSpread = {
+      key: c.topologyKey,
+      maxSkew: c.maxSkew,
+      minDomains: c.whenUnsatisfiable === 'DoNotSchedule' ? (c.minDomains ?? 1) : 1,
+      cond,
+      honorAffinity: (c.nodeAffinityPolicy ?? 'Honor') === 'Honor',
+      honorTaints: c.nodeTaintsPolicy === 'Honor',
+      self: matchCondition(cond, ns, labels) ? 1 : 0,
+    };
+    (c.whenUnsatisfiable === 'ScheduleAnyway' ? soft : hard).push(spread);
+  });
+  const anti = compileAntiTerms(pod, nsLabels);
+  const na = pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  return {
+    namespace: ns,
+    labels,
+    affinity,
+    selfMatchesAffinity: affinity.every((t) => matchCondition(t.cond, ns, labels)),
+    anti,
+    preferred,
+    hard,
+    soft,
+    nodeAffinityId: hard.length + soft.length > 0 ? JSON.stringify([pod.nodeSelector ?? null, na ?? null]) : '',
+    tolerationsId: hard.length + soft.length > 0 ? JSON.stringify(pod.tolerations ?? []) : '',
+    active: affinity.length + anti.length + preferred.length + hard.length + soft.length > 0,
+  };
+}
+
+/** Domains of a key over the nodes a constraint counts, and those nodes when not all of them. */
+interface Eligible {
+  epoch: number;
+  domains: Map<string, number>;
+  /** By node slot: 1 = counted; null = every node carrying the key. */
+  nodes: Uint8Array | null;
+}
+
+export interface SpreadState {
+  c: CompiledSpread;
+  counts: ReadonlyMap<string, number>;
+  min: number;
+  domains: number;
+}
+
+/** Everything the per-node checks read for one pod in one cycle. */
+export interface TopologyState {
+  affinity: DomainCounts | null;
+  affinityEmpty: boolean;
+  selfMatchesAffinity: boolean;
+  anti: DomainCounts[];
+  existing: AntiHolders[];
+  hard: SpreadState[];
+  soft: SpreadState[];
+  preferred: Array<{ counts: DomainCounts; weight: number }>;
+  /** Whether any filter here can fail. */
+  filters: boolean;
+}
+
+export interface TopologyHost {
+  readonly nodes: readonly NodeState[];
+  readonly epoch: number;
+  placed(): Iterable<[IndexedPod, NodeState]>;
+}
+
+export class TopologyPlanner {
+  readonly index = new TopologyIndex();
+  private readonly eligible = new Map<string, Eligible>();
+
+  constructor(private readonly host: TopologyHost) {}
+
+  /** The state for one pod now. Cheap when the pod has no inter-pod rules and no placed pod holds anti-affinity. */
+  state(pod: CompiledPod, topo: CompiledTopology): TopologyState {
+    const placed = () => this.host.placed();
+    const existing: AntiHolders[] = [];
+    this.index.holdersMatching(topo.namespace, topo.labels, existing);
+    let affinity: DomainCounts | null = null;
+    if (topo.affinity.length > 0) {
+      affinity = this.index.counter(
+        topo.affinity.map((t) => t.cond),
+        topo.affinity.map((t) => t.key),
+        placed,
+      );
+    }
+    const anti = topo.anti.map((t) => this.index.counter([t.cond], [t.key], placed));
+    const preferred = topo.preferred.map((p) => ({ counts: this.index.counter([p.term.cond], [p.term.key], placed), weight: p.weight }));
+    const hard = topo.hard.map((c) => this.spread(pod, topo, c));
+    const soft = topo.soft.map((c) => this.spread(pod, topo, c));
+    return {
+      affinity,
+      affinityEmpty: affinity === null || affinity.empty,
+      selfMatchesAffinity: topo.selfMatchesAffinity,
+      anti,
+      existing,
+      hard,
+      soft,
+      preferred,
+      filters: affinity !== null || anti.length > 0 || existing.length > 0 || hard.length > 0,
+    };
+  }
+
+  private spread(pod: CompiledPod, topo: CompiledTopology, c: CompiledSpread): SpreadState {
+    const counter = this.index.counter([c.cond], [c.key], () => this.host.placed());
+    const e = this.eligibleFor(pod, topo, c);
+    let counts: ReadonlyMap<string, number>;
+    if (e.nodes === null) counts = counter.byValue[0];
+    else {
+      const m = new Map<string, number>();
+      for (const [node, n] of counter.byNode) {
+        if (e.nodes[node.slot] !== 1) continue;
+        const v = domainOf(node, c.key);
+        if (v !== undefined) m.set(v, (m.get(v) ?? 0) + n);
+      }
+      counts = m;
+    }
+    let min = Number.POSITIVE_INFINITY;
+    let seen = 0;
+    for (const [v, n] of counts) {
+      if (!e.domains.has(v)) continue;
+      seen++;
+      if (n < min) min = n;
+    }
+    if (seen < e.domains.size) min = 0;
+    if (e.domains.size < c.minDomains || min === Number.POSITIVE_INFINITY) min = 0;
+    return { c, counts, min, domains: e.domains.size };
+  }
+
+  private eligibleFor(pod: CompiledPod, topo: CompiledTopology, c: CompiledSpread): Eligible {
+    const byAffinity = c.honorAffinity && pod.constrained;
+    const id = `${c.key}\u0001${byAffinity ? topo.nodeAffinityId : ''}\u0001${c.honorTaints ? topo.tolerationsId : ''}`;
+    const epoch = this.host.epoch;
+    const hit = this.eligible.get(id);
+    if (hit && hit.epoch === epoch) return hit;
+    const domains = new Map<string, number>();
+    const filtered = byAffinity || c.honorTaints;
+    let maxSlot = 0;
+    for (const node of this.host.nodes) if (node.slot > maxSlot) maxSlot = node.slot;
+    const nodes = filtered ? new Uint8Array(maxSlot + 1) : null;
+    for (const node of this.host.nodes) {
+      const v = domainOf(node, c.key);
+      if (v === undefined) continue;
+      if (byAffinity && !matchNodeAffinity(pod, node)) continue;
+      if (c.honorTaints && !toleratesHard(pod, node)) continue;
+      if (nodes !== null) nodes[node.slot] = 1;
+      domains.set(v, (domains.get(v) ?? 0) + 1);
+    }
+    const e = { epoch, domains, nodes };
+    this.eligible.set(id, e);
+    return e;
+  }
+}
+
+function toleratesHard(pod: CompiledPod, node: NodeState): boolean {
+  for (let i = 0; i < node.hardTaintKeys.length; i++) {
+    if (!toleratesAny(pod.tolerations, node.hardTaintKeys[i], node.hardTaintValues[i], node.hardTaintEffects[i])) return false;
+  }
+  return true;
+}
+
+/** PodTopologySpread then InterPodAffinity, kube-scheduler's order; FIT (0) or the failure code. */
+export function filterTopology(s: TopologyState, node: NodeState): number {
+  for (let i = 0; i < s.hard.length; i++) {
+    const h = s.hard[i];
+    const v = domainOf(node, h.c.key);
+    if (v === undefined) return FAIL_SPREAD_LABEL;
+    if ((h.counts.get(v) ?? 0) + h.c.self - h.min > h.c.maxSkew) return FAIL_SPREAD;
+  }
+  const a = s.affinity;
+  if (a !== null) {
+    let exist = true;
+    for (let i = 0; i < a.keys.length; i++) {
+      const v = domainOf(node, a.keys[i]);
+      if (v === undefined) return FAIL_POD_AFFINITY;
+      if ((a.byValue[i].get(v) ?? 0) <= 0) exist = false;
+    }
+    // The first pod of a group with affinity to itself may go anywhere its topology keys exist.
+    if (!exist && !(s.affinityEmpty && s.selfMatchesAffinity)) return FAIL_POD_AFFINITY;
+  }
+  for (let i = 0; i < s.anti.length; i++) if (s.anti[i].at(node) > 0) return FAIL_POD_ANTI_AFFINITY;
+  for (let i = 0; i < s.existing.length; i++) {
+    const h = s.existing[i];
+    const v = domainOf(node, h.term.key);
+    if (v !== undefined && (h.byValue.get(v) ?? 0) > 0) return FAIL_EXISTING_ANTI_AFFINITY;
+  }
+  return 0;
+}
+
+/** Raw InterPodAffinity score: preferred affinity weights times matching pods in the node's domain, less anti-affinity's. */
+export function interPodRaw(s: TopologyState, node: NodeState): number {
+  let sum = 0;
+  for (let i = 0; i < s.preferred.length; i++) sum += s.preferred[i].weight * s.preferred[i].counts.at(node);
+  return sum;
+}
+
+/** Raw PodTopologySpread score (fewer is better), or -1 when the node lacks a constraint's key. */
+export function spreadRaw(s: TopologyState, node: NodeState): number {
+  let sum = 0;
+  for (let i = 0; i < s.soft.length; i++) {
+    const t = s.soft[i];
+    const v = domainOf(node, t.c.key);
+    if (v === undefined) return -1;
+    sum += (t.counts.get(v) ?? 0) * Math.log(t.domains + 2) + (t.c.maxSkew - 1);
+  }
+  return sum;
+}
