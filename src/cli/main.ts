@@ -144,11 +144,12 @@ function runOptions(cmd: Command): Command {
 }
 
 function registerRunCommands(program: Command, io: CliIO): void {
-  runOptions(program.command('up'))
+  const up = runOptions(program.command('up'))
     .description('everything in one process: store, API server, controllers, scheduler and a local node agent')
     .argument('[source]', 'folder, local Git repository or http(s) Git URL with the manifests', 'examples-repo')
     .addOption(new Option('--runtime <runtime>', 'how pods run: docker when a daemon answers, else processes').choices(['auto', 'process', 'docker']).default('auto'))
-    .option('--allow-privileged', 'the local agent runs containers with securityContext.privileged (refused by default)')
+    .option('--allow-privileged', 'the local agent runs containers with securityContext.privileged (refused by default)');
+  nodeNetworkOptions(up, '--router-address')
     .addHelpText('after', '\nExamples:\n  $ capstan up                          # examples-repo/, Docker if it answers\n  $ capstan up ../deploy --branch main --runtime process')
     .action(async (source: string, opts) => (await import('./commands/up.js')).runUp(io, source, opts));
 
@@ -184,7 +185,7 @@ status writer run on the member holding the controller lease.`,
     )
     .action(async (opts) => (await import('./commands/up.js')).runServer(io, opts));
 
-  program
+  const agent = program
     .command('agent')
     .description('run one node: register it, run the pods bound to it, report their status')
     .option('--server <url>', 'Capstan API server (env CAPSTAN_SERVER)')
@@ -198,10 +199,10 @@ status writer run on the member holding the controller lease.`,
     .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default); the node reports allowPrivileged: true')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
     .option('--listen <host:port>', 'the agent port the server calls for logs and exec (default 127.0.0.1 and a free port)')
-    .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'))
-    .action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
+    .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'));
+  nodeNetworkOptions(agent).action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
 
-  program
+  const join = program
     .command('join')
     .description('join this machine to a cluster as a node: verify the server by the CA in the join token, get a node certificate, run the agent')
     .argument('<url>', "the server's URL, e.g. https://cp-1:7480 (several, comma-separated, for a Raft group)")
@@ -215,9 +216,19 @@ status writer run on the member holding the controller lease.`,
     .option('--state-dir <dir>', 'where the agent keeps its files, its certificate and token', '.capstan-agent')
     .option('--listen <host:port>', 'the agent port the server calls for logs and exec, served with the node certificate (default 127.0.0.1 and a free port)')
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10)', (v) => positiveNumber(v, '--heartbeat'))
-    .option('--insecure-http', 'join a plain-HTTP server off loopback (nothing is verified)')
+    .option('--insecure-http', 'join a plain-HTTP server off loopback (nothing is verified)');
+  nodeNetworkOptions(join)
     .addHelpText('after', '\nExample:\n  $ capstan token create --role agent --node worker-2     # on the control plane\n  $ capstan join https://cp-1:7480 --token CAPSTAN-1-…   # on worker-2')
     .action(async (url: string, opts) => (await import('./commands/join.js')).runJoin(io, url, opts));
+}
+
+/** Where a node's Service router answers and its DNS server listens (`agent`, `join`, `up`). */
+function nodeNetworkOptions(cmd: Command, serviceDefault = "the node's address"): Command {
+  return cmd
+    .option('--service-address <address>', `where this node's Service router answers: pods' <SVC>_SERVICE_HOST and the DNS answers (default ${serviceDefault})`)
+    .option('--dns-address <address>', "where the node's DNS server listens, UDP and TCP (default the node's address); Docker pods get it as their resolver")
+    .option('--dns-port <port>', "the node's DNS port (default 53; 0 runs no DNS server); a port that cannot be bound is warned about and the node runs without DNS")
+    .option('--cluster-domain <domain>', 'the domain of Service names, <svc>.<ns>.svc.<domain> (default cluster.local)');
 }
 
 /** [raft] `capstan members list|add|remove`. */

@@ -14,6 +14,10 @@ export interface LocalClusterOptions extends ControlPlaneOptions {
   nodeName?: string;
   /** The local agent runs privileged containers (`--allow-privileged`). */
   allowPrivileged?: boolean;
+  /** Where the local node's Service router answers (default: the router's address). */
+  serviceHost?: string;
+  /** The local node's DNS server (`--dns-address`, `--dns-port`, `--cluster-domain`); none when unset. */
+  dns?: { host?: string; port: number; clusterDomain?: string };
 }
 
 export interface LocalCluster extends ControlPlane {
@@ -44,6 +48,12 @@ async function agentToken(plane: ControlPlane, nodeName: string, stateDir: strin
   return token;
 }
 
+/** The router runs in this process: Services answer at its address unless told otherwise. */
+function serviceAndDns(options: LocalClusterOptions): { serviceHost?: string; dns?: LocalClusterOptions['dns'] } {
+  const serviceHost = options.serviceHost ?? options.router?.bindAddress;
+  return { ...(serviceHost !== undefined ? { serviceHost } : {}), ...(options.dns !== undefined ? { dns: options.dns } : {}) };
+}
+
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
   const plane = await startControlPlane(options);
   try {
@@ -67,6 +77,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       stateDir,
       logger,
       allowPrivileged: options.allowPrivileged === true,
+      ...serviceAndDns(options),
     });
     await agent.start();
     const stopPlane = plane.stop;

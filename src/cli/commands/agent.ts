@@ -2,6 +2,7 @@
 // runtime (`auto` = Docker when a daemon answers, else processes) and runs until SIGINT or
 // SIGTERM (or the injected signal), leaving containers running for the next start to adopt.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -30,6 +31,14 @@ export interface AgentCommandOptions {
   listen?: string;
   /** `--ca`: the cluster CA for an https server (else CAPSTAN_CA, else `<state-dir>/pki/ca.crt`). */
   ca?: string;
+  /** `--service-address`: where this node's Service router answers (`<SVC>_SERVICE_HOST`, DNS answers); default the node's address. */
+  serviceAddress?: string;
+  /** `--dns-address`: where the node's DNS server listens (default the node's address). */
+  dnsAddress?: string;
+  /** `--dns-port`: the node's DNS port (default 53; 0 runs no DNS server). */
+  dnsPort?: number | string;
+  /** `--cluster-domain`: the Service names' domain (default cluster.local). */
+  clusterDomain?: string;
   /** TLS material already at hand (`capstan join`). */
   tls?: ClientTls;
   /** Stops the agent when aborted (default: SIGINT or SIGTERM). */
@@ -140,6 +149,29 @@ export function parseAgentOptions(opts: AgentCommandOptions, env: NodeJS.Process
   return { server, token, name, runtime, labels, capacity, stateDir: resolve(cwd, opts.stateDir ?? '.capstan-agent'), allowPrivileged: opts.allowPrivileged === true, listen };
 }
 
+export interface AgentNetworkOptions {
+  serviceHost?: string;
+  dns?: { host?: string; port: number; clusterDomain?: string };
+}
+
+/** --service-address, --dns-address, --dns-port and --cluster-domain → the agent's Service address and DNS server (none with --dns-port 0). */
+export function parseAgentNetwork(opts: Pick<AgentCommandOptions, 'serviceAddress' | 'dnsAddress' | 'dnsPort' | 'clusterDomain'>): AgentNetworkOptions {
+  const out: AgentNetworkOptions = {};
+  if (opts.serviceAddress !== undefined) {
+    if (isIP(opts.serviceAddress) !== 4) throw usage(`--service-address takes the IPv4 address where this node's Service router answers, got "${opts.serviceAddress}"`);
+    out.serviceHost = opts.serviceAddress;
+  }
+  const port = opts.dnsPort === undefined ? 53 : Number(opts.dnsPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage(`--dns-port takes a port number (53; 0 runs no DNS server), got "${String(opts.dnsPort)}"`);
+  if (opts.dnsAddress !== undefined && isIP(opts.dnsAddress) === 0) throw usage(`--dns-address takes an IP address of this host, got "${opts.dnsAddress}"`);
+  const domain = opts.clusterDomain?.replace(/\.+$/, '');
+  if (domain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domain)) {
+    throw usage(`--cluster-domain takes a DNS name such as cluster.local, got "${opts.clusterDomain}"`);
+  }
+  if (port !== 0) out.dns = { port, ...(opts.dnsAddress !== undefined ? { host: opts.dnsAddress } : {}), ...(domain !== undefined ? { clusterDomain: domain } : {}) };
+  return out;
+}
+
 function processSignal(): { signal: AbortSignal; dispose: () => void } {
   const abort = new AbortController();
   const stop = (): void => abort.abort();
@@ -170,10 +202,11 @@ function agentTls(parsed: ParsedAgentOptions, opts: AgentCommandOptions, io: Cli
 /** Runs one node agent until stopped. */
 export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Promise<void> {
   const parsed = parseAgentOptions(opts, io.env, io.cwd);
+  const network = parseAgentNetwork(opts);
   const logger = opts.logger ?? createLogger();
   const tls = opts.tls ?? agentTls(parsed, opts, io);
   const { driver: runtime, summary } = await pickRuntime(parsed, logger);
-  const agent = new NodeAgent({ ...parsed, runtime, logger, ...(tls ? { tls } : {}), ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
+  const agent = new NodeAgent({ ...parsed, ...network, runtime, logger, ...(tls ? { tls } : {}), ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat * 1000 } : {}) });
   const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
   // A node certificate (from `capstan join`) is renewed before it runs out, through the agent's own connection.
   const certs = tls?.cert
@@ -183,7 +216,9 @@ export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Pro
   try {
     await agent.start();
     certs?.startRotation((renewed) => agent.updateTls(renewed));
-    io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server}\n  runtime: ${summary}\n`);
+    const dns = agent.dnsAddress;
+    const dnsLine = dns !== undefined ? `\n  dns:     ${dns.host}:${dns.port}` : network.dns !== undefined ? '\n  dns:     off (could not listen; the log says why)' : '';
+    io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server}\n  runtime: ${summary}${dnsLine}\n`);
     opts.onStarted?.(agent);
     await new Promise<void>((done) => {
       if (stopper.signal.aborted) return done();

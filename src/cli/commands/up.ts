@@ -10,6 +10,7 @@ import type { KV } from '../../store/types.js';
 import type { CliIO } from '../io.js';
 import type { SyncState } from '../../sync/index.js';
 import { syncChangeText } from '../sync-view.js';
+import { parseAgentNetwork, type AgentCommandOptions } from './agent.js';
 
 export interface UpOptions {
   /** commander's `--no-router` / `--no-status-write` negations. */
@@ -47,6 +48,11 @@ export interface UpOptions {
   runtime?: 'auto' | 'process' | 'docker';
   /** The local agent runs privileged containers. */
   allowPrivileged?: boolean;
+  /** `--service-address`, `--dns-address`, `--dns-port`, `--cluster-domain` of the local node. */
+  serviceAddress?: AgentCommandOptions['serviceAddress'];
+  dnsAddress?: AgentCommandOptions['dnsAddress'];
+  dnsPort?: AgentCommandOptions['dnsPort'];
+  clusterDomain?: AgentCommandOptions['clusterDomain'];
   branch?: string;
   syncSchedule?: string;
   logLevel: string;
@@ -195,6 +201,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
     logger,
     runtime: opts.runtime,
     allowPrivileged: opts.allowPrivileged === true,
+    ...parseAgentNetwork(opts),
     syncSchedule: opts.syncSchedule,
     onSyncChange: syncNews.onSyncChange,
     ...planeExtras(opts),
@@ -209,6 +216,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
       ...gitLines(cluster, opts),
       `  ${describeSync(cluster)}`,
       `  node:     ${cluster.nodeName}`,
+      ...(cluster.agent.dnsAddress !== undefined ? [`  dns:      ${cluster.agent.dnsAddress.host}:${cluster.agent.dnsAddress.port}`] : []),
       `  runtime:  ${cluster.runtimeSummary}`,
       `  token:    ${relative(io.cwd, cluster.adminTokenFile) || cluster.adminTokenFile} (the CLI reads it from --data-dir ${shownDir})`,
       `  logs:     ${where}`,
