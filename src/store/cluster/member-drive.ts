@@ -4,20 +4,30 @@
 // the leader's lease expiry (decided from its clock and carried in the log; a new leader first
 // gives every lease a full TTL, as etcd does).
 import { CapstanError } from '../../common/index.js';
-import { failAll, failUnstable, LeaseExpiry } from '../embedded/index.js';
+import { failAll, failUnstable, LeaseExpiry, TickLoop } from '../embedded/index.js';
 import { decodeCommand, encodeCommand } from '../mvcc/index.js';
 import { decodeConfEntry, isConfChange, type Entry, type RaftMessage } from '../raft/index.js';
 import { hex, unavailable } from './member-base.js';
 import { MemberSnapshots } from './member-snapshots.js';
 
 export abstract class MemberDrive extends MemberSnapshots {
-  protected tickHandle: unknown;
-  private ticks = 0;
   private wasLeader = false;
-  private readonly expiry = new LeaseExpiry(
-    (cmd) => this.submit(encodeCommand(cmd)),
-    (err) => this.logger?.warn({ err }, 'lease expiry failed'),
-  );
+  protected readonly ticker = new TickLoop({
+    clock: this.clock,
+    tickMs: this.tickMs,
+    raft: this.raft,
+    expiry: new LeaseExpiry(
+      (cmd) => this.submit(encodeCommand(cmd)),
+      (err) => this.logger?.warn({ err }, 'lease expiry failed'),
+    ),
+    state: () => this.mvcc,
+    closed: () => this.closed,
+    after: (ticks, now, leader) => {
+      if (leader && ticks % 10 === 0) this.promoteCaughtUp();
+      if (ticks % 10 === 0) this.expireWaiters(now);
+      void this.kick();
+    },
+  });
 
   // ---- inbound from peers ----
 
@@ -131,25 +141,6 @@ export abstract class MemberDrive extends MemberSnapshots {
   }
 
   // ---- ticks ----
-
-  protected scheduleTick(): void {
-    if (this.closed) return;
-    this.tickHandle = this.clock.setTimeout(() => this.onTick(), this.tickMs);
-  }
-
-  private onTick(): void {
-    if (this.closed) return;
-    this.raft.tick();
-    this.ticks++;
-    const now = this.clock.now();
-    if (this.raft.isLeader) {
-      this.expiry.check(this.mvcc, now);
-      if (this.ticks % 10 === 0) this.promoteCaughtUp();
-    }
-    if (this.ticks % 10 === 0) this.expireWaiters(now);
-    void this.kick();
-    this.scheduleTick();
-  }
 
   /** Proposals and reads that outlived their deadline: their outcome is unknown. */
   private expireWaiters(now: number): void {

@@ -99,7 +99,7 @@ export class ClusterMember extends MemberDrive {
     logger?.info({ id: hex(member.id), peerUrl: member.transport.url, voters: raft.members.map((m) => hex(m)) }, 'member started');
     if (raft.members.length === 1 && raft.members[0] === self) raft.campaign();
     await member.kick();
-    member.scheduleTick();
+    member.ticker.start();
     return member;
   }
 
@@ -180,7 +180,7 @@ export class ClusterMember extends MemberDrive {
     if (this.closed) return;
     await this.transferLeadership().catch((err: unknown) => this.logger?.debug({ err }, 'leadership transfer on shutdown failed'));
     this.closed = true;
-    if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
+    this.ticker.stop();
     if (this.drainTimer !== undefined) this.clock.clearTimeout(this.drainTimer);
     await this.transport.stop();
     await this.writeLoop.active;

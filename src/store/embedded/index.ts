@@ -8,3 +8,5 @@ export { createStoreMetrics } from './metrics.js';
 export type { StoreMetrics } from './metrics.js';
 export { BackgroundSnapshots, failAll, failUnstable, LeaseExpiry, tooLarge, WriteLoop } from './write-loop.js';
 export type { SnapshotHost } from './write-loop.js';
+export { TickLoop } from './tick-loop.js';
+export type { TickHost } from './tick-loop.js';

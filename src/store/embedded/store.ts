@@ -13,6 +13,7 @@ import { Wal, type WalState } from '../raft/wal.js';
 import { nodeWalFs, type WalFs } from '../raft/wal-fs.js';
 import { lockDataDir } from './lock.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
+import { TickLoop } from './tick-loop.js';
 import { BackgroundSnapshots, failAll, failUnstable, LeaseExpiry, tooLarge, WriteLoop } from './write-loop.js';
 import { WatchHub } from './watch.js';
 
@@ -70,7 +71,6 @@ export class EmbeddedCore {
   private readonly logger: Logger | undefined;
   private readonly metrics: StoreMetrics;
   private readonly snapshots: BackgroundSnapshots;
-  private readonly tickMs: number;
   private pending: Proposal[] = [];
   private inflight = new Map<number, Waiter>();
   private readonly writeLoop = new WriteLoop(
@@ -78,11 +78,7 @@ export class EmbeddedCore {
     (err) => this.fatal(err),
     () => this.pending.length > 0 && !this.closed,
   );
-  private tickHandle: unknown;
-  private readonly expiry = new LeaseExpiry(
-    (cmd) => this.propose(cmd),
-    (err) => this.logger?.warn({ err }, 'lease expiry failed'),
-  );
+  private readonly ticker: TickLoop;
   private unlock: (() => Promise<void>) | undefined;
   closed = false;
 
@@ -113,7 +109,20 @@ export class EmbeddedCore {
       },
       snapshotIndex,
     );
-    this.tickMs = o.tickMs ?? 100;
+    this.ticker = new TickLoop({
+      clock: this.clock,
+      tickMs: o.tickMs ?? 100,
+      raft,
+      expiry: new LeaseExpiry(
+        (cmd) => this.propose(cmd),
+        (err) => this.logger?.warn({ err }, 'lease expiry failed'),
+      ),
+      state: () => this.mvcc,
+      closed: () => this.closed,
+      after: () => {
+        if (this.pending.length) void this.kick();
+      },
+    });
     this.hub = new WatchHub(o.watchBufferBatches ?? 10_000);
     this.metrics = metrics;
   }
@@ -168,7 +177,7 @@ export class EmbeddedCore {
     // Time passed while no leader ran: give clients a full TTL to keep their leases alive
     // before expiring them, as etcd does when a member becomes leader.
     if (mvcc.leases.size) await core.propose<number>({ type: 'leasePromote', now: core.now() });
-    core.scheduleTick();
+    core.ticker.start();
     return core;
   }
 
@@ -243,21 +252,6 @@ export class EmbeddedCore {
     this.pending = [];
   }
 
-  // ---- ticks and lease expiry ----
-
-  private scheduleTick(): void {
-    if (this.closed) return;
-    this.tickHandle = this.clock.setTimeout(() => this.onTick(), this.tickMs);
-  }
-
-  private onTick(): void {
-    if (this.closed) return;
-    this.raft.tick();
-    if (this.raft.isLeader) this.expiry.check(this.mvcc, this.clock.now());
-    if (this.pending.length) void this.kick();
-    this.scheduleTick();
-  }
-
   now(): number {
     return this.clock.now();
   }
@@ -265,7 +259,7 @@ export class EmbeddedCore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.tickHandle !== undefined) this.clock.clearTimeout(this.tickHandle);
+    this.ticker.stop();
     await this.writeLoop.active;
     await this.snapshots.settle();
     await this.snapshots.release();
