@@ -1,6 +1,9 @@
 // The `docker` runtime over dockerode, with the API version pinned so a newer daemon never
 // changes the wire format under us. Containers use host networking: a container port is
-// reached on the host at the same number (or at hostPort when the spec sets one).
+// reached on the host at the same number when it is free, at hostPort when the spec sets one,
+// else at a port the agent allocates (host-ports.ts). While the node's DNS runs, each
+// container binds its pod's resolv.conf at /etc/resolv.conf (Docker refuses --dns with host
+// networking).
 
 import { createRequire } from 'node:module';
 import type Docker from 'dockerode';
@@ -17,12 +20,12 @@ import { pickRegistryAuth } from './registry-auth.js';
 import {
   LABEL_NODE,
   RUNTIME_UNAVAILABLE,
-  freePort,
   ownershipLabels,
   portEnvName,
   portIsFree,
   refFromLabels,
   type ContainerHandle,
+  type ContainerRef,
   type ContainerState,
   type CreateRequest,
   type ExecResult,
@@ -32,6 +35,7 @@ import {
   type RuntimeDriver,
 } from './runtime.js';
 import { dockerUsage, type ContainerUsage, type DockerStats } from './stats.js';
+import { HostPortAllocator, hostPortKey } from './host-ports.js';
 
 // dockerode, with the gRPC, protobuf and SSH modules it brings (about 29 MiB resident, a
 // WebAssembly heap among it), loads when a Docker client is first made, not with the CLI.
@@ -50,6 +54,8 @@ export interface DockerRuntimeOptions {
   logger?: Logger;
   /** How long a pull may take before it fails as ErrImagePull (default 5 minutes). */
   pullTimeoutMs?: number;
+  /** Allocates host ports (default: one over this host's ports, checked on every address). */
+  hostPorts?: HostPortAllocator;
 }
 
 const MAX_EXEC_OUTPUT = 64 * 1024;
@@ -158,11 +164,18 @@ export class DockerRuntime implements RuntimeDriver {
   private readonly logger: Logger;
   /** Fields already warned about as not enforced, per container. */
   private readonly warned = new Set<string>();
+  readonly hostPorts: HostPortAllocator;
+  private resolvConf: ((ref: ContainerRef) => Promise<string | undefined>) | undefined;
 
   constructor(private readonly options: DockerRuntimeOptions) {
     this.docker = options.docker ?? newDocker({ version: DOCKER_API_VERSION });
     this.clock = options.clock ?? systemClock();
     this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.docker' });
+    this.hostPorts = options.hostPorts ?? new HostPortAllocator({ isFree: (port) => portIsFree(port, '0.0.0.0') });
+  }
+
+  setPodResolvConf(source: ((ref: ContainerRef) => Promise<string | undefined>) | undefined): void {
+    this.resolvConf = source;
   }
 
   async ensureImage(container: ContainerSpec, onProgress?: (p: PullProgress) => void, credentials?: PullCredentials): Promise<void> {
@@ -209,16 +222,41 @@ export class DockerRuntime implements RuntimeDriver {
   }
 
   async create(request: CreateRequest): Promise<ContainerHandle> {
-    const { ref, container, env } = request;
+    const { ref, container } = request;
+    const name = `capstan_${ref.namespace}_${ref.pod}_${ref.container}_${request.restartCount}_${randomBytes(3).toString('hex')}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
     // Host networking: a port is the container port when it is free on this host (the usual
-    // case, and the only one for images that ignore PORT), else a free one passed as PORT /
-    // PORT_<NAME>, so several replicas of an app that honours PORT share one host.
+    // case, and the only one for images that ignore PORT), else one the node allocates, passed
+    // as PORT / PORT_<NAME>, so several replicas of an app that honours PORT share one host.
     const ports: PortBinding[] = [];
-    for (const p of container.ports ?? []) {
-      let hostPort = p.hostPort !== undefined && p.hostPort > 0 ? p.hostPort : p.containerPort;
-      if ((p.hostPort === undefined || p.hostPort <= 0) && !(await portIsFree(hostPort, '127.0.0.1'))) hostPort = await freePort('127.0.0.1');
-      ports.push({ name: p.name, containerPort: p.containerPort, hostPort, protocol: p.protocol ?? 'TCP' });
+    try {
+      for (const p of container.ports ?? []) {
+        let hostPort = p.hostPort !== undefined && p.hostPort > 0 ? p.hostPort : 0;
+        if (hostPort === 0) {
+          try {
+            hostPort = await this.hostPorts.allocate(hostPortKey(ref, p), p.containerPort, name);
+          } catch (err) {
+            throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `container "${ref.container}" port ${p.name ?? p.containerPort}: ${(err as Error).message}`, {
+              cause: err,
+              context: { ...ref, port: p.containerPort },
+            });
+          }
+        }
+        ports.push({ name: p.name, containerPort: p.containerPort, hostPort, protocol: p.protocol ?? 'TCP' });
+      }
+    } catch (err) {
+      this.hostPorts.release(name);
+      throw err;
     }
+    try {
+      return await this.createContainer(request, name, ports);
+    } catch (err) {
+      this.hostPorts.release(name);
+      throw err;
+    }
+  }
+
+  private async createContainer(request: CreateRequest, name: string, ports: PortBinding[]): Promise<ContainerHandle> {
+    const { ref, container, env } = request;
     const portEnv: Record<string, string> = {};
     if (ports.length > 0) portEnv.PORT = String(ports[0]!.hostPort);
     for (const p of ports) if (p.name !== undefined) portEnv[portEnvName(p.name)] = String(p.hostPort);
@@ -229,9 +267,11 @@ export class DockerRuntime implements RuntimeDriver {
     const security = await this.security(request);
     const hostConfig: Docker.HostConfig = { NetworkMode: 'host', ...security.hostConfig };
     // Each volume mount binds the folder (or, with a subPath, the file) the agent made for it.
-    if (request.mounts !== undefined && request.mounts.length > 0) {
-      hostConfig.Mounts = request.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
-    }
+    const mounts: NonNullable<Docker.HostConfig['Mounts']> = (request.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+    // The node's DNS as the resolver (and the pod's search domains), unless a volume mount is there already.
+    const resolvConf = mounts.some((m) => m.Target === '/etc/resolv.conf') ? undefined : await this.podResolvConf(ref);
+    if (resolvConf !== undefined) mounts.push({ Type: 'bind', Source: resolvConf, Target: '/etc/resolv.conf', ReadOnly: true });
+    if (mounts.length > 0) hostConfig.Mounts = mounts;
     try {
       if (limits?.cpu !== undefined) hostConfig.NanoCpus = parseQuantity(limits.cpu, 'cpu') * 1_000_000;
       if (limits?.memory !== undefined) hostConfig.Memory = parseQuantity(limits.memory, 'memory');
@@ -241,7 +281,6 @@ export class DockerRuntime implements RuntimeDriver {
     const expand = (list: string[] | undefined): string[] | undefined => list?.map((a) => expandVars(a, fullEnv));
     const command = expand(container.command);
     const args = expand(container.args);
-    const name = `capstan_${ref.namespace}_${ref.pod}_${ref.container}_${request.restartCount}_${randomBytes(3).toString('hex')}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
     try {
       const created = await this.docker.createContainer({
         name,
@@ -254,6 +293,7 @@ export class DockerRuntime implements RuntimeDriver {
         ...(security.user !== undefined ? { User: security.user } : {}),
         HostConfig: hostConfig,
       });
+      this.hostPorts.transfer(name, created.id);
       return { id: created.id, runtime: 'docker', ref, labels, ports };
     } catch (err) {
       throw runtimeError(err, { ...ref, image: container.image });
@@ -287,9 +327,13 @@ export class DockerRuntime implements RuntimeDriver {
       await this.docker.getContainer(handle.id).remove({ force: true });
     } catch (err) {
       const status = statusOf(err);
-      if (status === 404 || (status === 409 && /already in progress/.test(apiMessage(err)))) return;
+      if (status === 404 || (status === 409 && /already in progress/.test(apiMessage(err)))) {
+        this.hostPorts.release(handle.id);
+        return;
+      }
       throw runtimeError(err, { id: handle.id });
     }
+    this.hostPorts.release(handle.id);
   }
 
   /** Docker's one-shot stats as usage (for the autoscaler); undefined when it cannot say. */
@@ -343,6 +387,7 @@ export class DockerRuntime implements RuntimeDriver {
       } catch {
         // An unreadable label only costs the probes their port names.
       }
+      for (const p of ports) if (typeof p?.hostPort === 'number') this.hostPorts.adopt(hostPortKey(ref, p), p.hostPort, info.Id);
       out.push({ id: info.Id, runtime: 'docker', ref, labels: info.Labels, ports, startedAt: info.Created * 1000, adopted: true });
     }
     return out;
@@ -421,6 +466,17 @@ export class DockerRuntime implements RuntimeDriver {
       this.logger.warn({ ...ref, field }, `${field} Localhost is not enforced: the runtime's default profile applies`);
     }
     return settings;
+  }
+
+  /** The pod's resolv.conf on the host, while the node's DNS runs; a failure to write it keeps Docker's own. */
+  private async podResolvConf(ref: ContainerRef): Promise<string | undefined> {
+    if (this.resolvConf === undefined) return undefined;
+    try {
+      return await this.resolvConf(ref);
+    } catch (err) {
+      this.logger.warn({ ...ref, err }, "could not write the pod's resolv.conf; the container keeps the host's resolver");
+      return undefined;
+    }
   }
 
   private async hasImage(image: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 // The `process` runtime: each container is a child process (no shell) in its own process
-// group, so stopping it reaches everything it spawned. Ports are free 127.0.0.1 ports handed
-// to the process as PORT / PORT_<NAME>. State files let a restarted agent adopt its children.
+// group, so stopping it reaches everything it spawned. A container port is the containerPort
+// on 127.0.0.1 when it is free there, else one the node allocates (host-ports.ts), handed to
+// the process as PORT / PORT_<NAME>. State files let a restarted agent adopt its children.
 // A Capstan running as root starts pods (and their exec probes and hooks) as an unprivileged
 // user (see pod-user.ts) in a working dir of their own; the state dir, logs and state files
 // stay private to Capstan. The environment is the pod's own plus PATH, HOME, HOSTNAME and
@@ -16,11 +17,11 @@ import { systemClock, sleep, type AgentClock } from './clock.js';
 import { expandVars } from './env.js';
 import {
   LABEL_NODE,
-  freePort,
   ownershipLabels,
   portEnvName,
   portIsFree,
   type ContainerHandle,
+  type ContainerRef,
   type ContainerState,
   type CreateRequest,
   type ExecResult,
@@ -32,6 +33,7 @@ import { containerUser, defaultPodUser, describePodUser, userCanReach, type PodU
 import { effectiveSecurity } from './docker-security.js';
 import { volumeEnvName } from './volumes.js';
 import { processTreeUsage, type ContainerUsage } from './stats.js';
+import { HostPortAllocator, hostPortKey } from './host-ports.js';
 
 export interface ProcessRuntimeOptions {
   /** Root for state files, working dirs and logs. */
@@ -50,6 +52,8 @@ export interface ProcessRuntimeOptions {
    * (only root can switch); null runs them as Capstan's own user even as root.
    */
   user?: PodUser | null;
+  /** Allocates host ports (default: one over `host`'s ports; below 1024 only when pods run as root). */
+  hostPorts?: HostPortAllocator;
 }
 
 interface Child {
@@ -71,6 +75,7 @@ export class ProcessRuntime implements RuntimeDriver {
   private readonly listeners = new Set<(id: string) => void>();
   /** The user pods run as, or undefined for Capstan's own. */
   readonly user: PodUser | undefined;
+  readonly hostPorts: HostPortAllocator;
   private prepared?: Promise<void>;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
@@ -78,6 +83,8 @@ export class ProcessRuntime implements RuntimeDriver {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'agent.process' });
     this.host = options.host ?? '127.0.0.1';
     this.user = options.user === null ? undefined : (options.user ?? defaultPodUser(process.getuid?.()));
+    const podsAreRoot = (this.user === undefined ? process.getuid?.() : this.user.uid) === 0;
+    this.hostPorts = options.hostPorts ?? new HostPortAllocator({ isFree: (port) => portIsFree(port, this.host), lowestPort: podsAreRoot ? 1 : 1024 });
   }
 
   /** Who pods run as, in one line for the console. */
@@ -134,7 +141,18 @@ export class ProcessRuntime implements RuntimeDriver {
     }
     if (decision.ignored) this.logger.warn({ ...ref }, 'runAsUser and runAsGroup are ignored: Capstan is not root, so the process runtime cannot switch users');
     const user = decision.user;
-    const ports = await this.choosePorts(container, ref.container);
+    const id = `${safe(ref.namespace)}_${safe(ref.pod)}_${safe(ref.container)}_${request.restartCount}_${randomBytes(4).toString('hex')}`;
+    const ports = await this.choosePorts(container, ref, id);
+    try {
+      return await this.createProcess(request, id, ports, argv, user);
+    } catch (err) {
+      this.hostPorts.release(id);
+      throw err;
+    }
+  }
+
+  private async createProcess(request: CreateRequest, id: string, ports: PortBinding[], argv: string[], user: PodUser | undefined): Promise<ContainerHandle> {
+    const { ref, container } = request;
     await this.prepare();
     const podDir = join(this.options.stateDir, 'pods', safe(ref.namespace), safe(ref.pod));
     const cwd = await this.workDir(podDir, container.workingDir, ref, user);
@@ -145,7 +163,6 @@ export class ProcessRuntime implements RuntimeDriver {
     if (user !== undefined && (request.mounts ?? []).length > 0) await chmod(join(podDir, 'volumes'), 0o711).catch(() => undefined);
     const logDir = join(podDir, 'logs');
     await mkdir(logDir, { recursive: true, mode: 0o700 });
-    const id = `${safe(ref.namespace)}_${safe(ref.pod)}_${safe(ref.container)}_${request.restartCount}_${randomBytes(4).toString('hex')}`;
     const state: ProcessStateFile = {
       version: 1,
       id,
@@ -249,6 +266,7 @@ export class ProcessRuntime implements RuntimeDriver {
     }
     this.states.delete(handle.id);
     this.children.delete(handle.id);
+    this.hostPorts.release(handle.id);
     await removeState(this.options.stateDir, handle.id);
   }
 
@@ -270,6 +288,7 @@ export class ProcessRuntime implements RuntimeDriver {
       // pod sees the exit (status unknown) and removing it cleans up the state file.
       if (!processMatches(state.pid, state.procStart)) this.logger.info({ id: state.id, pid: state.pid }, 'process from a previous run has exited');
       this.states.set(state.id, state);
+      for (const p of state.ports) this.hostPorts.adopt(hostPortKey(state.ref, p), p.hostPort, state.id);
       this.children.set(state.id, { env: this.processEnv(state.ref.pod, state.cwd, state.ports, {}) });
       out.push(toHandle(state, true));
     }
@@ -400,21 +419,34 @@ export class ProcessRuntime implements RuntimeDriver {
     return !(await this.isRunning(handle));
   }
 
-  private async choosePorts(container: ContainerSpec, name: string): Promise<PortBinding[]> {
+  /** Host ports held by `owner` (released on remove, or here when one cannot be had). */
+  private async choosePorts(container: ContainerSpec, ref: ContainerRef, owner: string): Promise<PortBinding[]> {
     const out: PortBinding[] = [];
-    for (const p of container.ports ?? []) {
-      let hostPort: number;
-      if (p.hostPort !== undefined && p.hostPort > 0) {
-        if (!(await portIsFree(p.hostPort, this.host))) {
-          throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `host port ${p.hostPort} is already in use on ${this.host}`, {
-            context: { container: name, port: p.hostPort },
-          });
+    try {
+      for (const p of container.ports ?? []) {
+        let hostPort: number;
+        if (p.hostPort !== undefined && p.hostPort > 0) {
+          if (!(await portIsFree(p.hostPort, this.host))) {
+            throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `host port ${p.hostPort} is already in use on ${this.host}`, {
+              context: { container: ref.container, port: p.hostPort },
+            });
+          }
+          hostPort = p.hostPort;
+        } else {
+          try {
+            hostPort = await this.hostPorts.allocate(hostPortKey(ref, p), p.containerPort, owner);
+          } catch (err) {
+            throw new CapstanError('CAPSTAN_ERR_AGENT_CONTAINER_CONFIG', `container "${ref.container}" port ${p.name ?? p.containerPort}: ${(err as Error).message}`, {
+              cause: err,
+              context: { container: ref.container, port: p.containerPort },
+            });
+          }
         }
-        hostPort = p.hostPort;
-      } else {
-        hostPort = await freePort(this.host);
+        out.push({ name: p.name, containerPort: p.containerPort, hostPort, protocol: p.protocol ?? 'TCP' });
       }
-      out.push({ name: p.name, containerPort: p.containerPort, hostPort, protocol: p.protocol ?? 'TCP' });
+    } catch (err) {
+      this.hostPorts.release(owner);
+      throw err;
     }
     return out;
   }

@@ -50,7 +50,9 @@ async function agentToken(plane: ControlPlane, nodeName: string, stateDir: strin
 
 /** The router runs in this process: Services answer at its address unless told otherwise. */
 function serviceAndDns(options: LocalClusterOptions): { serviceHost?: string; dns?: LocalClusterOptions['dns'] } {
-  const serviceHost = options.serviceHost ?? options.router?.bindAddress;
+  const bind = options.router?.bindAddress;
+  // A router on every address is reached on loopback from this host.
+  const serviceHost = options.serviceHost ?? (bind === '0.0.0.0' ? '127.0.0.1' : bind);
   return { ...(serviceHost !== undefined ? { serviceHost } : {}), ...(options.dns !== undefined ? { dns: options.dns } : {}) };
 }
 
