@@ -8,7 +8,7 @@
 // Surge pods during a rollout (maxSurge, a blue-green preview) are not counted.
 
 import { diagnostic, type Diagnostic, type ErrorCode } from '../common/index.js';
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import { fieldPathString, isObj } from './checks.js';
 import { hpaFieldPaths } from './hpa.js';
 import { workloadRefFieldPaths } from './workload.js';

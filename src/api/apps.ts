@@ -1,7 +1,7 @@
 // StatefulSet and DaemonSet (apps/v1): schemas, types and the checks JSON Schema cannot say.
 // Both share the Deployment's selector and pod template (checked by checks.ts checkWorkload).
 
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import type { Report } from './checks.js';
 import { dnsLabelProblem } from './names.js';
 import { checkClaimSpec } from './pvc.js';

@@ -2,7 +2,7 @@
 // cron syntax. Every check is guarded by a type test, so schema errors never crash it.
 
 import type { ErrorCode } from '../common/index.js';
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import { checkAppsWorkload, withClaimVolumes } from './apps.js';
 import { cronProblem } from './cron.js';
 import { checkJobSpec, checkServiceAccount } from './kinds-core.js';

@@ -1,4 +1,5 @@
 import type { Container, ContainerPort, EnvVar, PodSpec as ManifestPodSpec, Probe as ManifestProbe, Toleration } from './pod.js';
+import type { SourcedObject } from './types.js';
 
 // Objects the control plane creates and keeps in the store (not written by users in Git):
 // pods, nodes, revisions and events. Shapes follow Kubernetes where it has them.
@@ -20,6 +21,18 @@ export const STORE_PREFIX = {
   jobs: '/capstan/jobs/', // <namespace>/<name> → Job (run by the CronJob controller)
   proxySecrets: '/capstan/node-proxy-secrets/', // <node> → the secret the API server sends to that node's agent port (never served)
 } as const;
+
+/** What the store keeps for each desired object (`STORE_PREFIX.desired`), written by the sync loop. */
+export interface DesiredRecord {
+  object: SourcedObject['object'];
+  source: SourcedObject['source'];
+  /** The commit that last changed this object's spec. */
+  commit?: string;
+  /** That commit's author (`Name <email>`) and first message line, for history. */
+  author?: string;
+  commitMessage?: string;
+  appliedAt: string;
+}
 
 /** One header or cookie test of a match route: exact, prefix or regex (first one set wins). */
 export interface TrafficStringMatch {

@@ -4,7 +4,7 @@
 // Kubernetes' defaults for behavior.
 
 import { diagnostic, type Diagnostic } from '../common/index.js';
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import { fieldPathString, isObj } from './checks.js';
 import type { Report } from './checks.js';
 import type { Container } from './pod.js';

@@ -1,5 +1,6 @@
 export { objectId, CAPSTAN_ANNOTATION_PREFIX } from './types.js';
 export type { ObjectMeta, ManifestObject, ObjectRef, ObjectSource, SourcedObject } from './types.js';
+export type { FieldPath, ParsedDocument, Position } from './document.js';
 export { KNOWN_KINDS, isKnownKind, kindSchema } from './kinds.js';
 export type { KindInfo } from './kinds.js';
 export { validateDocument } from './validate.js';

@@ -1,7 +1,7 @@
 // Ingress (networking.k8s.io/v1): host and path rules to Service ports, a default backend,
 // TLS from kubernetes.io/tls Secrets. Served by the router's Ingress listener.
 
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import type { Report } from './checks.js';
 import { dnsSubdomainProblem } from './names.js';
 import { arr, int, nonEmpty, obj, oneOfValues, portName, str, topLevel } from './schema-util.js';

@@ -1,7 +1,7 @@
 // Namespace, ServiceAccount, Pod (bare) and Job (batch/v1): schemas, types and the checks
 // JSON Schema cannot say.
 
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import { POD_TEMPLATE_REF } from './pod.js';
 import type { PodSpec, PodTemplateSpec } from './pod.js';
 import { arr, bool, int, obj, oneOfValues, str, topLevel } from './schema-util.js';

@@ -2,7 +2,7 @@
 
 import { diagnostic } from '../common/index.js';
 import type { Diagnostic } from '../common/index.js';
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import type { Report } from './checks.js';
 import { podTemplateRef } from './pod.js';
 import type { IntOrString, PodTemplateSpec } from './pod.js';

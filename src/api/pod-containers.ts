@@ -1,7 +1,7 @@
 // Checks on init containers, securityContext and the service account fields of a pod spec
 // that JSON Schema cannot say. Every check is guarded by a type test.
 
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 
 type Obj = Record<string, unknown>;
 type Report = (code: 'CAPSTAN_ERR_API_SCHEMA' | 'CAPSTAN_ERR_API_NAME', message: string, path: FieldPath, severity?: 'error' | 'warning') => void;

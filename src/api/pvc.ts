@@ -2,7 +2,7 @@
 // to the node its first pod is scheduled on (WaitForFirstConsumer) and every later pod using
 // it goes to that node. Storage requests are recorded, not enforced: the volume is a folder.
 
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import { fieldPathString } from './checks.js';
 import type { Report } from './checks.js';
 import { anyObject, arr, labels, obj, oneOfValues, quantity, str, topLevel } from './schema-util.js';

@@ -3,7 +3,7 @@
 import type { ErrorObject } from 'ajv';
 import { diagnostic } from '../common/index.js';
 import type { Diagnostic, ErrorCode } from '../common/index.js';
-import type { FieldPath, ParsedDocument } from '../render/types.js';
+import type { FieldPath, ParsedDocument } from './document.js';
 import { checkObject, fieldPathString, isObj } from './checks.js';
 import type { Report } from './checks.js';
 import { admissionFieldPaths } from './admission.js';

@@ -2,7 +2,7 @@
 // unique names, mounts naming a declared volume, absolute mount paths, relative file paths
 // without "..", and warnings for what is accepted but does not do all Kubernetes does.
 
-import type { FieldPath } from '../render/types.js';
+import type { FieldPath } from './document.js';
 import { dnsLabelProblem } from './names.js';
 import { VOLUME_SOURCES } from './pod.js';
 

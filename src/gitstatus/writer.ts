@@ -3,13 +3,12 @@
 // file where each object is defined. A rejected push (someone else pushed) is retried on the
 // new tip with backoff; nothing is ever force-pushed.
 
-import { STORE_PREFIX, type WorkloadStatus } from '../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type WorkloadStatus } from '../api/cluster.js';
 import { objectId } from '../api/types.js';
 import { systemClock, sleep, type Clock } from '../common/clock.js';
 import { CapstanError, type Logger } from '../common/index.js';
 import type { SourceAuth } from '../source/types.js';
 import type { KV, Watch } from '../store/types.js';
-import type { DesiredRecord } from '../sync/apply.js';
 import { locateObject, readAnnotations, setAnnotations, type ObjectLocation } from './annotate.js';
 import { STATUS_ANNOTATIONS, isMeaningfulChange, releaseAnnotations, sameAnnotations, statusAnnotations, type StatusAnnotations } from './fields.js';
 import { openStatusRepo, type CommitAuthor, type StatusRepo } from './repo.js';

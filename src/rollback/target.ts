@@ -1,9 +1,8 @@
 // Which revision a rollback goes back to: the one asked for, or the newest earlier one whose
 // rollout ended Healthy. Reads the workload's desired record, revisions and history.
-import { STORE_PREFIX, type HistoryEntry, type Revision } from '../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type HistoryEntry, type Revision } from '../api/cluster.js';
 import { CapstanError } from '../common/index.js';
 import type { KV } from '../store/index.js';
-import type { DesiredRecord } from '../sync/apply.js';
 
 /** Kinds that roll out revisions of a pod template. */
 export const ROLLBACK_KINDS = ['Deployment', 'Rollout'] as const;

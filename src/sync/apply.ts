@@ -1,23 +1,11 @@
 // Desired objects → the store, in one transaction: a commit applies whole or not at all.
 
-import { STORE_PREFIX } from '../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord } from '../api/cluster.js';
 import { objectId, type SourcedObject } from '../api/types.js';
 import { CapstanError, isCapstanError } from '../common/index.js';
 import { computePlan, type Plan } from '../plan/index.js';
 import type { CommitInfo } from '../source/types.js';
 import type { Compare, KV, TxnOp } from '../store/types.js';
-
-/** What the store keeps for each desired object. */
-export interface DesiredRecord {
-  object: SourcedObject['object'];
-  source: SourcedObject['source'];
-  /** The commit that last changed this object's spec. */
-  commit?: string;
-  /** That commit's author (`Name <email>`) and first message line, for history. */
-  author?: string;
-  commitMessage?: string;
-  appliedAt: string;
-}
 
 export function desiredKey(o: { kind: string; namespace: string; name: string }): string {
   return `${STORE_PREFIX.desired}${objectId(o)}`;

@@ -5,10 +5,9 @@
 // phase is the outcome) and is not started again. A change to the Pod in Git replaces the pod
 // (Kubernetes refuses most pod spec updates; here the old pod is stopped, then the new one is
 // created); removal from Git stops the pod and then removes its record.
-import { STORE_PREFIX, type Pod, type PodSpec } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type Pod, type PodSpec } from '../../api/cluster.js';
 import type { ManifestObject } from '../../api/types.js';
 import type { KV, KeyValue } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { isPod, podFinished, Writes } from '../cronjob/index.js';
 import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder, type EventInput } from '../events.js';

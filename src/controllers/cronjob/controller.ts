@@ -2,11 +2,10 @@
 // desired CronJob, its status, its jobs and their pods at one store revision, runs the job
 // core on every job and the CronJob decision on the result, and writes everything in one
 // guarded transaction. It asks to be looked at again at the next schedule time.
-import { STORE_PREFIX, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
 import type { CronJob } from '../../api/index.js';
 import { CapstanError } from '../../common/index.js';
 import type { Compare, KV, KeyValue, TxnOp } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder, type EventInput } from '../events.js';
 import { Controller, systemClock, type Clock, type Reconciler, parseObjectKey, iso, ms } from '../framework/index.js';

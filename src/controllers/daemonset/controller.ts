@@ -4,11 +4,10 @@
 // wakes every DaemonSet.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { STORE_PREFIX, type NodeInfo, type Pod } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type NodeInfo, type Pod } from '../../api/cluster.js';
 import type { DaemonSet } from '../../api/index.js';
 import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { EventRecorder } from '../events.js';
 import { Controller, systemClock, watchSource, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';
 import { decodeJson } from '../workload/index.js';

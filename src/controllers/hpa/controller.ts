@@ -5,11 +5,10 @@
 // from Git its scale record is deleted, so the target's spec.replicas applies again.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { STORE_PREFIX, type Pod } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type Pod } from '../../api/cluster.js';
 import { normalizeHpaSpec, parseQuantity, type HorizontalPodAutoscaler } from '../../api/index.js';
 import { silentLogger } from '../../common/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { EventRecorder } from '../events.js';
 import { Controller, systemClock, watchSource, type Clock, type Reconciler } from '../framework/index.js';
 import { decide, emptyHistory, type CurrentMetric, type HpaCondition, type HpaHistory, type HpaPod } from './algorithm.js';

@@ -6,10 +6,9 @@
 // different template reach the store anyway, the run is stopped and a new one started.
 // ttlSecondsAfterFinished removes the run and its pods once it has passed; the status (kept
 // while the Job is in Git) keeps the outcome and template hash, so the Job is not run again.
-import { STORE_PREFIX, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type Pod, type PodSpec, type WorkloadStatus } from '../../api/cluster.js';
 import type { JobObject } from '../../api/kinds-core.js';
 import type { KV, KeyValue } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { applyJobPlan, isPod, jobKey, planJob, sameStatus, Writes, type Job, type JobPlan } from '../cronjob/index.js';
 import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder, type EventInput } from '../events.js';

@@ -1,10 +1,9 @@
 // The StatefulSet controller: one key per set (`StatefulSet/<ns>/<name>`). Each pass reads the
 // desired set, its status, its pods and its claims at one store revision, asks the pure core
 // (plan.ts) for the next writes and applies them in one guarded transaction.
-import { STORE_PREFIX, type Pod } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type Pod } from '../../api/cluster.js';
 import type { StatefulSet } from '../../api/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder } from '../events.js';
 import { Controller, systemClock, type Clock, type Reconciler, parseObjectKey } from '../framework/index.js';

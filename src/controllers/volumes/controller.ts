@@ -2,10 +2,9 @@
 // One key for the whole cluster (claims are few): every pass reads the desired claims, the
 // claim records and the pods at one store revision and applies plan.ts's writes in one
 // guarded transaction.
-import { STORE_PREFIX, type Pod } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type Pod } from '../../api/cluster.js';
 import type { PersistentVolumeClaim } from '../../api/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { storeController, type StoreControllerOptions } from '../store-controller.js';
 import { EventRecorder } from '../events.js';
 import { Controller, systemClock, type Clock, type Reconciler } from '../framework/index.js';

@@ -1,7 +1,6 @@
 // What the workload controller reads for one workload, at one store revision.
-import { STORE_PREFIX, type HistoryEntry, type Pod, type Revision, type WorkloadStatus } from '../../api/cluster.js';
+import { STORE_PREFIX, type DesiredRecord, type HistoryEntry, type Pod, type Revision, type WorkloadStatus } from '../../api/cluster.js';
 import type { KV } from '../../store/index.js';
-import type { DesiredRecord } from '../../sync/index.js';
 import { SCALE_PREFIX, decodeScale, scaleKey, type ScaleRecord } from '../hpa/scale.js';
 import { observeProgressive, type ObservedProgressive, type ProgressiveStatusFields } from './progressive.js';
 import {
