@@ -94,18 +94,19 @@ function shapeAt(r: ResourceScorer, utilization: number): number {
   const { xs, ys } = r;
   if (utilization <= xs[0]) return ys[0];
   for (let i = 1; i < xs.length; i++) {
-    if (utilization <= xs[i]) return ys[i - 1] + ((ys[i] - ys[i - 1]) * (utilization - xs[i - 1])) / (xs[i] - xs[i - 1]);
+    if (utilization <= xs[i]) return ys[i - 1] + Math.trunc(((ys[i] - ys[i - 1]) * (utilization - xs[i - 1])) / (xs[i] - xs[i - 1]));
   }
   return ys[ys.length - 1];
 }
 
 function ratioScore(r: ResourceScorer, requested: number, capacity: number): number {
   if (capacity <= 0) return 0;
-  return Math.round(shapeAt(r, Math.min(100, Math.floor((requested * 100) / capacity))));
+  return shapeAt(r, Math.min(100, Math.floor((requested * 100) / capacity)));
 }
 
 /** NodeResourcesFit under the configured strategy: cpu and memory scores, weighted. */
 export function resourceScore(r: ResourceScorer, pod: CompiledPod, node: NodeState): number {
+  if (r.type === LEAST_ALLOCATED && r.cpuWeight === r.memoryWeight) return leastAllocatedScore(pod, node);
   const reqCpu = node.usedCpu + pod.cpu;
   const reqMem = node.usedMemory + pod.memory;
   let cpu: number;

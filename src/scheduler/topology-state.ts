@@ -35,18 +35,21 @@ export interface CompiledSpread {
 export interface CompiledTopology {
   namespace: string;
   labels: Labels;
-  affinity: AffinityTerm[];
+  affinity: readonly AffinityTerm[];
   selfMatchesAffinity: boolean;
-  anti: AffinityTerm[];
-  preferred: Array<{ term: AffinityTerm; weight: number }>;
-  hard: CompiledSpread[];
-  soft: CompiledSpread[];
+  anti: readonly AffinityTerm[];
+  preferred: ReadonlyArray<{ term: AffinityTerm; weight: number }>;
+  hard: readonly CompiledSpread[];
+  soft: readonly CompiledSpread[];
   /** Node-affinity identity (nodeSelector, required terms), for caching eligible domains. */
   nodeAffinityId: string;
   tolerationsId: string;
   /** Any inter-pod affinity or spread at all. */
   active: boolean;
 }
+
+const NONE: readonly never[] = Object.freeze([]);
+const NO_LABELS: Labels = Object.freeze({});
 
 export function podNamespace(pod: PodRequest): string {
   if (pod.namespace !== undefined) return pod.namespace;
@@ -61,16 +64,21 @@ function compileTerm(pod: PodRequest, ns: string, field: string, t: PodAffinityT
 }
 
 /** A pod's required anti-affinity terms, which placed pods hold against newcomers. */
-export function compileAntiTerms(pod: PodRequest, nsLabels: ReadonlyMap<string, Labels>): AffinityTerm[] {
+export function compileAntiTerms(pod: PodRequest, nsLabels: ReadonlyMap<string, Labels>): readonly AffinityTerm[] {
   const req = pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  if (!req || req.length === 0) return [];
+  if (!req || req.length === 0) return NONE;
   const ns = podNamespace(pod);
   return req.map((t, i) => compileTerm(pod, ns, `spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[${i}]`, t, nsLabels));
 }
 
 export function compileTopology(pod: PodRequest, nsLabels: ReadonlyMap<string, Labels>): CompiledTopology {
   const ns = podNamespace(pod);
-  const labels = pod.labels ?? {};
+  const labels = pod.labels ?? NO_LABELS;
+  const aff = pod.affinity;
+  if ((aff === undefined || (aff.podAffinity === undefined && aff.podAntiAffinity === undefined)) && (pod.topologySpreadConstraints === undefined || pod.topologySpreadConstraints.length === 0)) {
+    // Most pods: nothing to compile; only placed pods' anti-affinity can concern them.
+    return { namespace: ns, labels, affinity: NONE, selfMatchesAffinity: true, anti: NONE, preferred: NONE, hard: NONE, soft: NONE, nodeAffinityId: '', tolerationsId: '', active: false };
+  }
   const pa = pod.affinity?.podAffinity;
   const paa = pod.affinity?.podAntiAffinity;
   const affinity = (pa?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((t, i) =>
