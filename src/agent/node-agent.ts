@@ -77,7 +77,18 @@ export interface NodeAgentOptions {
    * warning and no DNS. `snapshot` replaces what the names answer (default: this agent's
    * Services at `serviceHost`, headless ones with the pods of this node).
    */
-  dns?: { host?: string; port: number; clusterDomain?: string; snapshot?: () => DnsSnapshot; hostResolvConf?: string };
+  dns?: {
+    host?: string;
+    port: number;
+    clusterDomain?: string;
+    snapshot?: () => DnsSnapshot;
+    hostResolvConf?: string;
+    /**
+     * Docker pods get the node DNS as their resolver (default: only when it is on port 53, as
+     * resolv.conf names no port; tests on a free port set it).
+     */
+    podResolvConf?: boolean;
+  };
 }
 
 export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
@@ -290,10 +301,15 @@ export class NodeAgent {
     }
     const dns = this.dns;
     if (dns !== undefined && (await dns.start())) {
-      this.options.runtime.setPodResolvConf?.(async (ref) => {
-        const pod = this.pods.get(key(ref.namespace, ref.pod));
-        return pod === undefined ? undefined : dns.writeResolvConf(pod);
-      });
+      const port = dns.address()?.port;
+      if (this.options.dns?.podResolvConf ?? port === 53) {
+        this.options.runtime.setPodResolvConf?.(async (ref) => {
+          const pod = this.pods.get(key(ref.namespace, ref.pod));
+          return pod === undefined ? undefined : dns.writeResolvConf(pod);
+        });
+      } else if (this.options.runtime.setPodResolvConf !== undefined) {
+        this.logger.info({ port }, `the node DNS is on port ${port}: containers keep the host's resolver (resolv.conf names no port; use --dns-port 53 to give it to them)`);
+      }
     }
     this.logger.info({ server: this.options.server, runtime: this.options.runtime.name }, 'node registered');
     this.abort = new AbortController();

@@ -63,7 +63,7 @@ afterEach(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 });
 
-function newAgent(docker: ReturnType<typeof testDocker>, dns: { port: number; hostResolvConf: string }, serviceHost?: string): NodeAgent {
+function newAgent(docker: ReturnType<typeof testDocker>, dns: { port: number; hostResolvConf: string; podResolvConf?: boolean }, serviceHost?: string): NodeAgent {
   return new NodeAgent({
     server: t.url,
     token: t.tokens.agentA,
@@ -74,7 +74,7 @@ function newAgent(docker: ReturnType<typeof testDocker>, dns: { port: number; ho
     heartbeatMs: 300,
     retryBaseMs: 50,
     manager: { resyncMs: 200, orphanGraceMs: 1000 },
-    dns: { host: '127.0.0.1', ...dns },
+    dns: { host: '127.0.0.1', ...dns, podResolvConf: 'podResolvConf' in dns ? dns.podResolvConf : true },
     ...(serviceHost !== undefined ? { serviceHost } : {}),
   });
 }
@@ -141,6 +141,26 @@ describe.skipIf(dockerSkipReason !== undefined)('node DNS as the resolver of Doc
       // Deleting the pod removes its file.
       await t.kv.delete(`${STORE_PREFIX.pods}default/cluster-first`);
       await vi.waitFor(() => expect(existsSync(file)).toBe(false), { timeout: 20_000, interval: 200 });
+    } finally {
+      await agent?.stop({ stopPods: true });
+      agent = undefined;
+      await removeTestContainers(NODE, docker).catch(() => undefined);
+    }
+  }, 90_000);
+
+  it("leaves the host's resolver to containers while the node DNS is on a port other than 53", async () => {
+    const docker = testDocker();
+    await ensureTestImage(docker);
+    await removeTestContainers(NODE, docker);
+    const hostResolvConf = join(stateDir, 'host-resolv.conf');
+    writeFileSync(hostResolvConf, '# no nameserver\n');
+    try {
+      agent = newAgent(docker, { port: 0, hostResolvConf, podResolvConf: undefined });
+      await agent.start();
+      expect(agent.dnsAddress?.port).not.toBe(53);
+      await t.kv.put(`${STORE_PREFIX.pods}default/plain`, JSON.stringify(catPod('plain')));
+      expect(await printed('plain')).toBe(readFileSync('/etc/resolv.conf', 'utf8'));
+      expect(existsSync(join(stateDir, 'pods', 'default', 'plain', 'resolv.conf'))).toBe(false);
     } finally {
       await agent?.stop({ stopPods: true });
       agent = undefined;
