@@ -1,4 +1,5 @@
-// Measurement providers. Effects are injected: the router's per-revision stats for `capstan`,
+// Measurement providers. Effects are injected: the routers' per-revision stats for `capstan`
+// (the control plane's and every node's, summed: src/compose/services.ts),
 // a fetch function for `web` and `prometheus`, a job runner for `job` (a pod run to completion
 // through the scheduler and an agent: src/analysis/job.ts).
 
@@ -8,7 +9,11 @@ import type { Value } from './expression.js';
 import type { JobRunner } from './job.js';
 import type { ProviderResult } from './run.js';
 
-/** A revision's traffic over the last `windowSeconds`, as the router measures it. */
+/**
+ * A revision's traffic over the last `windowSeconds`, as the routers measure it: the sum over
+ * every router that served it (requests and errors added, percentiles of the added latency
+ * histograms), so the figures hold wherever a request entered the mesh.
+ */
 export interface RevisionWindowStats {
   requests: number;
   errors: number;
@@ -20,7 +25,7 @@ export interface RevisionWindowStats {
   p99: number;
 }
 
-/** Wired to the router by the control plane; undefined when the router has nothing for it. */
+/** Wired to the routers' merged figures by the control plane; undefined when no router has anything for it. */
 export type RevisionStatsSource = (service: string, revision: string, windowSeconds: number) => RevisionWindowStats | undefined;
 
 export type FetchLike = (url: string, init: { method: string; headers?: Record<string, string>; signal?: AbortSignal }) => Promise<{

@@ -199,6 +199,9 @@ status writer run on the member holding the controller lease.`,
     .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default); the node reports allowPrivileged: true')
     .option('--state-dir <dir>', 'where the agent keeps its files', '.capstan-agent')
     .option('--listen <host:port>', 'the agent port the server calls for logs and exec (default 127.0.0.1 and a free port)')
+    .option('--address <ip>', "this node's address, reported for it and its pods: other nodes' routers reach its pods there (default 127.0.0.1)")
+    .option('--external-address <ip>', "where this node serves LoadBalancer Services (default the node's address)")
+    .option('--no-service-router', "run no Service router on this node (by default every node serves every Service: the routing mesh)")
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10; keep it well under the server\'s --node-lease)', (v) => positiveNumber(v, '--heartbeat'));
   nodeNetworkOptions(agent).action(async (opts) => (await import('./commands/agent.js')).runAgentCommand(io, opts));
 
@@ -215,6 +218,9 @@ status writer run on the member holding the controller lease.`,
     .option('--allow-privileged', 'run containers with securityContext.privileged (refused by default)')
     .option('--state-dir <dir>', 'where the agent keeps its files, its certificate and token', '.capstan-agent')
     .option('--listen <host:port>', 'the agent port the server calls for logs and exec, served with the node certificate (default 127.0.0.1 and a free port)')
+    .option('--address <ip>', "this node's address, reported for it and its pods: other nodes' routers reach its pods there (default 127.0.0.1)")
+    .option('--external-address <ip>', "where this node serves LoadBalancer Services (default the node's address)")
+    .option('--no-service-router', "run no Service router on this node (by default every node serves every Service: the routing mesh)")
     .option('--heartbeat <seconds>', 'how often the node reports to the server (default 10)', (v) => positiveNumber(v, '--heartbeat'))
     .option('--insecure-http', 'join a plain-HTTP server off loopback (nothing is verified)');
   nodeNetworkOptions(join)

@@ -17,8 +17,9 @@ export {
   Picker,
 } from './table.js';
 export type { CompiledMatch, CompiledRoute, Endpoint, PortProtocol, PortTable, RequestHeaders, RouterService } from './table.js';
-export { RouterMetrics, LATENCY_BUCKETS } from './metrics.js';
-export type { Observation, RouterMetricsOptions, WindowStats } from './metrics.js';
+export { RouterMetrics, LATENCY_BUCKETS, statsOfBuckets } from './metrics.js';
+export type { Observation, RouterMetricsOptions, WindowBucket, WindowSeries, WindowStats } from './metrics.js';
+export { mergeWindows, mergedRevisions, mergedStats, shiftSeries } from './merge.js';
 export { BackendPool } from './pool.js';
 export type { BackendPoolOptions, Lease } from './pool.js';
 export { HttpListener, TcpListener, createListener, stripHopByHop } from './proxy.js';

@@ -54,25 +54,60 @@ class SlidingWindow {
   }
 
   stats(nowSecond: number, span: number): WindowStats {
-    const from = nowSecond - Math.min(span, this.seconds) + 1;
-    let requests = 0;
-    let errors = 0;
-    const latency = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
-    for (const b of this.buckets) {
-      if (b.second < from || b.second > nowSecond) continue;
-      requests += b.requests;
-      errors += b.errors;
-      for (let i = 0; i < latency.length; i++) latency[i] += b.latency[i];
-    }
-    return {
-      requests,
-      errors,
-      successRate: requests === 0 ? NaN : 1 - errors / requests,
-      p50: quantile(latency, requests, 0.5),
-      p90: quantile(latency, requests, 0.9),
-      p99: quantile(latency, requests, 0.99),
-    };
+    return statsOfBuckets(this.buckets, nowSecond, Math.min(span, this.seconds));
   }
+
+  /** The buckets of the last `seconds` that saw a request, oldest first (copies). */
+  export(nowSecond: number): WindowBucket[] {
+    const from = nowSecond - this.seconds + 1;
+    return this.buckets
+      .filter((b) => b.second >= from && b.second <= nowSecond && b.requests > 0)
+      .sort((a, b) => a.second - b.second)
+      .map((b) => ({ second: b.second, requests: b.requests, errors: b.errors, latency: [...b.latency] }));
+  }
+}
+
+/** One second of one revision's window, as it travels between processes. */
+export interface WindowBucket {
+  second: number;
+  requests: number;
+  errors: number;
+  /** Counts per LATENCY_BUCKETS entry, plus one overflow slot. */
+  latency: ArrayLike<number>;
+}
+
+/** One revision's window: its non-empty one-second buckets. */
+export interface WindowSeries {
+  /** `<namespace>/<name>` */
+  service: string;
+  revision: string;
+  buckets: WindowBucket[];
+}
+
+/**
+ * The figures of the buckets whose second is in the last `span` seconds up to `nowSecond`.
+ * Buckets of the same second may repeat (several nodes): counts add, so the merged
+ * percentiles are exact to the bucket.
+ */
+export function statsOfBuckets(buckets: Iterable<WindowBucket>, nowSecond: number, span: number): WindowStats {
+  const from = nowSecond - span + 1;
+  let requests = 0;
+  let errors = 0;
+  const latency = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+  for (const b of buckets) {
+    if (b.second < from || b.second > nowSecond) continue;
+    requests += b.requests;
+    errors += b.errors;
+    for (let i = 0; i < latency.length && i < b.latency.length; i++) latency[i] += b.latency[i];
+  }
+  return {
+    requests,
+    errors,
+    successRate: requests === 0 ? NaN : 1 - errors / requests,
+    p50: quantile(latency, requests, 0.5),
+    p90: quantile(latency, requests, 0.9),
+    p99: quantile(latency, requests, 0.99),
+  };
 }
 
 function bucketIndex(seconds: number): number {
@@ -232,6 +267,22 @@ export class RouterMetrics {
   windowStatsIfAny(service: string, revision: string, seconds: number): WindowStats | undefined {
     const s = this.series.get(`${service}\u0000${revision}`);
     return s?.window.stats(Math.floor(this.now() / 1000), seconds);
+  }
+
+  /** Every revision's window buckets that saw a request in the last `windowSeconds` (to send elsewhere). */
+  exportWindows(): WindowSeries[] {
+    const nowSecond = Math.floor(this.now() / 1000);
+    const out: WindowSeries[] = [];
+    for (const r of this.series.values()) {
+      const buckets = r.window.export(nowSecond);
+      if (buckets.length > 0) out.push({ service: r.service, revision: r.revision, buckets });
+    }
+    return out;
+  }
+
+  /** The window's length in seconds. */
+  get seconds(): number {
+    return this.windowSeconds;
   }
 
   /** Revisions with any observation for a service. */

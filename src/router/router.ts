@@ -12,7 +12,7 @@ import { STORE_PREFIX, type Pod, type TrafficPolicy } from '../api/cluster.js';
 import { isHeadless, type Ingress, type ServicePort } from '../api/index.js';
 import type { KV, KeyValue } from '../store/index.js';
 import { IngressTable, pickByServerName, tlsBindings } from './ingress.js';
-import { RouterMetrics, type WindowStats } from './metrics.js';
+import { RouterMetrics, type WindowSeries, type WindowStats } from './metrics.js';
 import { allocateNodePorts } from './nodeports.js';
 import { BackendPool, type BackendPoolOptions } from './pool.js';
 import { createListener, type Listener, type ListenerOptions } from './proxy.js';
@@ -59,6 +59,12 @@ export interface RouterOptions {
   nodePortFor?: (nodePort: number) => number;
   /** Every address a node port is served on (default: `bindAddress` alone). */
   nodePortAddresses?: string[];
+  /**
+   * Addresses a LoadBalancer Service's own ports are served on as well (a node's external
+   * address); an address equal to `bindAddress`, or any address when `bindAddress` is a
+   * wildcard, adds nothing.
+   */
+  loadBalancerAddresses?: string[];
   /** Where Warning events go (a missing or invalid TLS Secret). */
   onEvent?: (event: RouterEvent) => void;
 }
@@ -236,6 +242,24 @@ export class Router {
     return out;
   }
 
+  /** Where each LoadBalancer Service port is served besides `bindAddress` (`host:port`), by `<namespace>/<name>:<port>`. */
+  loadBalancerAddresses(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [key, state] of this.ports) {
+      const at = key.indexOf('@lb@');
+      if (at < 0) continue;
+      const a = state.listener.address();
+      if (a !== undefined) (out[key.slice(0, at)] ??= []).push(a);
+    }
+    for (const list of Object.values(out)) list.sort();
+    return out;
+  }
+
+  private loadBalancerHosts(): string[] {
+    if (['0.0.0.0', '::', ''].includes(this.bindAddress)) return [];
+    return [...new Set(this.options.loadBalancerAddresses ?? [])].filter((h) => h !== this.bindAddress);
+  }
+
   private nodePortHosts(): string[] {
     const list = this.options.nodePortAddresses;
     return list === undefined || list.length === 0 ? [this.bindAddress] : [...new Set(list)];
@@ -259,6 +283,11 @@ export class Router {
   statsFor(service: string, revision: string, windowSeconds: number): WindowStats | undefined {
     const key = service.includes('/') ? service : `default/${service}`;
     return this.metrics.windowStatsIfAny(key, revision, windowSeconds);
+  }
+
+  /** Every revision's one-second buckets still in the window, to be merged with other routers' (merge.ts). */
+  exportWindows(): WindowSeries[] {
+    return this.metrics.exportWindows();
   }
 
   /** Revisions that have served any request of a Service (in the process's lifetime). */
@@ -399,6 +428,11 @@ export class Router {
       const service = `${table.namespace}/${table.service}`;
       const picker = (): Picker | undefined => this.pickers.get(key);
       wanted.set(key, { bind: `${table.protocol} ${this.bindAddress} ${port}`, options: { ...base, service, protocol: table.protocol, port, picker } });
+      if (svc?.spec.type === 'LoadBalancer') {
+        for (const host of this.loadBalancerHosts()) {
+          wanted.set(`${key}@lb@${host}`, { bind: `${table.protocol} ${host} ${port}`, options: { ...base, host, service, protocol: table.protocol, port, picker } });
+        }
+      }
       const nodePort = this.nodePorts.get(key);
       if (nodePort !== undefined) {
         const local = this.options.nodePortFor?.(nodePort) ?? nodePort;

@@ -25,7 +25,7 @@ function podWithSecrets(namespace: string, name: string, node: string): Pod {
       command: ['run', `--password=${SECRET_VALUE}`],
     } as Pod['spec']['containers'][number],
   ];
-  (p.spec as Record<string, unknown>).volumes = [{ name: 'creds', secret: { secretName: 'creds' } }];
+  (p.spec as unknown as Record<string, unknown>).volumes = [{ name: 'creds', secret: { secretName: 'creds' } }];
   p.status = { phase: 'Running', ready: true, hostIP: '127.0.0.1', ports: { http: 31000 }, message: SECRET_VALUE } as Pod['status'];
   return p;
 }

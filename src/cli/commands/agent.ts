@@ -12,8 +12,9 @@ import { NodeAgent, pickRuntime } from '../../agent/index.js';
 import { NodeCertificates, nodeCertFiles } from '../../agent/node-certs.js';
 import { findClusterCa, isJoinToken, parseJoinToken, type ClientTls } from '../../pki/index.js';
 import type { CliIO } from '../io.js';
+import { parseMeshOptions, type MeshCommandOptions } from './agent-mesh.js';
 
-export interface AgentCommandOptions {
+export interface AgentCommandOptions extends MeshCommandOptions {
   server?: string;
   token?: string;
   name?: string;
@@ -201,7 +202,8 @@ function agentTls(parsed: ParsedAgentOptions, opts: AgentCommandOptions, io: Cli
 
 /** Runs one node agent until stopped. */
 export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Promise<void> {
-  const parsed = parseAgentOptions(opts, io.env, io.cwd);
+  // The node's address and its Service router (agent-mesh.ts) go to the NodeAgent with the rest.
+  const parsed = { ...parseAgentOptions(opts, io.env, io.cwd), ...parseMeshOptions(opts) };
   const network = parseAgentNetwork(opts);
   const logger = opts.logger ?? createLogger();
   const tls = opts.tls ?? agentTls(parsed, opts, io);
@@ -210,7 +212,7 @@ export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Pro
   const stopper = opts.signal ? { signal: opts.signal, dispose: () => undefined } : processSignal();
   // A node certificate (from `capstan join`) is renewed before it runs out, through the agent's own connection.
   const certs = tls?.cert
-    ? new NodeCertificates({ stateDir: parsed.stateDir, node: parsed.name, hosts: [parsed.listen.host].filter((h) => !['0.0.0.0', '::', ''].includes(h)), logger, issue: (r) => agent.requestCertificate(r) })
+    ? new NodeCertificates({ stateDir: parsed.stateDir, node: parsed.name, hosts: [...new Set([parsed.listen.host, parsed.address ?? ''])].filter((h) => !['0.0.0.0', '::', ''].includes(h)), logger, issue: (r) => agent.requestCertificate(r) })
     : undefined;
   if (certs && tls) certs.adopt(tls);
   try {

@@ -122,7 +122,8 @@ export async function runJoin(io: CliIO, url: string, opts: JoinOptions): Promis
   let certs: NodeCertificates | undefined;
   if (ca) {
     const logger = opts.logger ?? (await import('../../common/index.js')).createLogger();
-    const hosts = [parsed.listen.host].filter((h) => !['0.0.0.0', '::', ''].includes(h));
+    // The node's certificate names where the server reaches its port: the listen host, and the node's address.
+    const hosts = [...new Set([parsed.listen.host, opts.address ?? ''])].filter((h) => !['0.0.0.0', '::', ''].includes(h));
     certs = new NodeCertificates({
       stateDir: parsed.stateDir,
       node,
