@@ -236,8 +236,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
     if (options.router) {
       if (!cluster) stops.push(await startRouter());
-      // Summed over this router and every node's (the routing mesh).
-      stats = (service, revision, windowSeconds) => traffic?.statsFor(service, revision, windowSeconds);
+      stats = (service, revision, windowSeconds) => traffic?.router.statsFor(service, revision, windowSeconds);
     }
 
     const controllers: RunningControllers = await startControllers({
@@ -337,23 +336,31 @@ export function clusterShutdownGraceMs(cluster: ClusterTiming): number {
 }
 
 /**
- * [raft] The controller lease in a Raft group: a TTL of six election timeouts (3 s at the
- * default 500 ms), renewed three times per TTL, retried once per election timeout. After a
- * kill -9 the lease lasts at most a TTL from its last renewal; when the dead member also led
- * the group, the new Raft leader first gives every lease a full TTL (leasePromote), so the
- * worst case is an election (up to two timeouts) plus a TTL plus a retry: about 5 s.
+ * [raft] Controller leadership in a Raft group: a record that goes stale after two election
+ * timeouts (1 s at the default 500 ms), renewed every 200 ms. A waiting member reads it every
+ * 100 ms and measures the staleness on its own clock, and that clock keeps running while the
+ * group elects a new Raft leader. So after a kill -9 of the holder another member runs the
+ * controllers in about the duration plus a commit: about 1.2 s, also when the holder led the
+ * group too. The holder keeps its term through renewals that wait out a Raft election (up to
+ * six timeouts). Its controllers' writes are fenced (framework/fenced-kv.ts), so the longer
+ * deadline never lets two terms both write.
  */
-export function clusterLeaseTiming(cluster: ClusterTiming): { ttlSeconds: number; renewMs: number; retryMs: number } {
+export function clusterLeaseTiming(cluster: ClusterTiming): { leaseDurationMs: number; renewDeadlineMs: number; renewMs: number; retryMs: number } {
   const electionMs = electionTimeoutMs(cluster);
-  const ttlSeconds = Math.max(3, Math.ceil((6 * electionMs) / 1000));
-  return { ttlSeconds, renewMs: Math.floor((ttlSeconds * 1000) / 3), retryMs: Math.max(100, Math.min(electionMs, 2000)) };
+  const leaseDurationMs = Math.max(1000, 2 * electionMs);
+  return {
+    leaseDurationMs,
+    renewDeadlineMs: Math.max(3000, 6 * electionMs),
+    renewMs: Math.max(50, Math.floor(leaseDurationMs / 5)),
+    retryMs: Math.max(50, Math.min(electionMs / 5, 1000)),
+  };
 }
 
 /**
  * [raft] Runs `start` while `isLeader()` holds and undoes it when it stops holding: polled,
  * as the lease's own renewals are, so a new holder takes over within one poll of winning.
  */
-function followLeadership(isLeader: () => boolean, start: () => Promise<() => Promise<void>>, log: Logger, pollMs = 250): { stop(): Promise<void> } {
+function followLeadership(isLeader: () => boolean, start: () => Promise<() => Promise<void>>, log: Logger, pollMs = 50): { stop(): Promise<void> } {
   let undo: (() => Promise<void>) | undefined;
   let busy: Promise<void> = Promise.resolve();
   let stopped = false;

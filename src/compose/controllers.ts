@@ -16,6 +16,8 @@ import {
   nodeLifecycleController,
   schedulingController,
   watchSource,
+  fencedKV,
+  type LeaderElector,
   type LeaderElectorOptions,
 } from '../controllers/index.js';
 import { daemonSetController } from '../controllers/daemonset/index.js';
@@ -38,7 +40,7 @@ export interface ControllersOptions {
    * Timing of the controller lease (the elector's defaults when absent: a 15 s TTL). A Raft
    * group passes a short one, so controllers move within a few seconds of a member's loss.
    */
-  leaseTiming?: Pick<LeaderElectorOptions, 'ttlSeconds' | 'renewMs' | 'retryMs'>;
+  leaseTiming?: Pick<LeaderElectorOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'renewMs' | 'retryMs'>;
   /** Per-revision traffic figures for analysis (the router's); absent, `capstan` metrics find no data. */
   stats?: RevisionStatsSource;
   /** How often each HorizontalPodAutoscaler is looked at (default 15 s, Kubernetes' sync period). */
@@ -74,7 +76,10 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   // cached prefixes are served from memory (see framework/watch-cache.ts).
   const cache = new WatchCache({ kv: options.kv, prefixes: CACHED_PREFIXES, logger });
   cache.start();
-  const kv = cachedKV(options.kv, cache, { logger });
+  // Every write of the controllers holds only while this instance's term is the store's
+  // (framework/fenced-kv.ts): a holder that lost the role unawares cannot act beside the next.
+  let elector: LeaderElector | undefined;
+  const kv = cachedKV(fencedKV(options.kv, () => elector?.fence, (reason) => elector?.stepDown(reason)), cache, { logger });
   // Every strategy: RollingUpdate, Recreate, Canary and BlueGreen.
   const workloads = createWorkloadControllers({ kv, logger, metrics: registry, registry: ALL_STRATEGIES });
   const scheduling = schedulingController({ kv, logger, registry });
@@ -110,6 +115,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
     leaderElection: { kv: options.kv, identity: options.identity, registry, ...options.leaseTiming },
     logger,
   });
+  elector = manager.elector;
   manager.start();
   return {
     manager,

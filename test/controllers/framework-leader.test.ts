@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Registry } from 'prom-client';
-import { Controller, ControllerManager, CONTROLLER_LEASE_KEY, LeaderElector } from '../../src/controllers/index.js';
+import { Controller, ControllerManager, CONTROLLER_LEASE_KEY, LeaderElector, fenceKeyOf, fencedKV } from '../../src/controllers/index.js';
 import { openEmbeddedStore, type KV } from '../../src/store/index.js';
 
-// Real store leases with a 1 s TTL: the store expires them on its own clock, so these tests
-// wait about a second for a takeover (nothing here asserts on how long it took).
-const TTL = 1;
-const timing = { ttlSeconds: TTL, renewMs: 150, retryMs: 100 };
+// A record that goes stale after 1 s: a waiting instance measures it on its own clock, so these
+// tests wait about a second for a takeover (only the deadline test bounds how long).
+const DURATION_MS = 1000;
+const timing = { leaseDurationMs: DURATION_MS, renewDeadlineMs: 600, renewMs: 150, retryMs: 100 };
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -49,15 +49,19 @@ describe('LeaderElector', () => {
     expect((await b.holder())?.holder).toBe('a');
     expect(await registry.getSingleMetricAsString('capstan_controller_leader')).toContain('identity="a"} 1');
 
-    await a.stop({ release: false }); // as if the process died: the lease is left to expire
+    await a.stop({ release: false }); // as if the process died: the record is left to go stale
     expect(events).toEqual(['a leads', 'a stops']);
+    const stoppedAt = Date.now();
     await vi.waitFor(() => expect(b.isLeader).toBe(true), { timeout: 10_000, interval: 50 });
-    expect((await kv.get(CONTROLLER_LEASE_KEY))?.lease).toBeGreaterThan(0);
-    expect((await a.holder())?.holder).toBe('b');
+    // Not before the record had been stale for a whole duration on b's clock.
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(DURATION_MS - timing.renewMs);
+    expect(await a.holder()).toMatchObject({ holder: 'b', term: 2 });
+    expect(b.fence).toMatchObject({ key: fenceKeyOf(CONTROLLER_LEASE_KEY), term: 2 });
+    expect((await kv.get(fenceKeyOf(CONTROLLER_LEASE_KEY)))?.modRevision).toBe(b.fence!.revision);
     expect(events).toEqual(['a leads', 'a stops', 'b leads']);
   });
 
-  it('steps down when its lease disappears and hands over at once on release', async () => {
+  it('steps down when someone else rewrites the record, and hands over at once on release', async () => {
     const kv = await store();
     let starts = 0;
     let stops = 0;
@@ -66,21 +70,71 @@ describe('LeaderElector', () => {
     cleanups.push(() => a.stop(), () => b.stop());
     a.start();
     await vi.waitFor(() => expect(a.isLeader).toBe(true));
-    // Someone revokes a's lease (e.g. an operator): a notices on its next renewal.
-    const record = await a.holder();
-    await kv.revoke(record!.leaseId);
+    const first = a.fence!;
+    // Someone (an operator, a split-brained peer) overwrites the record: a notices on its next renewal.
+    await kv.put(CONTROLLER_LEASE_KEY, JSON.stringify({ holder: 'intruder', term: 7 }));
     await vi.waitFor(() => expect(stops).toBe(1), { timeout: 5000, interval: 20 });
-    // The key went with the lease, so a campaigns again and wins with a new lease.
+    expect(a.fence).toBeUndefined();
+    // Nobody renews the intruder's record: after a duration a takes it over, in a later term.
     await vi.waitFor(() => expect(starts).toBe(2), { timeout: 5000, interval: 20 });
-    expect((await a.holder())?.leaseId).not.toBe(record!.leaseId);
+    expect(a.fence!.term).toBe(8);
+    expect(a.fence!.revision).toBeGreaterThan(first.revision);
     b.start();
-    await a.stop(); // release: revoke, b takes over without waiting for a TTL
+    await a.stop(); // release: the record is deleted, b takes over without waiting for a duration
+    const releasedAt = Date.now();
     await vi.waitFor(() => expect(b.isLeader).toBe(true), { timeout: 5000, interval: 20 });
+    expect(Date.now() - releasedAt).toBeLessThan(DURATION_MS);
+    expect((await b.holder())?.term).toBe(1);
+    // stepDown gives the term up at once, without deleting the record: it goes stale first.
+    const termBefore = b.fence!.term;
+    b.stepDown('told to');
+    await vi.waitFor(() => expect(b.isLeader).toBe(false), { timeout: 2000, interval: 10 });
+    await vi.waitFor(() => expect(b.fence?.term).toBe(termBefore + 1), { timeout: 5000, interval: 20 });
+  });
+});
+
+describe('fencedKV', () => {
+  it('writes while the fence holds and refuses every write once another term took over', async () => {
+    const kv = await store();
+    const a = new LeaderElector({ kv, identity: 'a', ...timing });
+    cleanups.push(() => a.stop({ release: false }));
+    a.start();
+    await vi.waitFor(() => expect(a.isLeader).toBe(true));
+    // The fence as a was given it, kept even after a stops noticing (a paused process).
+    const stale = a.fence!;
+    const lost: string[] = [];
+    const fenced = fencedKV(kv, () => stale, (reason) => lost.push(reason));
+    const put = await fenced.put('/t/x', 'one', { prevKv: true });
+    expect(put.prevKv).toBeUndefined();
+    expect(new TextDecoder().decode((await fenced.put('/t/x', 'two', { prevKv: true })).prevKv?.value)).toBe('one');
+    // A failed compare of the caller's own is still a plain failed transaction.
+    const own = await fenced.txn({ compare: [{ key: '/t/x', target: 'version', op: '==', value: 99 }], success: [{ type: 'put', key: '/t/x', value: 'no' }], failure: [{ type: 'get', key: '/t/x' }] });
+    expect(own.succeeded).toBe(false);
+    expect(own.results).toHaveLength(1);
+    expect(lost).toEqual([]);
+    expect(own.results[0]!.type === 'get' && new TextDecoder().decode(own.results[0]!.kvs[0]!.value)).toBe('two');
+
+    // Another instance takes over (a stopped renewing and its record went stale).
+    await a.stop({ release: false });
+    const b = new LeaderElector({ kv, identity: 'b', ...timing });
+    cleanups.push(() => b.stop());
+    b.start();
+    await vi.waitFor(() => expect(b.isLeader).toBe(true), { timeout: 10_000, interval: 50 });
+    await expect(fenced.put('/t/x', 'late')).rejects.toMatchObject({ code: 'CAPSTAN_ERR_CONTROLLER_NOT_LEADER' });
+    await expect(fenced.delete('/t/x')).rejects.toMatchObject({ code: 'CAPSTAN_ERR_CONTROLLER_NOT_LEADER' });
+    await expect(fenced.txn({ compare: [], success: [{ type: 'put', key: '/t/y', value: 'late' }], failure: [] })).rejects.toMatchObject({ code: 'CAPSTAN_ERR_CONTROLLER_NOT_LEADER' });
+    expect(new TextDecoder().decode((await kv.get('/t/x'))!.value)).toBe('two');
+    expect(await kv.get('/t/y')).toBeUndefined();
+    expect(lost).toHaveLength(3);
+    expect(lost[0]).toContain('put /t/x');
+    // The new holder's fence works, and no fence at all refuses.
+    await fencedKV(kv, () => b.fence).put('/t/x', 'three');
+    await expect(fencedKV(kv, () => undefined).put('/t/x', 'none')).rejects.toMatchObject({ code: 'CAPSTAN_ERR_CONTROLLER_NOT_LEADER' });
   });
 });
 
 describe('LeaderElector with a store that stops answering', () => {
-  it('steps down within the TTL when a renewal hangs, instead of leading on a lease that may be gone', async () => {
+  it('steps down within the renew deadline when a renewal hangs, instead of leading on a record that may have gone stale', async () => {
     const kv = await store();
     // The seam: the real store, except that once `hang` is set no call answers, as when a
     // Raft group has lost its leader and every call waits for one.
@@ -106,8 +160,9 @@ describe('LeaderElector with a store that stops answering', () => {
     hang = true;
     const hungAt = Date.now();
     await vi.waitFor(() => expect(e.isLeader).toBe(false), { timeout: 5_000, interval: 20 });
-    // Within the TTL (plus a renewal period and scheduling slack), not "whenever the call returns".
-    expect(Date.now() - hungAt).toBeLessThan(TTL * 1000 + timing.renewMs + 1_000);
+    // Within the deadline (plus a renewal period and scheduling slack), before another
+    // instance could take over, not "whenever the call returns".
+    expect(Date.now() - hungAt).toBeLessThan(timing.renewDeadlineMs + timing.renewMs + 250);
     expect(events).toEqual(['leads', 'stops']);
   });
 });
