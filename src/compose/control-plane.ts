@@ -236,7 +236,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
     if (options.router) {
       if (!cluster) stops.push(await startRouter());
-      stats = (service, revision, windowSeconds) => traffic?.router.statsFor(service, revision, windowSeconds);
+      // Summed over this router and every node's (the routing mesh).
+      stats = (service, revision, windowSeconds) => traffic?.statsFor(service, revision, windowSeconds);
     }
 
     const controllers: RunningControllers = await startControllers({
