@@ -12,18 +12,21 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 import { machineLine, markdownTable, fmt } from './lib/report.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const DEPLOYMENTS = opt('deployments', 1000);
-const REPLICAS = opt('replicas', 5);
-const NODES = opt('nodes', 10);
-const QUIET_MS = opt('quiet-seconds', 30) * 1000;
-const PROFILE = args.includes('--profile') ? args[args.indexOf('--profile') + 1] : undefined;
+const options = parseOptions('bench/control-plane-memory.mjs', 'Resident memory of `capstan server` with generated Deployments and simulated nodes, against an empty repository.', {
+  deployments: { type: 'number', default: 1000, help: 'Deployments in the repository' },
+  replicas: { type: 'number', default: 5, help: 'replicas of each Deployment' },
+  nodes: { type: 'number', default: 10, help: 'simulated nodes' },
+  'quiet-seconds': { type: 'number', default: 30, help: 'seconds of steady state before memory is read' },
+  profile: { type: 'string', help: 'folder for a CPU profile and a heap snapshot of the server' },
+});
+const DEPLOYMENTS = options.deployments;
+const REPLICAS = options.replicas;
+const NODES = options.nodes;
+const QUIET_MS = options.quietSeconds * 1000;
+const PROFILE = options.profile;
 const bin = fileURLToPath(new URL('../bin/capstan.js', import.meta.url));
 
 function freePort() {

@@ -10,14 +10,14 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const MANIFESTS = opt('manifests', 10_000);
-const RUNS = opt('runs', 3);
+const options = parseOptions('bench/plan.mjs', 'Cold plan and plan after a one-file commit of a generated repository, against raw git reads.', {
+  manifests: { type: 'number', default: 10_000, help: 'manifests in the repository (half Deployments, half Services)' },
+  runs: { type: 'number', default: 3, help: 'runs of each measurement' },
+});
+const MANIFESTS = options.manifests;
+const RUNS = options.runs;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 function git(cwd, ...a) {

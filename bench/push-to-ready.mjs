@@ -11,10 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
+import { parseOptions } from './lib/options.mjs';
 import { machineLine, markdownTable, fmt } from './lib/report.mjs';
 
-const args = process.argv.slice(2);
-const RUNS = Number(args[args.indexOf('--runs') + 1] || 10) || 10;
+const options = parseOptions('bench/push-to-ready.mjs', 'From `git push` of a 3-replica Deployment to all three pods Ready, against starting the pods directly.', {
+  runs: { type: 'number', default: 10, help: 'pushes measured' },
+});
+const RUNS = options.runs;
 
 const SERVER = `const http = require('http');
 http.createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');`;

@@ -14,16 +14,20 @@ import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 import { machineLine, markdownTable, fmt } from './lib/report.mjs';
 import { now, percentile } from './lib/stats.mjs';
 
 const self = fileURLToPath(import.meta.url);
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const role = opt('role', 'main');
+const options = parseOptions('bench/router.mjs', 'Router throughput and tail latency against nginx, same backends and load generator.', {
+  requests: { type: 'number', help: 'requests per target and round (default 20000, 5000 with --quick)' },
+  rounds: { type: 'number', help: 'interleaved rounds (default 2, 1 with --quick)' },
+  quick: { type: 'flag', help: 'fewer requests and one round' },
+  'router-node-args': { type: 'string', default: '', help: "node arguments for the router process, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'" },
+  role: { type: 'string', default: 'main', help: 'child process role (backend, router)', hidden: true },
+  ports: { type: 'string', default: '', help: 'backend ports of the router child', hidden: true },
+});
+const role = options.role;
 const CONNECTIONS = 50;
 const BODY = 'x'.repeat(64);
 
@@ -51,7 +55,7 @@ async function runBackends() {
 }
 
 async function runRouter() {
-  const ports = opt('ports', '').split(',').map(Number);
+  const ports = options.ports.split(',').map(Number);
   const { Registry } = await import('prom-client');
   const { Router } = await import('../dist/router/index.js');
   const { openEmbeddedStore } = await import('../dist/store/index.js');
@@ -240,14 +244,14 @@ async function drive(addresses, count) {
 }
 
 async function main() {
-  const quick = args.includes('--quick');
-  const requests = Number(opt('requests', quick ? 5000 : 20000));
-  const rounds = Number(opt('rounds', quick ? 1 : 2));
+  const quick = options.quick;
+  const requests = options.requests ?? (quick ? 5000 : 20000);
+  const rounds = options.rounds ?? (quick ? 1 : 2);
   ensureNginx();
   const started = now();
   const backends = await startChild(['--role', 'backend']);
   const ports = backends.info.ports;
-  const profile = opt('router-node-args', '');
+  const profile = options.routerNodeArgs;
   const router = await startChild(['--role', 'router', '--ports', ports.join(',')], profile === '' ? [] : profile.split(' '));
   const nginxAuto = await startNginx(ports, 'auto');
   const nginxOne = await startNginx(ports, 1);

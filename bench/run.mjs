@@ -7,11 +7,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
-const names = dash >= 0 ? argv.slice(0, dash) : argv;
+const { _: names } = parseOptions('bench/run.mjs', 'Runs every benchmark (bench/*.mjs), or the ones named, each in its own Node process.', {}, {
+  argv: dash >= 0 ? argv.slice(0, dash) : argv,
+  positional: true,
+  usageArgs: ' [name ...] [-- arguments for each benchmark]',
+});
 const passThrough = dash >= 0 ? argv.slice(dash + 1) : [];
 
 const all = readdirSync(here)

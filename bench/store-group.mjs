@@ -18,6 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 import { fmt, machineLine, markdownTable } from './lib/report.mjs';
 import { concurrent, now, percentile, rate, sequential } from './lib/stats.mjs';
 
@@ -31,7 +32,13 @@ const gc = () => globalThis.gc?.();
 
 // ---- the harness ----
 
-const quick = process.argv.includes('--quick');
+// A member child process (`--member ...`, below) takes positional arguments, not options.
+const { quick } =
+  process.argv[2] === '--member'
+    ? { quick: false }
+    : parseOptions('bench/store-group.mjs', 'A 3-member Capstan group against a 3-member etcd cluster: puts, reads and failover.', {
+        quick: { type: 'flag', help: 'smaller sizes (a quick check, not figures to quote)' },
+      });
 const SIZES = {
   seqPuts: quick ? 300 : 2_000,
   concPuts: quick ? 3_000 : 20_000,

@@ -12,11 +12,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseOptions } from './lib/options.mjs';
 import { fmt, machineLine, markdownTable } from './lib/report.mjs';
 import { concurrent, now, percentile, rate, sequential } from './lib/stats.mjs';
 import { openEtcdStore, startEtcdCluster, etcdUnavailableReason } from '../dist/store/etcd/index.js';
 
-const quick = process.argv.includes('--quick');
+const { quick } = parseOptions('bench/store.mjs', 'The embedded store against a single etcd member: puts, reads and watch fan-out.', {
+  quick: { type: 'flag', help: 'smaller sizes (a quick check, not figures to quote)' },
+});
 const SIZES = {
   seqPuts: quick ? 300 : 2_000,
   concPuts: quick ? 2_000 : 20_000,
