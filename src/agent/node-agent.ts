@@ -320,7 +320,8 @@ export class NodeAgent {
     const routing = this.options.serviceRouter;
     if (routing !== undefined) {
       const settings = nodeRouterSettings(routing, { address: this.address, serviceHost: this.routerHost });
-      this.nodeRouter = new NodeRouter({ ...settings, api: this.api, node: this.name, logger: this.logger });
+      // The node's DNS answers follow what the router serves.
+      this.nodeRouter = new NodeRouter({ ...settings, onChange: () => (settings.onChange?.(), this.refreshDns()), api: this.api, node: this.name, logger: this.logger });
       this.nodeRouter.start();
     }
   }

@@ -30,6 +30,8 @@ export interface NodeRouterSettings {
   drainMs?: number;
   /** Clock of the figures (ms since the epoch). */
   now?: () => number;
+  /** Called whenever the router has applied a change (its `addresses()` may differ): the node's DNS follows it. */
+  onChange?: () => void;
 }
 
 /** What the agent is told (`capstan agent`): the addresses default from the node's. */
@@ -127,6 +129,7 @@ export class NodeRouter {
         ...(o.nodePortFor !== undefined ? { nodePortFor: o.nodePortFor } : {}),
         ...(o.now !== undefined ? { now: o.now } : {}),
         ...(o.drainMs !== undefined ? { drainMs: o.drainMs } : {}),
+        ...(o.onChange !== undefined ? { onSynced: o.onChange } : {}),
       });
       try {
         await router.start();
@@ -137,6 +140,7 @@ export class NodeRouter {
         this.current = router;
         this.logger.info({ address: o.bindAddress }, 'service router started on this node');
         this.markStarted();
+        o.onChange?.();
         return;
       } catch (err) {
         await router.stop().catch(() => undefined);

@@ -67,6 +67,8 @@ export interface RouterOptions {
   loadBalancerAddresses?: string[];
   /** Where Warning events go (a missing or invalid TLS Secret). */
   onEvent?: (event: RouterEvent) => void;
+  /** Called after each change has been applied (what `addresses()` says may have changed). */
+  onSynced?: () => void;
 }
 
 /** What `capstan get services` shows for one Service (contract.md). */
@@ -460,6 +462,7 @@ export class Router {
       this.logger.info({ service: want.options.service, listener: key, address: listener.address() }, 'router listening');
     }
     this.pool.retain(live);
+    this.options.onSynced?.();
   }
 
   /** The Ingress listeners: HTTP always, HTTPS while some Ingress has TLS. */

@@ -27,6 +27,8 @@ let t: TestApi;
 const dirs: string[] = [];
 const agents: Record<'a' | 'b', NodeAgent> = {} as Record<'a' | 'b', NodeAgent>;
 let traffic: ServiceTraffic;
+/** How often each node's router said it applied a change (the node's DNS follows these). */
+const changes: Record<string, number> = {};
 
 function webPod(name: string, revision: string, node: string): Pod {
   const pod = makePod(
@@ -65,7 +67,7 @@ function agent(node: 'a' | 'b', token: string): NodeAgent {
     retryBaseMs: 50,
     manager: { resyncMs: 200 },
     // Both nodes are 127.0.0.1: each router takes free ports for Service and node ports.
-    serviceRouter: { portFor: () => 0, nodePortFor: () => 0, statsEveryMs: 0, drainMs: 100 },
+    serviceRouter: { portFor: () => 0, nodePortFor: () => 0, statsEveryMs: 0, drainMs: 100, onChange: () => (changes[node] = (changes[node] ?? 0) + 1) },
   });
 }
 
@@ -129,6 +131,8 @@ describe('routing mesh', () => {
       },
       { timeout: 20_000, interval: 100 },
     );
+    expect(changes.a).toBeGreaterThan(0);
+    expect(changes.b).toBeGreaterThan(0);
     const onA = webAddress(agents.a);
     const onB = webAddress(agents.b);
     expect(onA).not.toBe(onB);
