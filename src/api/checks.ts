@@ -10,6 +10,7 @@ import { checkIngress } from './ingress.js';
 import { checkPodContainers } from './pod-containers.js';
 import { checkServiceNetwork } from './others.js';
 import { checkResourceQuota } from './quota.js';
+import { checkPodDisruptionBudget } from './scheduling.js';
 import { checkVolumes } from './volumes.js';
 import {
   configKeyProblem,
@@ -87,6 +88,9 @@ export function checkObject(o: Obj, report: Report): void {
       break;
     case 'Pod':
       if (isObj(spec)) checkPodSpec(spec, ['spec'], report);
+      break;
+    case 'PodDisruptionBudget':
+      checkPodDisruptionBudget(spec, report);
       break;
     case 'Job':
       if (isObj(spec)) {

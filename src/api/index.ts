@@ -92,3 +92,5 @@ export type {
   ValueFrom,
   WebhookSink,
 } from './notification.js';
+export { HIGHEST_USER_PRIORITY, SCHEDULER_NAMES, podDisruptionBudgetSchema, priorityClassSchema } from './scheduling.js';
+export type { PodAffinity, PodAffinityTerm, PodDisruptionBudget, PodLabelSelector, PreemptionPolicy, PriorityClass, TopologySpreadConstraint } from './scheduling.js';

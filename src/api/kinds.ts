@@ -11,6 +11,7 @@ import { ingressSchema } from './ingress.js';
 import { notificationSchema } from './notification.js';
 import { persistentVolumeClaimSchema } from './pvc.js';
 import { resourceQuotaSchema } from './quota.js';
+import { podDisruptionBudgetSchema, priorityClassSchema } from './scheduling.js';
 import type { Schema } from './schema-util.js';
 import { deploymentSchema, rolloutSchema } from './workload.js';
 
@@ -40,6 +41,8 @@ const SCHEMAS: Array<KindInfo & { schema: () => Schema }> = [
   { apiVersion: 'batch/v1', kind: 'Job', schema: jobSchema },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', schema: persistentVolumeClaimSchema },
   { apiVersion: 'capstan.dev/v1', kind: 'Notification', schema: notificationSchema },
+  { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', schema: priorityClassSchema },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', schema: podDisruptionBudgetSchema },
 ];
 
 export const KNOWN_KINDS: ReadonlyArray<Readonly<KindInfo>> = Object.freeze(

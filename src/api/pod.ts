@@ -2,6 +2,7 @@
 
 import { arr, bool, int, mapOf, nonEmpty, obj, oneOfValues, port, portName, portOrName, quantity, str, templateMeta } from './schema-util.js';
 import type { Schema } from './schema-util.js';
+import { podAffinitySchema, podSchedulingFields, type PodAffinity, type PreemptionPolicy, type TopologySpreadConstraint } from './scheduling.js';
 
 export type Quantity = string | number;
 export type IntOrString = number | string;
@@ -210,8 +211,15 @@ export interface PodSpec {
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds?: number;
   nodeSelector?: Record<string, string>;
-  affinity?: { nodeAffinity?: NodeAffinity };
+  affinity?: { nodeAffinity?: NodeAffinity; podAffinity?: PodAffinity; podAntiAffinity?: PodAffinity };
   tolerations?: Toleration[];
+  topologySpreadConstraints?: TopologySpreadConstraint[];
+  /** Pods naming a scheduler other than default-scheduler or capstan are left for it. */
+  schedulerName?: string;
+  priorityClassName?: string;
+  /** Resolved from priorityClassName by the scheduler when unset. */
+  priority?: number;
+  preemptionPolicy?: PreemptionPolicy;
   hostNetwork?: boolean;
   /** Run one at a time, in order, each to exit 0 before the next and before `containers`. */
   initContainers?: Container[];
@@ -386,7 +394,10 @@ export function podSpecSchema(): Schema {
             obj({ weight: int(1, 100), preference: selectorTerm() }, ['weight', 'preference']),
           ),
         }),
+        podAffinity: podAffinitySchema(),
+        podAntiAffinity: podAffinitySchema(),
       }),
+      ...podSchedulingFields(),
       tolerations: arr(
         obj({
           key: str(),

@@ -150,9 +150,9 @@ describe('StatefulSet and DaemonSet are accepted kinds', () => {
   it('a field of no Kubernetes API version is an error naming the field; a real one Capstan does not model is a warning', () => {
     const r = one(ds('  templateGeneration: 3\n'));
     expect(errors(r).map((d) => [d.code, d.field])).toEqual([['CAPSTAN_ERR_API_UNKNOWN_FIELD', 'spec.templateGeneration']]);
-    const real = one(ds().replace('    spec:\n      containers:', '    spec:\n      preemptionPolicy: Never\n      containers:'));
+    const real = one(ds().replace('    spec:\n      containers:', '    spec:\n      runtimeClassName: gvisor\n      containers:'));
     expect(errors(real)).toEqual([]);
-    expect(warnings(real).map((d) => d.field)).toContain('spec.template.spec.preemptionPolicy');
+    expect(warnings(real).map((d) => d.field)).toContain('spec.template.spec.runtimeClassName');
   });
 });
 

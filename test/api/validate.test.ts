@@ -259,12 +259,27 @@ spec:
   triggers: [sync-failed, degraded, healthy]
   selector: {matchLabels: {app: web}}
   sinks:
-    - slack: {urlFrom: {secretKeyRef: {name: slack, key: url}}}`;
+    - slack: {urlFrom: {secretKeyRef: {name: slack, key: url}}}
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high-priority}
+value: 1000000
+globalDefault: false
+preemptionPolicy: PreemptLowerPriority
+description: For the web tier.
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: web}}`;
 
 describe('validateDocument', () => {
   it('accepts realistic manifests of every kind with no errors and no warnings', () => {
     const results = validateText(GOOD);
-    expect(results).toHaveLength(21);
+    expect(results).toHaveLength(23);
     for (const r of results) {
       // A ServiceAccount always says that its tokens are not mounted.
       const kind = r.object?.object.kind;
@@ -389,18 +404,18 @@ describe('validateDocument', () => {
   it('warns about real Kubernetes fields Capstan does not implement; a name no Kubernetes object has is an error, with a suggestion', () => {
     const text = GOOD.split('---')[0]
       .replace('  replicas: 3', '  replica: 3')
-      .replace('      containers:', '      priority: 5\n      shareProcessNamespace: true\n      containers:')
+      .replace('      containers:', '      hostIPC: true\n      shareProcessNamespace: true\n      containers:')
       .replace('  name: web\n  labels', '  name: web\n  uid: abc\n  labels');
     const r = one(text);
     expect(r.object).toBeDefined();
     expect(r.diagnostics.map((d) => [d.field, d.line, d.severity])).toEqual([
       ['metadata.uid', 5, 'warning'],
       ['spec.replica', 9, 'error'],
-      ['spec.template.spec.priority', 19, 'warning'],
+      ['spec.template.spec.hostIPC', 19, 'warning'],
       ['spec.template.spec.shareProcessNamespace', 20, 'warning'],
     ]);
     expect(r.diagnostics[1]).toMatchObject({ code: 'CAPSTAN_ERR_API_UNKNOWN_FIELD', message: expect.stringMatching(/^spec\.replica is not a field of Deployment; did you mean replicas\? \(a commit with an unknown field is refused; --allow-unknown-fields/) });
-    expect(r.diagnostics[2].message).toBe('spec.template.spec.priority is not implemented by Capstan and is ignored');
+    expect(r.diagnostics[2].message).toBe('spec.template.spec.hostIPC is not implemented by Capstan and is ignored');
     // The unknown field is kept, never silently dropped; the default fills the real one.
     expect(r.object!.object.spec).toMatchObject({ replica: 3, replicas: 1 });
   });
