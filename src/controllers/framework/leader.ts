@@ -175,7 +175,9 @@ export class LeaderElector {
         // A look that hangs (no store leader) must not hold up stop().
         won = await untilAborted(this.tryAcquire(), signal, false);
       } catch (err) {
-        this.logger.warn({ err }, 'leader election attempt failed');
+        // Unanswered reads are usual while the store elects a leader: not worth a warning each.
+        if (err instanceof StoreSilent) this.logger.debug({ err }, 'leader election read unanswered');
+        else this.logger.warn({ err }, 'leader election attempt failed');
       }
       if (won && !signal.aborted) await this.lead(signal);
       else await sleep(this.clock, this.retryMs, signal);
@@ -184,7 +186,15 @@ export class LeaderElector {
 
   /** One look at the record: take it when it is absent or has not changed for a whole duration. */
   private async tryAcquire(): Promise<boolean> {
-    const current = await this.kv.get(this.key);
+    // The record's age counts from when this read was sent, not from when it answered. A
+    // renewal first seen in a late answer (the store was electing a leader, and the last
+    // renewal of a dead holder shows up only once the next leader commits) is at least
+    // that old. Counting from the answer would add a whole duration to every takeover that
+    // follows a store election. Erring early is safe: the writes are fenced.
+    // A read is given a quarter of the duration. One sent to a member that just died can
+    // wait far longer than that, and the next read finds the store's new leader.
+    const sent = this.clock.now();
+    const current = await this.within(this.kv.get(this.key), Math.max(50, Math.floor(this.leaseDurationMs / 4)));
     const now = this.clock.now();
     let expected: number;
     let term: number;
@@ -193,8 +203,8 @@ export class LeaderElector {
       term = 1;
     } else {
       if (this.seen?.modRevision !== current.modRevision) {
-        // Changed since our last look (or first look): the holder is alive as of now.
-        this.seen = { modRevision: current.modRevision, at: now };
+        // Changed since our last look (or first look): the holder was alive when we asked.
+        this.seen = { modRevision: current.modRevision, at: sent };
         return false;
       }
       if (now - this.seen.at < this.leaseDurationMs) return false;
@@ -293,7 +303,7 @@ export class LeaderElector {
   /** `work`'s outcome, or a rejection once `ms` pass first (the work itself goes on). */
   private within<T>(work: Promise<T>, ms: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => reject(new Error(`no answer from the store within ${ms} ms`)), ms);
+      const timer = this.clock.setTimeout(() => reject(new StoreSilent(ms)), ms);
       work.then(
         (v) => {
           this.clock.clearTimeout(timer);
@@ -309,6 +319,13 @@ export class LeaderElector {
 
   private gauge(value: number): void {
     if (this.options.registry) controllerMetrics(this.options.registry).leader.set({ identity: this.identity }, value);
+  }
+}
+
+/** No answer from the store in time (the call itself may still complete). */
+class StoreSilent extends Error {
+  constructor(ms: number) {
+    super(`no answer from the store within ${ms} ms`);
   }
 }
 
