@@ -121,6 +121,8 @@ export interface PodStatus {
   /** The init containers' statuses, in order (sidecars among them); never counted in READY. */
   initContainerStatuses?: ContainerStatus[];
   startedAt?: string;
+  /** Set by the scheduler when it preempted pods on this node to make room for this pod. */
+  nominatedNodeName?: string;
   /**
    * Set by the agent once every container of a pod with `deletionRequestedAt` has stopped
    * (or a pod that will never run again has finished): the pod's key may then be removed.

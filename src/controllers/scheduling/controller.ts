@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
 import { silentLogger } from '../../common/index.js';
-import { Scheduler, type BoundPod, type Decision, type PodRequest } from '../../scheduler/index.js';
+import type { PodDisruptionBudget, PriorityClass } from '../../api/index.js';
+import { Scheduler, type BoundPod, type Decision, type DisruptionBudget, type PodRequest, type ScoringStrategy } from '../../scheduler/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
@@ -15,7 +16,8 @@ import { watchSource } from '../framework/watch-source.js';
 import { EventRecorder } from '../events.js';
 import { CLAIMS_PREFIX } from '../statefulset/controller.js';
 import { bindClaim, claimId, isClaimRecord, podClaimNames, volumePlacement, type ClaimRecord } from '../volumes/claims.js';
-import { boundPod, needsScheduling, podId, podKey, podRequest, schedulerNode, schedulingOrder } from './view.js';
+import { disruptionBudgets, isOurs, priorityClasses, queueOrder, resolvePriority, type PriorityClasses } from './priority.js';
+import { boundPod, needsScheduling, podId, podKey, podRequest, schedulerNode } from './view.js';
 
 /** The one queue key: a pass always looks at the whole cluster. */
 export const SCHEDULING_KEY = 'pending-pods';
@@ -23,6 +25,11 @@ export const NODE_LEASES_PREFIX = `${STORE_PREFIX.leases}nodes/`;
 export const REASON_UNSCHEDULABLE_POD = 'Unschedulable';
 export const EVENT_FAILED_SCHEDULING = 'FailedScheduling';
 export const EVENT_SCHEDULED = 'Scheduled';
+export const EVENT_PREEMPTED = 'Preempted';
+export const REASON_PREEMPTED = 'Preempted';
+const DESIRED_PRIORITY_CLASSES = `${STORE_PREFIX.desired}PriorityClass/`;
+const DESIRED_BUDGETS = `${STORE_PREFIX.desired}PodDisruptionBudget/`;
+const DESIRED_NAMESPACES = `${STORE_PREFIX.desired}Namespace/`;
 
 export interface SchedulingOptions {
   kv: KV;
@@ -36,6 +43,8 @@ export interface SchedulingOptions {
   source?: string;
   /** Attempts to bind one pod when its key keeps changing under us (default 5). */
   bindAttempts?: number;
+  /** NodeResourcesFit's scoring strategy (default LeastAllocated). */
+  scoringStrategy?: ScoringStrategy;
 }
 
 export interface SchedulingControllerOptions extends SchedulingOptions {
@@ -48,6 +57,8 @@ export interface SchedulingControllerOptions extends SchedulingOptions {
 export interface SchedulingPassResult {
   bound: { pod: string; node: string }[];
   unschedulable: { pod: string; reason: string }[];
+  /** Pods that evicted lower-priority pods and wait for them on their nominated node. */
+  preempted: { pod: string; node: string; victims: string[] }[];
   /** Binds lost to a concurrent writer (the pod was re-read and, if still pending, retried). */
   conflicts: number;
 }
@@ -76,14 +87,17 @@ function summarize(item: KeyValue): PodSummary | undefined {
   return claims.length > 0 ? { pending: false, bound, claims } : { pending: false, bound };
 }
 
-/** A pod bound to `node`, its Unschedulable reason cleared. */
-function withNode(pod: Pod, node: string): Pod {
+/** A pod bound to `node`, its Unschedulable reason and nomination cleared, its resolved priority kept in its spec. */
+function withNode(pod: Pod, node: string, priority?: number): Pod {
   const status = { ...pod.status };
   if (status.reason === REASON_UNSCHEDULABLE_POD) {
     delete status.reason;
     delete status.message;
   }
-  return { ...pod, spec: { ...pod.spec, nodeName: node }, status };
+  delete status.nominatedNodeName;
+  const spec = { ...pod.spec, nodeName: node };
+  if (priority !== undefined && spec.priority === undefined) spec.priority = priority;
+  return { ...pod, spec, status };
 }
 
 /** Pods bound per transaction: far under the 1.5 MiB request limit. */
@@ -96,6 +110,18 @@ interface PlannedBind {
   request: PodRequest;
 }
 
+/** What one pass reads besides pods and nodes: priority classes, budgets, namespace labels. */
+interface PassContext {
+  classes: PriorityClasses;
+  /** Resolved priority per pending pod id. */
+  priorities: Map<string, { priority: number; preemptionPolicy: 'PreemptLowerPriority' | 'Never' }>;
+  /** Bound pods by id, as the view counts them. */
+  bound: Map<string, BoundPod>;
+  /** Store records of every pod by id, for victims. */
+  kvs: Map<string, KeyValue>;
+  budgets: () => DisruptionBudget[];
+}
+
 /** The claims of one pass: `<ns>/<name>` → record and the store version it was read at. */
 type ClaimView = Map<string, { key: string; claim: ClaimRecord; modRevision: number }> & {
   /** `<ns>/<claim>` → the pod (`<ns>/<name>`) bound with it, for ReadWriteOncePod claims. */
@@ -106,10 +132,16 @@ type ClaimView = Map<string, { key: string; claim: ClaimRecord; modRevision: num
 interface PodDecision {
   request: PodRequest;
   decision: Decision;
+  /** The scheduler looked at the nodes (no claim problem decided it first), so evicting pods may help. */
+  preemptible?: boolean;
   claims: { id: string; key: string; modRevision: number; bound: ClaimRecord }[];
 }
 
-type BindOutcome = { kind: 'bound'; node: string } | { kind: 'unschedulable'; reason: string } | { kind: 'skipped' };
+type BindOutcome =
+  | { kind: 'bound'; node: string }
+  | { kind: 'unschedulable'; reason: string }
+  | { kind: 'preempted'; node: string; victims: string[] }
+  | { kind: 'skipped' };
 
 export class SchedulingReconciler implements Reconciler {
   readonly name = 'scheduling';
@@ -120,6 +152,7 @@ export class SchedulingReconciler implements Reconciler {
   private readonly events: EventRecorder;
   private readonly attempts: number;
   private readonly summaries = new WeakMap<KeyValue, PodSummary | null>();
+  private readonly scoringStrategy: ScoringStrategy | undefined;
 
   constructor(options: SchedulingOptions) {
     this.kv = options.kv;
@@ -128,6 +161,7 @@ export class SchedulingReconciler implements Reconciler {
     this.retryMs = options.retryUnschedulableMs ?? 30_000;
     this.events = new EventRecorder({ kv: options.kv, source: options.source ?? 'scheduler', clock: this.clock, logger: options.logger });
     this.attempts = options.bindAttempts ?? 5;
+    this.scoringStrategy = options.scoringStrategy;
   }
 
   async reconcile(_key: string, ctx: ReconcileContext): Promise<Result> {
@@ -140,7 +174,7 @@ export class SchedulingReconciler implements Reconciler {
 
   /** One pass over every pending pod. */
   async pass(logger: Logger = silentLogger()): Promise<SchedulingPassResult> {
-    const result: SchedulingPassResult = { bound: [], unschedulable: [], conflicts: 0 };
+    const result: SchedulingPassResult = { bound: [], unschedulable: [], preempted: [], conflicts: 0 };
     const pods = await this.kv.range(STORE_PREFIX.pods, { prefix: true });
     const waiting: KeyValue[] = [];
     const holding: BoundPod[] = [];
@@ -154,10 +188,13 @@ export class SchedulingReconciler implements Reconciler {
       }
     }
     if (waiting.length === 0) return result;
-    const [nodes, leases, claimKvs] = await Promise.all([
+    const [nodes, leases, claimKvs, classKvs, budgetKvs, namespaceKvs] = await Promise.all([
       this.kv.range(STORE_PREFIX.nodes, { prefix: true }),
       this.kv.range(NODE_LEASES_PREFIX, { prefix: true, keysOnly: true }),
       this.kv.range(CLAIMS_PREFIX, { prefix: true }),
+      this.kv.range(DESIRED_PRIORITY_CLASSES, { prefix: true }),
+      this.kv.range(DESIRED_BUDGETS, { prefix: true }),
+      this.kv.range(DESIRED_NAMESPACES, { prefix: true }),
     ]);
     const claims: ClaimView = new Map();
     claims.usedBy = usedBy;
@@ -165,36 +202,76 @@ export class SchedulingReconciler implements Reconciler {
       const c = decode<unknown>(item);
       if (isClaimRecord(c)) claims.set(claimId(c.metadata.namespace, c.metadata.name), { key: item.key, claim: c, modRevision: item.modRevision });
     }
+    const classes = priorityClasses(desiredObjects<PriorityClass>(classKvs.kvs, 'PriorityClass'));
+    const namespaceLabels: Record<string, Record<string, string>> = {};
+    for (const ns of desiredObjects<{ metadata: { name: string; labels?: Record<string, string> } }>(namespaceKvs.kvs, 'Namespace')) {
+      namespaceLabels[ns.metadata.name] = ns.metadata.labels ?? {};
+    }
     const leased = new Set(leases.kvs.map((l) => l.key.slice(NODE_LEASES_PREFIX.length)));
-    const scheduler = new Scheduler({ random: this.random });
+    const scheduler = new Scheduler({ random: this.random, scoringStrategy: this.scoringStrategy, namespaceLabels });
     for (const item of nodes.kvs) {
       const node = decode<StoredNode>(item);
       if (node?.name && node.capacity) scheduler.upsertNode(schedulerNode(node, leased.has(node.name)));
     }
+    const ctx: PassContext = {
+      classes,
+      priorities: new Map(),
+      bound: new Map(),
+      kvs: new Map(pods.kvs.map((k) => [k.key.slice(STORE_PREFIX.pods.length), k])),
+      budgets: lazy(() => {
+        const all: Pod[] = [];
+        for (const item of pods.kvs) {
+          const p = decode<Pod>(item);
+          if (p?.metadata && p.spec) all.push(p);
+        }
+        return disruptionBudgets(desiredObjects<PodDisruptionBudget>(budgetKvs.kvs, 'PodDisruptionBudget'), all);
+      }),
+    };
     // A pod on a node the view does not know (node object gone) holds nothing anywhere.
-    for (const b of holding) if (scheduler.allocated(b.node) !== undefined) scheduler.assume(b, b.node);
-    const pending: { pod: Pod; kv: KeyValue }[] = [];
-    for (const item of waiting) {
-      const pod = decode<Pod>(item);
-      if (pod) pending.push({ pod, kv: item });
+    for (const held of holding) {
+      if (scheduler.allocated(held.node) === undefined) continue;
+      const b = held.priority === undefined ? this.withClassPriority(held, ctx.kvs.get(held.id), classes) : held;
+      ctx.bound.set(b.id, b);
+      scheduler.assume(b, b.node);
     }
-    pending.sort((a, b) => schedulingOrder(a.pod, b.pod));
+    const pending: { pod: Pod; kv: KeyValue; priority: number }[] = [];
     const record = (pod: Pod, outcome: BindOutcome): void => {
       if (outcome.kind === 'bound') result.bound.push({ pod: podId(pod), node: outcome.node });
       else if (outcome.kind === 'unschedulable') result.unschedulable.push({ pod: podId(pod), reason: outcome.reason });
+      else if (outcome.kind === 'preempted') result.preempted.push({ pod: podId(pod), node: outcome.node, victims: outcome.victims });
     };
+    for (const item of waiting) {
+      const pod = decode<Pod>(item);
+      // A pod for another scheduler is that scheduler's: no binding, no Pending reason from us.
+      if (!pod || !isOurs(pod)) continue;
+      const resolved = resolvePriority(pod, classes);
+      if (!resolved.ok) {
+        record(pod, await this.markUnschedulable(pod, item, resolved.reason, result));
+        continue;
+      }
+      ctx.priorities.set(podId(pod), { priority: resolved.priority, preemptionPolicy: resolved.preemptionPolicy });
+      pending.push({ pod, kv: item, priority: resolved.priority });
+    }
+    pending.sort(queueOrder);
     // Decide every pod first, counting each placement before the next decision; bind in
     // batches: one transaction (one log entry) per batch instead of one per pod.
     const binds: PlannedBind[] = [];
     for (const { pod, kv } of pending) {
-      const { request, decision, claims: toBind } = this.decide(scheduler, pod, claims);
+      const { request, decision, claims: toBind, preemptible } = this.decide(scheduler, pod, claims, ctx);
       if (decision.fits && toBind.length === 0) {
         scheduler.assume(request, decision.node);
         binds.push({ pod, kv, node: decision.node, request });
-      } else {
-        // A pod binding claims writes them with itself, one pod per transaction.
-        record(pod, await this.placeOne(scheduler, pod, kv, result, logger, claims));
+        continue;
       }
+      if (!decision.fits && preemptible === true && this.mayPreempt(pod, request, ctx)) {
+        const outcome = await this.preempt(scheduler, pod, kv, request, decision.reason, ctx, result, logger);
+        if (outcome) {
+          record(pod, outcome);
+          continue;
+        }
+      }
+      // A pod binding claims writes them with itself, one pod per transaction.
+      record(pod, await this.placeOne(scheduler, pod, kv, result, logger, claims, ctx));
     }
     for (let i = 0; i < binds.length; i += BIND_BATCH) {
       const batch = binds.slice(i, i + BIND_BATCH);
@@ -205,16 +282,113 @@ export class SchedulingReconciler implements Reconciler {
       // Some pod changed since it was read: undo the batch's placements and bind one by one,
       // each compare-and-swap re-reading its pod on a conflict.
       for (const b of batch) scheduler.forget(b.request);
-      for (const b of batch) record(b.pod, await this.placeOne(scheduler, b.pod, b.kv, result, logger, claims));
+      for (const b of batch) record(b.pod, await this.placeOne(scheduler, b.pod, b.kv, result, logger, claims, ctx));
     }
     return result;
+  }
+
+  /** A bound pod without spec.priority counts with its class's (or the global default's) value. */
+  private withClassPriority(b: BoundPod, item: KeyValue | undefined, classes: PriorityClasses): BoundPod {
+    if (classes.byName.size === 0) return b;
+    const pod = item ? decode<Pod>(item) : undefined;
+    if (!pod) return b;
+    const r = resolvePriority(pod, classes);
+    return r.ok && r.priority !== 0 ? { ...b, priority: r.priority } : b;
+  }
+
+  /**
+   * kube-scheduler's PodEligibleToPreemptOthers: not with preemptionPolicy Never, and not while
+   * a lower-priority pod on the node it was nominated to is still terminating (it waits for it).
+   */
+  private mayPreempt(pod: Pod, request: PodRequest, ctx: PassContext): boolean {
+    if (request.preemptionPolicy === 'Never') return false;
+    const nominated = pod.status?.nominatedNodeName;
+    if (nominated === undefined) return true;
+    const priority = request.priority ?? 0;
+    for (const b of ctx.bound.values()) if (b.node === nominated && b.terminating && (b.priority ?? 0) < priority) return false;
+    return true;
+  }
+
+  /**
+   * Preemption: victims marked for graceful termination and the pod nominated to their node, in
+   * one transaction guarded by every record it read. The view then counts the victims as
+   * terminating and the pod on its node, so later pods of the pass leave that room alone.
+   */
+  private async preempt(scheduler: Scheduler, pod: Pod, kv: KeyValue, request: PodRequest, reason: string, ctx: PassContext, result: SchedulingPassResult, logger: Logger): Promise<BindOutcome | undefined> {
+    const found = scheduler.preempt(request, ctx.budgets());
+    if (!found) return undefined;
+    const now = new Date(this.clock.now()).toISOString();
+    const id = podId(pod);
+    const victims: { kv: KeyValue; pod: Pod }[] = [];
+    for (const v of found.victims) {
+      const item = ctx.kvs.get(v);
+      const body = item ? decode<Pod>(item) : undefined;
+      if (!item || !body) return undefined;
+      victims.push({ kv: item, pod: body });
+    }
+    const message = `Preempted by pod ${id} on node ${found.node}`;
+    const next: Pod = { ...pod, status: { ...pod.status, phase: 'Pending', ready: false, reason: REASON_UNSCHEDULABLE_POD, message: reason, nominatedNodeName: found.node } };
+    const txn = await this.kv.txn({
+      compare: [kv, ...victims.map((v) => v.kv)].map((k) => ({ key: k.key, target: 'modRevision' as const, op: '==' as const, value: k.modRevision })),
+      success: [
+        { type: 'put', key: kv.key, value: JSON.stringify(next) },
+        ...victims.map((v) => ({
+          type: 'put' as const,
+          key: v.kv.key,
+          value: JSON.stringify({
+            ...v.pod,
+            metadata: { ...v.pod.metadata, deletionRequestedAt: v.pod.metadata.deletionRequestedAt ?? now },
+            status: { ...v.pod.status, reason: REASON_PREEMPTED, message },
+          } satisfies Pod),
+        })),
+      ],
+      failure: [],
+    });
+    if (!txn.succeeded) {
+      // Something changed under us: the next pass sees it and decides again.
+      result.conflicts++;
+      return { kind: 'skipped' };
+    }
+    for (const v of found.victims) {
+      const b = ctx.bound.get(v);
+      if (!b) continue;
+      const going: BoundPod = { ...b, terminating: true };
+      ctx.bound.set(v, going);
+      scheduler.assume(going, going.node);
+    }
+    scheduler.assume(request, found.node);
+    logger.info({ pod: id, node: found.node, victims: found.victims, pdbViolations: found.pdbViolations }, 'preempted lower-priority pods');
+    for (const v of victims) {
+      await this.events.record({ namespace: v.pod.metadata.namespace, object: `Pod/${v.pod.metadata.name}`, type: 'Normal', reason: EVENT_PREEMPTED, message });
+    }
+    if (pod.status?.message !== reason) {
+      await this.events.record({ namespace: pod.metadata.namespace, object: `Pod/${pod.metadata.name}`, type: 'Warning', reason: EVENT_FAILED_SCHEDULING, message: reason });
+    }
+    return { kind: 'preempted', node: found.node, victims: found.victims };
+  }
+
+  /** Pending with a reason found before any node is looked at (a missing PriorityClass). */
+  private async markUnschedulable(pod: Pod, kv: KeyValue, reason: string, result: SchedulingPassResult): Promise<BindOutcome> {
+    if (pod.status?.reason === REASON_UNSCHEDULABLE_POD && pod.status.message === reason) return { kind: 'unschedulable', reason };
+    const next: Pod = { ...pod, status: { ...pod.status, phase: 'Pending', ready: false, reason: REASON_UNSCHEDULABLE_POD, message: reason } };
+    const txn = await this.kv.txn({
+      compare: [{ key: kv.key, target: 'modRevision', op: '==', value: kv.modRevision }],
+      success: [{ type: 'put', key: kv.key, value: JSON.stringify(next) }],
+      failure: [],
+    });
+    if (!txn.succeeded) {
+      result.conflicts++;
+      return { kind: 'skipped' };
+    }
+    await this.events.record({ namespace: pod.metadata.namespace, object: `Pod/${pod.metadata.name}`, type: 'Warning', reason: EVENT_FAILED_SCHEDULING, message: reason });
+    return { kind: 'unschedulable', reason };
   }
 
   /** Binds every pod of `batch` to its node in one transaction, or none when any changed. */
   private async bindBatch(batch: PlannedBind[]): Promise<boolean> {
     const r = await this.kv.txn({
       compare: batch.map((b) => ({ key: b.kv.key, target: 'modRevision' as const, op: '==' as const, value: b.kv.modRevision })),
-      success: batch.map((b) => ({ type: 'put' as const, key: b.kv.key, value: JSON.stringify(withNode(b.pod, b.node)) })),
+      success: batch.map((b) => ({ type: 'put' as const, key: b.kv.key, value: JSON.stringify(withNode(b.pod, b.node, b.request.priority)) })),
       failure: [],
     });
     return r.succeeded;
@@ -224,9 +398,14 @@ export class SchedulingReconciler implements Reconciler {
    * The scheduler's decision for one pod, its claims first: a missing or deleting claim keeps it
    * Pending, claims bound to a node pin it there, and unbound claims bind where it goes.
    */
-  private decide(scheduler: Scheduler, pod: Pod, claims: ClaimView): PodDecision {
+  private decide(scheduler: Scheduler, pod: Pod, claims: ClaimView, ctx: PassContext): PodDecision {
     const request = podRequest(pod);
-    if (podClaimNames(pod).length === 0) return { request, decision: scheduler.schedule(request), claims: [] };
+    const resolved = ctx.priorities.get(podId(pod));
+    if (resolved) {
+      request.priority = resolved.priority;
+      request.preemptionPolicy = resolved.preemptionPolicy;
+    }
+    if (podClaimNames(pod).length === 0) return { request, decision: scheduler.schedule(request), claims: [], preemptible: true };
     const records = new Map([...claims].map(([id, c]) => [id, c.claim]));
     const placement = volumePlacement(pod, records);
     if (!placement.ok) {
@@ -247,7 +426,7 @@ export class SchedulingReconciler implements Reconciler {
     }
     if (placement.node !== undefined) request.volumeNode = placement.node;
     const decision = scheduler.schedule(request);
-    if (!decision.fits) return { request, decision, claims: [] };
+    if (!decision.fits) return { request, decision, claims: [], preemptible: true };
     for (const name of podClaimNames(pod)) claims.usedBy?.set(claimId(pod.metadata.namespace, name), id);
     const now = this.clock.now();
     const toBind = placement.unbound.map((name) => {
@@ -268,15 +447,15 @@ export class SchedulingReconciler implements Reconciler {
   }
 
   /** Decide, then bind with a CAS; on a conflict re-read the pod and decide again. */
-  private async placeOne(scheduler: Scheduler, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger, claims: ClaimView): Promise<BindOutcome> {
+  private async placeOne(scheduler: Scheduler, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger, claims: ClaimView, ctx: PassContext): Promise<BindOutcome> {
     let pod = first;
     let current = firstKv;
     const key = podKey(pod.metadata.namespace, pod.metadata.name);
     for (let attempt = 0; attempt < this.attempts; attempt++) {
-      const { request, decision, claims: toBind } = this.decide(scheduler, pod, claims);
+      const { request, decision, claims: toBind } = this.decide(scheduler, pod, claims, ctx);
       let txn;
       if (decision.fits) {
-        const next = withNode(pod, decision.node);
+        const next = withNode(pod, decision.node, request.priority);
         txn = await this.kv.txn({
           compare: [
             { key, target: 'modRevision', op: '==', value: current.modRevision },
@@ -336,6 +515,28 @@ export class SchedulingReconciler implements Reconciler {
     logger.warn({ pod: podId(first) }, 'pod kept changing while it was being bound; trying again next pass');
     return { kind: 'skipped' };
   }
+}
+
+/** The objects of one kind among desired records. */
+function desiredObjects<T>(kvs: KeyValue[], kind: string): T[] {
+  const out: T[] = [];
+  for (const item of kvs) {
+    const r = decode<{ object?: { kind?: string } }>(item);
+    if (r?.object?.kind === kind) out.push(r.object as T);
+  }
+  return out;
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  let made = false;
+  return () => {
+    if (!made) {
+      value = make();
+      made = true;
+    }
+    return value as T;
+  };
 }
 
 // Every pod change triggers a pass: a delete only carries the previous (bound) value, so a

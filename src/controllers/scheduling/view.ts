@@ -63,13 +63,16 @@ export function podRequest(pod: Pod): PodRequest {
   }
   cpu = Math.max(cpu + sidecarCpu, initCpu);
   memory = Math.max(memory + sidecarMemory, initMemory);
-  const req: PodRequest = { id: podId(pod), cpu, memory };
+  const req: PodRequest = { id: podId(pod), cpu, memory, namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {} };
   const owner = ownerKey(pod);
   if (owner !== undefined) req.owner = owner;
   if (hostPorts.length > 0) req.hostPorts = hostPorts;
   if (pod.spec.nodeSelector !== undefined) req.nodeSelector = pod.spec.nodeSelector;
   if (pod.spec.affinity !== undefined) req.affinity = pod.spec.affinity;
   if (pod.spec.tolerations !== undefined) req.tolerations = pod.spec.tolerations;
+  if (pod.spec.topologySpreadConstraints !== undefined) req.topologySpreadConstraints = pod.spec.topologySpreadConstraints;
+  if (pod.spec.priority !== undefined) req.priority = pod.spec.priority;
+  if (pod.spec.preemptionPolicy !== undefined) req.preemptionPolicy = pod.spec.preemptionPolicy;
   return req;
 }
 
@@ -99,7 +102,11 @@ export function schedulerNode(node: StoredNode, leasePresent: boolean): NodeInfo
 export function boundPod(pod: Pod): BoundPod | undefined {
   const node = pod.spec.nodeName;
   if (node === undefined || node === '' || !holdsResources(pod)) return undefined;
-  return { ...podRequest(pod), node };
+  const b: BoundPod = { ...podRequest(pod), node };
+  if (pod.metadata.deletionRequestedAt !== undefined) b.terminating = true;
+  const started = Date.parse(pod.status?.startedAt ?? pod.metadata.createdAt ?? '');
+  if (Number.isFinite(started)) b.startTime = started;
+  return b;
 }
 
 /** Pending pods in the order they should be tried: oldest first, then by name (stable). */
