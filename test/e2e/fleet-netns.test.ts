@@ -247,6 +247,28 @@ function countBy<T>(list: T[], key: (t: T) => string): Record<string, number> {
   return out;
 }
 
+interface Hit {
+  status: number;
+  body: string;
+}
+
+/** `n` requests, one after another, to a host's address at `port` (a Service port), from the bridge namespace. */
+async function hit(h: Host, port: number, n: number): Promise<Hit[]> {
+  const out: Hit[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(await relayRequest(bridge, `http://${h.address}:${port}/`, { timeoutMs: 5000 }).catch((err: Error) => ({ status: 0, body: err.message })));
+  }
+  return out;
+}
+
+/** Requests to the backend Service port on `h` that the canary (r2) answered, of `n`; every one must answer. */
+async function canaryShare(h: Host, n: number): Promise<number> {
+  const answers = await hit(h, BACKEND_PORT, n);
+  const failed = answers.filter((a) => a.status !== 200);
+  expect(failed, `backend on ${h.address}:${BACKEND_PORT}`).toEqual([]);
+  return answers.filter((a) => (JSON.parse(a.body) as { revision: string }).revision === 'r2').length;
+}
+
 const ready = (p: PodItem): boolean => p.status?.ready === true && !p.metadata.deletionRequestedAt;
 
 describe('the netns harness plan (no root needed)', () => {
@@ -344,6 +366,8 @@ describe.skipIf(unavailable !== undefined)('three hosts in network namespaces: c
         '--runtime', 'process',
         '--state-dir', h.stateDir,
         '--listen', `${h.address}:${AGENT_PORT}`,
+        // Its pods' hostIP and its Service router's address: the other nodes reach them there.
+        '--address', h.address,
         // The node's DNS on the host's address, port 53: what the host's resolv.conf names.
         '--dns-address', h.address,
         '--heartbeat', '1',
@@ -442,8 +466,22 @@ describe.skipIf(unavailable !== undefined)('three hosts in network namespaces: c
         const r = await resolveIn(h, ['backend', 'frontend.default.svc.cluster.local', 'nosuch']);
         return r.backend?.ok && r['frontend.default.svc.cluster.local']?.ok ? r : undefined;
       }, 20_000, `Service names resolving in ${h.name}`);
-      expect(names.backend!.address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      // The node's own Service router: the routing mesh serves every Service on every node.
+      expect(names.backend!.address).toBe(h.address);
       expect(names.nosuch, JSON.stringify(names.nosuch)).toMatchObject({ ok: false });
+    }
+
+    // The frontend on every host's Service port answers with what the backend (found by DNS
+    // name, routed by the node it runs on) said; backend pods on several nodes answer.
+    const where = new Map(placed.map((p) => [p.metadata.name, p.spec.nodeName!]));
+    for (const h of hosts) {
+      const answers = await waitFor(async () => {
+        const a = await hit(h, FRONTEND_PORT, 10);
+        return a.every((x) => x.status === 200) ? a : undefined;
+      }, 30_000, `the frontend answering on ${h.address}:${FRONTEND_PORT}`);
+      const backends = answers.map((a) => JSON.parse((JSON.parse(a.body) as { backend: string }).backend) as { revision: string; pod: string });
+      expect(new Set(backends.map((b) => b.revision))).toEqual(new Set(['r1']));
+      expect(new Set(backends.map((b) => where.get(b.pod))).size, JSON.stringify(backends)).toBeGreaterThan(1);
     }
   });
 
@@ -460,10 +498,29 @@ describe.skipIf(unavailable !== undefined)('three hosts in network namespaces: c
     const revisions = new Set((await pods('backend')).map((p) => p.metadata.owner.revision));
     expect(revisions.size).toBe(2);
 
+    // setWeight 20 on every node's router: 100 requests through one node, 20 to the canary
+    // (within one: each node's sequence may stand anywhere in its cycle).
+    const N = 100;
+    await waitFor(async () => (await hit(hosts[0]!, BACKEND_PORT, 5)).every((a) => a.status === 200 && /"r2"|"r1"/.test(a.body)), 20_000, 'the backend Service answering');
+    for (const h of hosts) expect(Math.abs((await canaryShare(h, N)) - N * 0.2), `canary share through ${h.name}`).toBeLessThanOrEqual(1);
+
     // The host with the most pods goes: kill -9 of its server, agent and pods, then its veth down.
     const count = (h: Host) => before.filter((p) => p.spec.nodeName === h.node).length;
     const victim = [...hosts].sort((x, y) => count(y) - count(x))[0]!;
     expect(count(victim)).toBeGreaterThan(0);
+    const watcher = hosts.find((h) => h !== victim)!;
+    // Meanwhile the frontend on a surviving host is called again and again.
+    const calls: { phase: 'lost' | 'moved'; status: number; body: string }[] = [];
+    let phase: 'lost' | 'moved' = 'lost';
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        const at = phase;
+        const [a] = await hit(watcher, FRONTEND_PORT, 1);
+        calls.push({ phase: at, ...a! });
+        await sleep(50);
+      }
+    })();
     victim.killed = true;
     procs.forget(victim.member);
     procs.forget(victim.node);
@@ -484,10 +541,35 @@ describe.skipIf(unavailable !== undefined)('three hosts in network namespaces: c
     });
     const survivors = new Set(live().map((h) => h.node));
     for (const p of moved) expect(survivors.has(p.spec.nodeName!)).toBe(true);
+
+    // Once the pods moved, the frontend answers every call, through backends on the survivors.
+    phase = 'moved';
+    await waitFor(() => calls.filter((c) => c.phase === 'moved').length >= 20, 30_000, '20 frontend calls after the move').catch((err: Error) => {
+      loading = false;
+      throw new Error(`${err.message}; the last calls: ${JSON.stringify(calls.slice(-8))}`);
+    });
+    loading = false;
+    await load;
+    const lost = calls.filter((c) => c.phase === 'lost');
+    const after = calls.filter((c) => c.phase === 'moved');
+    // It kept answering while the host was lost (calls routed to the lost host's pods may fail until they move)...
+    expect(lost.filter((c) => c.status === 200).length, JSON.stringify(lost.slice(-5))).toBeGreaterThan(0);
+    // ...and every call after the move succeeded.
+    expect(after.filter((c) => c.status !== 200), 'frontend calls after the move').toEqual([]);
+    for (const c of after) expect(['r1', 'r2']).toContain((JSON.parse((JSON.parse(c.body) as { backend: string }).backend) as { revision: string }).revision);
+    console.log(`fleet-netns e2e: ${victim.name} lost; frontend on ${watcher.name}: ${lost.filter((c) => c.status === 200).length}/${lost.length} answered before the move, ${after.length}/${after.length} after`);
+
+    // The weights stay exact on the survivors.
+    for (const h of live()) expect(Math.abs((await canaryShare(h, N)) - N * 0.2), `canary share through ${h.name} after the loss`).toBeLessThanOrEqual(1);
+    // Through the frontends (each calling the backend through its own node's router): within one per node.
+    const through = (await Promise.all(live().map((h) => hit(h, FRONTEND_PORT, 50)))).flat();
+    expect(through.filter((c) => c.status !== 200)).toEqual([]);
+    const canary = through.filter((c) => (JSON.parse((JSON.parse(c.body) as { backend: string }).backend) as { revision: string }).revision === 'r2').length;
+    expect(Math.abs(canary - through.length * 0.2), `${canary} of ${through.length} frontend calls reached the canary`).toBeLessThanOrEqual(live().length);
     // The canary is still where it was: step 1 of 4, weight 20, both revisions running.
-    const after = await apiJson<WorkloadView>('/api/v1/deployments/default/backend');
-    expect(after.step).toBe(1);
-    expect(after.weight).toBe(20);
+    const status = await apiJson<WorkloadView>('/api/v1/deployments/default/backend');
+    expect(status.step).toBe(1);
+    expect(status.weight).toBe(20);
     expect(new Set((await pods('backend')).map((p) => p.metadata.owner.revision))).toEqual(revisions);
   }, 150_000);
 
@@ -505,11 +587,4 @@ describe.skipIf(unavailable !== undefined)('three hosts in network namespaces: c
     const members = await api(peer, '/api/v1/members');
     expect(members.status).toBe(200);
   });
-
-  // Needs the Service router on every node (agent) and the agent's DNS server on the host
-  // address (resolv.conf above), so a frontend pod resolves `backend` and any node routes it.
-  it.todo('the frontend, called on a surviving host\'s Service port, keeps answering through the backend reached by DNS name');
-  // Needs the routing mesh on every node: N requests to the backend Service port on a
-  // surviving host split 20/80 between the canary and stable revisions within one request per node.
-  it.todo('the canary weights stay exact on the survivors (setWeight 20 within one request per node)');
 });
