@@ -162,7 +162,7 @@ function registerRunCommands(program: Command, io: CliIO): void {
     .option('--eviction-timeout <seconds>', 'how long a NotReady node keeps its pods before they move (default 60)', (v) => positiveNumber(v, '--eviction-timeout'))
     .option('--node-lease <seconds>', 'how long a node stays Ready without a heartbeat (default 40)', (v) => positiveNumber(v, '--node-lease'))
     // [raft] a Raft group of members, each running `capstan server` with the same --peers.
-    .option('--peers <name=url,...>', 'every member of a Raft group with its peer URL (same list on every member); https:// peers use mutual TLS with the shared CA in <data-dir>/pki')
+    .option('--peers <name=url,...>', 'every member of a Raft group with its peer URL (same list on every member); https:// peers use mutual TLS with the shared CA in <data-dir>/pki; http:// only on loopback or with --insecure-http')
     .option('--name <name>', 'this member\'s name in --peers')
     .option('--peer-listen <host:port>', 'where this member listens for its peers (default: its URL in --peers)')
     .option('--cluster-token-file <file>', 'shared secret the members present to each other (same content on every member)')
@@ -248,9 +248,9 @@ function registerMembersCommand(program: Command, io: CliIO): void {
   withConnection(members.command('add'))
     .description('add a member as a learner; the leader promotes it to a voter once it has caught up')
     .argument('<name>', 'the new member\'s name')
-    .argument('<peer-url>', 'where the new member will listen for its peers (http://host:port)')
+    .argument('<peer-url>', 'where the new member will listen for its peers (https://host:port, or http:// as the group\'s other members)')
     .addOption(outputOption(['text', 'json']))
-    .addHelpText('after', '\nExample:\n  $ capstan members add d http://host-d:7481   # then start d with the command it prints')
+    .addHelpText('after', '\nExample:\n  $ capstan members add d https://host-d:7481   # then copy <data-dir>/pki/ca.crt and ca.key to d and start it with the command it prints')
     .action(async (name: string, peerUrl: string, opts) => (await load()).runMembersAdd(io, name, peerUrl, opts));
   withConnection(members.command('remove'))
     .description('remove a member from the group')

@@ -45,6 +45,24 @@ export function listenerSecurity(input: ListenerSecurityInput): ListenerSecurity
   return { scheme: 'https' };
 }
 
+/**
+ * Raft peer traffic carries every write of the group. Over https:// it is mutual TLS. Plain
+ * http:// is accepted on loopback; off loopback it is refused unless `--insecure-http` says
+ * so, and then warned about.
+ */
+export function peerSecurity(peers: { name: string; url: string }[], insecureHttp = false): { warning?: string } {
+  const plain = peers.filter((p) => p.url.startsWith('http://') && !isLoopbackHost(new URL(p.url).hostname));
+  if (plain.length === 0) return {};
+  const list = plain.map((p) => `${p.name}=${p.url}`).join(', ');
+  if (!insecureHttp) {
+    throw new CapstanError(
+      'CAPSTAN_ERR_CLI_USAGE',
+      `--peers: ${list} would carry the group's writes in clear text off loopback; use https:// peer URLs (mutual TLS with the cluster CA, copied to every member: see docs/fleet.md) or add --insecure-http on a network you trust`,
+    );
+  }
+  return { warning: `--insecure-http: Raft peer traffic to ${list} is plain HTTP, readable and forgeable by anyone on the path` };
+}
+
 /** The wildcard addresses: a certificate cannot name them. */
 export function isWildcardHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '');

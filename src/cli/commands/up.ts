@@ -250,6 +250,14 @@ export async function runServer(io: CliIO, opts: ServerCommandOptions): Promise<
   }
   const { startControlPlane } = await import('../../compose/index.js');
   const cluster = opts.peers !== undefined ? await clusterOptions(io, opts) : undefined; // [raft]
+  if (cluster) {
+    const { peerSecurity } = await import('../../pki/listener.js');
+    const { warning } = peerSecurity(cluster.peers, opts.insecureHttp === true);
+    if (warning) {
+      logger.warn(warning);
+      io.err(`warning: ${warning}\n`);
+    }
+  }
   const syncNews = syncConsole(io);
   const source = opts.source ?? 'examples-repo';
   const plane = await startControlPlane({
@@ -297,7 +305,7 @@ async function clusterOptions(io: CliIO, opts: ServerCommandOptions) {
   if (opts.join && !opts.clusterId) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', '--join needs --cluster-id (as `capstan members add` prints it)');
   let peerListen: { host: string; port: number } | undefined;
   if (opts.peerListen) {
-    const m = /^(.+):(\d+)$/.exec(opts.peerListen.replace(/^http:\/\//, ''));
+    const m = /^(.+):(\d+)$/.exec(opts.peerListen.replace(/^https?:\/\//, ''));
     if (!m) throw new CapstanError('CAPSTAN_ERR_CLI_USAGE', `--peer-listen takes host:port, got "${opts.peerListen}"`);
     peerListen = { host: m[1]!, port: Number(m[2]) };
   }
