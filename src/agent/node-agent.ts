@@ -17,7 +17,7 @@ import { systemClock, type AgentClock, type TimerHandle } from './clock.js';
 import type { EnvSourceRef } from './env.js';
 import { wellKnownNodeLabels } from './node-labels.js';
 import { AgentServer } from './agent-server.js';
-import { NodeDns, localDnsSnapshot } from './node-dns.js';
+import { NodeDns, localDnsSnapshot, routerDnsSnapshot } from './node-dns.js';
 import { PodManager, type PodManagerOptions } from './pod-manager.js';
 import type { RuntimeDriver } from './runtime.js';
 import { NodeRouter, nodeRouterSettings, type ServiceRouterOptions } from './node-router.js';
@@ -202,14 +202,18 @@ export class NodeAgent {
         logger: this.logger,
         snapshot:
           options.dns.snapshot ??
-          (() =>
-            localDnsSnapshot({
+          (() => {
+            const local = {
               services: this.services.snapshot(),
               pods: [...this.pods.values()].map((pod) => ({ pod, status: this.lastStatus.get(key(pod.metadata.namespace, pod.metadata.name)) })),
               routerAddress: serviceHost,
               nodeAddress: this.address,
               ...(domain !== undefined ? { clusterDomain: domain } : {}),
-            })),
+            };
+            // The node's router sees every pod of the cluster; without it, this node's pods only.
+            const router = this.nodeRouter?.router;
+            return router !== undefined ? routerDnsSnapshot(router, local) : localDnsSnapshot(local);
+          }),
       });
     }
   }

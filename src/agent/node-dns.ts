@@ -1,6 +1,7 @@
 // The node's DNS server: the src/dns server run by the agent on `--dns-address`:`--dns-port`,
-// answering Service names from a snapshot source the agent injects (today its own Service
-// cache and the pods it runs; later the router's cluster-wide views), other names through the
+// answering Service names from a snapshot source the agent injects (the node's Service router's
+// views while it runs, so a headless Service answers with its ready pods on every node; else
+// the agent's own Service cache and the pods it runs), other names through the
 // nameservers of the host's /etc/resolv.conf (less this server itself). A port it cannot bind
 // is one warning, and the agent runs on without DNS. For Docker pods it writes the
 // resolv.conf their containers bind at /etc/resolv.conf (`<dataDir>/pods/<ns>/<pod>/resolv.conf`).
@@ -10,6 +11,7 @@ import { isIPv4 } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/index.js';
 import type { Pod, PodStatus } from '../api/cluster.js';
+import type { Router } from '../router/index.js';
 import {
   DEFAULT_CLUSTER_DOMAIN,
   DnsServer,
@@ -107,6 +109,61 @@ export function localDnsSnapshot(input: LocalSnapshotInput): DnsSnapshot {
     routerAddress: input.routerAddress,
     clusterDomain: input.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
   };
+}
+
+/** What the DNS reads of a Service router: the Services it serves and their port tables. */
+export type RouterDnsViews = Pick<Router, 'addresses' | 'tables'>;
+
+/**
+ * The snapshot while the node's Service router runs: every Service it serves, a headless
+ * one with its ready pods across the cluster (each pod's host IP, and its host port per
+ * Service port for SRV) as the router's tables hold them. Port names and protocols come from
+ * the Service cache when it has the Service; a hostname is known for this node's pods only
+ * (the router's feed carries no pod spec beyond ports), others answer by their address label.
+ * Services the router does not serve yet answer as `localDnsSnapshot` does.
+ */
+export function routerDnsSnapshot(router: RouterDnsViews, local: LocalSnapshotInput): DnsSnapshot {
+  const base = localDnsSnapshot(local);
+  const services = new Map(base.services.map((s) => [serviceKey(s.namespace, s.name), s]));
+  const endpoints = { ...base.endpoints };
+  // This node's pods' hostnames, by `<ns>/<pod>`.
+  const hostnames = new Map<string, string>();
+  for (const { pod } of local.pods) {
+    const hostname = (pod.spec as { hostname?: unknown }).hostname;
+    if (typeof hostname === 'string' && hostname !== '') hostnames.set(serviceKey(pod.metadata.namespace, pod.metadata.name), hostname);
+  }
+  for (const view of router.addresses()) {
+    const k = serviceKey(view.namespace, view.name);
+    const tables = router.tables(view.namespace, view.name);
+    const headless = view.clusterIP === 'None';
+    const known = services.get(k);
+    services.set(
+      k,
+      known !== undefined
+        ? { ...known, headless }
+        : { namespace: view.namespace, name: view.name, headless, ports: tables.map((t) => ({ ...(t.portName !== undefined ? { name: t.portName } : {}), port: t.port, protocol: 'TCP' as const })) },
+    );
+    if (!headless) {
+      delete endpoints[k];
+      continue;
+    }
+    const byPod = new Map<string, DnsEndpoint>();
+    for (const t of tables) {
+      for (const group of Object.values(t.backends)) {
+        for (const e of group) {
+          let ep = byPod.get(e.pod);
+          if (ep === undefined) {
+            const hostname = hostnames.get(serviceKey(view.namespace, e.pod));
+            ep = { ip: e.host, ready: true, podName: e.pod, ports: {}, ...(hostname !== undefined ? { hostname } : {}) };
+            byPod.set(e.pod, ep);
+          }
+          ep.ports![t.portName ?? String(t.port)] = e.port;
+        }
+      }
+    }
+    endpoints[k] = [...byPod.values()].sort((a, b) => (a.podName < b.podName ? -1 : a.podName > b.podName ? 1 : 0));
+  }
+  return { ...base, services: [...services.values()], endpoints };
 }
 
 export class NodeDns {
