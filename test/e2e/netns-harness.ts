@@ -342,7 +342,17 @@ export function relayRequest(relay: Relay, url: string, options: RelayRequest = 
   const u = new URL(url);
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const what = `${options.method ?? 'GET'} ${url} from ${relay.ns}`;
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (answer: HttpAnswer | undefined, err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (answer) resolve(answer);
+      else reject(err ?? new Error(`${what}: closed without an answer`));
+    };
     const req = http.request(
       {
         method: options.method ?? 'GET',
@@ -356,20 +366,23 @@ export function relayRequest(relay: Relay, url: string, options: RelayRequest = 
           if (u.protocol !== 'https:') return raw;
           return tls.connect({ socket: raw, host, ca: options.ca, ...(net.isIP(host) ? {} : { servername: host }) });
         },
-        timeout: options.timeoutMs ?? 5000,
       },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-        res.on('error', reject);
+        res.on('end', () => settle({ status: res.statusCode ?? 0, body, headers: res.headers }));
+        res.on('error', (err) => settle(undefined, new Error(`${what}: ${err.message}`)));
+        res.on('close', () => settle(undefined, new Error(`${what}: the answer was cut off`)));
       },
     );
-    const what = `${options.method ?? 'GET'} ${url} from ${relay.ns}`;
-    req.on('timeout', () => req.destroy(new Error(`${what}: no answer in ${options.timeoutMs ?? 5000} ms`)));
+    // One deadline for the whole exchange, answer body included.
+    const deadline = setTimeout(() => {
+      settle(undefined, new Error(`${what}: no answer in ${timeoutMs} ms`));
+      req.destroy();
+    }, timeoutMs);
     // The relay closes the connection when it cannot reach the target (EPIPE, ECONNRESET here).
-    req.on('error', (err) => reject(new Error(`${what}: ${err.message}`)));
+    req.on('error', (err) => settle(undefined, new Error(`${what}: ${err.message}`)));
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });
