@@ -1,7 +1,10 @@
-// Scheduler throughput: 5,000 nodes, 50,000 and 150,000 pods, default filters and scores.
-// Compares, in the same run, against a naive scheduler (below) that filters and scores every
-// node for every pod. Prints a Markdown table; run after the build:
-//   npm run build && node bench/scheduler.mjs [--pods 50000,150000] [--naive-pods 5000]
+// Scheduler throughput on 5,000 nodes. First the node-filter-only workload (node selectors,
+// node affinity, taints, host ports; 50,000 and 150,000 pods) against a naive scheduler (below)
+// that filters and scores every node for every pod; then three workloads of the rest of the
+// scheduler, each timed on its own: required anti-affinity (one per zone or one per host),
+// topology spread over 3 zones, and 10% high-priority pods preempting on a full cluster.
+// Prints Markdown tables; run after the build:
+//   npm run build && node bench/scheduler.mjs [--pods 50000,150000] [--naive-pods 5000] [--workload-pods 50000]
 // --naive-pods bounds the naive run, which costs nodes x pods filter calls (minutes for the
 // full workload); it times the first N pods of the same sequence, and its cost per pod does
 // not fall as the cluster fills, so the prefix rate is, if anything, flattering to it.
@@ -11,6 +14,8 @@
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Scheduler, seededRandom } from '../dist/scheduler/index.js';
+import { parseOptions } from './lib/options.mjs';
+import { fmt, machineLine, markdownTable } from './lib/report.mjs';
 
 const NODES = 5000;
 const GiB = 1024 ** 3;
@@ -225,18 +230,224 @@ export function schedulerTable(rows) {
   return lines.join('\n');
 }
 
+// ---- the rest of the scheduler: inter-pod affinity, topology spread, priority ----
+
+const ZONE = 'topology.kubernetes.io/zone';
+const HOST = 'kubernetes.io/hostname';
+
+/** 5,000 nodes in three zones, each labelled with its hostname. */
+export function makeZonedNodes(count = NODES) {
+  const nodes = [];
+  for (let i = 0; i < count; i++) {
+    const big = i % 2 === 0;
+    const name = `node-${String(i).padStart(5, '0')}`;
+    nodes.push({
+      name,
+      labels: { [ZONE]: `zone-${'abc'[i % 3]}`, [HOST]: name },
+      allocatable: { cpu: big ? 64000 : 32000, memory: (big ? 256 : 128) * GiB, pods: 110 },
+    });
+  }
+  return nodes;
+}
+
+function shuffle(list, rand) {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [list[i], list[j]] = [list[j], list[i]];
+  }
+  return list;
+}
+
+const antiTerm = (app, topologyKey) => ({ labelSelector: { matchLabels: { app } }, topologyKey });
+
+/**
+ * Required anti-affinity: a tenth of the pods in groups of three kept one per zone, the rest in
+ * groups of 100 kept one per host. Each pod carries its own spec, as pods decoded from the
+ * store do.
+ */
+export function makeAntiAffinityPods(count, rand) {
+  const pods = [];
+  const perZone = Math.floor(count / 10 / 3);
+  for (let g = 0; g < perZone; g++) {
+    for (let r = 0; r < 3; r++) {
+      const app = `zonal-${g}`;
+      pods.push({
+        id: `default/${app}-${r}`, owner: `default/${app}`, namespace: 'default', labels: { app },
+        cpu: 500, memory: 512 * MiB,
+        affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [antiTerm(app, ZONE)] } },
+      });
+    }
+  }
+  for (let i = 0; pods.length < count; i++) {
+    const app = `hosted-${Math.floor(i / 100)}`;
+    pods.push({
+      id: `default/${app}-${i % 100}`, owner: `default/${app}`, namespace: 'default', labels: { app },
+      cpu: 250 * (1 + (i % 4)), memory: 256 * MiB * (1 + (i % 4)),
+      affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [antiTerm(app, HOST)] } },
+    });
+  }
+  return shuffle(pods, rand);
+}
+
+/** Groups of 150 spread over the 3 zones (DoNotSchedule, maxSkew 1) and over hosts (ScheduleAnyway). */
+export function makeSpreadPods(count, rand) {
+  const pods = [];
+  for (let i = 0; i < count; i++) {
+    const app = `spread-${Math.floor(i / 150)}`;
+    pods.push({
+      id: `default/${app}-${i % 150}`, owner: `default/${app}`, namespace: 'default', labels: { app },
+      cpu: 250 * (1 + (i % 4)), memory: 256 * MiB * (1 + (i % 4)),
+      topologySpreadConstraints: [
+        { maxSkew: 1, topologyKey: ZONE, whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app } } },
+        { maxSkew: 1, topologyKey: HOST, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app } } },
+      ],
+    });
+  }
+  return shuffle(pods, rand);
+}
+
+/**
+ * A cluster filled with low-priority 2-cpu pods up to 3 cpus short of each node's capacity,
+ * then a stream where 90% are small low-priority pods (which fit in what is left) and 10% are
+ * 4-cpu pods of priority 1000, which fit nowhere without evicting.
+ */
+export function makePriorityWorkload(nodes, count, rand) {
+  const prefill = [];
+  for (const n of nodes) {
+    const slots = Math.floor((n.allocatable.cpu - 3000) / 2000);
+    for (let k = 0; k < slots; k++) {
+      prefill.push({ id: `batch/${n.name}-${k}`, owner: `batch/filler-${k % 50}`, namespace: 'batch', labels: { app: `filler-${k % 50}` }, cpu: 2000, memory: 4 * GiB, priority: 0, node: n.name, startTime: k });
+    }
+  }
+  const pods = [];
+  for (let i = 0; i < count; i++) {
+    if (i % 10 === 9) pods.push({ id: `default/vip-${i}`, owner: `default/vip-${i % 20}`, namespace: 'default', labels: { app: `vip-${i % 20}` }, cpu: 4000, memory: 2 * GiB, priority: 1000 });
+    else pods.push({ id: `default/small-${i}`, owner: `default/small-${i % 200}`, namespace: 'default', labels: { app: `small-${i % 200}` }, cpu: 200, memory: 256 * MiB });
+  }
+  return { prefill, pods: shuffle(pods, rand) };
+}
+
+/** Schedules each pod; one that fits nowhere preempts when it can, its victims removed at once. */
+function runWithPreemption(scheduler, pods) {
+  let unschedulable = 0;
+  let preemptions = 0;
+  let victims = 0;
+  globalThis.gc?.();
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (const pod of pods) {
+    const d = scheduler.schedule(pod);
+    if (d.fits) {
+      scheduler.assume(pod, d.node);
+      continue;
+    }
+    const p = (pod.priority ?? 0) > 0 ? scheduler.preempt(pod) : undefined;
+    if (!p) {
+      unschedulable++;
+      continue;
+    }
+    preemptions++;
+    victims += p.victims.length;
+    for (const v of p.victims) scheduler.forget(v);
+    scheduler.assume(pod, p.node);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(c0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return { pods: pods.length, seconds, rate: pods.length / seconds, cpuRate: pods.length / cpuSeconds, unschedulable, preemptions, victims };
+}
+
+/** Checks the placements kept their promise: no two pods of an anti-affinity group share a domain. */
+function checkAntiAffinity(scheduler, pods, nodes) {
+  const zoneOf = new Map(nodes.map((n) => [n.name, n.labels[ZONE]]));
+  const seen = new Set();
+  for (const p of pods) {
+    const node = scheduler.nodeOf(p.id);
+    if (node === undefined) continue;
+    const t = p.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0];
+    const key = `${p.labels.app}/${t.topologyKey === ZONE ? zoneOf.get(node) : node}`;
+    if (seen.has(key)) throw new Error(`anti-affinity broken: two pods of ${p.labels.app} in ${key}`);
+    seen.add(key);
+  }
+}
+
+function checkSpread(scheduler, pods, nodes) {
+  const zoneOf = new Map(nodes.map((n) => [n.name, n.labels[ZONE]]));
+  const counts = new Map();
+  for (const p of pods) {
+    const node = scheduler.nodeOf(p.id);
+    if (node === undefined) continue;
+    const c = counts.get(p.labels.app) ?? { 'zone-a': 0, 'zone-b': 0, 'zone-c': 0 };
+    c[zoneOf.get(node)]++;
+    counts.set(p.labels.app, c);
+  }
+  for (const [app, c] of counts) {
+    const v = Object.values(c);
+    if (Math.max(...v) - Math.min(...v) > 1) throw new Error(`spread broken for ${app}: ${JSON.stringify(c)}`);
+  }
+}
+
+export function benchWorkloads({ podCount = 50_000, nodeFilterRate } = {}) {
+  const rows = [];
+  const nodes = makeZonedNodes();
+  {
+    const pods = makeAntiAffinityPods(podCount, seededRandom(11));
+    const s = new Scheduler({ nodes, random: seededRandom(3) });
+    const r = runWithPreemption(s, pods);
+    checkAntiAffinity(s, pods, nodes);
+    rows.push(['required anti-affinity: 10% one per zone (groups of 3), 90% one per host (groups of 100)', r]);
+  }
+  {
+    const pods = makeSpreadPods(podCount, seededRandom(12));
+    const s = new Scheduler({ nodes, random: seededRandom(3) });
+    const r = runWithPreemption(s, pods);
+    checkSpread(s, pods, nodes);
+    rows.push(['topology spread: groups of 150 over 3 zones (DoNotSchedule, maxSkew 1) and hosts (ScheduleAnyway)', r]);
+  }
+  {
+    const { prefill, pods } = makePriorityWorkload(nodes, podCount, seededRandom(13));
+    const s = new Scheduler({ nodes, pods: prefill, random: seededRandom(3) });
+    const r = runWithPreemption(s, pods);
+    rows.push([`priority: ${fmt(prefill.length)} low-priority pods fill the cluster to 3 cpus short of each node, then 10% of the pods (4 cpus, priority 1000) preempt`, r]);
+  }
+  return { rows, nodeFilterRate };
+}
+
+export function workloadTable({ rows, nodeFilterRate }) {
+  const body = rows.map(([name, r]) => [
+    name,
+    fmt(r.pods),
+    r.seconds.toFixed(2),
+    fmt(r.rate),
+    fmt(r.cpuRate),
+    nodeFilterRate ? `${(r.cpuRate / nodeFilterRate).toFixed(2)}x` : 'n/a',
+    fmt(r.unschedulable),
+    r.preemptions ? `${fmt(r.preemptions)} (${fmt(r.victims)} victims)` : '0',
+  ]);
+  return markdownTable(
+    ['workload (5,000 nodes, adaptive sampling)', 'pods timed', 'seconds', 'pods/s (wall)', 'pods/s (CPU time)', 'vs node filters only (CPU time)', 'unschedulable', 'preemptions'],
+    body,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const opt = (name) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const t0 = Date.now();
-  const rows = await benchScheduler({
-    podCounts: (opt('pods') ?? '50000,150000').split(',').map(Number),
-    naivePods: Number(opt('naive-pods') ?? 5000),
+  const o = parseOptions('bench/scheduler.mjs', 'Scheduler throughput on 5,000 nodes: node filters only (against a naive scan), then anti-affinity, topology spread and preemption workloads.', {
+    pods: { type: 'string', default: '50000,150000', help: 'pod counts of the node-filter-only workload, comma-separated' },
+    'naive-pods': { type: 'number', default: 5000, help: 'pods the naive scan times (a prefix of the same sequence)' },
+    'workload-pods': { type: 'number', default: 50_000, help: 'pods of each anti-affinity, spread and priority workload' },
   });
+  const t0 = Date.now();
+  const podCounts = o.pods.split(',').map(Number);
+  const rows = await benchScheduler({ podCounts, naivePods: o.naivePods });
   console.log('### Scheduler: 5,000 nodes, Capstan vs a naive full scan\n');
   console.log(schedulerTable(rows));
-  console.log(`\nWhole run: ${Math.round((Date.now() - t0) / 1000)} s.`);
+  // The node-filter-only figure the other workloads are set beside: the adaptive run at the same pod count.
+  const same = rows.find(([w, name]) => name.startsWith('Capstan, adaptive') && w.endsWith(`${fmt(o.workloadPods)} pods`));
+  const workloads = benchWorkloads({ podCount: o.workloadPods, nodeFilterRate: same?.[2].cpuRate });
+  console.log('\n### Scheduler: inter-pod affinity, topology spread and preemption, 5,000 nodes\n');
+  console.log(machineLine());
+  console.log('');
+  console.log(workloadTable(workloads));
+  console.log(`\nWhole run: ${Math.round((Date.now() - t0) / 1000)} s; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}.`);
 }

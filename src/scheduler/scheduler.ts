@@ -24,7 +24,7 @@ import {
   type ResourceScorer,
 } from './scores.js';
 import type { Labels } from './selector.js';
-import type { AffinityTerm, IndexedPod } from './topology.js';
+import type { AntiHolders, IndexedPod } from './topology.js';
 import {
   FAIL_EXISTING_ANTI_AFFINITY,
   FAIL_POD_AFFINITY,
@@ -366,7 +366,18 @@ export class Scheduler {
       failure: (node) => this.fitCode(compiled, topo, node),
       random: this.random,
     };
-    return selectPreemption(host, pod.priority ?? 0, podNamespace(pod), budgets, this.candidatePercentage, this.candidateAbsolute);
+    if (compiled.ports.length === 0 && !topo.active && !this.concernsHolders(topo)) {
+      host.resourcesOnly = { cpu: compiled.cpu, memory: compiled.memory, volumeNode: compiled.volumeNode };
+    }
+    return selectPreemption(host, pod.priority ?? 0, budgets, this.candidatePercentage, this.candidateAbsolute);
+  }
+
+  /** Whether a placed pod's required anti-affinity matches this pod. */
+  private concernsHolders(topo: CompiledTopology): boolean {
+    if (!this.topology.index.hasHolders) return false;
+    const out: AntiHolders[] = [];
+    this.topology.index.holdersMatching(topo.namespace, topo.labels, out);
+    return out.length > 0;
   }
 
   /** Every filter on one node, the topology state read fresh: FIT or the failure code. */

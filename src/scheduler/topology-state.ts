@@ -140,9 +140,12 @@ interface Eligible {
 
 export interface SpreadState {
   c: CompiledSpread;
+  key: string;
   counts: ReadonlyMap<string, number>;
   min: number;
   domains: number;
+  /** Score weight of a matching pod: log(domains + 2), as kube-scheduler. */
+  weight: number;
 }
 
 /** Everything the per-node checks read for one pod in one cycle. */
@@ -224,7 +227,7 @@ export class TopologyPlanner {
     }
     if (seen < e.domains.size) min = 0;
     if (e.domains.size < c.minDomains || min === Number.POSITIVE_INFINITY) min = 0;
-    return { c, counts, min, domains: e.domains.size };
+    return { c, key: c.key, counts, min, domains: e.domains.size, weight: Math.log(e.domains.size + 2) };
   }
 
   private eligibleFor(pod: CompiledPod, topo: CompiledTopology, c: CompiledSpread): Eligible {
@@ -263,9 +266,10 @@ function toleratesHard(pod: CompiledPod, node: NodeState): boolean {
 export function filterTopology(s: TopologyState, node: NodeState): number {
   for (let i = 0; i < s.hard.length; i++) {
     const h = s.hard[i];
-    const v = domainOf(node, h.c.key);
+    const v = domainOf(node, h.key);
     if (v === undefined) return FAIL_SPREAD_LABEL;
-    if ((h.counts.get(v) ?? 0) + h.c.self - h.min > h.c.maxSkew) return FAIL_SPREAD;
+    const n = h.counts.get(v);
+    if ((n === undefined ? 0 : n) + h.c.self - h.min > h.c.maxSkew) return FAIL_SPREAD;
   }
   const a = s.affinity;
   if (a !== null) {
@@ -299,9 +303,10 @@ export function spreadRaw(s: TopologyState, node: NodeState): number {
   let sum = 0;
   for (let i = 0; i < s.soft.length; i++) {
     const t = s.soft[i];
-    const v = domainOf(node, t.c.key);
+    const v = domainOf(node, t.key);
     if (v === undefined) return -1;
-    sum += (t.counts.get(v) ?? 0) * Math.log(t.domains + 2) + (t.c.maxSkew - 1);
+    const n = t.counts.get(v);
+    sum += (n === undefined ? 0 : n * t.weight) + (t.c.maxSkew - 1);
   }
   return sum;
 }

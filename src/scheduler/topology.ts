@@ -106,6 +106,8 @@ class Buckets<T> {
 }
 
 export class TopologyIndex {
+  /** Placed pods by `key=value` label, so a new counter reads only the pods that could match. */
+  private readonly byLabel = new Map<string, Map<IndexedPod, NodeState>>();
   private readonly counters = new Map<string, DomainCounts>();
   private counterBuckets = new Buckets<DomainCounts>();
   private readonly holders = new Map<string, AntiHolders>();
@@ -117,14 +119,32 @@ export class TopologyIndex {
     let c = this.counters.get(id);
     if (c) return c;
     c = new DomainCounts(conds, keys);
-    for (const [pod, node] of placed()) if (c.matches(pod)) c.add(node, 1);
+    const label = conds.length > 0 ? bucketLabel(conds[0]) : null;
+    if (label !== null) {
+      const some = this.byLabel.get(label);
+      if (some) for (const [pod, node] of some) if (c.matches(pod)) c.add(node, 1);
+    } else {
+      for (const [pod, node] of placed()) if (c.matches(pod)) c.add(node, 1);
+    }
     this.counters.set(id, c);
-    this.counterBuckets.add(conds.length > 0 ? bucketLabel(conds[0]) : null, c);
+    this.counterBuckets.add(label, c);
     return c;
   }
 
   /** A pod placed (delta 1) or removed (-1) on a node. */
   update(pod: IndexedPod, node: NodeState, delta: number): void {
+    const labels = pod.labels;
+    for (const k in labels) {
+      const key = `${k}\u0000${labels[k]}`;
+      let m = this.byLabel.get(key);
+      if (delta > 0) {
+        if (!m) this.byLabel.set(key, (m = new Map()));
+        m.set(pod, node);
+      } else if (m) {
+        m.delete(pod);
+        if (m.size === 0) this.byLabel.delete(key);
+      }
+    }
     if (this.counters.size > 0) {
       this.counterBuckets.each(pod.labels, (c) => {
         if (c.matches(pod)) c.add(node, delta);
@@ -161,6 +181,7 @@ export class TopologyIndex {
     this.counterBuckets = new Buckets();
     this.holders.clear();
     this.holderBuckets = new Buckets();
-    for (const [pod, node] of placed) if (pod.antiTerms.length > 0) this.update(pod, node, 1);
+    this.byLabel.clear();
+    for (const [pod, node] of placed) this.update(pod, node, 1);
   }
 }
