@@ -14,7 +14,7 @@ import type { DisruptionBudget, Preemption } from './types.js';
 
 export interface PreemptionHost {
   readonly nodes: readonly NodeState[];
-  podsOn(node: NodeState): Iterable<Placement>;
+  podsOn(node: NodeState): readonly Placement[];
   remove(p: Placement): void;
   restore(p: Placement): void;
   /** The preemptor's filter result on the node as the view is now. */
@@ -115,7 +115,9 @@ function dryRunResources(host: PreemptionHost, ask: { cpu: number; memory: numbe
   let cpu = node.usedCpu;
   let memory = node.usedMemory;
   let pods = node.podCount;
-  for (const p of host.podsOn(node)) {
+  const on = host.podsOn(node);
+  for (let i = 0; i < on.length; i++) {
+    const p = on[i];
     if (p.priority < priority && !p.terminating) {
       lower[n++] = p;
       cpu -= p.cpu;
@@ -157,8 +159,7 @@ function dryRunResources(host: PreemptionHost, ask: { cpu: number; memory: numbe
 
 /** The dry run in the view itself (ports, inter-pod rules): remove, check, give back, undo. */
 function dryRun(host: PreemptionHost, node: NodeState, priority: number, budgets: Budget[], out: Scratch): boolean {
-  const lower: Placement[] = [];
-  for (const p of host.podsOn(node)) if (p.priority < priority && !p.terminating) lower.push(p);
+  const lower = host.podsOn(node).filter((p) => p.priority < priority && !p.terminating);
   if (lower.length === 0) return false;
   for (const p of lower) host.remove(p);
   const removed = new Set(lower);

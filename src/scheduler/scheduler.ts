@@ -126,13 +126,15 @@ export interface Placement extends IndexedPod {
   priority: number;
   terminating: boolean;
   startTime: number;
+  /** Index in its node's pod list. */
+  at?: number;
 }
 
 export class Scheduler {
   private nodes: NodeState[] = [];
   private readonly byName = new Map<string, NodeState>();
   private readonly placements = new Map<string, Placement>();
-  private readonly onNode = new Map<NodeState, Set<Placement>>();
+  private readonly onNode = new Map<NodeState, Placement[]>();
   /** Bumped when nodes come, go or change, so cached per-node facts are rebuilt. */
   private nodeEpoch = 0;
   private readonly topology: TopologyPlanner;
@@ -315,16 +317,24 @@ export class Scheduler {
       for (const port of p.ports) node.ports.set(port, (node.ports.get(port) ?? 0) + 1);
     }
     this.placements.set(p.id, p);
-    let set = this.onNode.get(node);
-    if (!set) this.onNode.set(node, (set = new Set()));
-    set.add(p);
+    let list = this.onNode.get(node);
+    if (!list) this.onNode.set(node, (list = []));
+    p.at = list.length;
+    list.push(p);
     this.topology.index.update(p, node, 1);
   }
 
   private unplace(p: Placement): void {
     this.placements.delete(p.id);
     const node = p.node;
-    this.onNode.get(node)?.delete(p);
+    const list = this.onNode.get(node);
+    if (list && p.at !== undefined && list[p.at] === p) {
+      const last = list.pop() as Placement;
+      if (last !== p) {
+        list[p.at] = last;
+        last.at = p.at;
+      }
+    }
     this.topology.index.update(p, node, -1);
     node.usedCpu -= p.cpu;
     node.usedMemory -= p.memory;

@@ -141,6 +141,7 @@ interface Eligible {
 export interface SpreadState {
   c: CompiledSpread;
   key: string;
+  values: DomainTable;
   counts: ReadonlyMap<string, number>;
   min: number;
   domains: number;
@@ -151,13 +152,16 @@ export interface SpreadState {
 /** Everything the per-node checks read for one pod in one cycle. */
 export interface TopologyState {
   affinity: DomainCounts | null;
+  affinityValues: DomainTable[];
   affinityEmpty: boolean;
   selfMatchesAffinity: boolean;
   anti: DomainCounts[];
+  antiValues: DomainTable[];
   existing: AntiHolders[];
+  existingValues: DomainTable[];
   hard: SpreadState[];
   soft: SpreadState[];
-  preferred: Array<{ counts: DomainCounts; weight: number }>;
+  preferred: Array<{ counts: DomainCounts; weight: number; values: DomainTable }>;
   /** Whether any filter here can fail. */
   filters: boolean;
 }
@@ -168,9 +172,24 @@ export interface TopologyHost {
   placed(): Iterable<[IndexedPod, NodeState]>;
 }
 
+/** Each node's domain for one key, by node slot: one array read in the per-node loops. */
+export type DomainTable = ReadonlyArray<string | undefined>;
+
 export class TopologyPlanner {
   readonly index = new TopologyIndex();
   private readonly eligible = new Map<string, Eligible>();
+  private readonly tables = new Map<string, { epoch: number; values: Array<string | undefined> }>();
+
+  /** The domain table of a key, rebuilt when nodes change. */
+  table(key: string): DomainTable {
+    const epoch = this.host.epoch;
+    const hit = this.tables.get(key);
+    if (hit && hit.epoch === epoch) return hit.values;
+    const values: Array<string | undefined> = [];
+    for (const node of this.host.nodes) values[node.slot] = domainOf(node, key);
+    this.tables.set(key, { epoch, values });
+    return values;
+  }
 
   constructor(private readonly host: TopologyHost) {}
 
@@ -188,11 +207,14 @@ export class TopologyPlanner {
       );
     }
     const anti = topo.anti.map((t) => this.index.counter([t.cond], [t.key], placed));
-    const preferred = topo.preferred.map((p) => ({ counts: this.index.counter([p.term.cond], [p.term.key], placed), weight: p.weight }));
+    const preferred = topo.preferred.map((p) => ({ counts: this.index.counter([p.term.cond], [p.term.key], placed), weight: p.weight, values: this.table(p.term.key) }));
     const hard = topo.hard.map((c) => this.spread(pod, topo, c));
     const soft = topo.soft.map((c) => this.spread(pod, topo, c));
     return {
       affinity,
+      affinityValues: affinity === null ? [] : affinity.keys.map((k) => this.table(k)),
+      antiValues: anti.map((a) => this.table(a.keys[0])),
+      existingValues: existing.map((h) => this.table(h.term.key)),
       affinityEmpty: affinity === null || affinity.empty,
       selfMatchesAffinity: topo.selfMatchesAffinity,
       anti,
@@ -227,7 +249,7 @@ export class TopologyPlanner {
     }
     if (seen < e.domains.size) min = 0;
     if (e.domains.size < c.minDomains || min === Number.POSITIVE_INFINITY) min = 0;
-    return { c, key: c.key, counts, min, domains: e.domains.size, weight: Math.log(e.domains.size + 2) };
+    return { c, key: c.key, values: this.table(c.key), counts, min, domains: e.domains.size, weight: Math.log(e.domains.size + 2) };
   }
 
   private eligibleFor(pod: CompiledPod, topo: CompiledTopology, c: CompiledSpread): Eligible {
@@ -266,7 +288,7 @@ function toleratesHard(pod: CompiledPod, node: NodeState): boolean {
 export function filterTopology(s: TopologyState, node: NodeState): number {
   for (let i = 0; i < s.hard.length; i++) {
     const h = s.hard[i];
-    const v = domainOf(node, h.key);
+    const v = h.values[node.slot];
     if (v === undefined) return FAIL_SPREAD_LABEL;
     const n = h.counts.get(v);
     if ((n === undefined ? 0 : n) + h.c.self - h.min > h.c.maxSkew) return FAIL_SPREAD;
@@ -275,17 +297,20 @@ export function filterTopology(s: TopologyState, node: NodeState): number {
   if (a !== null) {
     let exist = true;
     for (let i = 0; i < a.keys.length; i++) {
-      const v = domainOf(node, a.keys[i]);
+      const v = s.affinityValues[i][node.slot];
       if (v === undefined) return FAIL_POD_AFFINITY;
       if ((a.byValue[i].get(v) ?? 0) <= 0) exist = false;
     }
     // The first pod of a group with affinity to itself may go anywhere its topology keys exist.
     if (!exist && !(s.affinityEmpty && s.selfMatchesAffinity)) return FAIL_POD_AFFINITY;
   }
-  for (let i = 0; i < s.anti.length; i++) if (s.anti[i].at(node) > 0) return FAIL_POD_ANTI_AFFINITY;
+  for (let i = 0; i < s.anti.length; i++) {
+    const v = s.antiValues[i][node.slot];
+    if (v !== undefined && (s.anti[i].byValue[0].get(v) ?? 0) > 0) return FAIL_POD_ANTI_AFFINITY;
+  }
   for (let i = 0; i < s.existing.length; i++) {
     const h = s.existing[i];
-    const v = domainOf(node, h.term.key);
+    const v = s.existingValues[i][node.slot];
     if (v !== undefined && (h.byValue.get(v) ?? 0) > 0) return FAIL_EXISTING_ANTI_AFFINITY;
   }
   return 0;
@@ -294,7 +319,11 @@ export function filterTopology(s: TopologyState, node: NodeState): number {
 /** Raw InterPodAffinity score: preferred affinity weights times matching pods in the node's domain, less anti-affinity's. */
 export function interPodRaw(s: TopologyState, node: NodeState): number {
   let sum = 0;
-  for (let i = 0; i < s.preferred.length; i++) sum += s.preferred[i].weight * s.preferred[i].counts.at(node);
+  for (let i = 0; i < s.preferred.length; i++) {
+    const p = s.preferred[i];
+    const v = p.values[node.slot];
+    if (v !== undefined) sum += p.weight * (p.counts.byValue[0].get(v) ?? 0);
+  }
   return sum;
 }
 
@@ -303,7 +332,7 @@ export function spreadRaw(s: TopologyState, node: NodeState): number {
   let sum = 0;
   for (let i = 0; i < s.soft.length; i++) {
     const t = s.soft[i];
-    const v = domainOf(node, t.key);
+    const v = t.values[node.slot];
     if (v === undefined) return -1;
     const n = t.counts.get(v);
     sum += (n === undefined ? 0 : n * t.weight) + (t.c.maxSkew - 1);
