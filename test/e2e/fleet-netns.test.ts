@@ -29,6 +29,7 @@ import {
   probeTls,
   relayRequest,
   removeStale,
+  runDirPrefix,
   runIdOf,
   staleNamespaces,
   startRelay,
@@ -312,7 +313,7 @@ describe('the netns harness plan (no root needed)', () => {
 describe.skipIf(unavailable !== undefined)('three hosts in network namespaces: control plane, agents, canary and a lost host', () => {
   beforeAll(async () => {
     removeStale();
-    dir = tempDataDir('capstan-e2e-netns-');
+    dir = tempDataDir(runDirPrefix());
     procs = new NsProcesses(dir);
     fleet = createFleet(String(process.pid), 3);
     for (const h of fleet.hosts) {

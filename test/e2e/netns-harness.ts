@@ -9,7 +9,8 @@
 // connections into a namespace (a Unix socket, reachable across network namespaces) are the
 // effects.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import http from 'node:http';
 import tls from 'node:tls';
@@ -168,8 +169,8 @@ function removeNamespace(ns: string): void {
   rmSync(join('/etc/netns', ns), { recursive: true, force: true });
 }
 
-/** Remove every namespace a dead run left (and this run's own, when `id` is given). */
-export function removeStale(id?: string): string[] {
+/** Remove every namespace (and /etc/netns folder) a dead run left, and this run's own when `id` is given. */
+export function removeStaleNamespaces(id?: string): string[] {
   const stale = staleNamespaces(listNamespaces(), pidAlive, id);
   for (const ns of stale) removeNamespace(ns);
   // /etc/netns folders whose namespace is gone already.
@@ -183,6 +184,21 @@ export function removeStale(id?: string): string[] {
   return stale;
 }
 
+/** What dead runs left: their namespaces, /etc/netns folders and data folders (`<tmp>/capstan-e2e-netns-<pid>-*`). */
+export function removeStale(): string[] {
+  const stale = removeStaleNamespaces();
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^capstan-e2e-netns-([0-9]+)-/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+  return stale;
+}
+
+/** The prefix of this run's data folder under the temp dir, found again by removeStale after a crash. */
+export function runDirPrefix(id = String(process.pid)): string {
+  return `capstan-e2e-netns-${id}-`;
+}
+
 export interface Fleet extends FleetPlan {
   /** Write `/etc/netns/<ns>/resolv.conf`, which `ip netns exec` binds over /etc/resolv.conf. */
   setResolvConf(host: NetnsHost, text: string): void;
@@ -194,11 +210,11 @@ export interface Fleet extends FleetPlan {
 /** Make the namespaces of `fleetPlan(id, count)`; a failure part way removes what was made. */
 export function createFleet(id: string, count: number): Fleet {
   const plan = fleetPlan(id, count);
-  removeStale(id);
+  removeStaleNamespaces(id);
   try {
     for (const args of plan.setup) ipOrThrow(args);
   } catch (err) {
-    removeStale(id);
+    removeStaleNamespaces(id);
     throw err;
   }
   return {
