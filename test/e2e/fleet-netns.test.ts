@@ -3,10 +3,14 @@
 // others) and an agent joined with `capstan join` over TLS (process runtime). A two-tier app
 // comes from Git: a backend canary Rollout and a frontend that calls it by its Service name.
 // Checked: one leader over TLS, the join token's CA fingerprint, the API and node
-// certificates, a node's token refused for another node, pods spread over the hosts; then a
-// new backend revision is pushed and, at the canary's pause, one host is killed (kill -9 of
-// everything in its namespace, its veth down): the node goes NotReady and its pods move to
-// the survivors while the rollout stays at its step.
+// certificates, a node's token refused for another node, Service names through each node's
+// DNS, pods spread over the hosts, the frontend on every host reaching backends on several
+// nodes (the routing mesh); then a new backend revision is pushed and, at the canary's pause
+// (setWeight 20, exact per node's router), one host is killed (kill -9 of everything in its
+// namespace, its veth down): the frontend on a survivor keeps answering, the node goes
+// NotReady, its pods move to the survivors, the weights stay exact and the rollout stays at
+// its step. Last, a peer connection without a member certificate is refused and the member
+// must keep running.
 //
 // Skipped, with the reason printed, when not root, without `ip netns`, or without dist/.
 import { X509Certificate } from 'node:crypto';
