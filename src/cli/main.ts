@@ -137,6 +137,7 @@ function runOptions(cmd: Command): Command {
     .option('--allow-unknown-fields', 'a field under spec that no Kubernetes object has (a typo such as replcas) warns instead of refusing the commit')
     .option('--max-push-size <size>', 'largest push the served repository accepts (default 100MiB)', (v) => byteSize(v, '--max-push-size'))
     .option('--hpa-sync-period <seconds>', 'how often each HorizontalPodAutoscaler is looked at (default 15)', (v) => positiveNumber(v, '--hpa-sync-period'))
+    .option('--scheduler-config <file>', 'YAML or JSON file with the scheduler\'s scoringStrategy (LeastAllocated, the default; MostAllocated; RequestedToCapacityRatio)')
     .option('--max-connections <n>', 'open API connections in all (default: from the open-files limit, at most 16384)', (v) => positiveInteger(v, '--max-connections'))
     .option('--max-pending-per-address <n>', 'API connections per client address that have not sent a complete request yet (default 256)', (v) =>
       positiveInteger(v, '--max-pending-per-address'),

@@ -1,7 +1,7 @@
 // The composition root: the parts of the pipeline wired into one running control plane.
 // `capstan up` adds a local node agent; `capstan server` runs this alone.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { Registry } from 'prom-client';
@@ -26,6 +26,7 @@ import { pullRequestPlanner } from '../notify/index.js';
 import { rollbackHandler, rollbackWriter } from '../rollback/index.js';
 // [pki] the cluster CA, and HTTPS for the API off loopback.
 import { certificateHosts, ensureClusterPki, listenerSecurity, type ClusterPki } from '../pki/index.js';
+import { parseSchedulerConfig } from '../scheduler/index.js';
 
 export interface ControlPlaneOptions {
   /** Folder, local repository or http(s) URL of the manifests. */
@@ -66,6 +67,8 @@ export interface ControlPlaneOptions {
   connections?: ConnectionLimits;
   /** `--webhook-secret-file`; else CAPSTAN_WEBHOOK_SECRET; neither → the webhook route is 404. */
   webhookSecretFile?: string;
+  /** `--scheduler-config`: a YAML or JSON file with the scheduler's scoringStrategy. */
+  schedulerConfigFile?: string;
   /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
   nodeLeaseSeconds?: number;
   /** Run the service router here, listening on each Service's port (off unless given). */
@@ -150,6 +153,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       stops.push(() => opened.close());
     }
     const store = kv;
+    const schedulerConfig = options.schedulerConfigFile ? parseSchedulerConfig(readFileSync(options.schedulerConfigFile, 'utf8'), options.schedulerConfigFile) : {};
 
     // [gitserve] a plain folder is served as a Git repository, which becomes the source.
     const origin = await servedSourceFor({ source: options.source, branch: options.branch, dataDir, serveGit: options.serveGit, logger: log.child({ component: 'git-serve' }) });
@@ -248,6 +252,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       identity: `${process.pid}@${listening.url}`,
       evictionTimeoutSeconds: options.evictionTimeoutSeconds,
       ...(options.hpaSyncPeriodSeconds !== undefined ? { hpaSyncPeriodSeconds: options.hpaSyncPeriodSeconds } : {}),
+      ...(schedulerConfig.scoringStrategy ? { scoringStrategy: schedulerConfig.scoringStrategy } : {}),
       ...(options.cluster ? { leaseTiming: clusterLeaseTiming(options.cluster) } : {}),
     });
     stops.push(() => controllers.stop());

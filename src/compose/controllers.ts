@@ -28,6 +28,7 @@ import { OVERRIDES_PREFIX } from '../controllers/workload/index.js';
 import { notifyController } from '../notify/index.js';
 import { ALL_STRATEGIES } from '../rollout/index.js';
 import type { KV } from '../store/types.js';
+import type { ScoringStrategy } from '../scheduler/index.js';
 
 export interface ControllersOptions {
   kv: KV;
@@ -45,6 +46,8 @@ export interface ControllersOptions {
   stats?: RevisionStatsSource;
   /** How often each HorizontalPodAutoscaler is looked at (default 15 s, Kubernetes' sync period). */
   hpaSyncPeriodSeconds?: number;
+  /** NodeResourcesFit's scoring strategy for the scheduler (default LeastAllocated). */
+  scoringStrategy?: ScoringStrategy;
   /** Pods metrics for autoscalers (e.g. requests per second per pod); absent, Pods metrics get no value. */
   podsMetrics?: PodsMetricsProvider;
 }
@@ -82,7 +85,7 @@ export async function startControllers(options: ControllersOptions): Promise<Run
   const kv = cachedKV(fencedKV(options.kv, () => elector?.fence, (reason) => elector?.stepDown(reason)), cache, { logger });
   // Every strategy: RollingUpdate, Recreate, Canary and BlueGreen.
   const workloads = createWorkloadControllers({ kv, logger, metrics: registry, registry: ALL_STRATEGIES });
-  const scheduling = schedulingController({ kv, logger, registry });
+  const scheduling = schedulingController({ kv, logger, registry, ...(options.scoringStrategy ? { scoringStrategy: options.scoringStrategy } : {}) });
   const nodes = nodeLifecycleController({
     kv,
     logger,

@@ -8,6 +8,8 @@ export { seededRandom } from './random.js';
 export { placementProblem } from './placement.js';
 export { DEFAULT_WEIGHTS, MAX_NODE_SCORE, compileScoringStrategy } from './scores.js';
 export { numCandidates } from './preemption.js';
+export { parseSchedulerConfig } from './config.js';
+export type { SchedulerConfig } from './config.js';
 export { HOSTNAME_LABEL } from './topology.js';
 export {
   REASON_EXISTING_ANTI_AFFINITY,

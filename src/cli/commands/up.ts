@@ -32,6 +32,8 @@ export interface UpOptions {
   maxReplicas?: number;
   /** `--hpa-sync-period`: seconds between an autoscaler's looks at its target. */
   hpaSyncPeriod?: number;
+  /** `--scheduler-config`: the scheduler's scoringStrategy, in a YAML or JSON file. */
+  schedulerConfig?: string;
   /** `--allow-unknown-fields`: unknown spec fields warn instead of refusing the commit. */
   allowUnknownFields?: boolean;
   /** `--max-connections`: open API connections in all (default derived from the open-files limit). */
@@ -133,6 +135,7 @@ function planeExtras(opts: UpOptions) {
     ...(opts.maxPushSize !== undefined ? { maxPushBytes: opts.maxPushSize } : {}),
     ...(opts.maxReplicas !== undefined ? { maxReplicas: opts.maxReplicas } : {}),
     ...(opts.hpaSyncPeriod !== undefined ? { hpaSyncPeriodSeconds: opts.hpaSyncPeriod } : {}),
+    ...(opts.schedulerConfig ? { schedulerConfigFile: opts.schedulerConfig } : {}),
     ...(opts.allowUnknownFields ? { allowUnknownFields: true } : {}),
     ...(opts.maxConnections !== undefined || opts.maxPendingPerAddress !== undefined
       ? {
