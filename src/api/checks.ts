@@ -8,6 +8,7 @@ import { cronProblem } from './cron.js';
 import { checkJobSpec, checkServiceAccount } from './kinds-core.js';
 import { checkIngress } from './ingress.js';
 import { checkPodContainers } from './pod-containers.js';
+import { checkPodDns } from './pod-dns.js';
 import { checkServiceNetwork } from './others.js';
 import { checkResourceQuota } from './quota.js';
 import { checkPodDisruptionBudget } from './scheduling.js';
@@ -427,6 +428,7 @@ function checkPodSpec(pod: Obj, path: FieldPath, report: Report): void {
   });
   checkVolumes(pod, path, report);
   checkPodContainers(pod, path, report);
+  checkPodDns(pod, path, report);
   list(pod.tolerations).forEach((t, i) => {
     if (isObj(t) && t.operator === 'Exists' && t.value !== undefined && t.value !== '') {
       report('CAPSTAN_ERR_API_SCHEMA', `${fieldPathString([...path, 'tolerations', i, 'value'])} must be empty when operator is Exists`, [

@@ -4,6 +4,8 @@ export type { FieldPath, ParsedDocument, Position } from './document.js';
 export { KNOWN_KINDS, isKnownKind, kindSchema } from './kinds.js';
 export type { KindInfo } from './kinds.js';
 export { validateDocument } from './validate.js';
+export { POD_DNS_POLICIES, POD_MAX_NAMESERVERS, POD_MAX_SEARCHES } from './pod-dns.js';
+export type { PodDnsConfigSpec, PodDnsPolicy } from './pod-dns.js';
 export type { ValidationResult } from './validate.js';
 export { findDuplicateObjects } from './duplicates.js';
 export { admit, DEFAULT_MAX_REPLICAS } from './admission.js';

@@ -2,6 +2,7 @@
 
 import { arr, bool, int, mapOf, nonEmpty, obj, oneOfValues, port, portName, portOrName, quantity, str, templateMeta } from './schema-util.js';
 import type { Schema } from './schema-util.js';
+import { podDnsFields, type PodDnsConfigSpec, type PodDnsPolicy } from './pod-dns.js';
 import { podAffinitySchema, podSchedulingFields, type PodAffinity, type PreemptionPolicy, type TopologySpreadConstraint } from './scheduling.js';
 
 export type Quantity = string | number;
@@ -235,6 +236,13 @@ export interface PodSpec {
   /** false: the containers get no `<SVC>_SERVICE_HOST`/`<SVC>_PORT…` variables (default true). */
   enableServiceLinks?: boolean;
   volumes?: Volume[];
+  /** How the containers resolve names; unset means ClusterFirst (the node's DNS, then the host's). */
+  dnsPolicy?: PodDnsPolicy;
+  /** Nameservers, search domains and options added to (or, with dnsPolicy None, making) the pod's resolv.conf. */
+  dnsConfig?: PodDnsConfigSpec;
+  /** With a headless Service, also answered as `<hostname>.<service>.<ns>.svc.<domain>`. */
+  hostname?: string;
+  subdomain?: string;
 }
 
 export interface PodTemplateSpec {
@@ -423,6 +431,7 @@ export function podSpecSchema(): Schema {
       automountServiceAccountToken: bool(),
       enableServiceLinks: bool(),
       volumes: arr(volumeSchema()),
+      ...podDnsFields(),
     },
     ['containers'],
   );
