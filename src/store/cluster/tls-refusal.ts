@@ -51,7 +51,7 @@ export function outboundTlsRefusal(err: unknown, afterHandshake = false): string
 export function inboundTlsRefusal(err: unknown, authorizationError?: Error | string): string {
   const all = codes(err);
   if (all.includes('ERR_SSL_HTTP_REQUEST')) return 'a plain HTTP request on the https peer port';
-  const verify = authorizationError === undefined ? undefined : String((authorizationError as { code?: unknown }).code ?? authorizationError);
+  const verify = authorizationError === undefined || authorizationError === null ? undefined : String((authorizationError as { code?: unknown }).code ?? authorizationError);
   if (verify && NOT_OUR_CA.has(verify)) return `the caller's certificate is not signed by the cluster CA (${verify}); ${COPY_HINT}`;
   if (verify) return `the caller's certificate was refused (${verify})`;
   if (all.some((c) => /PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED/.test(c))) return 'the caller presented no certificate';
