@@ -24,3 +24,4 @@ export { BackendPool } from './pool.js';
 export type { BackendPoolOptions, Lease } from './pool.js';
 export { HttpListener, TcpListener, createListener, stripHopByHop } from './proxy.js';
 export type { Listener, ListenerOptions } from './proxy.js';
+export type { WorkerCommand } from './workers.js';

@@ -58,6 +58,20 @@ class SlidingWindow {
   }
 
   /** The buckets of the last `seconds` that saw a request, oldest first (copies). */
+  /** Adds counts recorded elsewhere (a worker process) into the bucket of `second`. */
+  add(second: number, requests: number, errors: number, latency: ArrayLike<number>): void {
+    const b = this.buckets[second % this.seconds];
+    if (b.second !== second) {
+      b.second = second;
+      b.requests = 0;
+      b.errors = 0;
+      b.latency.fill(0);
+    }
+    b.requests += requests;
+    b.errors += errors;
+    for (let i = 0; i < b.latency.length && i < latency.length; i++) b.latency[i] += latency[i];
+  }
+
   export(nowSecond: number): WindowBucket[] {
     const from = nowSecond - this.seconds + 1;
     return this.buckets
@@ -148,12 +162,37 @@ export interface Observation {
 
 type Labels = 'service' | 'revision';
 
+/** What a listener records one request or connection into. */
+export interface Recorder {
+  /** `code` is the HTTP status, or 0 (connection failure / TCP). */
+  record(seconds: number, error: boolean, code: number): void;
+}
+
+/** Where a listener's figures go: the router's metrics, or a worker's deltas (worker-link.ts). */
+export interface MetricsSink {
+  recorder(service: string, revision: string): Recorder;
+  observe(o: Observation): void;
+}
+
+/**
+ * What one revision recorded in a worker process since its last report: requests per status
+ * code, errors, and its window buckets (per second, with the latency histogram).
+ */
+export interface RevisionDelta {
+  service: string;
+  revision: string;
+  /** [status code, requests] pairs. */
+  codes: [number, number][];
+  errors: number;
+  buckets: WindowBucket[];
+}
+
 /**
  * Everything one service and revision records into, looked up once and then held by the
  * listener, so a request does no label lookup: prom-client's labelled children, the window,
  * and the requests counter per status code.
  */
-export class RevisionRecorder {
+export class RevisionRecorder implements Recorder {
   private readonly byCode = new Map<number, Counter.Internal>();
   /** The last status code's counter: nearly every request repeats it. */
   private lastCode = -1;
@@ -191,6 +230,30 @@ export class RevisionRecorder {
     if (error) this.errors.inc();
     this.latency.observe(seconds);
     this.window.record(Math.floor(this.now() / 1000), seconds, error);
+  }
+
+  /**
+   * Figures a worker process recorded, moved `offsetSeconds` onto this clock. Counters and
+   * the window are exact; the Prometheus histogram gets each request at its bucket's upper
+   * bound (bucket counts exact, `_sum` an upper bound).
+   */
+  absorb(delta: RevisionDelta, offsetSeconds: number): void {
+    for (const [code, n] of delta.codes) {
+      let counter = this.byCode.get(code);
+      if (counter === undefined) {
+        counter = this.m.requests.labels(this.service, this.revision, String(code));
+        this.byCode.set(code, counter);
+      }
+      counter.inc(n);
+    }
+    if (delta.errors > 0) this.errors.inc(delta.errors);
+    for (const b of delta.buckets) {
+      this.window.add(b.second + offsetSeconds, b.requests, b.errors, b.latency);
+      for (let i = 0; i < b.latency.length; i++) {
+        const at = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : LATENCY_BUCKETS[LATENCY_BUCKETS.length - 1] * 2;
+        for (let n = 0; n < b.latency[i]; n++) this.latency.observe(at);
+      }
+    }
   }
 }
 
@@ -231,7 +294,7 @@ function metricsOn(registry: Registry): SharedMetrics {
   return m;
 }
 
-export class RouterMetrics {
+export class RouterMetrics implements MetricsSink {
   private readonly now: () => number;
   private readonly windowSeconds: number;
   private readonly series = new Map<string, RevisionRecorder>();
@@ -256,6 +319,12 @@ export class RouterMetrics {
 
   observe(o: Observation): void {
     this.recorder(o.service, o.revision).record(o.seconds, o.error, o.code);
+  }
+
+  /** A worker's report: `sentAtMs` is the worker's clock when it sent it. */
+  absorb(deltas: readonly RevisionDelta[], sentAtMs: number): void {
+    const offset = Math.floor(this.now() / 1000) - Math.floor(sentAtMs / 1000);
+    for (const d of deltas) this.recorder(d.service, d.revision).absorb(d, offset);
   }
 
   /** Requests, errors, success rate and latency percentiles over the last `seconds` (at most the window). */

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CapstanError } from '../common/index.js';
 import type stream from 'node:stream';
-import type { RevisionRecorder, RouterMetrics } from './metrics.js';
+import type { MetricsSink, Recorder } from './metrics.js';
 import type { BackendPool, Lease } from './pool.js';
 import type { Endpoint, Picker, PortProtocol, RequestHeaders } from './table.js';
 
@@ -105,7 +105,7 @@ export interface ListenerOptions {
   /** The port's current picker; undefined while the Service has no table. */
   picker: () => Picker | undefined;
   pool: BackendPool;
-  metrics: RouterMetrics;
+  metrics: MetricsSink;
   logger: Logger;
   /** A backend that sends nothing for this long fails the request with 504 (default 60 s). */
   timeoutMs?: number;
@@ -136,7 +136,7 @@ export interface Listener {
   close(graceMs: number): Promise<void>;
 }
 
-function listen(server: net.Server, host: string, port: number, service: string): Promise<AddressInfo> {
+export function listen(server: net.Server, host: string, port: number, service: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       reject(
@@ -154,7 +154,7 @@ function listen(server: net.Server, host: string, port: number, service: string)
   });
 }
 
-function formatAddress(a: AddressInfo | undefined): string | undefined {
+export function formatAddress(a: AddressInfo | undefined): string | undefined {
   if (a === undefined) return undefined;
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
@@ -167,6 +167,8 @@ function sleep(ms: number): Promise<void> {
 abstract class BaseListener implements Listener {
   abstract readonly protocol: PortProtocol;
   private bound: AddressInfo | undefined;
+  /** Connections come from `accept` (a worker process), not from listening. */
+  protected fed = false;
 
   constructor(
     protected readonly options: ListenerOptions,
@@ -183,8 +185,10 @@ abstract class BaseListener implements Listener {
   }
 
   async close(graceMs: number): Promise<void> {
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A listener fed connections by another process (worker.ts) never listened itself.
+    if (!this.server.listening && !this.fed) return;
+    this.fed = false;
+    const closed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     this.closeIdle();
     const deadline = performance.now() + graceMs;
     while (this.busy() && performance.now() < deadline) {
@@ -220,7 +224,7 @@ class Exchange {
     readonly res: http.ServerResponse,
     readonly endpoint: Endpoint,
     readonly lease: Lease,
-    readonly recorder: RevisionRecorder,
+    readonly recorder: Recorder,
     readonly start: number,
   ) {}
 
@@ -321,7 +325,7 @@ export class HttpListener extends BaseListener {
   /** @internal */
   readonly timeoutMs: number;
   /** Recorder per revision, so a request does no metrics label lookup. */
-  private readonly recorders = new Map<string, RevisionRecorder>();
+  private readonly recorders = new Map<string, Recorder>();
   /** Mirrored copies in flight (never counted as busy: a drain does not wait for them). */
   private readonly mirrors = new Set<http.ClientRequest>();
   private mirrorAgent: http.Agent | undefined;
@@ -335,6 +339,19 @@ export class HttpListener extends BaseListener {
     const server = this.server as http.Server;
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
     server.on('clientError', onClientError);
+  }
+
+  /**
+   * Serves a connection accepted elsewhere (the primary process hands it to a worker): the
+   * listener then works as if it had accepted it, without listening itself.
+   */
+  accept(socket: net.Socket): void {
+    if (!this.fed) {
+      this.fed = true;
+      // Node tracks a server's connections (for closeIdleConnections) from 'listening' on.
+      if (!this.server.listening) this.server.emit('listening');
+    }
+    this.server.emit('connection', socket);
   }
 
   protected busy(): boolean {
@@ -419,7 +436,7 @@ export class HttpListener extends BaseListener {
     this.options.logger.debug({ service: this.options.service, backend: endpoint.id, err: err.message }, 'proxied request failed');
   }
 
-  private recorderFor(service: string, revision: string): RevisionRecorder {
+  private recorderFor(service: string, revision: string): Recorder {
     const key = service === this.options.service ? revision : `${service}\u0000${revision}`;
     let r = this.recorders.get(key);
     if (r === undefined) {

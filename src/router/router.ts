@@ -17,6 +17,7 @@ import { allocateNodePorts } from './nodeports.js';
 import { BackendPool, type BackendPoolOptions } from './pool.js';
 import { createListener, type Listener, type ListenerOptions } from './proxy.js';
 import { buildTables, Picker, type PortTable, type RouterService } from './table.js';
+import { RouterWorkers, type WorkerCommand } from './workers.js';
 
 /** A Warning event the router reports (a TLS Secret it cannot use); no key material in it. */
 export interface RouterEvent {
@@ -69,6 +70,14 @@ export interface RouterOptions {
   onEvent?: (event: RouterEvent) => void;
   /** Called after each change has been applied (what `addresses()` says may have changed). */
   onSynced?: () => void;
+  /**
+   * Worker processes serving the HTTP Service ports (node ports and LoadBalancer addresses
+   * included; TCP ports and the Ingress stay in this process). 1 or unset: none, this process
+   * serves everything (workers.ts says how weights stay exact and figures are merged).
+   */
+  workers?: number;
+  /** How a worker process is started (tests point it at the TypeScript entry). */
+  workerCommand?: WorkerCommand;
 }
 
 /** What `capstan get services` shows for one Service (contract.md). */
@@ -96,6 +105,8 @@ interface PortState {
 
 interface WantedListener {
   bind: string;
+  /** The picker's key (the Service port), shared by its node port and LoadBalancer listeners. */
+  picker: string;
   options: ListenerOptions;
 }
 
@@ -149,6 +160,7 @@ export class Router {
   private syncChain: Promise<void> = Promise.resolve();
   private syncQueued = false;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  private readonly workers: RouterWorkers | undefined;
 
   constructor(private readonly options: RouterOptions) {
     this.kv = options.kv;
@@ -156,6 +168,8 @@ export class Router {
     this.bindAddress = options.bindAddress ?? '127.0.0.1';
     this.metrics = new RouterMetrics({ registry: options.registry, now: options.now });
     this.pool = new BackendPool(options.pool);
+    const count = options.workers ?? 1;
+    this.workers = count > 1 ? new RouterWorkers({ count, logger: this.logger, metrics: this.metrics, pool: options.pool, command: options.workerCommand }) : undefined;
   }
 
   /** Lists the store, opens the listeners, then follows changes until `stop()`. */
@@ -164,6 +178,15 @@ export class Router {
     this.state = 'running';
     this.abort = new AbortController();
     const signal = this.abort.signal;
+    if (this.workers !== undefined) {
+      try {
+        await this.workers.start();
+      } catch (err) {
+        this.state = 'stopped';
+        await this.workers.stop(0);
+        throw err;
+      }
+    }
     const sources: [string, (kv: KeyValue, deleted: boolean) => void][] = [
       [SERVICE_PREFIX, (kv, deleted) => this.applyService(kv, deleted)],
       [STORE_PREFIX.pods, (kv, deleted) => this.applyPod(kv, deleted)],
@@ -189,6 +212,7 @@ export class Router {
     await Promise.allSettled([...this.ports.values()].map((p) => p.listener.close(grace)));
     this.ports.clear();
     await Promise.allSettled([...this.closing]);
+    await this.workers?.stop(grace);
     this.pool.destroyAll();
     this.state = 'stopped';
   }
@@ -299,7 +323,24 @@ export class Router {
 
   /** Requests in flight per backend `host:port`, including backends still draining. */
   inFlight(): Record<string, number> {
-    return this.pool.inFlight();
+    const out = this.pool.inFlight();
+    if (this.workers !== undefined) for (const [id, n] of Object.entries(this.workers.inFlight())) out[id] = (out[id] ?? 0) + n;
+    return out;
+  }
+
+  /**
+   * With worker processes: asks each for its figures now and resolves once they are in this
+   * router's metrics (they arrive on their own every 250 ms). Without: resolves at once.
+   */
+  async collectWorkerFigures(): Promise<void> {
+    await this.workers?.report();
+  }
+
+  /** Worker process ids and the requests each has served; empty without workers. */
+  workerStats(): { pid: number; requests: number }[] {
+    if (this.workers === undefined) return [];
+    const requests = this.workers.requestsPerWorker();
+    return this.workers.pids().map((pid, i) => ({ pid, requests: requests[i] ?? 0 }));
   }
 
   private applyService(kv: KeyValue, deleted: boolean): void {
@@ -415,6 +456,7 @@ export class Router {
       const p = this.pickers.get(key);
       if (p === undefined || p.table.signature !== table.signature) this.pickers.set(key, new Picker(table));
     }
+    this.workers?.setTables(tables, (t) => this.policies.get(`${t.namespace}/${t.service}`));
     this.nodePorts = allocateNodePorts(this.services.values());
 
     const wanted = new Map<string, WantedListener>();
@@ -429,17 +471,17 @@ export class Router {
       const port = sp === undefined ? table.port : (this.options.portFor?.({ namespace: table.namespace, name: table.service }, sp) ?? table.port);
       const service = `${table.namespace}/${table.service}`;
       const picker = (): Picker | undefined => this.pickers.get(key);
-      wanted.set(key, { bind: `${table.protocol} ${this.bindAddress} ${port}`, options: { ...base, service, protocol: table.protocol, port, picker } });
+      wanted.set(key, { bind: `${table.protocol} ${this.bindAddress} ${port}`, picker: key, options: { ...base, service, protocol: table.protocol, port, picker } });
       if (svc?.spec.type === 'LoadBalancer') {
         for (const host of this.loadBalancerHosts()) {
-          wanted.set(`${key}@lb@${host}`, { bind: `${table.protocol} ${host} ${port}`, options: { ...base, host, service, protocol: table.protocol, port, picker } });
+          wanted.set(`${key}@lb@${host}`, { bind: `${table.protocol} ${host} ${port}`, picker: key, options: { ...base, host, service, protocol: table.protocol, port, picker } });
         }
       }
       const nodePort = this.nodePorts.get(key);
       if (nodePort !== undefined) {
         const local = this.options.nodePortFor?.(nodePort) ?? nodePort;
         for (const host of this.nodePortHosts()) {
-          wanted.set(`${key}@node@${host}`, { bind: `${table.protocol} ${host} ${local}`, options: { ...base, host, service, protocol: table.protocol, port: local, picker } });
+          wanted.set(`${key}@node@${host}`, { bind: `${table.protocol} ${host} ${local}`, picker: key, options: { ...base, host, service, protocol: table.protocol, port: local, picker } });
         }
       }
     }
@@ -451,7 +493,8 @@ export class Router {
     }
     for (const [key, want] of wanted) {
       if (this.ports.has(key)) continue;
-      const listener = createListener(want.options);
+      const inWorkers = this.workers !== undefined && want.options.protocol === 'http' && want.options.resolve === undefined && want.options.tls === undefined;
+      const listener = inWorkers ? this.workers!.listener(key, want.picker, want.options) : createListener(want.options);
       try {
         await listener.start();
       } catch (err) {
@@ -462,6 +505,7 @@ export class Router {
       this.logger.info({ service: want.options.service, listener: key, address: listener.address() }, 'router listening');
     }
     this.pool.retain(live);
+    this.workers?.retain(live);
     this.options.onSynced?.();
   }
 
@@ -479,6 +523,7 @@ export class Router {
     const none = (): undefined => undefined;
     wanted.set(INGRESS_HTTP, {
       bind: `http ${this.bindAddress} ${ingress.httpPort}`,
+      picker: '',
       options: { ...base, service: 'ingress', protocol: 'http', port: ingress.httpPort, picker: none, resolve },
     });
     const bindings = tlsBindings(this.ingresses.values());
@@ -487,6 +532,7 @@ export class Router {
     const httpsPort = ingress.httpsPort ?? 8443;
     wanted.set(INGRESS_HTTPS, {
       bind: `https ${this.bindAddress} ${httpsPort}`,
+      picker: '',
       options: {
         ...base,
         service: 'ingress',
