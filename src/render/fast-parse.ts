@@ -1,12 +1,14 @@
 // A fast path for the common case: a well-formed file of plain mappings. js-yaml parses such
 // files about ten times faster than building the full position-keeping document model, and
-// positions are only needed when something must be reported. So: parse fast, and build the
-// positions (with the full parser, once per file) only when `locate` is first called.
+// positions are only needed when something must be reported. So: parse fast, find field
+// positions by scanning the lines (block-locate.ts), and build the full parser's model (once
+// per file) only for a position the scan is not sure of.
 // Anything unusual — a syntax error, a duplicate key, an alias, an empty or non-mapping
 // document, a List, deep nesting — goes to the full parser, which reports it exactly.
 
 import jsyaml from 'js-yaml';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits, type ParseResult, type ParsedDocument, type Position } from './types.js';
+import { BlockLocator } from './block-locate.js';
 import { parseManifestFile, type ManifestFile } from './yaml.js';
 
 /** A plain scalar that may be a leading-zero octal number, after `: ` or `- `; the full parser decides. */
@@ -59,7 +61,7 @@ function documentStarts(text: string): Position[] {
   return starts;
 }
 
-function fastDocuments(file: ManifestFile, lim: ParseLimits): { objects: Record<string, unknown>[]; starts: Position[] } | undefined {
+function fastDocuments(file: ManifestFile, lim: ParseLimits): { text: string; objects: Record<string, unknown>[]; starts: Position[] } | undefined {
   let text: string;
   try {
     text = typeof file.content === 'string' ? file.content : decoder.decode(file.content);
@@ -85,7 +87,7 @@ function fastDocuments(file: ManifestFile, lim: ParseLimits): { objects: Record<
   const starts = documentStarts(text);
   // Anything the line scan cannot pair one-to-one with the parsed documents goes the slow way.
   if (starts.length !== docs.length) return undefined;
-  return { objects: docs as Record<string, unknown>[], starts };
+  return { text, objects: docs as Record<string, unknown>[], starts };
 }
 
 /** Same contract as parseManifestFile, faster on well-formed files. */
@@ -95,6 +97,7 @@ export function parseManifestFast(file: ManifestFile, limits: Partial<ParseLimit
   if (!fast) return parseManifestFile(file, limits);
 
   let full: ParseResult | undefined;
+  let lines: BlockLocator | undefined;
   const slow = (index: number): ParsedDocument | undefined => {
     full ??= parseManifestFile(file, limits);
     return full.documents.find((d) => d.index === index) ?? full.documents[index];
@@ -105,7 +108,7 @@ export function parseManifestFast(file: ManifestFile, limits: Partial<ParseLimit
       index,
       position: fast.starts[index]!,
       object,
-      locate: (path) => slow(index)?.locate(path) ?? fast.starts[index]!,
+      locate: (path) => (lines ??= new BlockLocator(fast.text)).locate(object, fast.starts[index]!, path) ?? slow(index)?.locate(path) ?? fast.starts[index]!,
     }),
   );
   return { documents, diagnostics: [] };
