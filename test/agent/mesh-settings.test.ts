@@ -5,20 +5,20 @@ import { parseMeshOptions } from '../../src/cli/commands/agent-mesh.js';
 
 describe('node router settings', () => {
   it('serve Service ports at the service host, node ports at the node and external addresses, LoadBalancers on the external address', () => {
-    expect(nodeRouterSettings({}, { address: '10.0.0.5', serviceHost: '10.0.0.5' })).toEqual({
-      bindAddress: '10.0.0.5',
-      nodePortAddresses: ['10.0.0.5'],
-      loadBalancerAddresses: ['10.0.0.5'],
+    expect(nodeRouterSettings({}, { address: '127.0.0.5', serviceHost: '127.0.0.5' })).toEqual({
+      bindAddress: '127.0.0.5',
+      nodePortAddresses: ['127.0.0.5'],
+      loadBalancerAddresses: ['127.0.0.5'],
     });
-    expect(nodeRouterSettings({ externalAddress: '203.0.113.7' }, { address: '10.0.0.5', serviceHost: '10.0.0.9' })).toEqual({
-      bindAddress: '10.0.0.9',
-      nodePortAddresses: ['10.0.0.5', '203.0.113.7'],
-      loadBalancerAddresses: ['203.0.113.7'],
+    expect(nodeRouterSettings({ externalAddress: '127.0.0.7' }, { address: '127.0.0.5', serviceHost: '127.0.0.9' })).toEqual({
+      bindAddress: '127.0.0.9',
+      nodePortAddresses: ['127.0.0.5', '127.0.0.7'],
+      loadBalancerAddresses: ['127.0.0.7'],
     });
     // A wildcard service address already covers every address of the node.
-    expect(nodeRouterSettings({ externalAddress: '203.0.113.7' }, { address: '10.0.0.5', serviceHost: '0.0.0.0' }).nodePortAddresses).toEqual(['0.0.0.0']);
+    expect(nodeRouterSettings({ externalAddress: '127.0.0.7' }, { address: '127.0.0.5', serviceHost: '0.0.0.0' }).nodePortAddresses).toEqual(['0.0.0.0']);
     // Explicit settings win.
-    expect(nodeRouterSettings({ nodePortAddresses: ['127.0.0.1'], bindAddress: '127.0.0.1' }, { address: '10.0.0.5', serviceHost: '10.0.0.5' })).toMatchObject({
+    expect(nodeRouterSettings({ nodePortAddresses: ['127.0.0.1'], bindAddress: '127.0.0.1' }, { address: '127.0.0.5', serviceHost: '127.0.0.5' })).toMatchObject({
       bindAddress: '127.0.0.1',
       nodePortAddresses: ['127.0.0.1'],
     });
@@ -26,10 +26,10 @@ describe('node router settings', () => {
 
   it('come from --address, --external-address and --no-service-router', () => {
     expect(parseMeshOptions({})).toEqual({ serviceRouter: {} });
-    expect(parseMeshOptions({ address: '10.0.0.5', externalAddress: '203.0.113.7', serviceRouter: true })).toEqual({ address: '10.0.0.5', serviceRouter: { externalAddress: '203.0.113.7' } });
+    expect(parseMeshOptions({ address: '127.0.0.5', externalAddress: '127.0.0.7', serviceRouter: true })).toEqual({ address: '127.0.0.5', serviceRouter: { externalAddress: '127.0.0.7' } });
     expect(parseMeshOptions({ serviceRouter: false })).toEqual({});
     expect(() => parseMeshOptions({ address: 'node-1' })).toThrow(/--address takes an IP address/);
     expect(() => parseMeshOptions({ externalAddress: '1.2.3' })).toThrow(/--external-address takes an IP address/);
-    expect(() => parseMeshOptions({ serviceRouter: false, externalAddress: '203.0.113.7' })).toThrow(/drop --no-service-router/);
+    expect(() => parseMeshOptions({ serviceRouter: false, externalAddress: '127.0.0.7' })).toThrow(/drop --no-service-router/);
   });
 });
