@@ -59,15 +59,21 @@ export class HostPortAllocator {
   constructor(private readonly options: HostPortAllocatorOptions) {}
 
   /**
-   * A host port for `key`, held by `owner` (a container id or name) until `release(owner)`.
-   * A port held for the same key (the previous container of a restarted one) may be taken
-   * again when the host can bind it. Throws when no port in reach is free.
+   * A host port for `key`, held by `owner` (a container id or name) until `release(owner)`:
+   * the containerPort when free, else the port the key had last, else one from the range. A
+   * port held for the same key (the previous container of a restarted one) may be taken again
+   * when the host can bind it. Throws when no port in reach is free.
    */
   async allocate(key: string, containerPort: number, owner: string): Promise<number> {
     const lowest = this.options.lowestPort ?? 1;
     const remembered = this.last.get(key);
     const tried = new Set<number>();
-    const order = [...(remembered !== undefined ? [remembered] : []), ...candidatePorts(key, containerPort, this.options.range)];
+    // The containerPort first whenever the host has it free: an image that ignores PORT listens
+    // there whatever it is told, so a container restarted after its port came free must get it
+    // (probes and Services follow the port given). Then the port it had last, then the range.
+    const candidates = candidatePorts(key, containerPort, this.options.range);
+    const first = candidates[0] === containerPort ? candidates.slice(0, 1) : [];
+    const order = [...first, ...(remembered !== undefined ? [remembered] : []), ...candidates.slice(first.length)];
     for (const port of order) {
       if (tried.has(port) || port < lowest) continue;
       tried.add(port);

@@ -62,13 +62,13 @@ describe('host port allocation (pure)', () => {
     expect(alloc.holdings().get(first)).toBe(k);
     alloc.release('new');
     expect(alloc.holdings().size).toBe(0);
-    // 8080 is free now, but the remembered port comes first.
+    // 8080 is free now: the containerPort comes first (an image that ignores PORT listens there).
     host.busy.delete(8080);
-    expect(await alloc.allocate(k, 8080, 'newer')).toBe(first);
+    expect(await alloc.allocate(k, 8080, 'newer')).toBe(8080);
     alloc.release('newer');
-    // Taken by something else meanwhile: the containerPort then.
-    host.busy.add(first);
-    expect(await alloc.allocate(k, 8080, 'newest')).toBe(8080);
+    // 8080 taken by something else meanwhile: the port it had before.
+    host.busy.add(8080);
+    expect(await alloc.allocate(k, 8080, 'newest')).toBe(first);
   });
 
   it('skips ports adopted containers hold and ports below lowestPort', async () => {
