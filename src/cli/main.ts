@@ -234,7 +234,7 @@ function nodeNetworkOptions(cmd: Command, serviceDefault = "the node's address")
   return cmd
     .option('--service-address <address>', `where this node's Service router answers: pods' <SVC>_SERVICE_HOST and the DNS answers (default ${serviceDefault})`)
     .option('--dns-address <address>', "where the node's DNS server listens, UDP and TCP (default the node's address); Docker pods get it as their resolver")
-    .option('--dns-port <port>', "the node's DNS port (default 53; 0 runs no DNS server); a port that cannot be bound is warned about and the node runs without DNS")
+    .option('--dns-port <port>', "the node's DNS port (default 53 when run as root, else none; 0 runs no DNS server); a port that cannot be bound is warned about and the node runs without DNS")
     .option('--cluster-domain <domain>', 'the domain of Service names, <svc>.<ns>.svc.<domain> (default cluster.local)');
 }
 

@@ -6,6 +6,9 @@ describe('node network flags', () => {
   it('runs DNS on port 53 by default, none with --dns-port 0, and passes the service address', () => {
     expect(parseAgentNetwork({})).toEqual({ dns: { port: 53 } });
     expect(parseAgentNetwork({ dnsPort: '0' })).toEqual({});
+    // Not root: no DNS unless a port is asked for.
+    expect(parseAgentNetwork({}, { canBindPort53: false })).toEqual({});
+    expect(parseAgentNetwork({ dnsPort: '5353' }, { canBindPort53: false })).toEqual({ dns: { port: 5353 } });
     expect(parseAgentNetwork({ serviceAddress: '10.0.0.7', dnsAddress: '10.0.0.7', dnsPort: '5353', clusterDomain: 'corp.internal.' })).toEqual({
       serviceHost: '10.0.0.7',
       dns: { host: '10.0.0.7', port: 5353, clusterDomain: 'corp.internal' },

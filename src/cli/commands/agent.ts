@@ -155,14 +155,21 @@ export interface AgentNetworkOptions {
   dns?: { host?: string; port: number; clusterDomain?: string };
 }
 
-/** --service-address, --dns-address, --dns-port and --cluster-domain → the agent's Service address and DNS server (none with --dns-port 0). */
-export function parseAgentNetwork(opts: Pick<AgentCommandOptions, 'serviceAddress' | 'dnsAddress' | 'dnsPort' | 'clusterDomain'>): AgentNetworkOptions {
+/**
+ * --service-address, --dns-address, --dns-port and --cluster-domain → the agent's Service
+ * address and DNS server (none with --dns-port 0). Without --dns-port a process that cannot
+ * bind port 53 (not root) runs none rather than warning at every start.
+ */
+export function parseAgentNetwork(
+  opts: Pick<AgentCommandOptions, 'serviceAddress' | 'dnsAddress' | 'dnsPort' | 'clusterDomain'>,
+  host: { canBindPort53: boolean } = { canBindPort53: true },
+): AgentNetworkOptions {
   const out: AgentNetworkOptions = {};
   if (opts.serviceAddress !== undefined) {
     if (isIP(opts.serviceAddress) !== 4) throw usage(`--service-address takes the IPv4 address where this node's Service router answers, got "${opts.serviceAddress}"`);
     out.serviceHost = opts.serviceAddress;
   }
-  const port = opts.dnsPort === undefined ? 53 : Number(opts.dnsPort);
+  const port = opts.dnsPort === undefined ? (host.canBindPort53 ? 53 : 0) : Number(opts.dnsPort);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage(`--dns-port takes a port number (53; 0 runs no DNS server), got "${String(opts.dnsPort)}"`);
   if (opts.dnsAddress !== undefined && isIP(opts.dnsAddress) === 0) throw usage(`--dns-address takes an IP address of this host, got "${opts.dnsAddress}"`);
   const domain = opts.clusterDomain?.replace(/\.+$/, '');
@@ -171,6 +178,11 @@ export function parseAgentNetwork(opts: Pick<AgentCommandOptions, 'serviceAddres
   }
   if (port !== 0) out.dns = { port, ...(opts.dnsAddress !== undefined ? { host: opts.dnsAddress } : {}), ...(domain !== undefined ? { clusterDomain: domain } : {}) };
   return out;
+}
+
+/** What this process may do on the host: only root binds port 53 here. */
+export function thisHost(): { canBindPort53: boolean } {
+  return { canBindPort53: process.getuid?.() === 0 };
 }
 
 function processSignal(): { signal: AbortSignal; dispose: () => void } {
@@ -204,7 +216,7 @@ function agentTls(parsed: ParsedAgentOptions, opts: AgentCommandOptions, io: Cli
 export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Promise<void> {
   // The node's address and its Service router (agent-mesh.ts) go to the NodeAgent with the rest.
   const parsed = { ...parseAgentOptions(opts, io.env, io.cwd), ...parseMeshOptions(opts) };
-  const network = parseAgentNetwork(opts);
+  const network = parseAgentNetwork(opts, thisHost());
   const logger = opts.logger ?? createLogger();
   const tls = opts.tls ?? agentTls(parsed, opts, io);
   const { driver: runtime, summary } = await pickRuntime(parsed, logger);
@@ -219,7 +231,14 @@ export async function runAgentCommand(io: CliIO, opts: AgentCommandOptions): Pro
     await agent.start();
     certs?.startRotation((renewed) => agent.updateTls(renewed));
     const dns = agent.dnsAddress;
-    const dnsLine = dns !== undefined ? `\n  dns:     ${dns.host}:${dns.port}` : network.dns !== undefined ? '\n  dns:     off (could not listen; the log says why)' : '';
+    const dnsLine =
+      dns !== undefined
+        ? `\n  dns:     ${dns.host}:${dns.port}`
+        : network.dns !== undefined
+          ? '\n  dns:     off (could not listen; the log says why)'
+          : opts.dnsPort === undefined
+            ? '\n  dns:     off (port 53 needs root; pass --dns-port to choose one)'
+            : '';
     io.err(`capstan agent: node ${parsed.name} registered with ${parsed.server}\n  runtime: ${summary}${dnsLine}\n`);
     opts.onStarted?.(agent);
     await new Promise<void>((done) => {

@@ -10,7 +10,7 @@ import type { KV } from '../../store/types.js';
 import type { CliIO } from '../io.js';
 import type { SyncState } from '../../sync/index.js';
 import { syncChangeText } from '../sync-view.js';
-import { parseAgentNetwork, type AgentCommandOptions } from './agent.js';
+import { parseAgentNetwork, thisHost, type AgentCommandOptions } from './agent.js';
 
 export interface UpOptions {
   /** commander's `--no-router` / `--no-status-write` negations. */
@@ -204,7 +204,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
     logger,
     runtime: opts.runtime,
     allowPrivileged: opts.allowPrivileged === true,
-    ...parseAgentNetwork(opts),
+    ...parseAgentNetwork(opts, thisHost()),
     syncSchedule: opts.syncSchedule,
     onSyncChange: syncNews.onSyncChange,
     ...planeExtras(opts),
