@@ -28,6 +28,7 @@ describe('scheduler public surface', () => {
       'formatUnschedulable',
       'numCandidates',
       'numFeasibleNodesToFind',
+      'parseSchedulerConfig',
       'placementProblem',
       'seededRandom',
     ]);
