@@ -175,7 +175,11 @@ export class HttpTransport {
     const withTls = { ...options, ...this.clientTls() };
     const req = onResponse ? httpsRequest(withTls, onResponse) : httpsRequest(withTls);
     // A fresh connection closed after the handshake and before any answer: the peer refused our certificate.
-    req.on('socket', (s) => s.once('secureConnect', () => this.unanswered.add(req)));
+    // A pooled socket is already past its handshake: a listener on it would never fire and would pile up.
+    req.on('socket', (s) => {
+      if (!s.connecting) return;
+      s.once('secureConnect', () => this.unanswered.add(req));
+    });
     req.once('response', () => this.unanswered.delete(req));
     return req;
   }

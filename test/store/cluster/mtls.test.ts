@@ -197,6 +197,17 @@ describe('Raft group over mutual TLS on 127.0.0.1', () => {
     try {
       const status = (await admitted.peerStatus(memberIdFor(leaderName))) as { name?: string };
       expect(status.name).toBe(leaderName);
+      // Requests that reuse the pooled connection leave no listener behind on its socket.
+      const warnings: Error[] = [];
+      const onWarning = (w: Error) => void warnings.push(w);
+      process.on('warning', onWarning);
+      try {
+        for (let i = 0; i < 30; i++) await admitted.peerStatus(memberIdFor(leaderName));
+        await new Promise((r) => setImmediate(r));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
     } finally {
       await admitted.stop();
     }
