@@ -1,6 +1,6 @@
 // Cluster events, Kubernetes style: the same (object, reason, message) seen again within ten
 // minutes bumps `count` and `lastSeen` on the existing event instead of adding one; each
-// namespace keeps at most 1,000 (oldest `lastSeen` dropped first); every event hangs on a
+// namespace keeps about 1,000 (oldest `lastSeen` dropped first; see COUNT_EVERY); every event hangs on a
 // store lease so it expires about an hour after it was last written.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -17,6 +17,11 @@ export const EVENT_TTL_SECONDS = 3600;
 // New writes go to one shared lease for this long, then to a fresh one: an event then
 // expires between EVENT_TTL_SECONDS and EVENT_TTL_SECONDS + rotation after its last write.
 const LEASE_ROTATE_MS = 5 * 60 * 1000;
+// A namespace is counted in the store again after this many new events from this recorder, and
+// on every event once its estimate is within this many of the bound: with other recorders
+// writing too, a namespace can go over the bound by what they add between two counts.
+const COUNT_EVERY = 50;
+const MAX_COUNTED_NAMESPACES = 10_000;
 
 export interface EventInput {
   namespace: string;
@@ -65,6 +70,13 @@ export class EventRecorder {
   private readonly coalesceMs: number;
   private lease: { id: number; since: number } | undefined;
   private leasePending: Promise<number> | undefined;
+  /**
+   * Per namespace: how many events the store held when last counted, plus the ones this
+   * recorder added since. Counting a namespace walks all its keys, so it is done again only
+   * when the estimate nears the bound or after COUNT_EVERY additions (other recorders write
+   * to the same namespace).
+   */
+  private readonly counts = new Map<string, { count: number; sinceCounted: number }>();
 
   constructor(options: EventRecorderOptions) {
     this.kv = options.kv;
@@ -127,7 +139,7 @@ export class EventRecorder {
     const compare: Compare[] = [{ key, target: 'createRevision', op: '==', value: 0 }];
     const ops: TxnOp[] = [];
     // Make room first, so the namespace never holds more than the bound.
-    const count = (await this.kv.range(nsPrefix, { prefix: true, keysOnly: true, limit: 1 })).count;
+    const count = await this.namespaceCount(input.namespace, nsPrefix);
     if (count >= this.max) {
       const all = await this.kv.range(nsPrefix, { prefix: true });
       const byAge = all.kvs
@@ -142,7 +154,23 @@ export class EventRecorder {
     }
     ops.push({ type: 'put', key, value: JSON.stringify(event), lease });
     const r = await this.kv.txn({ compare, success: ops, failure: [] });
+    const known = this.counts.get(input.namespace);
+    if (!r.succeeded || ops.length > 1) this.counts.delete(input.namespace); // count again next time
+    else if (known) {
+      known.count++;
+      known.sinceCounted++;
+    }
     return r.succeeded;
+  }
+
+  /** The namespace's event count: from the store when the estimate is stale or near the bound. */
+  private async namespaceCount(namespace: string, nsPrefix: string): Promise<number> {
+    const known = this.counts.get(namespace);
+    if (known && known.sinceCounted < COUNT_EVERY && known.count < this.max - COUNT_EVERY) return known.count;
+    const count = (await this.kv.range(nsPrefix, { prefix: true, keysOnly: true, limit: 1 })).count;
+    if (this.counts.size >= MAX_COUNTED_NAMESPACES && !this.counts.has(namespace)) this.counts.clear();
+    this.counts.set(namespace, { count, sinceCounted: 0 });
+    return count;
   }
 
   /** The shared lease for new writes: granted on first use, replaced every few minutes. */

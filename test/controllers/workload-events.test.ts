@@ -61,6 +61,34 @@ describe('EventRecorder', () => {
     expect(list.some((x) => x.event.namespace === 'other')).toBe(true);
   });
 
+  it('holds the default bound of 1,000 without counting the namespace on every event', async () => {
+    const kv = await openEmbeddedStore();
+    stores.push(kv);
+    let counts = 0;
+    const counting: KV = {
+      ...kv,
+      range: (key, opts) => {
+        if (opts?.keysOnly && opts.limit === 1) counts++;
+        return kv.range(key, opts);
+      },
+      txn: (t) => kv.txn(t),
+      grant: (ttl) => kv.grant(ttl),
+    };
+    const clock = new VirtualClock(START);
+    const recorder = new EventRecorder({ kv: counting, clock, source: 'test' });
+    const written = 1200;
+    for (let i = 0; i < written; i++) {
+      await recorder.record({ ...scaled, message: `m${i}` });
+      clock.advance(10);
+    }
+    const held = (await kv.range(`${STORE_PREFIX.events}default/`, { prefix: true, keysOnly: true })).count;
+    expect(held).toBeLessThanOrEqual(1000);
+    expect(held).toBeGreaterThan(800);
+    // Counted when first seen, every 50 additions, and on each event near the bound: far fewer than one per event.
+    expect(counts).toBeGreaterThan(0);
+    expect(counts).toBeLessThan(written / 4);
+  });
+
   it('attaches events to a shared lease and moves to a fresh one after a while', async () => {
     const t = await setup();
     await t.recorder.record(scaled);

@@ -1,14 +1,16 @@
 // The scheduling controller: binds pods without `spec.nodeName` to nodes. Level-based: every
-// pass reads nodes, node leases and pods, builds the scheduler core's cluster view and places
-// every pending pod, oldest first, counting each placement before the next decision. All
-// triggers map to one key, so a burst of changes becomes one pass (the queue de-duplicates).
+// pass reads nodes, node leases and pods, brings the scheduler core's cluster view up to date
+// and places every pending pod, oldest first, counting each placement before the next
+// decision. The view lives across passes and only what changed since the last one is applied
+// to it (see ClusterView). All triggers map to one key, so a burst of changes becomes one
+// pass (the queue de-duplicates).
 // Binding is a compare-and-swap on the pod's modRevision: two schedulers never both bind a pod.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
 import { silentLogger } from '../../common/index.js';
 import type { PodDisruptionBudget, PriorityClass } from '../../api/index.js';
-import { Scheduler, type BoundPod, type Decision, type DisruptionBudget, type PodRequest, type ScoringStrategy } from '../../scheduler/index.js';
+import { type Scheduler, type BoundPod, type Decision, type DisruptionBudget, type PodRequest, type ScoringStrategy } from '../../scheduler/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
 import { systemClock, type Clock } from '../framework/clock.js';
 import { Controller, type Reconciler, type ReconcileContext, type Result } from '../framework/controller.js';
@@ -16,6 +18,7 @@ import { watchSource } from '../framework/watch-source.js';
 import { EventRecorder } from '../events.js';
 import { CLAIMS_PREFIX } from '../statefulset/controller.js';
 import { bindClaim, claimId, isClaimRecord, podClaimNames, volumePlacement, type ClaimRecord } from '../volumes/claims.js';
+import { ClusterView } from './cluster-view.js';
 import { disruptionBudgets, isOurs, priorityClasses, queueOrder, resolvePriority, type PriorityClasses } from './priority.js';
 import { boundPod, needsScheduling, podId, podKey, podRequest, schedulerNode } from './view.js';
 
@@ -117,8 +120,8 @@ interface PassContext {
   priorities: Map<string, { priority: number; preemptionPolicy: 'PreemptLowerPriority' | 'Never' }>;
   /** Bound pods by id, as the view counts them. */
   bound: Map<string, BoundPod>;
-  /** Store records of every pod by id, for victims. */
-  kvs: Map<string, KeyValue>;
+  /** Store records of every pod by id, for victims (built on first use). */
+  kvs: () => Map<string, KeyValue>;
   budgets: () => DisruptionBudget[];
 }
 
@@ -153,6 +156,7 @@ export class SchedulingReconciler implements Reconciler {
   private readonly attempts: number;
   private readonly summaries = new WeakMap<KeyValue, PodSummary | null>();
   private readonly scoringStrategy: ScoringStrategy | undefined;
+  private view: ClusterView | undefined;
 
   constructor(options: SchedulingOptions) {
     this.kv = options.kv;
@@ -208,16 +212,18 @@ export class SchedulingReconciler implements Reconciler {
       namespaceLabels[ns.metadata.name] = ns.metadata.labels ?? {};
     }
     const leased = new Set(leases.kvs.map((l) => l.key.slice(NODE_LEASES_PREFIX.length)));
-    const scheduler = new Scheduler({ random: this.random, scoringStrategy: this.scoringStrategy, namespaceLabels });
-    for (const item of nodes.kvs) {
+    const podKvs = lazy(() => new Map(pods.kvs.map((k) => [k.key.slice(STORE_PREFIX.pods.length), k])));
+    const view = this.currentView(namespaceLabels, [...namespaceKvs.kvs, ...classKvs.kvs]);
+    view.syncNodes(nodes.kvs, leased, (item, hasLease) => {
       const node = decode<StoredNode>(item);
-      if (node?.name && node.capacity) scheduler.upsertNode(schedulerNode(node, leased.has(node.name)));
-    }
+      return node?.name && node.capacity ? schedulerNode(node, hasLease) : undefined;
+    });
+    const scheduler = view.scheduler;
     const ctx: PassContext = {
       classes,
       priorities: new Map(),
-      bound: new Map(),
-      kvs: new Map(pods.kvs.map((k) => [k.key.slice(STORE_PREFIX.pods.length), k])),
+      bound: view.syncBound(holding, (held) => (held.priority === undefined ? this.withClassPriority(held, podKvs().get(held.id), classes) : held)),
+      kvs: podKvs,
       budgets: lazy(() => {
         const all: Pod[] = [];
         for (const item of pods.kvs) {
@@ -227,13 +233,6 @@ export class SchedulingReconciler implements Reconciler {
         return disruptionBudgets(desiredObjects<PodDisruptionBudget>(budgetKvs.kvs, 'PodDisruptionBudget'), all);
       }),
     };
-    // A pod on a node the view does not know (node object gone) holds nothing anywhere.
-    for (const held of holding) {
-      if (scheduler.allocated(held.node) === undefined) continue;
-      const b = held.priority === undefined ? this.withClassPriority(held, ctx.kvs.get(held.id), classes) : held;
-      ctx.bound.set(b.id, b);
-      scheduler.assume(b, b.node);
-    }
     const pending: { pod: Pod; kv: KeyValue; priority: number }[] = [];
     const record = (pod: Pod, outcome: BindOutcome): void => {
       if (outcome.kind === 'bound') result.bound.push({ pod: podId(pod), node: outcome.node });
@@ -259,19 +258,19 @@ export class SchedulingReconciler implements Reconciler {
     for (const { pod, kv } of pending) {
       const { request, decision, claims: toBind, preemptible } = this.decide(scheduler, pod, claims, ctx);
       if (decision.fits && toBind.length === 0) {
-        scheduler.assume(request, decision.node);
+        view.assume(request, decision.node);
         binds.push({ pod, kv, node: decision.node, request });
         continue;
       }
       if (!decision.fits && preemptible === true && this.mayPreempt(pod, request, ctx)) {
-        const outcome = await this.preempt(scheduler, pod, kv, request, decision.reason, ctx, result, logger);
+        const outcome = await this.preempt(view, pod, kv, request, decision.reason, ctx, result, logger);
         if (outcome) {
           record(pod, outcome);
           continue;
         }
       }
       // A pod binding claims writes them with itself, one pod per transaction.
-      record(pod, await this.placeOne(scheduler, pod, kv, result, logger, claims, ctx));
+      record(pod, await this.placeOne(view, pod, kv, result, logger, claims, ctx));
     }
     for (let i = 0; i < binds.length; i += BIND_BATCH) {
       const batch = binds.slice(i, i + BIND_BATCH);
@@ -281,8 +280,8 @@ export class SchedulingReconciler implements Reconciler {
       }
       // Some pod changed since it was read: undo the batch's placements and bind one by one,
       // each compare-and-swap re-reading its pod on a conflict.
-      for (const b of batch) scheduler.forget(b.request);
-      for (const b of batch) record(b.pod, await this.placeOne(scheduler, b.pod, b.kv, result, logger, claims, ctx));
+      for (const b of batch) view.forget(b.request.id);
+      for (const b of batch) record(b.pod, await this.placeOne(view, b.pod, b.kv, result, logger, claims, ctx));
     }
     return result;
   }
@@ -314,14 +313,14 @@ export class SchedulingReconciler implements Reconciler {
    * one transaction guarded by every record it read. The view then counts the victims as
    * terminating and the pod on its node, so later pods of the pass leave that room alone.
    */
-  private async preempt(scheduler: Scheduler, pod: Pod, kv: KeyValue, request: PodRequest, reason: string, ctx: PassContext, result: SchedulingPassResult, logger: Logger): Promise<BindOutcome | undefined> {
-    const found = scheduler.preempt(request, ctx.budgets());
+  private async preempt(view: ClusterView, pod: Pod, kv: KeyValue, request: PodRequest, reason: string, ctx: PassContext, result: SchedulingPassResult, logger: Logger): Promise<BindOutcome | undefined> {
+    const found = view.scheduler.preempt(request, ctx.budgets());
     if (!found) return undefined;
     const now = new Date(this.clock.now()).toISOString();
     const id = podId(pod);
     const victims: { kv: KeyValue; pod: Pod }[] = [];
     for (const v of found.victims) {
-      const item = ctx.kvs.get(v);
+      const item = ctx.kvs().get(v);
       const body = item ? decode<Pod>(item) : undefined;
       if (!item || !body) return undefined;
       victims.push({ kv: item, pod: body });
@@ -354,9 +353,9 @@ export class SchedulingReconciler implements Reconciler {
       if (!b) continue;
       const going: BoundPod = { ...b, terminating: true };
       ctx.bound.set(v, going);
-      scheduler.assume(going, going.node);
+      view.assume(going, going.node);
     }
-    scheduler.assume(request, found.node);
+    view.assume(request, found.node);
     logger.info({ pod: id, node: found.node, victims: found.victims, pdbViolations: found.pdbViolations }, 'preempted lower-priority pods');
     for (const v of victims) {
       await this.events.record({ namespace: v.pod.metadata.namespace, object: `Pod/${v.pod.metadata.name}`, type: 'Normal', reason: EVENT_PREEMPTED, message });
@@ -437,6 +436,13 @@ export class SchedulingReconciler implements Reconciler {
     return { request, decision, claims: toBind };
   }
 
+  /** The view kept from the last pass, or a new one when what it was built under changed. */
+  private currentView(namespaceLabels: Record<string, Record<string, string>>, builtFrom: readonly KeyValue[]): ClusterView {
+    const key = builtFrom.map((k) => `${k.key}@${k.modRevision}`).join('\n');
+    if (this.view?.key !== key) this.view = new ClusterView(key, { random: this.random, scoringStrategy: this.scoringStrategy, namespaceLabels });
+    return this.view;
+  }
+
   private summary(item: KeyValue): PodSummary | undefined {
     let s = this.summaries.get(item);
     if (s === undefined) {
@@ -447,12 +453,12 @@ export class SchedulingReconciler implements Reconciler {
   }
 
   /** Decide, then bind with a CAS; on a conflict re-read the pod and decide again. */
-  private async placeOne(scheduler: Scheduler, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger, claims: ClaimView, ctx: PassContext): Promise<BindOutcome> {
+  private async placeOne(view: ClusterView, first: Pod, firstKv: KeyValue, result: SchedulingPassResult, logger: Logger, claims: ClaimView, ctx: PassContext): Promise<BindOutcome> {
     let pod = first;
     let current = firstKv;
     const key = podKey(pod.metadata.namespace, pod.metadata.name);
     for (let attempt = 0; attempt < this.attempts; attempt++) {
-      const { request, decision, claims: toBind } = this.decide(scheduler, pod, claims, ctx);
+      const { request, decision, claims: toBind } = this.decide(view.scheduler, pod, claims, ctx);
       let txn;
       if (decision.fits) {
         const next = withNode(pod, decision.node, request.priority);
@@ -468,7 +474,7 @@ export class SchedulingReconciler implements Reconciler {
           // Later pods of this pass see the claims bound: they follow this pod's node.
           for (const c of toBind) claims.set(c.id, { key: c.key, claim: c.bound, modRevision: txn.revision });
           if (toBind.length > 0) logger.info({ pod: podId(pod), node: decision.node, claims: toBind.map((c) => c.id) }, 'claims bound to node');
-          scheduler.assume(request, decision.node);
+          view.assume(request, decision.node);
           logger.debug({ pod: podId(pod), node: decision.node, score: decision.score }, 'bound');
           return { kind: 'bound', node: decision.node };
         }
@@ -506,7 +512,7 @@ export class SchedulingReconciler implements Reconciler {
       if (!reread || !kvs[0] || !needsScheduling(reread)) {
         // Bound elsewhere: count it, so later decisions in this pass see its node's load.
         const b = reread ? boundPod(reread) : undefined;
-        if (b && scheduler.allocated(b.node) !== undefined) scheduler.assume(b, b.node);
+        if (b && view.scheduler.allocated(b.node) !== undefined) view.assume(b, b.node);
         return { kind: 'skipped' };
       }
       pod = reread;
