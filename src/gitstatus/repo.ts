@@ -63,6 +63,8 @@ export async function openStatusRepo(o: OpenStatusRepoOptions): Promise<OpenedRe
 }
 
 const TREE_MODE = '040000';
+/** Folder listings kept for reads: enough for the folders of a few commits. */
+const MAX_LISTINGS = 256;
 
 /** Object-level reads and writes shared by both kinds. */
 abstract class ObjectRepo implements StatusRepo {
@@ -75,13 +77,37 @@ abstract class ObjectRepo implements StatusRepo {
   abstract tip(branch: string): Promise<string | undefined>;
   abstract update(branch: string, commit: string, expected: string | undefined): Promise<UpdateResult>;
 
+  /** Folder listings by tree id (trees never change under an id), the newest kept last. */
+  private readonly listings = new Map<string, Map<string, TreeEntry>>();
+
   async readFile(commit: string, path: string): Promise<string | undefined> {
     try {
-      const { blob } = await git.readBlob({ fs: nodeFs, gitdir: this.gitdir, oid: commit, filepath: path, cache: this.cache });
+      // Walk the folders through the kept listings: a batch reads hundreds of files of one
+      // commit, and resolving each path from the root would parse the root tree every time.
+      let entry: TreeEntry | undefined = { mode: TREE_MODE, path: '', type: 'tree', oid: await this.treeOf(commit) };
+      for (const part of path.split('/')) {
+        if (entry?.type !== 'tree') return undefined;
+        entry = (await this.listing(entry.oid)).get(part);
+      }
+      if (entry?.type !== 'blob') return undefined;
+      const { blob } = await git.readBlob({ fs: nodeFs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache });
       return new TextDecoder('utf-8', { fatal: true }).decode(blob);
     } catch {
       return undefined;
     }
+  }
+
+  private async listing(tree: string): Promise<Map<string, TreeEntry>> {
+    let list = this.listings.get(tree);
+    if (list !== undefined) {
+      this.listings.delete(tree);
+    } else {
+      const entries: TreeEntry[] = (await git.readTree({ fs: nodeFs, gitdir: this.gitdir, oid: tree, cache: this.cache })).tree;
+      list = new Map(entries.map((e) => [e.path, e]));
+      if (this.listings.size >= MAX_LISTINGS) this.listings.delete(this.listings.keys().next().value!);
+    }
+    this.listings.set(tree, list);
+    return list;
   }
 
   async treeOf(commit: string): Promise<string> {
