@@ -107,6 +107,22 @@ async function startServer(source, dataDir, profile) {
   return { child, url, token, heap: () => heapOf(heapFile) };
 }
 
+/** Reconciles and time spent per controller, from the server's /metrics, busiest first. */
+async function controllerWork(url, token) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) return `(metrics: ${res.status})`;
+  const per = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^capstan_controller_reconcile_(total|duration_seconds_sum)\{[^}]*controller="([^"]+)"[^}]*\} ([0-9.e+-]+)$/.exec(line);
+    if (!m) continue;
+    const c = per.get(m[2]) ?? { n: 0, s: 0 };
+    if (m[1] === 'total') c.n += Number(m[3]);
+    else c.s += Number(m[3]);
+    per.set(m[2], c);
+  }
+  return [...per].sort((a, b) => b[1].s - a[1].s).map(([name, c]) => `${name} ${fmt(c.n)} (${fmt(c.s, 1)} s)`).join(', ') || '(none)';
+}
+
 async function api(url, token, method, path, body) {
   const res = await fetch(`${url}${path}`, {
     method,
@@ -293,6 +309,7 @@ export async function run() {
     await new Promise((r) => setTimeout(r, QUIET_MS));
     const quiet = rssMiB(srv.child.pid);
     const quietHeap = srv.heap();
+    const work = await controllerWork(srv.url, srv.token);
     sim.stop();
     if (PROFILE) {
       srv.child.kill('SIGUSR2');
@@ -320,6 +337,8 @@ export async function run() {
       `From start to every pod Ready: ${fmt(settleMs / 1000, 1)} s (goal < 8 s); to every Deployment Healthy: ${healthyMs === undefined ? 'not within 15 minutes' : `${fmt(healthyMs / 1000, 1)} s`} (goal < 10 s); store revision then: ${storeRevision === undefined ? '?' : fmt(Number(storeRevision))}.`,
       '',
       `Pods seen by the simulated nodes: ${timeline.join('; ')}.`,
+      '',
+      `Controller work over the run (reconciles, seconds spent): ${work}.`,
     ].join('\n');
   } finally {
     // A run that failed part way must not leave its server running.

@@ -18,8 +18,8 @@ export const EVENT_TTL_SECONDS = 3600;
 // expires between EVENT_TTL_SECONDS and EVENT_TTL_SECONDS + rotation after its last write.
 const LEASE_ROTATE_MS = 5 * 60 * 1000;
 // A namespace is counted in the store again after this many new events from this recorder, and
-// on every event once its estimate is within this many of the bound: with other recorders
-// writing too, a namespace can go over the bound by what they add between two counts.
+// whenever its estimate reaches the bound: with other recorders writing too, a namespace can go
+// over the bound by what they add between two counts.
 const COUNT_EVERY = 50;
 const MAX_COUNTED_NAMESPACES = 10_000;
 
@@ -73,7 +73,7 @@ export class EventRecorder {
   /**
    * Per namespace: how many events the store held when last counted, plus the ones this
    * recorder added since. Counting a namespace walks all its keys, so it is done again only
-   * when the estimate nears the bound or after COUNT_EVERY additions (other recorders write
+   * when the estimate reaches the bound or after COUNT_EVERY additions (other recorders write
    * to the same namespace).
    */
   private readonly counts = new Map<string, { count: number; sinceCounted: number }>();
@@ -166,7 +166,7 @@ export class EventRecorder {
   /** The namespace's event count: from the store when the estimate is stale or near the bound. */
   private async namespaceCount(namespace: string, nsPrefix: string): Promise<number> {
     const known = this.counts.get(namespace);
-    if (known && known.sinceCounted < COUNT_EVERY && known.count < this.max - COUNT_EVERY) return known.count;
+    if (known && known.sinceCounted < COUNT_EVERY && known.count < this.max) return known.count;
     const count = (await this.kv.range(nsPrefix, { prefix: true, keysOnly: true, limit: 1 })).count;
     if (this.counts.size >= MAX_COUNTED_NAMESPACES && !this.counts.has(namespace)) this.counts.clear();
     this.counts.set(namespace, { count, sinceCounted: 0 });

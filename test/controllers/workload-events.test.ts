@@ -84,9 +84,9 @@ describe('EventRecorder', () => {
     const held = (await kv.range(`${STORE_PREFIX.events}default/`, { prefix: true, keysOnly: true })).count;
     expect(held).toBeLessThanOrEqual(1000);
     expect(held).toBeGreaterThan(800);
-    // Counted when first seen, every 50 additions, and on each event near the bound: far fewer than one per event.
+    // Counted when first seen, every 50 additions and when the estimate reaches the bound: far fewer than one per event.
     expect(counts).toBeGreaterThan(0);
-    expect(counts).toBeLessThan(written / 4);
+    expect(counts).toBeLessThan(written / 10);
   });
 
   it('attaches events to a shared lease and moves to a fresh one after a while', async () => {
