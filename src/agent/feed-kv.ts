@@ -1,11 +1,13 @@
 // The store as a node's Service router reads it, over the API's router feed: `range` and
 // `watch` of the three prefixes the Router follows (Services, pods, traffic policies), so the
 // unchanged Router runs in the agent. Everything else, writes above all, throws: the agent
-// never writes the store.
+// never writes the store. Pods it passes on also fill a `PodDnsNames` table when given one
+// (their hostnames and subdomains, for the node's DNS).
 import { STORE_PREFIX } from '../api/cluster.js';
 import { CapstanError } from '../common/index.js';
 import type { DeleteResult, KV, KeyValue, LeaseGrant, PutResult, RangeOptions, RangeResult, TxnResult, Watch, WatchBatch, WatchOptions } from '../store/types.js';
 import type { AgentApiClient, ApiEvent } from './api-client.js';
+import type { PodDnsNames } from './pod-dns-names.js';
 
 /** One feed item as the API sends it (src/server/router-feed.ts). */
 interface FeedItem {
@@ -42,12 +44,17 @@ type ReadApi = Pick<AgentApiClient, 'call' | 'watch'>;
 
 /** A KV whose `range` and `watch` read the API's router feed; every other call throws. */
 export class FeedKV implements KV {
-  constructor(private readonly api: ReadApi) {}
+  /** `podNames`: filled from every list and watch event of the pods feed. */
+  constructor(
+    private readonly api: ReadApi,
+    private readonly podNames?: PodDnsNames,
+  ) {}
 
   async range(key: string, options: RangeOptions = {}): Promise<RangeResult> {
     const feed = feedOf(key, options.prefix);
     if (options.revision) readOnly('a read at an older revision');
     const body = await this.api.call<{ items: FeedItem[]; resourceVersion: number }>('GET', `/api/v1/routerfeed/${feed}`);
+    if (feed === 'pods') this.podNames?.reset(body.items);
     const kvs = body.items.map((item) => keyValue(key, item, body.resourceVersion));
     const limited = options.limit !== undefined && options.limit > 0 ? kvs.slice(0, options.limit) : kvs;
     return { kvs: limited, count: kvs.length, more: limited.length < kvs.length, revision: body.resourceVersion };
@@ -77,6 +84,7 @@ export class FeedKV implements KV {
     });
     void this.api
       .watch<FeedItem>(`/api/v1/routerfeed/${feed}?watch=1`, after, abort.signal, (events) => {
+        if (feed === 'pods') for (const e of events) this.podNames?.put(e.object.key, e.type === 'DELETED' ? null : e.object.value);
         if (events.length > 0) queue.push(toBatch(events));
         wake?.();
       })

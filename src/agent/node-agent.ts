@@ -212,7 +212,7 @@ export class NodeAgent {
             };
             // The node's router sees every pod of the cluster; without it, this node's pods only.
             const router = this.nodeRouter?.router;
-            return router !== undefined ? routerDnsSnapshot(router, local) : localDnsSnapshot(local);
+            return router !== undefined ? routerDnsSnapshot(router, local, this.nodeRouter?.podNames) : localDnsSnapshot(local);
           }),
       });
     }

@@ -1,7 +1,8 @@
 // The node's DNS server: the src/dns server run by the agent on `--dns-address`:`--dns-port`,
 // answering Service names from a snapshot source the agent injects (the node's Service router's
 // views while it runs, so a headless Service answers with its ready pods on every node; else
-// the agent's own Service cache and the pods it runs), other names through the
+// the agent's own Service cache and the pods it runs; a pod whose subdomain names a headless
+// Service also by `<hostname>.<svc>`), other names through the
 // nameservers of the host's /etc/resolv.conf (less this server itself). A port it cannot bind
 // is one warning, and the agent runs on without DNS. For Docker pods it writes the
 // resolv.conf their containers bind at /etc/resolv.conf (`<dataDir>/pods/<ns>/<pod>/resolv.conf`).
@@ -28,6 +29,7 @@ import {
   type ResolvConf,
   type Upstream,
 } from '../dns/index.js';
+import { endpointHostname, podDnsName, type PodDnsName, type PodDnsNames } from './pod-dns-names.js';
 import { safeSegment } from './volumes.js';
 
 export interface NodeDnsOptions {
@@ -92,12 +94,12 @@ export function localDnsSnapshot(input: LocalSnapshotInput): DnsSnapshot {
     for (const { pod, status } of input.pods) {
       if (pod.metadata.namespace !== svc.namespace || !labelsMatch(svc.selector, pod.metadata.labels)) continue;
       if (pod.metadata.deletionRequestedAt !== undefined) continue;
-      const hostname = (pod.spec as { hostname?: unknown }).hostname;
+      const hostname = endpointHostname(podDnsName(pod), svc.name);
       list.push({
         ip: status?.hostIP ?? input.nodeAddress,
         ready: status?.ready === true,
         podName: pod.metadata.name,
-        ...(typeof hostname === 'string' && hostname !== '' ? { hostname } : {}),
+        ...(hostname !== undefined ? { hostname } : {}),
         ...(status?.ports !== undefined ? { ports: status.ports } : {}),
       });
     }
@@ -118,20 +120,23 @@ export type RouterDnsViews = Pick<Router, 'addresses' | 'tables'>;
  * The snapshot while the node's Service router runs: every Service it serves, a headless
  * one with its ready pods across the cluster (each pod's host IP, and its host port per
  * Service port for SRV) as the router's tables hold them. Port names and protocols come from
- * the Service cache when it has the Service; a hostname is known for this node's pods only
- * (the router's feed carries no pod spec beyond ports), others answer by their address label.
+ * the Service cache when it has the Service. A pod whose `spec.subdomain` is the Service's
+ * name also answers by its `spec.hostname` (`<hostname>.<svc>.<ns>.svc.<domain>`): the
+ * hostnames and subdomains of every pod come from `names` (what the router's feed carried),
+ * this node's own pods from their spec; others answer by their address label only.
  * Services the router does not serve yet answer as `localDnsSnapshot` does.
  */
-export function routerDnsSnapshot(router: RouterDnsViews, local: LocalSnapshotInput): DnsSnapshot {
+export function routerDnsSnapshot(router: RouterDnsViews, local: LocalSnapshotInput, names?: Pick<PodDnsNames, 'get'>): DnsSnapshot {
   const base = localDnsSnapshot(local);
   const services = new Map(base.services.map((s) => [serviceKey(s.namespace, s.name), s]));
   const endpoints = { ...base.endpoints };
-  // This node's pods' hostnames, by `<ns>/<pod>`.
-  const hostnames = new Map<string, string>();
+  // This node's pods' DNS names, by `<ns>/<pod>`, for pods the feed has not carried yet.
+  const own = new Map<string, PodDnsName>();
   for (const { pod } of local.pods) {
-    const hostname = (pod.spec as { hostname?: unknown }).hostname;
-    if (typeof hostname === 'string' && hostname !== '') hostnames.set(serviceKey(pod.metadata.namespace, pod.metadata.name), hostname);
+    const name = podDnsName(pod);
+    if (name !== undefined) own.set(serviceKey(pod.metadata.namespace, pod.metadata.name), name);
   }
+  const nameOf = (namespace: string, pod: string): PodDnsName | undefined => names?.get(namespace, pod) ?? own.get(serviceKey(namespace, pod));
   for (const view of router.addresses()) {
     const k = serviceKey(view.namespace, view.name);
     const tables = router.tables(view.namespace, view.name);
@@ -153,7 +158,7 @@ export function routerDnsSnapshot(router: RouterDnsViews, local: LocalSnapshotIn
         for (const e of group) {
           let ep = byPod.get(e.pod);
           if (ep === undefined) {
-            const hostname = hostnames.get(serviceKey(view.namespace, e.pod));
+            const hostname = endpointHostname(nameOf(view.namespace, e.pod), view.name);
             ep = { ip: e.host, ready: true, podName: e.pod, ports: {}, ...(hostname !== undefined ? { hostname } : {}) };
             byPod.set(e.pod, ep);
           }

@@ -10,6 +10,7 @@ import type { Logger } from '../common/index.js';
 import { Router, type WindowSeries } from '../router/index.js';
 import type { AgentApiClient } from './api-client.js';
 import { FeedKV } from './feed-kv.js';
+import { PodDnsNames } from './pod-dns-names.js';
 
 export interface NodeRouterSettings {
   /** Where each Service port is served (the node's service address). */
@@ -85,6 +86,8 @@ export class NodeRouter {
   private readonly now: () => number;
   private readonly logger: Logger;
   private failing = false;
+  /** Every pod's hostname and subdomain, as the router's feed carries them (for the node's DNS). */
+  readonly podNames = new PodDnsNames();
 
   constructor(private readonly options: NodeRouterOptions) {
     this.now = options.now ?? Date.now;
@@ -119,7 +122,7 @@ export class NodeRouter {
     while (!signal.aborted) {
       const o = this.options;
       const router = new Router({
-        kv: new FeedKV(o.api),
+        kv: new FeedKV(o.api, this.podNames),
         logger: this.logger,
         registry: new Registry(),
         bindAddress: o.bindAddress,

@@ -29,7 +29,10 @@ export interface DnsService {
 export interface DnsEndpoint {
   ip: string;
   ready: boolean;
-  /** `spec.hostname` of the pod: also answered as `<hostname>.<svc>.<ns>.svc.<domain>`. */
+  /**
+   * `spec.hostname` of a pod whose `spec.subdomain` is this Service's name: also answered as
+   * `<hostname>.<svc>.<ns>.svc.<domain>`.
+   */
   hostname?: string;
   podName: string;
   /**

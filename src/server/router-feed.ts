@@ -1,7 +1,7 @@
 // The read feed a node's Service router follows: every Service, every traffic policy and a
 // projection of every pod, across the whole cluster, for any authenticated role (agents
 // included: the projection holds nothing but what routing needs — no env, no volumes, no
-// Secret references). Each item is `{ key, value }`, the store key below its prefix and the
+// Secret references; a pod's hostname and subdomain, for the node's DNS). Each item is `{ key, value }`, the store key below its prefix and the
 // projected value, so an agent can present the feed to the Router as the store it reads.
 // `GET /api/v1/routerfeed/{services|pods|traffic}` lists; `?watch=1` streams resumable SSE
 // like every other watch (Last-Event-ID or resourceVersion, 410 when compacted).
@@ -48,8 +48,10 @@ const pick = (from: Json | undefined, keys: string[]): Json => {
 
 /**
  * What a router needs of a pod: metadata name, namespace, labels (the revision hash labels
- * among them), owner and deletion mark; spec.nodeName and each container's name and ports;
- * status phase, ready, conditions, hostIP and the host ports. Nothing else is copied.
+ * among them), owner and deletion mark; spec.nodeName, spec.hostname and spec.subdomain (a
+ * node's DNS answers `<hostname>.<subdomain>.<ns>.svc.<domain>` from them) and each
+ * container's name and ports; status phase, ready, conditions, hostIP and the host ports.
+ * Nothing else is copied.
  */
 export function projectPod(pod: unknown): Json | undefined {
   const p = obj(pod);
@@ -66,7 +68,7 @@ export function projectPod(pod: unknown): Json | undefined {
       ...(owner !== undefined ? { owner: pick(owner, ['kind', 'name', 'revision']) } : {}),
     },
     spec: {
-      ...pick(spec, ['nodeName']),
+      ...pick(spec, ['nodeName', 'hostname', 'subdomain']),
       containers: containers.map((c) => {
         const container = obj(c);
         const ports = Array.isArray(container?.ports) ? container.ports : [];

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NodeAgent, ProcessRuntime } from '../../src/agent/index.js';
 import { routerDnsSnapshot, type RouterDnsViews } from '../../src/agent/node-dns.js';
+import { PodDnsNames } from '../../src/agent/pod-dns-names.js';
 import { STORE_PREFIX, type Pod } from '../../src/api/cluster.js';
 import type { PortTable, ServiceView } from '../../src/router/index.js';
 import { startApi, type TestApi } from '../helpers/api.js';
@@ -134,7 +135,7 @@ describe('routerDnsSnapshot (pure)', () => {
     'db/api': [table('db', 'api', 80, 'http', { r1: [endpoint('10.0.0.2', 31000, 'api-x')] })],
   };
   const router: RouterDnsViews = { addresses: () => views, tables: (ns, name) => tables[`${ns}/${name}`] ?? [] };
-  const localPod = makePod('pg-0', [{ name: 'pg', image: 'postgres' }], { hostname: 'primary' } as Partial<Pod['spec']>, 'db');
+  const localPod = makePod('pg-0', [{ name: 'pg', image: 'postgres' }], { hostname: 'primary', subdomain: 'pg' }, 'db');
 
   it("takes a headless Service's endpoints from the router's tables, with host ports per port name and this node's hostnames", () => {
     const snap = routerDnsSnapshot(router, {
@@ -151,5 +152,19 @@ describe('routerDnsSnapshot (pure)', () => {
     expect(snap.services.find((s) => s.name === 'api')).toEqual({ namespace: 'db', name: 'api', headless: false, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] });
     expect(snap.endpoints['db/api']).toBeUndefined();
     expect(snap.routerAddress).toBe('10.0.0.9');
+  });
+
+  it("names another node's pod by the hostname the feed carried, only when its subdomain is the Service's name", () => {
+    const names = new PodDnsNames();
+    names.reset([
+      { key: 'db/pg-1', value: { spec: { hostname: 'replica', subdomain: 'pg' } } },
+      { key: 'db/pg-0', value: { spec: { hostname: 'primary', subdomain: 'elsewhere' } } },
+    ]);
+    const snap = routerDnsSnapshot(router, { services: [], pods: [{ pod: localPod }], routerAddress: '10.0.0.9', nodeAddress: '10.0.0.1' }, names);
+    // The feed's view wins over this node's copy of the spec.
+    expect(snap.endpoints['db/pg']!.map((e) => [e.podName, e.hostname])).toEqual([
+      ['pg-0', undefined],
+      ['pg-1', 'replica'],
+    ]);
   });
 });

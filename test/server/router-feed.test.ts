@@ -26,6 +26,7 @@ function podWithSecrets(namespace: string, name: string, node: string): Pod {
     } as Pod['spec']['containers'][number],
   ];
   (p.spec as unknown as Record<string, unknown>).volumes = [{ name: 'creds', secret: { secretName: 'creds' } }];
+  Object.assign(p.spec, { hostname: 'api-0', subdomain: 'api-peers' });
   p.status = { phase: 'Running', ready: true, hostIP: '127.0.0.1', ports: { http: 31000 }, message: SECRET_VALUE } as Pod['status'];
   return p;
 }
@@ -44,7 +45,7 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 describe('router feed', () => {
-  it('gives an agent every pod of the cluster, projected: no env, volumes or secret values', async () => {
+  it('gives an agent every pod of the cluster, projected: hostname and subdomain, no env, volumes or secret values', async () => {
     const r = await call(t.url, 'GET', '/api/v1/routerfeed/pods', { token: t.tokens.agentA });
     expect(r.status).toBe(200);
     const keys = r.json.items.map((i: any) => i.key).sort();
@@ -65,7 +66,7 @@ describe('router feed', () => {
         labels: { app: 'api', 'capstan.dev/revision-hash': 'abc123' },
         owner: { kind: 'Deployment', name: 'api', revision: 'abc123' },
       },
-      spec: { nodeName: 'node-b', containers: [{ name: 'main', ports: [{ name: 'http', containerPort: 8080 }] }] },
+      spec: { nodeName: 'node-b', hostname: 'api-0', subdomain: 'api-peers', containers: [{ name: 'main', ports: [{ name: 'http', containerPort: 8080 }] }] },
       status: { phase: 'Running', ready: true, hostIP: '127.0.0.1', ports: { http: 31000 } },
     });
   });

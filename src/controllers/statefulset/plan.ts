@@ -137,6 +137,7 @@ export function statefulPod(set: StatefulSet, template: Template, hash: string, 
   };
   const pod = newPod(rev, name, now);
   pod.metadata.labels = { ...pod.metadata.labels, [POD_NAME_LABEL]: name, [POD_INDEX_LABEL]: String(ordinal) };
+  Object.assign(pod.spec, { hostname: name }, set.spec.serviceName ? { subdomain: set.spec.serviceName } : {});
   const claims = new Set((set.spec.volumeClaimTemplates ?? []).map((c) => c.metadata.name));
   const spec = pod.spec as unknown as { volumes?: PodVolume[] };
   if (spec.volumes) {
