@@ -24,6 +24,11 @@ export interface Resource {
   /** The API event for a store event, if the resource cares; `revision` is the batch's. */
   event(kv: KV, e: WatchEvent, revision: number): Promise<ApiEvent | undefined>;
   namespaceOf(item: unknown): string | undefined;
+  /**
+   * The event depends on the store event alone (no other reads): watchers of the resource may
+   * share one decoded event, and one encoded frame, per store event.
+   */
+  pure?: boolean;
 }
 
 function decode(value: Uint8Array): unknown {
@@ -85,6 +90,7 @@ function simpleResource(
       return object === undefined ? undefined : { type: changeType(e), object };
     },
     namespaceOf,
+    pure: true,
   };
 }
 

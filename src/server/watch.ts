@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isCapstanError } from '../common/index.js';
-import type { KV } from '../store/index.js';
+import type { KV, WatchEvent } from '../store/index.js';
 import { apiError } from './http.js';
 import type { ApiEvent, Resource } from './resources.js';
 
@@ -50,6 +50,22 @@ function frame(e: ApiEvent, revision: number): string {
   return `event: ${e.type}\nid: ${revision}\ndata: ${JSON.stringify(e.object)}\n\n`;
 }
 
+/**
+ * Decoded events and their frames, shared by every watcher of a pure resource: the store hands
+ * each watcher the same event objects, so ten agents watching pods decode and encode each pod
+ * change once instead of ten times. Entries go with the store's events.
+ */
+const shared = new WeakMap<Resource, WeakMap<WatchEvent, { event: ApiEvent | undefined; frame?: string }>>();
+
+async function eventFor(w: WatchRequest, e: WatchEvent, revision: number): Promise<{ event: ApiEvent | undefined; frame?: string }> {
+  if (!w.resource.pure) return { event: await w.resource.event(w.kv, e, revision) };
+  let memo = shared.get(w.resource);
+  if (!memo) shared.set(w.resource, (memo = new WeakMap()));
+  let hit = memo.get(e);
+  if (!hit) memo.set(e, (hit = { event: await w.resource.event(w.kv, e, revision) }));
+  return hit;
+}
+
 /** Streams until the client goes away, the server stops or the store watch fails. */
 export async function streamWatch(req: IncomingMessage, res: ServerResponse, w: WatchRequest): Promise<void> {
   const abort = new AbortController();
@@ -82,8 +98,8 @@ export async function streamWatch(req: IncomingMessage, res: ServerResponse, w: 
     for await (const batch of watch) {
       let out = '';
       for (const e of batch.events) {
-        const event = await w.resource.event(w.kv, e, batch.revision);
-        if (event && w.keep(event.object)) out += frame(event, batch.revision);
+        const hit = await eventFor(w, e, batch.revision);
+        if (hit.event && w.keep(hit.event.object)) out += hit.frame ??= frame(hit.event, batch.revision);
       }
       if (out === '') continue;
       // One write per revision, so a client never sees half a revision.

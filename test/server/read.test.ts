@@ -105,6 +105,29 @@ describe('API reads', () => {
     resumed.close();
   });
 
+  it('gives concurrent watchers of one resource each its own filter over the same changes', async () => {
+    const from = await t.kv.revision();
+    const q = (ns: string) => `/api/v1/pods?watch=1&resourceVersion=${from}&namespace=${ns}`;
+    const [a1, a2, b] = await Promise.all([openSse(t.url, q('ns-a'), { token: t.tokens.viewer }), openSse(t.url, q('ns-a'), { token: t.tokens.viewer }), openSse(t.url, q('ns-b'), { token: t.tokens.viewer })]);
+    await putJson(t.kv, `${STORE_PREFIX.pods}ns-a/one`, pod('ns-a', 'one', 'node-a', 'Pending'));
+    await putJson(t.kv, `${STORE_PREFIX.pods}ns-b/two`, pod('ns-b', 'two', 'node-a', 'Pending'));
+    await putJson(t.kv, `${STORE_PREFIX.pods}ns-a/one`, pod('ns-a', 'one', 'node-a', 'Running'));
+    const seen = async (s: typeof a1, n: number) => {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const e = await s.next();
+        out.push(`${e.id} ${e.event} ${e.data.metadata.namespace}/${e.data.metadata.name} ${e.data.status.phase}`);
+      }
+      return out;
+    };
+    const first = await seen(a1, 2);
+    expect(first.map((l) => l.split(' ').slice(1).join(' '))).toEqual(['ADDED ns-a/one Pending', 'MODIFIED ns-a/one Running']);
+    expect(await seen(a2, 2)).toEqual(first);
+    const other = await seen(b, 1);
+    expect(other[0]).toMatch(/^\d+ ADDED ns-b\/two Pending$/);
+    for (const s of [a1, a2, b]) s.close();
+  });
+
   it('opens a watch without resourceVersion with the current objects as ADDED', async () => {
     const s = await openSse(t.url, '/api/v1/deployments?watch=1&namespace=default', { token: t.tokens.viewer });
     const first = await s.next();
