@@ -4,7 +4,7 @@
 //   POST   /api/v1/nodes/{name}/uncordon  clears it
 //   POST   /api/v1/nodes/{name}/drain     cordons, then evicts one bounded batch of the node's pods
 //                                         and says what is left; the CLI repeats it until nothing is
-//   DELETE /api/v1/nodes/{name}           removes the node object, its lease key and its pods
+//   DELETE /api/v1/nodes/{name}           removes the node object, its lease key, its proxy secret and its pods
 //
 // Evicting a pod sets `deletionRequestedAt`: the agent stops it gracefully, and its revision or
 // Job controller creates a replacement at once, which the scheduler places on another node.
@@ -215,11 +215,18 @@ export class NodeAdmin {
     return step;
   }
 
-  /** Removes the node object and its lease key, and its pods so they are recreated elsewhere. */
+  /**
+   * Removes the node object, its lease key and its proxy secret (an agent that registers again
+   * gets a new one), and its pods so they are recreated elsewhere.
+   */
   async deleteNode(name: string): Promise<{ node: string; deleted: true; evicted: string[] }> {
     const key = STORE_PREFIX.nodes + name;
     if (!(await this.kv.get(key))) throw apiError('CAPSTAN_ERR_API_NOT_FOUND', `node ${name} does not exist`);
-    await this.kv.txn({ compare: [], success: [{ type: 'delete', key }, { type: 'delete', key: NODE_LEASE_PREFIX + name }], failure: [] });
+    await this.kv.txn({
+      compare: [],
+      success: [{ type: 'delete', key }, { type: 'delete', key: NODE_LEASE_PREFIX + name }, { type: 'delete', key: STORE_PREFIX.proxySecrets + name }],
+      failure: [],
+    });
     const evicted: string[] = [];
     // Pods that keep changing are looked at again; a few rounds settle every one.
     for (let round = 0; round < 5; round++) {
