@@ -110,8 +110,17 @@ abstract class ObjectRepo implements StatusRepo {
     return list;
   }
 
+  /** Tree of each commit read lately (a commit's tree never changes). */
+  private readonly trees = new Map<string, string>();
+
   async treeOf(commit: string): Promise<string> {
-    return (await git.readCommit({ fs: nodeFs, gitdir: this.gitdir, oid: commit, cache: this.cache })).commit.tree;
+    let tree = this.trees.get(commit);
+    if (tree === undefined) {
+      tree = (await git.readCommit({ fs: nodeFs, gitdir: this.gitdir, oid: commit, cache: this.cache })).commit.tree;
+      if (this.trees.size >= MAX_LISTINGS) this.trees.delete(this.trees.keys().next().value!);
+      this.trees.set(commit, tree);
+    }
+    return tree;
   }
 
   async isAncestor(ancestor: string, commit: string): Promise<boolean> {

@@ -13,6 +13,8 @@ interface Counted {
   /** The bound pod summary it was counted from; undefined when a pass placed it itself. */
   from: BoundPod | undefined;
   counted: BoundPod;
+  /** The syncBound call that last saw the pod bound in the store. */
+  seen: number;
 }
 
 export class ClusterView {
@@ -20,6 +22,7 @@ export class ClusterView {
   /** Nodes as last applied: store revision of the record and whether it had a lease. */
   private readonly nodes = new Map<string, { modRevision: number; leased: boolean }>();
   private readonly counted = new Map<string, Counted>();
+  private generation = 0;
 
   /** `key` names what the view was built under (namespace labels, priority classes): a new key means a new view. */
   constructor(
@@ -54,34 +57,42 @@ export class ClusterView {
 
   /**
    * Counts the pods bound in the store (`holding`, each as `effective` says it counts) and
-   * forgets what no longer is. Pods on nodes the view does not know hold nothing. Returns the
-   * counted bound pods by id.
+   * forgets what no longer is. Pods on nodes the view does not know hold nothing.
    */
-  syncBound(holding: readonly BoundPod[], effective: (b: BoundPod) => BoundPod): Map<string, BoundPod> {
-    const bound = new Map<string, BoundPod>();
+  syncBound(holding: readonly BoundPod[], effective: (b: BoundPod) => BoundPod): void {
+    const gen = ++this.generation;
     for (const held of holding) {
       let c = this.counted.get(held.id);
-      if (c === undefined || c.from !== held || c.counted.node !== held.node) {
+      if (c === undefined || c.from !== held) {
         if (this.scheduler.allocated(held.node) === undefined) continue;
         const counted = effective(held);
         this.scheduler.assume(counted, counted.node);
-        c = { from: held, counted };
+        c = { from: held, counted, seen: gen };
         this.counted.set(held.id, c);
       }
-      bound.set(held.id, c.counted);
+      c.seen = gen;
     }
-    for (const id of this.counted.keys()) {
-      if (bound.has(id)) continue;
+    for (const [id, c] of this.counted) {
+      if (c.seen === gen) continue;
       this.scheduler.forget(id);
       this.counted.delete(id);
     }
-    return bound;
+  }
+
+  /** The counted pod of `id`, bound in the store or placed by this pass. */
+  bound(id: string): BoundPod | undefined {
+    return this.counted.get(id)?.counted;
+  }
+
+  /** Every counted pod. */
+  *boundPods(): IterableIterator<BoundPod> {
+    for (const c of this.counted.values()) yield c.counted;
   }
 
   /** A placement the pass made itself (a bind, a preemption): counted until the store shows the pod. */
   assume(pod: PodRequest | BoundPod, node: string): void {
     this.scheduler.assume(pod, node);
-    this.counted.set(pod.id, { from: undefined, counted: { ...pod, node } });
+    this.counted.set(pod.id, { from: undefined, counted: { ...pod, node }, seen: this.generation });
   }
 
   forget(id: string): void {

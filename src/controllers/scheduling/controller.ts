@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { STORE_PREFIX, type NodeInfo as StoredNode, type Pod } from '../../api/cluster.js';
-import { silentLogger } from '../../common/index.js';
+import { silentLogger, sleep } from '../../common/index.js';
 import type { PodDisruptionBudget, PriorityClass } from '../../api/index.js';
 import { type Scheduler, type BoundPod, type Decision, type DisruptionBudget, type PodRequest, type ScoringStrategy } from '../../scheduler/index.js';
 import type { KV, KeyValue } from '../../store/index.js';
@@ -48,6 +48,12 @@ export interface SchedulingOptions {
   bindAttempts?: number;
   /** NodeResourcesFit's scoring strategy (default LeastAllocated). */
   scoringStrategy?: ScoringStrategy;
+  /**
+   * Least time from one pass's start to the next's (default 50 ms). Changes that arrive
+   * meanwhile wait and are decided together: while thousands of pods are created, a pass per
+   * change would cost more than the binding.
+   */
+  minPassIntervalMs?: number;
 }
 
 export interface SchedulingControllerOptions extends SchedulingOptions {
@@ -118,8 +124,8 @@ interface PassContext {
   classes: PriorityClasses;
   /** Resolved priority per pending pod id. */
   priorities: Map<string, { priority: number; preemptionPolicy: 'PreemptLowerPriority' | 'Never' }>;
-  /** Bound pods by id, as the view counts them. */
-  bound: Map<string, BoundPod>;
+  /** The pods the view counts (bound in the store, or placed by this pass). */
+  view: ClusterView;
   /** Store records of every pod by id, for victims (built on first use). */
   kvs: () => Map<string, KeyValue>;
   budgets: () => DisruptionBudget[];
@@ -157,6 +163,8 @@ export class SchedulingReconciler implements Reconciler {
   private readonly summaries = new WeakMap<KeyValue, PodSummary | null>();
   private readonly scoringStrategy: ScoringStrategy | undefined;
   private view: ClusterView | undefined;
+  private readonly minPassIntervalMs: number;
+  private lastPassAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: SchedulingOptions) {
     this.kv = options.kv;
@@ -166,9 +174,13 @@ export class SchedulingReconciler implements Reconciler {
     this.events = new EventRecorder({ kv: options.kv, source: options.source ?? 'scheduler', clock: this.clock, logger: options.logger });
     this.attempts = options.bindAttempts ?? 5;
     this.scoringStrategy = options.scoringStrategy;
+    this.minPassIntervalMs = options.minPassIntervalMs ?? 50;
   }
 
   async reconcile(_key: string, ctx: ReconcileContext): Promise<Result> {
+    const wait = this.lastPassAt + this.minPassIntervalMs - this.clock.now();
+    if (wait > 0) await sleep(this.clock, wait);
+    this.lastPassAt = this.clock.now();
     const result = await this.pass(ctx.logger);
     if (result.bound.length > 0 || result.unschedulable.length > 0) {
       ctx.logger.info({ bound: result.bound.length, unschedulable: result.unschedulable.length, conflicts: result.conflicts }, 'scheduling pass');
@@ -218,11 +230,12 @@ export class SchedulingReconciler implements Reconciler {
       const node = decode<StoredNode>(item);
       return node?.name && node.capacity ? schedulerNode(node, hasLease) : undefined;
     });
+    view.syncBound(holding, (held) => (held.priority === undefined ? this.withClassPriority(held, podKvs().get(held.id), classes) : held));
     const scheduler = view.scheduler;
     const ctx: PassContext = {
       classes,
       priorities: new Map(),
-      bound: view.syncBound(holding, (held) => (held.priority === undefined ? this.withClassPriority(held, podKvs().get(held.id), classes) : held)),
+      view,
       kvs: podKvs,
       budgets: lazy(() => {
         const all: Pod[] = [];
@@ -304,7 +317,7 @@ export class SchedulingReconciler implements Reconciler {
     const nominated = pod.status?.nominatedNodeName;
     if (nominated === undefined) return true;
     const priority = request.priority ?? 0;
-    for (const b of ctx.bound.values()) if (b.node === nominated && b.terminating && (b.priority ?? 0) < priority) return false;
+    for (const b of ctx.view.boundPods()) if (b.node === nominated && b.terminating && (b.priority ?? 0) < priority) return false;
     return true;
   }
 
@@ -349,11 +362,9 @@ export class SchedulingReconciler implements Reconciler {
       return { kind: 'skipped' };
     }
     for (const v of found.victims) {
-      const b = ctx.bound.get(v);
+      const b = view.bound(v);
       if (!b) continue;
-      const going: BoundPod = { ...b, terminating: true };
-      ctx.bound.set(v, going);
-      view.assume(going, going.node);
+      view.assume({ ...b, terminating: true }, b.node);
     }
     view.assume(request, found.node);
     logger.info({ pod: id, node: found.node, victims: found.victims, pdbViolations: found.pdbViolations }, 'preempted lower-priority pods');
