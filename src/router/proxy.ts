@@ -9,91 +9,14 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CapstanError } from '../common/index.js';
 import type stream from 'node:stream';
+import { BodyMode, Exchange, type ExchangeHost } from './exchange.js';
+import { forwardRaw, type RawScan } from './headers.js';
 import type { MetricsSink, Recorder } from './metrics.js';
-import type { BackendPool, Lease } from './pool.js';
+import { Ejections } from './outlier.js';
+import type { BackendPool } from './pool.js';
 import type { Endpoint, Picker, PortProtocol, RequestHeaders } from './table.js';
 
-// RFC 9110 section 7.6.1: connection-specific fields a proxy must not forward.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-type Headers = http.IncomingHttpHeaders | http.OutgoingHttpHeaders;
-
-/** Field names a Connection field lists (lowercase), beyond the fixed hop-by-hop set. */
-function connectionNamed(value: string, into: Set<string> | undefined): Set<string> | undefined {
-  // The usual values, checked without splitting.
-  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return into;
-  let named = into;
-  for (const part of value.split(',')) {
-    const token = part.trim().toLowerCase();
-    // keep-alive and close are hop-by-hop anyway.
-    if (token === '' || HOP_BY_HOP.has(token)) continue;
-    (named ??= new Set()).add(token);
-  }
-  return named;
-}
-
-/** A copy of `headers` without hop-by-hop fields, including those the Connection field names. */
-export function stripHopByHop(headers: Headers): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  const conn = headers.connection;
-  const named = conn === undefined ? undefined : connectionNamed(Array.isArray(conn) ? conn.join(',') : String(conn), undefined);
-  for (const key in headers) {
-    if (HOP_BY_HOP.has(key) || named?.has(key)) continue;
-    const v = headers[key];
-    if (v !== undefined) out[key] = v;
-  }
-  return out;
-}
-
-/** What `forwardRaw` found while copying a request's raw header list. */
-interface RawScan {
-  /** The request has a body (Content-Length or Transfer-Encoding). */
-  body: boolean;
-}
-
-/**
- * `raw` (name, value, name, value, ... as `IncomingMessage.rawHeaders`) without hop-by-hop
- * fields, as a flat list `http.request` and `writeHead` take. With `peer`, the request
- * variant: X-Forwarded-For gets the peer appended (values of repeated fields joined, as
- * Node joins them), X-Forwarded-Proto is set to `proto` (default http) when absent.
- */
-export function forwardRaw(raw: readonly string[], peer?: string, scan?: RawScan, proto0 = 'http'): string[] {
-  let named: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') named = connectionNamed(raw[i + 1], named);
-  }
-  const out: string[] = [];
-  let xff: string | undefined;
-  let proto = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    const lower = name.toLowerCase();
-    if (scan !== undefined && (lower === 'content-length' || lower === 'transfer-encoding')) scan.body = true;
-    if (peer !== undefined && lower === 'x-forwarded-for') {
-      const v = raw[i + 1];
-      xff = xff === undefined ? v : `${xff}, ${v}`;
-      continue;
-    }
-    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
-    if (peer !== undefined && lower === 'x-forwarded-proto') proto = true;
-    out.push(name, raw[i + 1]);
-  }
-  if (peer !== undefined) {
-    out.push('x-forwarded-for', xff === undefined || xff === '' ? peer : `${xff}, ${peer}`);
-    if (!proto) out.push('x-forwarded-proto', proto0);
-  }
-  return out;
-}
+export { forwardRaw, stripHopByHop } from './headers.js';
 
 export interface ListenerOptions {
   /** `<namespace>/<name>`: the label on metrics. */
@@ -109,8 +32,15 @@ export interface ListenerOptions {
   logger: Logger;
   /** A backend that sends nothing for this long fails the request with 504 (default 60 s). */
   timeoutMs?: number;
-  /** TCP: a backend that does not accept within this long fails the connection (default 5 s). */
+  /**
+   * A backend that does not accept a connection within this long is ejected and the next
+   * endpoint of the revision is tried (default 1 s; TCP 5 s).
+   */
   connectTimeoutMs?: number;
+  /** Further endpoints of the same revision tried after a failed connect (default 2). */
+  retries?: number;
+  /** Backends whose connect failed lately, shared by every listener of a router (default: the listener's own). */
+  ejections?: Ejections;
   /**
    * HTTP: chooses the Service per request (the Ingress listener): its picker and its
    * `<namespace>/<name>`, the label its figures are counted under. Undefined: 404.
@@ -207,109 +137,6 @@ abstract class BaseListener implements Listener {
   protected abstract closeAll(): void;
 }
 
-// Per-request state lives on one object, and the event handlers are module functions that
-// find it through a symbol on the emitter: no closures allocated per request.
-const kExchange = Symbol('capstan.exchange');
-type Tagged<T> = T & { [kExchange]?: Exchange };
-
-class Exchange {
-  done = false;
-  timedOut = false;
-  code = 0;
-  upstream: http.ClientRequest | undefined;
-  body: http.IncomingMessage | undefined;
-
-  constructor(
-    readonly listener: HttpListener,
-    readonly res: http.ServerResponse,
-    readonly endpoint: Endpoint,
-    readonly lease: Lease,
-    readonly recorder: Recorder,
-    readonly start: number,
-  ) {}
-
-  finish(code: number, error: boolean): void {
-    if (this.done) return;
-    this.done = true;
-    this.listener.inFlight--;
-    this.lease.release();
-    this.recorder.record((performance.now() - this.start) / 1000, error, code);
-  }
-}
-
-function exchangeOf(emitter: object): Exchange {
-  return (emitter as Tagged<object>)[kExchange] as Exchange;
-}
-
-function onUpstreamResponse(this: http.ClientRequest, ur: http.IncomingMessage): void {
-  const ex = exchangeOf(this);
-  const code = ur.statusCode ?? 502;
-  ex.code = code;
-  ex.body = ur;
-  (ur as Tagged<http.IncomingMessage>)[kExchange] = ex;
-  ex.res.writeHead(code, ur.statusMessage, forwardRaw(ur.rawHeaders));
-  // Streamed chunk by chunk with backpressure (what pipe does, with fewer listeners).
-  ur.on('data', onBodyData);
-  ur.on('end', onBodyEnd);
-  ur.on('error', onBodyError);
-  ex.res.on('drain', onClientDrain);
-  ex.res.on('finish', onClientFinish);
-}
-
-function onBodyData(this: http.IncomingMessage, chunk: Buffer): void {
-  if (!exchangeOf(this).res.write(chunk)) this.pause();
-}
-
-function onBodyEnd(this: http.IncomingMessage): void {
-  exchangeOf(this).res.end();
-}
-
-function onBodyError(this: http.IncomingMessage): void {
-  // The backend broke off mid-body: the client cannot get a whole response.
-  const ex = exchangeOf(this);
-  ex.res.destroy();
-  ex.finish(ex.code, true);
-}
-
-function onClientDrain(this: http.ServerResponse): void {
-  exchangeOf(this).body?.resume();
-}
-
-function onClientFinish(this: http.ServerResponse): void {
-  const ex = exchangeOf(this);
-  ex.finish(ex.code, ex.code >= 500);
-}
-
-function onUpstreamTimeout(this: http.ClientRequest): void {
-  const ex = exchangeOf(this);
-  ex.timedOut = true;
-  this.destroy(new Error(`backend ${ex.endpoint.id} sent nothing for ${ex.listener.timeoutMs} ms`));
-}
-
-function onUpstreamError(this: http.ClientRequest, err: Error): void {
-  const ex = exchangeOf(this);
-  // Already accounted for (the client left first, or the body broke off).
-  if (ex.done) return;
-  const code = ex.timedOut ? 504 : 502;
-  const res = ex.res;
-  if (!res.headersSent) {
-    res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-    res.end(`${ex.timedOut ? 'backend timed out' : 'backend unreachable'}: ${ex.endpoint.id}\n`);
-  } else {
-    res.destroy();
-  }
-  ex.listener.logFailure(ex.endpoint, err);
-  ex.finish(code, true);
-}
-
-function onClientClose(this: http.ServerResponse): void {
-  const ex = exchangeOf(this);
-  if (ex.done) return;
-  // The client went away first (nginx's 499): not the backend's error.
-  ex.upstream?.destroy();
-  ex.finish(499, false);
-}
-
 function onClientError(err: Error, socket: stream.Duplex): void {
   void err;
   if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -318,12 +145,20 @@ function onClientError(err: Error, socket: stream.Duplex): void {
 
 const NO_HEADERS: RequestHeaders = Object.freeze({});
 
-export class HttpListener extends BaseListener {
+export class HttpListener extends BaseListener implements ExchangeHost {
   readonly protocol = 'http' as const;
   /** @internal */
   inFlight = 0;
   /** @internal */
   readonly timeoutMs: number;
+  /** @internal */
+  readonly connectTimeoutMs: number;
+  /** @internal */
+  readonly retries: number;
+  /** @internal */
+  readonly pool: BackendPool;
+  /** @internal */
+  readonly ejections: Ejections;
   /** Recorder per revision, so a request does no metrics label lookup. */
   private readonly recorders = new Map<string, Recorder>();
   /** Mirrored copies in flight (never counted as busy: a drain does not wait for them). */
@@ -336,6 +171,10 @@ export class HttpListener extends BaseListener {
       options.tls === undefined ? http.createServer({ keepAlive: true, noDelay: true }) : https.createServer({ ...options.tls, keepAlive: true, noDelay: true }),
     );
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    this.retries = options.retries ?? 2;
+    this.pool = options.pool;
+    this.ejections = options.ejections ?? new Ejections();
     const server = this.server as http.Server;
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res));
     server.on('clientError', onClientError);
@@ -463,7 +302,8 @@ export class HttpListener extends BaseListener {
       picker = this.options.picker();
     }
     // Headers are only parsed into an object when a header or cookie route needs them.
-    const endpoint = picker?.pick(picker.table.routes.length === 0 ? NO_HEADERS : req.headers);
+    const revision = picker?.chooseRevision(picker.table.routes.length === 0 ? NO_HEADERS : req.headers);
+    const endpoint = revision === undefined ? undefined : picker!.endpointAvoiding(revision, undefined, this.ejections);
     if (endpoint === undefined) {
       // No revision to charge it to: visible to the client, not in any revision's error rate.
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
@@ -471,44 +311,25 @@ export class HttpListener extends BaseListener {
       return;
     }
     this.inFlight++;
-    const lease = this.options.pool.acquire(endpoint.id);
-    const ex = new Exchange(this, res, endpoint, lease, this.recorderFor(service, endpoint.revision), start);
-
     const scan: RawScan = { body: false };
     const headers = forwardRaw(req.rawHeaders, req.socket.remoteAddress ?? '', scan, this.options.tls === undefined ? 'http' : 'https');
     // A mirror route copies the request to another backend; the client's answer never waits for it.
     const mirrorTo = picker!.table.mirrors.length === 0 ? undefined : picker!.mirrorFor(req.method ?? 'GET', req.url ?? '/', req.headers);
     if (mirrorTo !== undefined) this.mirror(mirrorTo, req, headers, scan.body);
-    const upstream = http.request({
-      agent: lease.agent,
-      host: endpoint.host,
-      port: endpoint.port,
-      method: req.method,
-      path: req.url,
-      headers,
-      timeout: this.timeoutMs,
-    });
-    ex.upstream = upstream;
-    (upstream as Tagged<http.ClientRequest>)[kExchange] = ex;
-    (res as Tagged<http.ServerResponse>)[kExchange] = ex;
-    upstream.on('timeout', onUpstreamTimeout);
-    upstream.on('response', onUpstreamResponse);
-    upstream.on('error', onUpstreamError);
-    res.on('close', onClientClose);
-
-    // Most requests have no body: end at once instead of waiting for the stream to finish.
-    if (!scan.body) {
-      req.resume();
-      upstream.end();
-    } else {
-      req.pipe(upstream);
-    }
+    // A mirror reads the body at once, so the upstream must too; otherwise the body waits for a connected backend.
+    const mode = !scan.body ? BodyMode.None : mirrorTo !== undefined ? BodyMode.Piped : BodyMode.Deferred;
+    const lease = this.pool.acquire(endpoint.id);
+    const ex = new Exchange(this, req, res, picker!, service, endpoint, lease, this.recorderFor(service, endpoint.revision), start, headers, mode);
+    // Most requests have no body: the client's side is drained and the upstream ended at once.
+    if (mode === BodyMode.None) req.resume();
+    ex.send();
   }
 }
 
 export class TcpListener extends BaseListener {
   readonly protocol = 'tcp' as const;
   private readonly sockets = new Set<net.Socket>();
+  private readonly ejections = new Ejections();
 
   constructor(options: ListenerOptions) {
     // Half-open both ways, so a client that sends and then shuts its side still gets the reply.
@@ -530,41 +351,62 @@ export class TcpListener extends BaseListener {
 
   private handle(client: net.Socket): void {
     const start = performance.now();
-    const { service, pool, metrics } = this.options;
-    const endpoint = this.options.picker()?.pick({});
+    const { service, pool, metrics, logger } = this.options;
+    const picker = this.options.picker();
+    const revision = picker?.chooseRevision(NO_HEADERS);
+    const ejections = this.options.ejections ?? this.ejections;
+    let endpoint = revision === undefined ? undefined : picker!.endpointAvoiding(revision, undefined, ejections);
     if (endpoint === undefined) {
       client.destroy();
       return;
     }
     this.sockets.add(client);
-    const lease = pool.acquire(endpoint.id);
+    let lease = pool.acquire(endpoint.id);
+    let upstream: net.Socket;
     let connected = false;
     let done = false;
-    const upstream = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
+    const tried: Endpoint[] = [];
     const finish = (error: boolean): void => {
       if (done) return;
       done = true;
       this.sockets.delete(client);
       lease.release();
-      metrics.observe({ service, revision: endpoint.revision, seconds: (performance.now() - start) / 1000, error, code: 0 });
+      metrics.observe({ service, revision: endpoint!.revision, seconds: (performance.now() - start) / 1000, error, code: 0 });
     };
-    upstream.setTimeout(this.options.connectTimeoutMs ?? 5000, () => upstream.destroy(new Error('connect timeout')));
-    upstream.on('connect', () => {
-      connected = true;
-      upstream.setTimeout(0);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    upstream.on('error', (err) => {
-      if (!connected) this.options.logger.debug({ service, backend: endpoint.id, err: err.message }, 'backend connection failed');
-      client.destroy();
-      finish(!connected);
-    });
+    // Nothing the client sent is read before a backend accepted: a failed connect moves on to
+    // another endpoint of the same revision with nothing lost.
+    const attempt = (): void => {
+      const target = endpoint!;
+      const u = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+      upstream = u;
+      u.setTimeout(this.options.connectTimeoutMs ?? 5000, () => u.destroy(new Error('connect timeout')));
+      u.on('connect', () => {
+        connected = true;
+        ejections.succeeded(target.id);
+        u.setTimeout(0);
+        client.pipe(u);
+        u.pipe(client);
+      });
+      u.on('error', (err) => {
+        if (connected || done || upstream !== u) return;
+        logger.debug({ service, backend: target.id, err: err.message }, 'backend connection failed');
+        ejections.failed(target.id);
+        tried.push(target);
+        const next = tried.length > (this.options.retries ?? 2) ? undefined : picker!.endpointAvoiding(target.revision, tried, ejections);
+        if (next === undefined) return;
+        lease.release();
+        endpoint = next;
+        lease = pool.acquire(next.id);
+        attempt();
+      });
+      u.on('close', () => {
+        if (upstream !== u) return;
+        client.destroy();
+        finish(!connected);
+      });
+    };
+    attempt();
     client.on('error', () => upstream.destroy());
-    upstream.on('close', () => {
-      client.destroy();
-      finish(!connected);
-    });
     client.on('close', () => {
       // The client leaving is not the backend's failure.
       upstream.destroy();

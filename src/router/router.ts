@@ -14,6 +14,7 @@ import type { KV, KeyValue } from '../store/index.js';
 import { IngressTable, pickByServerName, tlsBindings } from './ingress.js';
 import { RouterMetrics, type WindowSeries, type WindowStats } from './metrics.js';
 import { allocateNodePorts } from './nodeports.js';
+import { Ejections, type EjectionOptions } from './outlier.js';
 import { BackendPool, type BackendPoolOptions } from './pool.js';
 import { createListener, type Listener, type ListenerOptions } from './proxy.js';
 import { buildTables, Picker, type PortTable, type RouterService } from './table.js';
@@ -43,6 +44,15 @@ export interface RouterOptions {
   portFor?: (service: { namespace: string; name: string }, port: ServicePort) => number;
   /** Backend request idle timeout (default 60 s): past it, 504. */
   timeoutMs?: number;
+  /**
+   * Per upstream attempt: a backend that does not accept a connection within this long is
+   * ejected and another endpoint of the same revision is tried (default 1 s; TCP 5 s).
+   */
+  connectTimeoutMs?: number;
+  /** Further endpoints of the same revision tried after a failed connect (default 2). */
+  retries?: number;
+  /** How long a backend whose connect failed is skipped: `baseMs` (10 s), doubled per failure in a row, at most `maxMs` (120 s). */
+  ejection?: EjectionOptions;
   /** Grace for in-flight requests when a listener closes (default 10 s). */
   drainMs?: number;
   pool?: BackendPoolOptions;
@@ -138,6 +148,7 @@ export class Router {
   private readonly bindAddress: string;
   private readonly metrics: RouterMetrics;
   private readonly pool: BackendPool;
+  private readonly ejections: Ejections;
   private readonly services = new Map<string, RouterService>();
   private readonly pods = new Map<string, Pod>();
   private readonly policies = new Map<string, TrafficPolicy>();
@@ -168,8 +179,12 @@ export class Router {
     this.bindAddress = options.bindAddress ?? '127.0.0.1';
     this.metrics = new RouterMetrics({ registry: options.registry, now: options.now });
     this.pool = new BackendPool(options.pool);
+    this.ejections = new Ejections(options.ejection);
     const count = options.workers ?? 1;
-    this.workers = count > 1 ? new RouterWorkers({ count, logger: this.logger, metrics: this.metrics, pool: options.pool, command: options.workerCommand }) : undefined;
+    this.workers =
+      count > 1
+        ? new RouterWorkers({ count, logger: this.logger, metrics: this.metrics, pool: options.pool, ejection: options.ejection, command: options.workerCommand })
+        : undefined;
   }
 
   /** Lists the store, opens the listeners, then follows changes until `stop()`. */
@@ -321,6 +336,11 @@ export class Router {
     return this.metrics.revisionsOf(`${namespace}/${name}`);
   }
 
+  /** Backends skipped after a failed connect (this process's), and until when (ms since the epoch). */
+  ejected(): Record<string, number> {
+    return this.ejections.list();
+  }
+
   /** Requests in flight per backend `host:port`, including backends still draining. */
   inFlight(): Record<string, number> {
     const out = this.pool.inFlight();
@@ -460,7 +480,8 @@ export class Router {
     this.nodePorts = allocateNodePorts(this.services.values());
 
     const wanted = new Map<string, WantedListener>();
-    const base = { pool: this.pool, metrics: this.metrics, logger: this.logger, timeoutMs: this.options.timeoutMs, host: this.bindAddress };
+    const { timeoutMs, connectTimeoutMs, retries } = this.options;
+    const base = { pool: this.pool, metrics: this.metrics, logger: this.logger, timeoutMs, connectTimeoutMs, retries, ejections: this.ejections, host: this.bindAddress };
     const live = new Set<string>();
     for (const [key, table] of tables) {
       for (const eps of Object.values(table.backends)) for (const e of eps) live.add(e.id);
@@ -505,6 +526,7 @@ export class Router {
       this.logger.info({ service: want.options.service, listener: key, address: listener.address() }, 'router listening');
     }
     this.pool.retain(live);
+    this.ejections.retain(live);
     this.workers?.retain(live);
     this.options.onSynced?.();
   }

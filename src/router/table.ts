@@ -332,6 +332,39 @@ export class Picker {
     return this.endpointOf(revision);
   }
 
+  /** The revision for the next request that has endpoints: a header route's, else the weighted pick. */
+  chooseRevision(headers: RequestHeaders = {}): string | undefined {
+    const revision = this.pickRevision(headers);
+    if (revision === undefined || this.table.backends[revision] !== undefined) return revision;
+    return this.swrr.pick();
+  }
+
+  /**
+   * The next endpoint of `revision` in round-robin order that is neither in `tried` nor
+   * `ejected`; when every untried one is ejected, the next untried one anyway (a revision whose
+   * endpoints all failed lately is still tried, not refused). Undefined once all were tried.
+   */
+  endpointAvoiding(revision: string, tried: readonly Endpoint[] | undefined, ejections: { ejected(id: string): boolean }): Endpoint | undefined {
+    const eps = this.table.backends[revision];
+    if (eps === undefined || eps.length === 0) return undefined;
+    const start = this.next.get(revision) ?? 0;
+    let fallback = -1;
+    for (let step = 0; step < eps.length; step++) {
+      const i = (start + step) % eps.length;
+      const e = eps[i];
+      if (tried !== undefined && tried.includes(e)) continue;
+      if (ejections.ejected(e.id)) {
+        if (fallback < 0) fallback = i;
+        continue;
+      }
+      this.next.set(revision, (i + 1) % eps.length);
+      return e;
+    }
+    if (fallback < 0) return undefined;
+    this.next.set(revision, (fallback + 1) % eps.length);
+    return eps[fallback];
+  }
+
   /**
    * The backend a copy of this request goes to: the first mirror route with a matching entry,
    * sampled to its percentage (evenly spread: 25 copies one request in four). Undefined: no copy.

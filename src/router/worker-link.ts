@@ -20,6 +20,8 @@ export interface WorkerListenerSpec {
   picker: string;
   service: string;
   timeoutMs?: number;
+  connectTimeoutMs?: number;
+  retries?: number;
 }
 
 /** Primary → worker. A connection message carries the socket as its handle. */

@@ -3,6 +3,7 @@
 // keep-alive pools, and figures reported as deltas. It exits when the primary goes away.
 import type net from 'node:net';
 import { silentLogger } from '../common/index.js';
+import { Ejections, type EjectionOptions } from './outlier.js';
 import { BackendPool, type BackendPoolOptions } from './pool.js';
 import { HttpListener } from './proxy.js';
 import { Picker } from './table.js';
@@ -10,6 +11,7 @@ import { DeltaMetrics, fromPortable, type FromWorker, type ToWorker } from './wo
 
 interface WorkerSettings {
   pool: BackendPoolOptions;
+  ejection: Pick<EjectionOptions, 'baseMs' | 'maxMs'>;
   reportMs: number;
 }
 
@@ -17,9 +19,9 @@ function settings(): WorkerSettings {
   const raw = process.argv[process.argv.length - 1];
   try {
     const parsed = JSON.parse(raw) as Partial<WorkerSettings>;
-    return { pool: parsed.pool ?? {}, reportMs: parsed.reportMs ?? 250 };
+    return { pool: parsed.pool ?? {}, ejection: parsed.ejection ?? {}, reportMs: parsed.reportMs ?? 250 };
   } catch {
-    return { pool: {}, reportMs: 250 };
+    return { pool: {}, ejection: {}, reportMs: 250 };
   }
 }
 
@@ -35,6 +37,7 @@ function main(): void {
   const config = settings();
   const logger = silentLogger();
   const pool = new BackendPool(config.pool);
+  const ejections = new Ejections(config.ejection);
   const metrics = new DeltaMetrics();
   const pickers = new Map<string, Picker>();
   const listeners = new Map<string, HttpListener>();
@@ -59,7 +62,15 @@ function main(): void {
         const picker = msg.spec.picker;
         listeners.set(
           msg.spec.id,
-          new HttpListener({ service: msg.spec.service, protocol: 'http', host: '', port: 0, picker: () => pickers.get(picker), pool, metrics, logger, timeoutMs: msg.spec.timeoutMs }),
+          new HttpListener({ service: msg.spec.service, protocol: 'http', host: '', port: 0, picker: () => pickers.get(picker),
+            pool,
+            metrics,
+            logger,
+            timeoutMs: msg.spec.timeoutMs,
+            connectTimeoutMs: msg.spec.connectTimeoutMs,
+            retries: msg.spec.retries,
+            ejections,
+          }),
         );
         break;
       }
@@ -77,9 +88,12 @@ function main(): void {
         void (listener?.close(msg.graceMs) ?? Promise.resolve()).finally(() => send({ type: 'closed', seq: msg.seq }));
         break;
       }
-      case 'retain':
-        pool.retain(new Set(msg.live));
+      case 'retain': {
+        const live = new Set(msg.live);
+        pool.retain(live);
+        ejections.retain(live);
         break;
+      }
       case 'report':
         report(msg.seq);
         break;

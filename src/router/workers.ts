@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { TrafficPolicy } from '../api/cluster.js';
 import type { RouterMetrics } from './metrics.js';
+import type { EjectionOptions } from './outlier.js';
 import type { BackendPoolOptions } from './pool.js';
 import { formatAddress, listen, type Listener, type ListenerOptions } from './proxy.js';
 import type { PortTable } from './table.js';
@@ -32,6 +33,7 @@ export interface RouterWorkersOptions {
   logger: Logger;
   metrics: RouterMetrics;
   pool?: BackendPoolOptions;
+  ejection?: EjectionOptions;
   /** How often each worker reports its figures (default 250 ms). */
   reportMs?: number;
   command?: WorkerCommand;
@@ -78,7 +80,7 @@ export class RouterWorkers {
 
   private spawn(index: number): Promise<void> {
     const command = this.options.command ?? defaultWorkerCommand();
-    const child = fork(command.module, [...(command.args ?? []), JSON.stringify({ pool: this.options.pool ?? {}, reportMs: this.options.reportMs ?? 250 })], {
+    const child = fork(command.module, [...(command.args ?? []), JSON.stringify({ pool: this.options.pool ?? {}, ejection: this.options.ejection ?? {}, reportMs: this.options.reportMs ?? 250 })], {
       execArgv: command.execArgv ?? [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -203,7 +205,7 @@ export class RouterWorkers {
 
   /** A listener whose socket is here and whose requests the workers serve. */
   listener(id: string, picker: string, options: ListenerOptions): Listener {
-    return new WorkerListener(this, { id, picker, service: options.service, timeoutMs: options.timeoutMs }, options);
+    return new WorkerListener(this, { id, picker, service: options.service, timeoutMs: options.timeoutMs, connectTimeoutMs: options.connectTimeoutMs, retries: options.retries }, options);
   }
 
   /** @internal */
