@@ -10,6 +10,7 @@ import type { KV } from '../../store/types.js';
 import type { CliIO } from '../io.js';
 import type { SyncState } from '../../sync/index.js';
 import { syncChangeText } from '../sync-view.js';
+import { syncedObjects, tryLines } from '../up-hints.js';
 import { parseAgentNetwork, thisHost, type AgentCommandOptions } from './agent.js';
 
 export interface UpOptions {
@@ -21,6 +22,8 @@ export interface UpOptions {
   ingressHttpsPort?: number;
   /** `--node-port-addresses a,b`: every address NodePort Services are served on (default: --router-address). */
   nodePortAddresses?: string;
+  /** `--router-workers N`: worker processes serving the router's HTTP Service ports (1: none). */
+  routerWorkers?: number;
   statusWrite?: boolean;
   statusBranch?: string;
   webhookSecretFile?: string;
@@ -101,6 +104,10 @@ function openLogger(io: CliIO, dataDir: string, opts: UpOptions): { logger: Logg
   return { logger: pino(options, stream), where: relative(io.cwd, file) || file };
 }
 
+function routerWorkers(opts: UpOptions): { workers?: number } {
+  return opts.routerWorkers !== undefined && opts.routerWorkers > 1 ? { workers: opts.routerWorkers } : {};
+}
+
 /** Options every run command passes to the control plane: router, status write-back, webhooks. */
 /**
  * Prints a sync's news on the console once the banner is out: a refused commit on stderr with
@@ -127,7 +134,7 @@ function planeExtras(opts: UpOptions) {
     ...(opts.insecureHttp ? { insecureHttp: true } : {}),
     ...(sans.length > 0 ? { tlsSans: sans } : {}),
     ...(opts.router !== false
-      ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1', ingress: { httpPort: opts.ingressPort ?? 8080, httpsPort: opts.ingressHttpsPort ?? 8443 }, ...nodePortAddresses(opts) } }
+      ? { router: { bindAddress: opts.routerAddress ?? '127.0.0.1', ingress: { httpPort: opts.ingressPort ?? 8080, httpsPort: opts.ingressHttpsPort ?? 8443 }, ...nodePortAddresses(opts), ...routerWorkers(opts) } }
       : {}),
     ...(opts.statusWrite !== false ? { statusWriteBack: { ...(opts.statusBranch ? { statusBranch: opts.statusBranch } : {}) } } : {}),
     ...(opts.webhookSecretFile ? { webhookSecretFile: opts.webhookSecretFile } : {}),
@@ -225,9 +232,7 @@ export async function runUp(io: CliIO, source: string, opts: UpOptions): Promise
       `  logs:     ${where}`,
       '',
       'Try:',
-      `  npx capstan get pods${shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`}`,
-      `  npx capstan get deployments${shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`}`,
-      `  npx capstan status web --wait${shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`}`,
+      ...tryLines(await syncedObjects(cluster.kv), shownDir === '.capstan' ? '' : ` --data-dir ${shownDir}`),
       '',
       'Press Ctrl-C to stop (running pods are kept and adopted on the next start).',
       '',
