@@ -390,8 +390,8 @@ export class Router {
   private applyPod(kv: KeyValue, deleted: boolean): void {
     const key = kv.key.slice(STORE_PREFIX.pods.length);
     const pod = deleted ? undefined : decode<Pod>(kv);
-    if (pod === undefined || pod.metadata === undefined || pod.status === undefined) this.pods.delete(key);
-    else this.pods.set(key, pod);
+    if (pod === undefined || pod.metadata === undefined || pod.status === undefined || pod.spec === undefined) this.pods.delete(key);
+    else this.pods.set(key, routedPod(pod));
   }
 
   private applyPolicy(kv: KeyValue, deleted: boolean): void {
@@ -657,4 +657,19 @@ export class Router {
 
 function portKey(t: PortTable): string {
   return `${t.namespace}/${t.service}:${t.port}`;
+}
+
+/**
+ * What the routing tables read of a pod: identity, labels, owner revision, readiness, node and
+ * host ports, each container's ports. A router holds every pod of the cluster, so the rest of
+ * a decoded pod (env, image, probes, volumes) is not kept.
+ */
+function routedPod(pod: Pod): Pod {
+  const m = pod.metadata;
+  const metadata: Pod['metadata'] = { name: m.name, namespace: m.namespace, labels: m.labels, owner: m.owner, createdAt: m.createdAt };
+  if (m.deletionRequestedAt !== undefined) metadata.deletionRequestedAt = m.deletionRequestedAt;
+  const spec = { nodeName: pod.spec.nodeName, hostname: pod.spec.hostname, subdomain: pod.spec.subdomain, containers: (pod.spec.containers ?? []).map((c) => ({ name: c.name, ports: c.ports })) };
+  const st = pod.status;
+  const status = { phase: st.phase, ready: st.ready, hostIP: st.hostIP, ports: st.ports };
+  return { metadata, spec, status } as unknown as Pod;
 }
