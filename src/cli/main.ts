@@ -29,6 +29,13 @@ function positiveInteger(value: string, flag: string): number {
   return n;
 }
 
+/** `--router-workers`: how many processes serve the router's HTTP Service ports (1..64). */
+export function routerWorkers(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError(`--router-workers takes a whole number from 1 to 64, got "${value}"`);
+  return n;
+}
+
 function outputOption(choices: string[], fallback = 'text'): Option {
   return new Option('-o, --output <format>', 'output format').choices(choices).default(fallback);
 }
@@ -129,6 +136,7 @@ function runOptions(cmd: Command): Command {
     .option('--ingress-port <port>', 'port the router serves Ingress rules on (HTTP, while an Ingress exists)', port, 8080)
     .option('--ingress-https-port <port>', 'port the router serves Ingress TLS on (while an Ingress has tls)', port, 8443)
     .option('--node-port-addresses <a,b>', 'addresses NodePort and LoadBalancer Services are served on (default: --router-address)')
+    .option('--router-workers <n>', 'worker processes that serve the router\'s HTTP Service ports (1-64; default 1: this process serves them)', routerWorkers)
     .option('--no-status-write', 'do not commit capstan.dev/* status annotations back to Git')
     .option('--status-branch <branch>', 'commit status annotations to this branch instead of the synced one')
     .option('--webhook-secret-file <file>', 'secret for POST /api/v1/webhooks/git (else env CAPSTAN_WEBHOOK_SECRET)')

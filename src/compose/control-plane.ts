@@ -72,7 +72,13 @@ export interface ControlPlaneOptions {
   /** Seconds a node's lease lasts without a heartbeat before it reads NotReady (default 40). */
   nodeLeaseSeconds?: number;
   /** Run the service router here, listening on each Service's port (off unless given). */
-  router?: { bindAddress?: string; ingress?: { httpPort: number; httpsPort?: number }; nodePortAddresses?: string[] };
+  router?: {
+    bindAddress?: string;
+    ingress?: { httpPort: number; httpsPort?: number };
+    nodePortAddresses?: string[];
+    /** Worker processes serving the HTTP Service ports (`--router-workers`; unset or 1: none). */
+    workers?: number;
+  };
   /** Commit status annotations back to the source repository (off unless given). */
   statusWriteBack?: { statusBranch?: string };
   /** Compact the store's history this often (default 5 minutes; 0 turns it off). */
@@ -231,7 +237,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     let stats: RevisionStatsSource | undefined;
     let traffic: Awaited<ReturnType<typeof startServiceTraffic>> | undefined;
     const startRouter = async (): Promise<() => Promise<void>> => {
-      const t = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress: options.router!.bindAddress, ingress: options.router!.ingress, nodePortAddresses: options.router!.nodePortAddresses });
+      const { bindAddress, ingress, nodePortAddresses, workers } = options.router!;
+      const t = await startServiceTraffic({ kv: store, logger: log, registry, bindAddress, ingress, nodePortAddresses, workers });
       traffic = t;
       return async () => {
         traffic = undefined;

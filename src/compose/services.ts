@@ -22,6 +22,8 @@ export interface ServiceTrafficOptions {
   ingress?: { httpPort: number; httpsPort?: number };
   /** `--node-port-addresses`: where node ports are served (default: bindAddress). */
   nodePortAddresses?: string[];
+  /** `--router-workers`: worker processes serving the HTTP Service ports (unset or 1: none). */
+  workers?: number;
   /** How often the Service status is refreshed from the router (default 2 s). */
   statusEveryMs?: number;
   /**
@@ -118,6 +120,7 @@ export async function startServiceTraffic(options: ServiceTrafficOptions): Promi
     now,
     ingress: options.ingress,
     nodePortAddresses: options.nodePortAddresses,
+    workers: options.workers,
     onEvent: (e) => void events.record(e).catch((err: unknown) => log.warn({ err }, 'could not record a router event')),
   });
   await router.start();
