@@ -199,8 +199,13 @@ export class GitTreeReader {
     // Git trees do not record sizes: each blob's size comes from its object header, read
     // without inflating the body, and a blob over maxFileBytes is never inflated.
     const sizes = await mapLimit(blobs, this.opts.concurrency, async (c) => (await this.repo.objects.header(c.oid)).size);
-    const wanted = blobs.filter((c, i) => b.acceptSize(c.path, sizes[i]!));
-    b.checkTotal(wanted.reduce((sum, c) => sum + sizes[blobs.indexOf(c)]!, 0));
+    let total = 0;
+    const wanted = blobs.filter((c, i) => {
+      if (!b.acceptSize(c.path, sizes[i]!)) return false;
+      total += sizes[i]!;
+      return true;
+    });
+    b.checkTotal(total);
     const contents = await mapLimit(wanted, this.opts.concurrency, (c) => this.blob(c.oid));
     wanted.forEach((c, i) => b.add(c.path, contents[i]!, c.oid));
     return b.finish();

@@ -54,6 +54,15 @@ const WINDOW_BYTES = 1024 * 1024;
 /** Windows kept per pack (the oldest read is dropped first). */
 const MAX_WINDOWS = 16;
 
+/**
+ * Pack files stay open while their reader is in use. A reader has no close call (a snapshot's
+ * reader lives as long as its source), so a pack's handle is closed once the pack itself is
+ * collected, instead of Node closing it on collection with a warning on stderr.
+ */
+const openPacks = new FinalizationRegistry<Promise<FileHandle>>((fh) => {
+  void fh.then((h) => h.close()).catch(() => undefined);
+});
+
 interface Pack {
   idxPath: string;
   packPath: string;
@@ -63,6 +72,8 @@ interface Pack {
   fh?: Promise<FileHandle>;
   bases: Map<number, GitObject>;
   baseBytes: number;
+  /** Entry offset → the type and inflated size its header chain states (a snapshot reads every blob's header, then the blob). */
+  headers: Map<number, ObjectHeader>;
   /** Window start → its bytes (shorter at the end of the file). */
   windows: Map<number, Promise<Buffer>>;
 }
@@ -243,7 +254,7 @@ export class ObjectReader {
               throw resourceError(err, `opening ${packPath}`);
             });
           if (packSize === undefined) continue;
-          keep.push({ idxPath, packPath, offsets, ends: entryEnds(offsets, packSize), bases: new Map(), baseBytes: 0, windows: new Map() });
+          keep.push({ idxPath, packPath, offsets, ends: entryEnds(offsets, packSize), bases: new Map(), baseBytes: 0, headers: new Map(), windows: new Map() });
         }
         return keep;
       })();
@@ -279,7 +290,10 @@ export class ObjectReader {
   }
 
   private async readAt(pack: Pack, at: number, length: number): Promise<Buffer> {
-    pack.fh ??= this.fs.open(pack.packPath, 'r');
+    if (!pack.fh) {
+      pack.fh = this.fs.open(pack.packPath, 'r');
+      openPacks.register(pack, pack.fh);
+    }
     let fh: FileHandle;
     try {
       fh = await pack.fh;
@@ -338,11 +352,18 @@ export class ObjectReader {
   }
 
   private async packedHeader(pack: Pack, offset: number): Promise<ObjectHeader> {
+    const known = pack.headers.get(offset);
+    if (known) return known;
     const head = await this.entryHead(pack, offset);
-    if (head.kind !== OFS_DELTA && head.kind !== REF_DELTA) return { type: TYPES[head.kind]!, size: head.size };
-    const { resultSize } = await this.deltaSizes(pack, head);
-    const base = head.baseOffset !== undefined ? await this.packedHeader(pack, head.baseOffset) : await this.header(head.baseOid!);
-    return { type: base.type, size: resultSize };
+    let header: ObjectHeader;
+    if (head.kind !== OFS_DELTA && head.kind !== REF_DELTA) header = { type: TYPES[head.kind]!, size: head.size };
+    else {
+      const { resultSize } = await this.deltaSizes(pack, head);
+      const base = head.baseOffset !== undefined ? await this.packedHeader(pack, head.baseOffset) : await this.header(head.baseOid!);
+      header = { type: base.type, size: resultSize };
+    }
+    pack.headers.set(offset, header);
+    return header;
   }
 
   private async readPacked(pack: Pack, offset: number, maxBytes: number, oid: string): Promise<GitObject> {
@@ -354,7 +375,8 @@ export class ObjectReader {
     const head = await this.entryHead(pack, offset);
     let obj: GitObject;
     if (head.kind === OFS_DELTA || head.kind === REF_DELTA) {
-      const { resultSize } = await this.deltaSizes(pack, head);
+      // The size a header read of this entry found, else the delta's own first bytes.
+      const resultSize = pack.headers.get(offset)?.size ?? (await this.deltaSizes(pack, head)).resultSize;
       if (resultSize > maxBytes) throw objectTooLarge(oid, resultSize, maxBytes);
       // The base is bounded by the same cap: reading a small result off a huge base costs the base.
       const base =
