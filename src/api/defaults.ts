@@ -24,8 +24,44 @@ const each = (v: unknown, fn: (o: Obj) => void): void => {
 
 export const DEFAULT_NAMESPACE = 'default';
 
+/**
+ * A deep copy of parsed manifest data, as structuredClone makes it (a value reached twice is
+ * copied once and shared, so cycles and aliases keep their shape), several times faster on
+ * plain mappings and lists. Anything else (a Date, a typed array) goes to structuredClone.
+ */
+export function copyData<T>(input: T): T {
+  const copies = new Map<object, unknown>();
+  const copy = (v: unknown): unknown => {
+    if (v === null || typeof v !== 'object') return v;
+    const known = copies.get(v);
+    if (known !== undefined) return known;
+    if (Array.isArray(v)) {
+      const out: unknown[] = new Array(v.length);
+      copies.set(v, out);
+      for (let i = 0; i < v.length; i++) out[i] = copy(v[i]);
+      return out;
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) {
+      const out = structuredClone(v);
+      copies.set(v, out);
+      return out;
+    }
+    const out: Obj = {};
+    copies.set(v, out);
+    for (const key of Object.keys(v)) {
+      const value = copy((v as Obj)[key]);
+      // A `__proto__` key is data: defined as an own property, never a prototype change.
+      if (key === '__proto__') Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+      else out[key] = value;
+    }
+    return out;
+  };
+  return copy(input) as T;
+}
+
 export function applyDefaults<T extends ManifestObject>(input: T): T {
-  const o = structuredClone(input) as T & Obj;
+  const o = copyData(input) as T & Obj;
   def(o.metadata, 'namespace', DEFAULT_NAMESPACE);
   const spec = isObj(o.spec) ? o.spec : undefined;
   switch (o.kind) {
