@@ -32,6 +32,12 @@ interface Found {
 
 export class BlockLocator {
   private readonly lines: string[];
+  /**
+   * Levels already scanned, by the parsed value they were checked against and the line they
+   * start on: several paths of one object share their first levels (spec, template, pod spec).
+   */
+  private readonly levels = new Map<object, { from: number; indent: number; level: Level | undefined }>();
+  private readonly ends = new Map<number, number>();
 
   constructor(text: string) {
     this.lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
@@ -101,6 +107,14 @@ export class BlockLocator {
 
   /** The keys of the block mapping at `indent` starting on line `from`; undefined unless they are exactly `value`'s. */
   private mapAt(value: Obj, from: number, to: number, indent: number, firstText?: string): Level | undefined {
+    const known = this.levels.get(value);
+    if (known && known.from === from && known.indent === indent) return known.level;
+    const level = this.scanMap(value, from, to, indent, firstText);
+    this.levels.set(value, { from, indent, level });
+    return level;
+  }
+
+  private scanMap(value: Obj, from: number, to: number, indent: number, firstText?: string): Level | undefined {
     const entries = new Map<string, Found>();
     for (let l = from; l < to; l++) {
       const raw = this.lines[l]!;
@@ -126,6 +140,14 @@ export class BlockLocator {
 
   /** The items of the block list whose dashes are at `indent`; undefined unless there are `value.length`. */
   private seqAt(value: unknown[], from: number, to: number, indent: number, compact: boolean): Level | undefined {
+    const known = this.levels.get(value);
+    if (known && known.from === from && known.indent === indent) return known.level;
+    const level = this.scanSeq(value, from, to, indent, compact);
+    this.levels.set(value, { from, indent, level });
+    return level;
+  }
+
+  private scanSeq(value: unknown[], from: number, to: number, indent: number, compact: boolean): Level | undefined {
     const items: Found[] = [];
     for (let l = from; l < to; l++) {
       const raw = this.lines[l]!;
@@ -157,8 +179,18 @@ export class BlockLocator {
   }
 
   private documentEnd(from: number): number {
-    for (let l = from + 1; l < this.lines.length; l++) if (/^(?:---|\.\.\.)(\s|$)/.test(this.lines[l]!)) return l;
-    return this.lines.length;
+    let end = this.ends.get(from);
+    if (end === undefined) {
+      end = this.lines.length;
+      for (let l = from + 1; l < this.lines.length; l++) {
+        if (/^(?:---|\.\.\.)(\s|$)/.test(this.lines[l]!)) {
+          end = l;
+          break;
+        }
+      }
+      this.ends.set(from, end);
+    }
+    return end;
   }
 }
 
