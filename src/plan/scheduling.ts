@@ -10,7 +10,10 @@
 
 import type { NodeInfo as LiveNode, Pod, PodSpec } from '../api/cluster.js';
 import type { SourcedObject } from '../api/types.js';
-import { boundPod, ownerKey, podRequest, schedulerNode } from '../controllers/scheduling/index.js';
+// The scheduling controller's pure pod and node views, not its index: the index loads the
+// controller framework and its metrics registry, which a plan never runs (and every `capstan
+// plan` would pay for loading).
+import { boundPod, ownerKey, podRequest, schedulerNode } from '../controllers/scheduling/view.js';
 import { Scheduler, seededRandom } from '../scheduler/index.js';
 import { strategyName } from './rollout-preview.js';
 import type { Change, SchedulingPreview } from './types.js';

@@ -7,8 +7,6 @@ import { loadDesiredFrom } from '../../render/index.js';
 import { openSource } from '../../source/index.js';
 import type { SourceAuth } from '../../source/types.js';
 import { EXIT_FAILURE, ExitRequest, type CliIO } from '../io.js';
-import { fetchLiveObjects } from '../client.js';
-import { connect } from '../api-client.js';
 
 interface PlanOptions {
   ref?: string;
@@ -70,6 +68,9 @@ export async function runPlan(io: CliIO, location: string, opts: PlanOptions): P
       });
     }
   } else if (opts.server) {
+    // Loaded only here: the API client brings the TLS and HTTP client modules, which a plan
+    // against nothing or another ref does not need at startup.
+    const [{ connect }, { fetchLiveObjects }] = await Promise.all([import('../api-client.js'), import('../client.js')]);
     const api = connect(io, { server: opts.server, token: opts.token, dataDir: opts.dataDir });
     const [objects, nodes, pods] = await Promise.all([
       fetchLiveObjects(api),
