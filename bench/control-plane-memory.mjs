@@ -172,24 +172,35 @@ function simulateAgent(url, node, client, signal) {
   const key = (pod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
   const pods = new Map();
   const reported = new Set();
-  let queue = Promise.resolve();
+  // Up to 8 status requests in flight, as the agent sends them (STATUS_PUSH_LANES in node-agent.ts).
+  const waiting = [];
+  let inFlight = 0;
+  const pump = () => {
+    while (inFlight < 8 && waiting.length > 0) {
+      const { pod, k } = waiting.shift();
+      inFlight++;
+      const now = new Date().toISOString();
+      api(url, node.token, 'PUT', `/api/v1/pods/${pod.metadata.namespace}/${pod.metadata.name}/status`, {
+        phase: 'Running',
+        ready: true,
+        readySince: now,
+        startedAt: now,
+        hostIP: '127.0.0.1',
+        containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
+      })
+        .catch(() => reported.delete(k))
+        .finally(() => {
+          inFlight--;
+          pump();
+        });
+    }
+  };
   const consider = (pod) => {
     const k = key(pod);
     if (pod.spec?.nodeName !== node.name || pod.metadata.deletionRequestedAt || pod.status?.ready || reported.has(k)) return;
     reported.add(k);
-    queue = queue
-      .then(() => {
-        const now = new Date().toISOString();
-        return api(url, node.token, 'PUT', `/api/v1/pods/${pod.metadata.namespace}/${pod.metadata.name}/status`, {
-          phase: 'Running',
-          ready: true,
-          readySince: now,
-          startedAt: now,
-          hostIP: '127.0.0.1',
-          containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
-        });
-      })
-      .catch(() => reported.delete(k));
+    waiting.push({ pod, k });
+    pump();
   };
   const seen = (pod) => {
     if (pod.spec?.nodeName === node.name) pods.set(key(pod), pod);
@@ -235,6 +246,7 @@ async function heapSnapshotWritten(dir) {
 }
 
 const heapCell = (h) => (h ? `${fmt(mib(h.heapUsed))} / ${fmt(mib(h.heapTotal))}` : '?');
+const externalCell = (h) => (h?.external !== undefined ? `${fmt(mib(h.external))} / ${fmt(mib(h.arrayBuffers))}` : '?');
 
 export async function run() {
   const root = mkdtempSync(join(tmpdir(), 'capstan-bench-mem-'));
@@ -324,14 +336,14 @@ export async function run() {
       machineLine(),
       '',
       markdownTable(
-        ['measurement', 'RSS (MiB)', 'ratio to empty', 'V8 heap used / total (MiB)', 'goal'],
+        ['measurement', 'RSS (MiB)', 'ratio to empty', 'V8 heap used / total (MiB)', 'external / of it array buffers (MiB)', 'goal'],
         [
-          ['reference: `capstan server` on an empty repository', fmt(refRss), '1.0x', heapCell(refHeap), ''],
-          [`steady state, all ${fmt(want)} pods Ready, ${healthy} of ${fmt(DEPLOYMENTS)} Deployments Healthy`, fmt(steady), `${(steady / refRss).toFixed(1)}x`, heapCell(steadyHeap), '< 200 MiB'],
-          [`the same, ${QUIET_MS / 1000} s later (nodes still watching)`, fmt(quiet), `${(quiet / refRss).toFixed(1)}x`, heapCell(quietHeap), ''],
-          ['peak while converging', fmt(peak), `${(peak / refRss).toFixed(1)}x`, `${fmt(peakHeap)} used`, ''],
+          ['reference: `capstan server` on an empty repository', fmt(refRss), '1.0x', heapCell(refHeap), externalCell(refHeap), ''],
+          [`steady state, all ${fmt(want)} pods Ready, ${healthy} of ${fmt(DEPLOYMENTS)} Deployments Healthy`, fmt(steady), `${(steady / refRss).toFixed(1)}x`, heapCell(steadyHeap), externalCell(steadyHeap), '< 200 MiB'],
+          [`the same, ${QUIET_MS / 1000} s later (nodes still watching)`, fmt(quiet), `${(quiet / refRss).toFixed(1)}x`, heapCell(quietHeap), externalCell(quietHeap), ''],
+          ['peak while converging', fmt(peak), `${(peak / refRss).toFixed(1)}x`, `${fmt(peakHeap)} used`, '', ''],
         ],
-        ['l', 'r', 'r', 'r', 'l'],
+        ['l', 'r', 'r', 'r', 'r', 'l'],
       ),
       '',
       `From start to every pod Ready: ${fmt(settleMs / 1000, 1)} s (goal < 8 s); to every Deployment Healthy: ${healthyMs === undefined ? 'not within 15 minutes' : `${fmt(healthyMs / 1000, 1)} s`} (goal < 10 s); store revision then: ${storeRevision === undefined ? '?' : fmt(Number(storeRevision))}.`,

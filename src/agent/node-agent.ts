@@ -93,6 +93,9 @@ export interface NodeAgentOptions {
 
 export type NodeAgentState = 'STOPPED' | 'RUNNING' | 'STOPPING';
 
+/** Pod status requests in flight at once from one agent. */
+const STATUS_PUSH_LANES = 8;
+
 interface PendingStatus {
   namespace: string;
   name: string;
@@ -625,10 +628,21 @@ export class NodeAgent {
     }, ms);
   }
 
-  /** Sends every pending status once; failures stay pending and are retried after a backoff. */
+  /**
+   * Sends every pending status once, a few at a time (the server syncs concurrent writes to
+   * disk together); failures stay pending and are retried after a backoff.
+   */
   private async pushAll(): Promise<void> {
     let retryIn: number | undefined;
-    for (const [k, p] of [...this.pending]) {
+    const todo = [...this.pending];
+    let taken = 0;
+    const lane = async (): Promise<void> => {
+      while (taken < todo.length) {
+        const [k, p] = todo[taken++]!;
+        await pushOne(k, p);
+      }
+    };
+    const pushOne = async (k: string, p: PendingStatus): Promise<void> => {
       try {
         await this.api.call('PUT', `/api/v1/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}/status`, p.status);
         if (this.pending.get(k) === p) this.pending.delete(k);
@@ -638,14 +652,15 @@ export class NodeAgent {
           // The pod is gone or no longer ours (or the status is refused): nothing to retry.
           if (this.pending.get(k) === p) this.pending.delete(k);
           this.logger.debug({ err, pod: k }, 'pod status not accepted');
-          continue;
+          return;
         }
         p.failures++;
         const wait = this.backoffMs(p.failures);
         retryIn = retryIn === undefined ? wait : Math.min(retryIn, wait);
         this.logger.warn({ err, pod: k, failures: p.failures }, 'pod status push failed; retrying');
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(STATUS_PUSH_LANES, todo.length) }, lane));
     if (this.pending.size > 0) this.pushSoon(retryIn ?? 0);
   }
 }

@@ -154,6 +154,13 @@ export interface WorkloadControllers {
   all: Controller[];
 }
 
+/**
+ * Keys reconciled at once by each of the two controllers: kube-controller-manager's default
+ * for Deployments and ReplicaSets (--concurrent-deployment-syncs, --concurrent-replicaset-syncs).
+ * A reconcile mostly waits for store writes; concurrent ones share a disk sync.
+ */
+const SYNC_WORKERS = 5;
+
 /** The workload (Deployment/Rollout → revisions) and revision (→ pods) controllers, not started. */
 export function createWorkloadControllers(options: WorkloadControllersOptions): WorkloadControllers {
   const { kv } = options;
@@ -173,13 +180,13 @@ export function createWorkloadControllers(options: WorkloadControllersOptions): 
       src(OVERRIDES_PREFIX, (item) => item.key.slice(OVERRIDES_PREFIX.length)),
       src(SCALE_PREFIX, scaleTargetKey),
     ],
-    workers: 2,
+    workers: SYNC_WORKERS,
   });
   const revision = new Controller({
     ...common,
     reconciler: revisionReconciler({ kv, clock, ...(options.random ? { random: options.random } : {}) }),
     sources: [src(STORE_PREFIX.revisions, (item) => item.key.slice(STORE_PREFIX.revisions.length)), src(STORE_PREFIX.pods, podRevisionKey)],
-    workers: 2,
+    workers: SYNC_WORKERS,
   });
   return { workload, revision, events, all: [workload, revision] };
 }
