@@ -13,7 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseOptions } from './lib/options.mjs';
 import { machineLine, markdownTable, fmt } from './lib/report.mjs';
 import { now, percentile } from './lib/stats.mjs';
@@ -24,10 +24,12 @@ const options = parseOptions('bench/router.mjs', 'Router throughput and tail lat
   rounds: { type: 'number', help: 'interleaved rounds (default 2, 1 with --quick)' },
   quick: { type: 'flag', help: 'fewer requests and one round' },
   'router-workers': { type: 'number', default: 2, help: 'worker processes of the second router row (the first runs in one process)' },
+  'compare-dist': { type: 'string', default: '', help: 'a dist/ folder of another build (e.g. a git worktree at an older commit): one more row, its router in one process' },
   'router-node-args': { type: 'string', default: '', help: "node arguments for the router process, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'" },
   role: { type: 'string', default: 'main', help: 'child process role (backend, router)', hidden: true },
   ports: { type: 'string', default: '', help: 'backend ports of the router child', hidden: true },
   workers: { type: 'number', default: 1, help: 'worker processes of the router child', hidden: true },
+  dist: { type: 'string', default: '', help: 'dist/ folder the router child loads', hidden: true },
 });
 const role = options.role;
 const CONNECTIONS = 50;
@@ -59,9 +61,10 @@ async function runBackends() {
 async function runRouter() {
   const ports = options.ports.split(',').map(Number);
   const { Registry } = await import('prom-client');
-  const { Router } = await import('../dist/router/index.js');
-  const { openEmbeddedStore } = await import('../dist/store/index.js');
-  const { silentLogger } = await import('../dist/common/index.js');
+  const dist = options.dist === '' ? new URL('../dist/', import.meta.url) : pathToFileURL(`${options.dist.replace(/\/$/, '')}/`);
+  const { Router } = await import(new URL('router/index.js', dist).href);
+  const { openEmbeddedStore } = await import(new URL('store/index.js', dist).href);
+  const { silentLogger } = await import(new URL('common/index.js', dist).href);
   const kv = await openEmbeddedStore({});
   const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
   await kv.put('/capstan/desired/Service/default/web', JSON.stringify({ object: svc, source: { path: 'svc.yaml' } }));
@@ -258,6 +261,7 @@ async function main() {
   const workers = options.routerWorkers;
   const router = await startChild(['--role', 'router', '--ports', ports.join(','), '--workers', '1'], nodeArgs);
   const routerWorkers = await startChild(['--role', 'router', '--ports', ports.join(','), '--workers', String(workers)], nodeArgs);
+  const compare = options.compareDist === '' ? undefined : await startChild(['--role', 'router', '--ports', ports.join(','), '--workers', '1', '--dist', options.compareDist], nodeArgs);
   const nginxAuto = await startNginx(ports, 'auto');
   const nginxOne = await startNginx(ports, 1);
   const targets = [
@@ -265,6 +269,7 @@ async function main() {
     { name: `nginx ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')}, worker_processes auto (${os.cpus().length})`, addresses: [nginxAuto.address], key: 'nginx', pids: withChildren(nginxAuto.pid) },
     { name: 'nginx, worker_processes 1', addresses: [nginxOne.address], pids: withChildren(nginxOne.pid) },
     { name: 'Capstan router (one Node process, 50/50 split)', addresses: [router.info.address], pids: [router.child.pid] },
+    ...(compare === undefined ? [] : [{ name: `Capstan router built from ${options.compareDist} (one Node process)`, addresses: [compare.info.address], pids: [compare.child.pid] }]),
     { name: `Capstan router, ${workers} worker processes (--router-workers ${workers}, 50/50 split)`, addresses: [routerWorkers.info.address], key: 'router', pids: withChildren(routerWorkers.child.pid) },
   ];
   const pooled = new Map(targets.map((t) => [t.name, { latencies: [], ms: 0, count: 0, failures: 0, cpu: 0 }]));
@@ -288,6 +293,7 @@ async function main() {
     await nginxOne.stop();
     router.child.kill('SIGTERM');
     routerWorkers.child.kill('SIGTERM');
+    compare?.child.kill('SIGTERM');
     backends.child.kill('SIGTERM');
   }
   const result = new Map();

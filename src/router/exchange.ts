@@ -2,7 +2,8 @@
 // functions that find it through a symbol on the emitter (no closures per request).
 //
 // Failover: the revision is chosen once per request; when the connect to its endpoint fails
-// (refused, unreachable, reset or no answer within the connect timeout), the endpoint is
+// (refused, unreachable, reset or no answer within the pool's connect timeout, pool.ts: a
+// connect-phase error, `syscall: 'connect'`), the endpoint is
 // ejected (outlier.ts) and the request goes to another endpoint of the SAME revision, up to
 // `retries` more. Nothing of the request has reached a backend whose connect failed: a request
 // body is only read from the client once the backend's socket is connected, so it is never
@@ -22,7 +23,6 @@ import type { Endpoint, Picker } from './table.js';
 export interface ExchangeHost {
   inFlight: number;
   readonly timeoutMs: number;
-  readonly connectTimeoutMs: number;
   /** Further endpoints tried after a failed connect. */
   readonly retries: number;
   readonly pool: BackendPool;
@@ -48,13 +48,10 @@ function tag(emitter: object, ex: Exchange): void {
 export class Exchange {
   done = false;
   timedOut = false;
-  connectTimedOut = false;
-  /** The current attempt's socket is connected: its failures are not retried. */
-  connected = false;
   code = 0;
   upstream: http.ClientRequest | undefined;
   body: http.IncomingMessage | undefined;
-  timer: NodeJS.Timeout | undefined;
+  drainHooked = false;
   /** Endpoints whose connect failed, in order (undefined until one did). */
   tried: Endpoint[] | undefined;
 
@@ -77,8 +74,6 @@ export class Exchange {
 
   /** Sends the request to `endpoint` (again after a failed connect). */
   send(): void {
-    this.connected = false;
-    this.connectTimedOut = false;
     this.timedOut = false;
     const upstream = http.request({
       agent: this.lease.agent,
@@ -91,7 +86,8 @@ export class Exchange {
     });
     this.upstream = upstream;
     tag(upstream, this);
-    upstream.on('socket', onUpstreamSocket);
+    // Only a deferred body waits for the connection; other requests need no socket listener.
+    if (this.bodyMode === BodyMode.Deferred) upstream.on('socket', onUpstreamSocket);
     upstream.on('timeout', onUpstreamTimeout);
     upstream.on('response', onUpstreamResponse);
     upstream.on('error', onUpstreamError);
@@ -99,13 +95,9 @@ export class Exchange {
     else if (this.bodyMode === BodyMode.Piped) this.req.pipe(upstream);
   }
 
-  /** The attempt's socket is connected: the endpoint is healthy, a deferred body may flow. */
+  /** The attempt's socket is connected: a deferred body may flow. */
   onConnected(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.connected = true;
-    this.host.ejections.succeeded(this.endpoint.id);
-    if (this.bodyMode === BodyMode.Deferred && this.upstream !== undefined) this.req.pipe(this.upstream);
+    if (this.upstream !== undefined) this.req.pipe(this.upstream);
   }
 
   /** After a failed connect: the next endpoint of the same revision, or false when none is left. */
@@ -126,8 +118,6 @@ export class Exchange {
   finish(code: number, error: boolean): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
     this.host.inFlight--;
     this.lease.release();
     this.recorder.record((performance.now() - this.start) / 1000, error, code);
@@ -143,7 +133,6 @@ function onUpstreamSocket(this: http.ClientRequest, socket: net.Socket): void {
   }
   tag(socket, ex);
   socket.once('connect', onSocketConnect);
-  ex.timer = setTimeout(onConnectTimeout, ex.host.connectTimeoutMs, ex, this);
 }
 
 function onSocketConnect(this: net.Socket): void {
@@ -151,13 +140,6 @@ function onSocketConnect(this: net.Socket): void {
   // The socket outlives the request; the agent hands it to others later.
   delete (this as Tagged<net.Socket>)[kExchange];
   if (!ex.done && ex.upstream?.socket === this) ex.onConnected();
-}
-
-function onConnectTimeout(ex: Exchange, upstream: http.ClientRequest): void {
-  ex.timer = undefined;
-  if (ex.done || ex.connected || ex.upstream !== upstream) return;
-  ex.connectTimedOut = true;
-  upstream.destroy(new Error(`connect to ${ex.endpoint.id} timed out after ${ex.host.connectTimeoutMs} ms`));
 }
 
 function onUpstreamResponse(this: http.ClientRequest, ur: http.IncomingMessage): void {
@@ -171,12 +153,18 @@ function onUpstreamResponse(this: http.ClientRequest, ur: http.IncomingMessage):
   ur.on('data', onBodyData);
   ur.on('end', onBodyEnd);
   ur.on('error', onBodyError);
-  ex.res.on('drain', onClientDrain);
   ex.res.on('finish', onClientFinish);
 }
 
 function onBodyData(this: http.IncomingMessage, chunk: Buffer): void {
-  if (!exchangeOf(this).res.write(chunk)) this.pause();
+  const ex = exchangeOf(this);
+  if (ex.res.write(chunk)) return;
+  this.pause();
+  // Only a client that reads slower than the backend sends needs a drain listener.
+  if (!ex.drainHooked) {
+    ex.drainHooked = true;
+    ex.res.on('drain', onClientDrain);
+  }
 }
 
 function onBodyEnd(this: http.IncomingMessage): void {
@@ -210,10 +198,9 @@ function onUpstreamError(this: http.ClientRequest, err: Error): void {
   const ex = exchangeOf(this);
   // Already accounted for (the client left first, or the body broke off), or an earlier attempt.
   if (ex.done || ex.upstream !== this) return;
-  if (ex.timer !== undefined) clearTimeout(ex.timer);
-  ex.timer = undefined;
   ex.host.logFailure(ex.endpoint, err);
-  const connectFailed = !ex.connected && !ex.timedOut;
+  // Nothing reached a backend whose connect failed.
+  const connectFailed = !ex.timedOut && (err as NodeJS.ErrnoException).syscall === 'connect';
   if (connectFailed) {
     ex.host.ejections.failed(ex.endpoint.id);
     if (ex.retry()) return;
@@ -234,7 +221,8 @@ function failureText(ex: Exchange, connectFailed: boolean, err: Error): string {
   if (!connectFailed) return `backend unreachable: ${ex.endpoint.id}\n`;
   const tried = ex.tried ?? [ex.endpoint];
   if (tried[tried.length - 1] !== ex.endpoint) tried.push(ex.endpoint);
-  const reason = ex.connectTimedOut ? `no connection within ${ex.host.connectTimeoutMs} ms` : ((err as NodeJS.ErrnoException).code ?? err.message);
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = code === undefined || code === 'ETIMEDOUT' ? err.message : code;
   return (
     `backend unreachable: no endpoint of revision ${ex.endpoint.revision} of service ${ex.service} accepted a connection ` +
     `(tried ${tried.map((e) => e.id).join(', ')}; last: ${reason}); the router skips them for a while and tries again later\n`

@@ -3,6 +3,7 @@
 // its in-flight requests finish on their sockets, and its keep-alive sockets are closed once
 // the last one ends (draining).
 import http from 'node:http';
+import net from 'node:net';
 
 export interface BackendPoolOptions {
   /** Concurrent sockets per backend (default 256); more requests queue in the agent. */
@@ -15,6 +16,13 @@ export interface BackendPoolOptions {
    * a request on a socket the backend is closing).
    */
   idleSocketMs?: number;
+  /**
+   * A new connection that is not established within this long is destroyed with an
+   * `ETIMEDOUT` connect error (default 1 s), which the request it was for fails over on.
+   */
+  connectTimeoutMs?: number;
+  /** Called with the backend id each time a new connection to it is established. */
+  onConnect?: (id: string) => void;
 }
 
 interface Backend {
@@ -52,13 +60,15 @@ class BackendLease implements Lease {
 
 export class BackendPool {
   private readonly backends = new Map<string, Backend>();
-  private readonly options: Required<BackendPoolOptions>;
+  private readonly options: Required<Omit<BackendPoolOptions, 'onConnect'>> & Pick<BackendPoolOptions, 'onConnect'>;
 
   constructor(options: BackendPoolOptions = {}) {
     this.options = {
       maxSockets: options.maxSockets ?? 256,
       maxFreeSockets: options.maxFreeSockets ?? 64,
       idleSocketMs: options.idleSocketMs ?? 4000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 1000,
+      onConnect: options.onConnect,
     };
   }
 
@@ -78,12 +88,31 @@ export class BackendPool {
         inFlight: 0,
         retired: false,
       };
+      this.watchConnects(id, b.agent);
       this.backends.set(id, b);
     }
     // A backend picked again after it was retired (it came back) is live again.
     b.retired = false;
     b.inFlight++;
     return new BackendLease(this, id, b);
+  }
+
+  /** Each new connection of `agent` gets the connect timeout and reports its connect (per connection, not per request). */
+  private watchConnects(id: string, agent: http.Agent): void {
+    const ms = this.options.connectTimeoutMs;
+    const onConnect = this.options.onConnect;
+    (agent as unknown as { createConnection: (o: net.NetConnectOpts) => net.Socket }).createConnection = (o) => {
+      const socket = net.createConnection(o);
+      const timer = setTimeout(() => {
+        if (socket.connecting) socket.destroy(Object.assign(new Error(`connect to ${id} timed out after ${ms} ms`), { code: 'ETIMEDOUT', syscall: 'connect' }));
+      }, ms);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        onConnect?.(id);
+      });
+      socket.once('close', () => clearTimeout(timer));
+      return socket;
+    };
   }
 
   /** Called once per lease by `Lease.release()`. */

@@ -33,8 +33,8 @@ export interface ListenerOptions {
   /** A backend that sends nothing for this long fails the request with 504 (default 60 s). */
   timeoutMs?: number;
   /**
-   * A backend that does not accept a connection within this long is ejected and the next
-   * endpoint of the revision is tried (default 1 s; TCP 5 s).
+   * TCP: a backend that does not accept a connection within this long is ejected and the next
+   * endpoint of the revision is tried (default 5 s). HTTP connections take the pool's.
    */
   connectTimeoutMs?: number;
   /** Further endpoints of the same revision tried after a failed connect (default 2). */
@@ -152,8 +152,6 @@ export class HttpListener extends BaseListener implements ExchangeHost {
   /** @internal */
   readonly timeoutMs: number;
   /** @internal */
-  readonly connectTimeoutMs: number;
-  /** @internal */
   readonly retries: number;
   /** @internal */
   readonly pool: BackendPool;
@@ -171,7 +169,6 @@ export class HttpListener extends BaseListener implements ExchangeHost {
       options.tls === undefined ? http.createServer({ keepAlive: true, noDelay: true }) : https.createServer({ ...options.tls, keepAlive: true, noDelay: true }),
     );
     this.timeoutMs = options.timeoutMs ?? 60_000;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
     this.retries = options.retries ?? 2;
     this.pool = options.pool;
     this.ejections = options.ejections ?? new Ejections();

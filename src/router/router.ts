@@ -178,12 +178,13 @@ export class Router {
     this.logger = options.logger.child({ component: 'router' });
     this.bindAddress = options.bindAddress ?? '127.0.0.1';
     this.metrics = new RouterMetrics({ registry: options.registry, now: options.now });
-    this.pool = new BackendPool(options.pool);
     this.ejections = new Ejections(options.ejection);
+    const connectTimeoutMs = options.connectTimeoutMs ?? options.pool?.connectTimeoutMs;
+    this.pool = new BackendPool({ ...options.pool, connectTimeoutMs, onConnect: (id) => this.ejections.succeeded(id) });
     const count = options.workers ?? 1;
     this.workers =
       count > 1
-        ? new RouterWorkers({ count, logger: this.logger, metrics: this.metrics, pool: options.pool, ejection: options.ejection, command: options.workerCommand })
+        ? new RouterWorkers({ count, logger: this.logger, metrics: this.metrics, pool: { ...options.pool, connectTimeoutMs }, ejection: options.ejection, command: options.workerCommand })
         : undefined;
   }
 

@@ -20,7 +20,6 @@ export interface WorkerListenerSpec {
   picker: string;
   service: string;
   timeoutMs?: number;
-  connectTimeoutMs?: number;
   retries?: number;
 }
 

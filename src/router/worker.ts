@@ -36,8 +36,8 @@ function main(): void {
   }
   const config = settings();
   const logger = silentLogger();
-  const pool = new BackendPool(config.pool);
   const ejections = new Ejections(config.ejection);
+  const pool = new BackendPool({ ...config.pool, onConnect: (id) => ejections.succeeded(id) });
   const metrics = new DeltaMetrics();
   const pickers = new Map<string, Picker>();
   const listeners = new Map<string, HttpListener>();
@@ -67,7 +67,6 @@ function main(): void {
             metrics,
             logger,
             timeoutMs: msg.spec.timeoutMs,
-            connectTimeoutMs: msg.spec.connectTimeoutMs,
             retries: msg.spec.retries,
             ejections,
           }),

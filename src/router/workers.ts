@@ -205,7 +205,7 @@ export class RouterWorkers {
 
   /** A listener whose socket is here and whose requests the workers serve. */
   listener(id: string, picker: string, options: ListenerOptions): Listener {
-    return new WorkerListener(this, { id, picker, service: options.service, timeoutMs: options.timeoutMs, connectTimeoutMs: options.connectTimeoutMs, retries: options.retries }, options);
+    return new WorkerListener(this, { id, picker, service: options.service, timeoutMs: options.timeoutMs, retries: options.retries }, options);
   }
 
   /** @internal */
