@@ -51,6 +51,15 @@ const BASE_CACHE_BYTES = 32 * 1024 * 1024;
 const ENTRY_HEAD_BYTES = 32;
 /** Pack bytes read at once, at offsets that are multiples of it. */
 const WINDOW_BYTES = 1024 * 1024;
+/**
+ * A delta whose compressed data is at most this long is inflated whole when its header is read
+ * (one inflate instead of a prefix now and the whole at the read), with its output capped at
+ * SMALL_DELTA_OUT; a bigger one has only its first bytes inflated for the header.
+ */
+const SMALL_DELTA_IN = 4096;
+const SMALL_DELTA_OUT = 64 * 1024;
+/** Inflated small deltas kept per pack between their header read and their read. */
+const DELTA_CACHE_BYTES = 8 * 1024 * 1024;
 /** Windows kept per pack (the oldest read is dropped first). */
 const MAX_WINDOWS = 16;
 
@@ -74,6 +83,9 @@ interface Pack {
   baseBytes: number;
   /** Entry offset → the type and inflated size its header chain states (a snapshot reads every blob's header, then the blob). */
   headers: Map<number, ObjectHeader>;
+  /** Entry offset → a small delta inflated whole by a header read, taken by the read that follows. */
+  deltas: Map<number, Buffer>;
+  deltaBytes: number;
   /** Window start → its bytes (shorter at the end of the file). */
   windows: Map<number, Promise<Buffer>>;
 }
@@ -254,7 +266,7 @@ export class ObjectReader {
               throw resourceError(err, `opening ${packPath}`);
             });
           if (packSize === undefined) continue;
-          keep.push({ idxPath, packPath, offsets, ends: entryEnds(offsets, packSize), bases: new Map(), baseBytes: 0, headers: new Map(), windows: new Map() });
+          keep.push({ idxPath, packPath, offsets, ends: entryEnds(offsets, packSize), bases: new Map(), baseBytes: 0, headers: new Map(), deltas: new Map(), deltaBytes: 0, windows: new Map() });
         }
         return keep;
       })();
@@ -345,7 +357,16 @@ export class ObjectReader {
   }
 
   /** A delta's base and result sizes, from the first inflated bytes of the delta. */
-  private async deltaSizes(pack: Pack, head: EntryHead): Promise<{ baseSize: number; resultSize: number }> {
+  private async deltaSizes(pack: Pack, offset: number, head: EntryHead): Promise<{ baseSize: number; resultSize: number }> {
+    const compressed = head.end - head.dataAt;
+    if (compressed <= SMALL_DELTA_IN) {
+      const whole = inflateSmall(await this.pread(pack, head.dataAt, compressed), SMALL_DELTA_OUT);
+      if (whole) {
+        const { baseSize, resultSize } = deltaHeader(whole);
+        this.keepDelta(pack, offset, whole);
+        return { baseSize, resultSize };
+      }
+    }
     const prefix = await this.pread(pack, head.dataAt, Math.min(512, head.end - head.dataAt));
     const { baseSize, resultSize } = deltaHeader(inflatePrefix(prefix, 20));
     return { baseSize, resultSize };
@@ -358,7 +379,7 @@ export class ObjectReader {
     let header: ObjectHeader;
     if (head.kind !== OFS_DELTA && head.kind !== REF_DELTA) header = { type: TYPES[head.kind]!, size: head.size };
     else {
-      const { resultSize } = await this.deltaSizes(pack, head);
+      const { resultSize } = await this.deltaSizes(pack, offset, head);
       const base = head.baseOffset !== undefined ? await this.packedHeader(pack, head.baseOffset) : await this.header(head.baseOid!);
       header = { type: base.type, size: resultSize };
     }
@@ -369,6 +390,7 @@ export class ObjectReader {
   private async readPacked(pack: Pack, offset: number, maxBytes: number, oid: string): Promise<GitObject> {
     const cached = pack.bases.get(offset);
     if (cached) {
+      this.takeDelta(pack, offset);
       if (cached.content.length > maxBytes) throw objectTooLarge(oid, cached.content.length, maxBytes, cached.type);
       return cached;
     }
@@ -376,7 +398,7 @@ export class ObjectReader {
     let obj: GitObject;
     if (head.kind === OFS_DELTA || head.kind === REF_DELTA) {
       // The size a header read of this entry found, else the delta's own first bytes.
-      const resultSize = pack.headers.get(offset)?.size ?? (await this.deltaSizes(pack, head)).resultSize;
+      const resultSize = pack.headers.get(offset)?.size ?? (await this.deltaSizes(pack, offset, head)).resultSize;
       if (resultSize > maxBytes) throw objectTooLarge(oid, resultSize, maxBytes);
       // The base is bounded by the same cap: reading a small result off a huge base costs the base.
       const base =
@@ -384,7 +406,10 @@ export class ObjectReader {
           ? await this.readPacked(pack, head.baseOffset, maxBytes, oid)
           : await this.read(head.baseOid!, maxBytes);
       // A delta is at most two bytes per result byte (one-byte inserts) plus its header.
-      const delta = inflateCapped(await this.pread(pack, head.dataAt, head.end - head.dataAt), 2 * resultSize + 64, oid);
+      const cap = 2 * resultSize + 64;
+      const kept = this.takeDelta(pack, offset);
+      if (kept && kept.length > cap) throw overHeaderSize(oid, cap);
+      const delta = kept ?? inflateCapped(await this.pread(pack, head.dataAt, head.end - head.dataAt), cap, oid);
       obj = { type: base.type, content: applyDelta(base.content, delta) };
     } else {
       const type = TYPES[head.kind]!;
@@ -395,6 +420,26 @@ export class ObjectReader {
     // Only trees and bases of chains are worth keeping; blobs are read once.
     if (obj.type !== 'blob' || head.kind >= OFS_DELTA) this.keepBase(pack, offset, obj);
     return obj;
+  }
+
+  private keepDelta(pack: Pack, offset: number, delta: Buffer): void {
+    if (pack.deltas.has(offset)) return;
+    while (pack.deltaBytes + delta.length > DELTA_CACHE_BYTES && pack.deltas.size > 0) {
+      const [first, old] = pack.deltas.entries().next().value as [number, Buffer];
+      pack.deltas.delete(first);
+      pack.deltaBytes -= old.length;
+    }
+    pack.deltas.set(offset, delta);
+    pack.deltaBytes += delta.length;
+  }
+
+  private takeDelta(pack: Pack, offset: number): Buffer | undefined {
+    const delta = pack.deltas.get(offset);
+    if (delta) {
+      pack.deltas.delete(offset);
+      pack.deltaBytes -= delta.length;
+    }
+    return delta;
   }
 
   private keepBase(pack: Pack, offset: number, obj: GitObject): void {
@@ -424,16 +469,27 @@ function inflatePrefix(prefix: Buffer, want: number): Buffer {
   }
 }
 
+/** A whole small zlib stream, or undefined when it inflates to more than `cap` or is not one complete stream. */
+function inflateSmall(data: Buffer, cap: number): Buffer | undefined {
+  try {
+    return inflateSync(data, { maxOutputLength: cap });
+  } catch {
+    return undefined;
+  }
+}
+
+function overHeaderSize(oid: string, cap: number): CapstanError {
+  return new CapstanError('CAPSTAN_ERR_SOURCE_TOO_LARGE', `Git object ${oid.slice(0, 12)} inflates to more than its header states (${cap} bytes); it was not read`, {
+    context: { oid, limit: cap },
+  });
+}
+
 /** Inflate with a hard cap on the output: a stream that inflates to more is refused, not buffered. */
 function inflateCapped(data: Buffer, cap: number, oid: string): Buffer {
   try {
     return inflateSync(data, { maxOutputLength: Math.max(1, cap), chunkSize: Math.max(64, Math.min(cap, 1024 * 1024)) });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new CapstanError('CAPSTAN_ERR_SOURCE_TOO_LARGE', `Git object ${oid.slice(0, 12)} inflates to more than its header states (${cap} bytes); it was not read`, {
-        context: { oid, limit: cap },
-      });
-    }
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw overHeaderSize(oid, cap);
     throw resourceError(err, `inflating Git object ${oid.slice(0, 12)}`);
   }
 }
